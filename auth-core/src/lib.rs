@@ -1,0 +1,60 @@
+//! Authorization decisions for live streaming: may this viewer play (or this publisher publish)
+//! this stream, now?
+//!
+//! The crate decides; it does no I/O of its own beyond the store it is given, reads no
+//! environment, sets up no logger and never reads the wall clock (time comes in through
+//! [`Clock`]). Embed it in any Rust server, or use `auth-server` for the HTTP hooks.
+//!
+//! # Layout
+//! - [`token`]: tokens and their rules (status, validity window, IP and stream allow-lists,
+//!   session limit), and the validated shapes that create and change them.
+//! - [`session`]: viewer sessions as expiring leases on a token's slots.
+//! - [`decision`]: the policy. [`decide`] is pure; [`Authorizer`] wires it to a store and clock.
+//! - [`store`]: the [`Store`] trait and its backends ([`SqliteStore`], [`MemoryStore`]).
+//! - [`access_log`]: one record per decision, batched to the store off the request path.
+//! - [`clock`]: [`Timestamp`], [`Clock`], and clocks for production and tests.
+//! - [`secret`]: token generation, constant-time comparison, loggable prefixes.
+//! - [`error`]: the crate's one [`Error`] type, with stable codes.
+//!
+//! # Example
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use auth_core::{AuthRequest, Authorizer, MemoryStore, RequestType, SessionPolicy, Store,
+//!                 SystemClock, TokenSpec, Clock};
+//!
+//! let store = Arc::new(MemoryStore::new());
+//! let spec = TokenSpec { token: Some("viewer-secret".into()), user_id: "alice".into(),
+//!                        max_sessions: Some(1), ..Default::default() };
+//! store.create_token(spec.validate()?, SystemClock.now())?;
+//!
+//! let auth = Authorizer::new(store, Arc::new(SystemClock), SessionPolicy::new(Duration::from_secs(180)));
+//! let request = AuthRequest { token: Some("viewer-secret"), stream: "news", ip: "10.0.0.1".parse().unwrap(),
+//!                             proto: "hls", request_type: RequestType::NewSession, session_id: Some("s1") };
+//! assert!(auth.authorize(&request)?.is_allow());
+//! # Ok::<(), auth_core::Error>(())
+//! ```
+
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod access_log;
+pub mod clock;
+pub mod decision;
+pub mod error;
+pub mod secret;
+pub mod session;
+pub mod store;
+pub mod token;
+
+pub use access_log::{AccessLogEntry, AccessLogWriter, AccessResult};
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use decision::{
+    check_token, decide, AuthRequest, Authorizer, Decision, Denial, DenyReason, Grant, RequestType,
+};
+pub use error::{Error, Result};
+pub use session::{Admission, Session, SessionClaim, SessionId, SessionPolicy};
+pub use store::{MemoryStore, SqliteStore, Store};
+pub use token::{NewToken, Token, TokenId, TokenPatch, TokenSpec, TokenStatus};

@@ -1,0 +1,138 @@
+//! Viewer sessions: leases on a token's concurrent-session slots.
+//!
+//! A session is recognised across re-checks by its [`session_key`]: the media server's own
+//! session id when it sends one, else the (ip, stream, proto) triple. Each check extends the lease
+//! to `now + auth_duration + grace`; a viewer whose re-checks stop (player closed, media server
+//! crashed, a lost `*_done` call) frees its slot when the lease runs out. The grace margin exists
+//! because the media server re-checks *about* every `auth_duration`: a slightly late re-check of a
+//! live session must extend it, not count as a new one.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::clock::Timestamp;
+use crate::token::TokenId;
+
+/// Store-assigned identifier of a session.
+pub type SessionId = i64;
+
+/// The key that identifies one viewer session within a token.
+pub fn session_key(session_id: Option<&str>, ip: IpAddr, stream: &str, proto: &str) -> String {
+    match session_id.filter(|id| !id.is_empty()) {
+        Some(id) => format!("id:{id}"),
+        None => {
+            let mut key = String::with_capacity(8 + stream.len() + proto.len() + 40);
+            // Writing to a String cannot fail.
+            let _ = write!(key, "addr:{ip}|{proto}|{stream}");
+            key
+        }
+    }
+}
+
+/// How long a session lives after each check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionPolicy {
+    /// How long the media server may cache an answer before it re-checks (`X-AuthDuration`).
+    pub auth_duration: Duration,
+    /// Extra time a lease lives past `auth_duration`, so a late re-check still finds it.
+    pub grace: Duration,
+}
+
+impl SessionPolicy {
+    /// The grace margin used when none is configured: late re-checks of a few seconds are common,
+    /// half a minute covers a media server under load without holding dead slots for long.
+    pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
+
+    pub fn new(auth_duration: Duration) -> Self {
+        SessionPolicy {
+            auth_duration,
+            grace: Self::DEFAULT_GRACE,
+        }
+    }
+
+    pub fn lease_until(&self, now: Timestamp) -> Timestamp {
+        now.saturating_add(self.auth_duration)
+            .saturating_add(self.grace)
+    }
+
+    pub fn auth_duration_secs(&self) -> u32 {
+        u32::try_from(self.auth_duration.as_secs()).unwrap_or(u32::MAX)
+    }
+}
+
+/// What the decision asks the store to admit or extend, atomically.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionClaim<'a> {
+    pub token_id: TokenId,
+    pub key: &'a str,
+    /// 0 means unlimited.
+    pub max_sessions: u32,
+    pub user_id: &'a str,
+    pub stream: &'a str,
+    pub ip: IpAddr,
+    pub proto: &'a str,
+}
+
+/// The store's answer to a [`SessionClaim`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// A new session took a free slot.
+    Admitted { session_id: SessionId },
+    /// The session was already live; its lease was extended.
+    Extended { session_id: SessionId },
+    /// Every slot is held by another live session.
+    LimitReached { live: u32 },
+    /// The session was ended by an operator; it stays refused until its lease runs out.
+    Terminated { session_id: SessionId },
+}
+
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Session {
+    pub id: SessionId,
+    pub token_id: TokenId,
+    #[serde(skip)]
+    pub key: String,
+    pub user_id: String,
+    pub stream: String,
+    pub ip: String,
+    pub proto: String,
+    pub started_at: Timestamp,
+    pub last_seen: Timestamp,
+    pub expires_at: Timestamp,
+    pub terminated_at: Option<Timestamp>,
+}
+
+impl Session {
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        self.expires_at > now
+    }
+
+    /// Whether this session holds one of its token's slots.
+    pub fn holds_slot(&self, now: Timestamp) -> bool {
+        self.is_live(now) && self.terminated_at.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_prefers_the_media_server_session_id() {
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(session_key(Some("abc"), ip, "s", "hls"), "id:abc");
+        assert_eq!(session_key(None, ip, "s", "hls"), "addr:10.0.0.1|hls|s");
+        assert_eq!(session_key(Some(""), ip, "s", "hls"), "addr:10.0.0.1|hls|s");
+    }
+
+    #[test]
+    fn lease_covers_duration_plus_grace() {
+        let policy = SessionPolicy::new(Duration::from_secs(180));
+        let now = Timestamp::from_unix_seconds(1000);
+        assert_eq!(policy.lease_until(now).unix_seconds(), 1000 + 180 + 30);
+    }
+}

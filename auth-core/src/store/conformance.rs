@@ -1,0 +1,456 @@
+//! One behaviour suite for every [`Store`]: each backend instantiates it with `suite!(expr)`, so
+//! SQLite, memory (and later backends) are held to the same promises.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use super::*;
+use crate::access_log::AccessResult;
+use crate::token::TokenSpec;
+
+pub const T0: Timestamp = Timestamp::from_unix_seconds(1_800_000_000);
+const LEASE: Duration = Duration::from_secs(210);
+
+pub fn spec(secret: &str, user: &str, max_sessions: i64) -> NewToken {
+    TokenSpec {
+        token: Some(secret.into()),
+        user_id: user.into(),
+        max_sessions: Some(max_sessions),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap()
+}
+
+fn claim<'a>(token: &'a Token, key: &'a str) -> SessionClaim<'a> {
+    SessionClaim {
+        token_id: token.id,
+        key,
+        max_sessions: token.max_sessions,
+        user_id: &token.user_id,
+        stream: "live/one",
+        ip: IpAddr::from([10, 0, 0, 1]),
+        proto: "hls",
+    }
+}
+
+fn admit(store: &dyn Store, token: &Token, key: &str, now: Timestamp) -> Admission {
+    store
+        .admit_session(&claim(token, key), now, now.saturating_add(LEASE))
+        .unwrap()
+}
+
+pub fn tokens_round_trip(store: &dyn Store) {
+    let created = store
+        .create_token(spec("secret-aaaa", "alice", 2), T0)
+        .unwrap();
+    assert_eq!(store.token(created.id).unwrap().as_ref(), Some(&created));
+    assert_eq!(
+        store.token_by_secret("secret-aaaa").unwrap().as_ref(),
+        Some(&created)
+    );
+    assert_eq!(store.token_by_secret("secret-aaab").unwrap(), None);
+    assert_eq!(
+        store.token_by_secret("SECRET-AAAA").unwrap(),
+        None,
+        "lookup is case-sensitive"
+    );
+    let dup = store
+        .create_token(spec("secret-aaaa", "bob", 0), T0)
+        .unwrap_err();
+    assert_eq!(dup.code(), "conflict");
+    assert_eq!(store.token(9999).unwrap(), None);
+}
+
+pub fn upsert_is_idempotent(store: &dyn Store) {
+    let (a, outcome) = store.upsert_token(spec("secret-up-1", "u", 1), T0).unwrap();
+    assert_eq!(outcome, Upsert::Created);
+    let later = T0.saturating_add(Duration::from_secs(5));
+    let (b, outcome) = store
+        .upsert_token(spec("secret-up-1", "u", 1), later)
+        .unwrap();
+    assert_eq!(outcome, Upsert::Unchanged);
+    assert_eq!(a, b, "an unchanged upsert touches nothing");
+    let (c, outcome) = store
+        .upsert_token(spec("secret-up-1", "u", 3), later)
+        .unwrap();
+    assert_eq!(outcome, Upsert::Updated);
+    assert_eq!(
+        (c.id, c.max_sessions, c.updated_at, c.created_at),
+        (a.id, 3, later, T0)
+    );
+}
+
+pub fn listing_filters_and_pages(store: &dyn Store) {
+    for i in 0..5 {
+        store
+            .create_token(
+                spec(&format!("secret-list-{i}"), &format!("team-{i}"), 0),
+                T0,
+            )
+            .unwrap();
+    }
+    store
+        .create_token(spec("secret-list-x", "other", 0), T0)
+        .unwrap();
+    let suspended = store.token_by_secret("secret-list-x").unwrap().unwrap();
+    let patch = TokenPatch {
+        status: Some(TokenStatus::Suspended),
+        ..Default::default()
+    };
+    store.update_token(suspended.id, patch, T0).unwrap();
+
+    let all = store.list_tokens(&TokenFilter::default()).unwrap();
+    assert_eq!(all.total, 6);
+    let page = store
+        .list_tokens(&TokenFilter {
+            limit: 2,
+            offset: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!((page.total, page.items.len()), (6, 2));
+    assert_eq!(page.items[0].id, all.items[1].id);
+    let prefix = TokenFilter {
+        user_id_prefix: Some("team-".into()),
+        ..Default::default()
+    };
+    assert_eq!(store.list_tokens(&prefix).unwrap().total, 5);
+    let wildcard = TokenFilter {
+        user_id_prefix: Some("team%".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store.list_tokens(&wildcard).unwrap().total,
+        0,
+        "the prefix is literal"
+    );
+    let by_status = TokenFilter {
+        status: Some(TokenStatus::Suspended),
+        ..Default::default()
+    };
+    assert_eq!(
+        store.list_tokens(&by_status).unwrap().items[0].user_id,
+        "other"
+    );
+    let by_user = TokenFilter {
+        user_id: Some("team-3".into()),
+        ..Default::default()
+    };
+    assert_eq!(store.list_tokens(&by_user).unwrap().total, 1);
+}
+
+pub fn update_validates_and_is_all_or_nothing(store: &dyn Store) {
+    let token = store
+        .create_token(spec("secret-upd-1", "u", 1), T0)
+        .unwrap();
+    let later = T0.saturating_add(Duration::from_secs(1));
+    let patch = TokenPatch {
+        max_sessions: Some(4),
+        allowed_ips: Some(vec!["10.0.0.0/8".into()]),
+        ..Default::default()
+    };
+    let updated = store.update_token(token.id, patch, later).unwrap();
+    assert_eq!((updated.max_sessions, updated.updated_at), (4, later));
+    let bad = TokenPatch {
+        max_sessions: Some(9),
+        allowed_ips: Some(vec!["nope".into()]),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .update_token(token.id, bad, later)
+            .unwrap_err()
+            .field(),
+        Some("allowed_ips")
+    );
+    assert_eq!(
+        store.token(token.id).unwrap().unwrap().max_sessions,
+        4,
+        "a failed patch changes nothing"
+    );
+    let missing = store
+        .update_token(9999, TokenPatch::default(), later)
+        .unwrap_err();
+    assert_eq!(missing.code(), "not_found");
+}
+
+pub fn admission_limits_extends_and_expires(store: &dyn Store) {
+    let token = store
+        .create_token(spec("secret-adm-1", "u", 2), T0)
+        .unwrap();
+    let a = admit(store, &token, "id:a", T0);
+    assert!(matches!(a, Admission::Admitted { .. }));
+    assert!(matches!(
+        admit(store, &token, "id:b", T0),
+        Admission::Admitted { .. }
+    ));
+    assert_eq!(
+        admit(store, &token, "id:c", T0),
+        Admission::LimitReached { live: 2 }
+    );
+    // Re-checks of live sessions always pass, even at the limit.
+    let t1 = T0.saturating_add(Duration::from_secs(200));
+    let Admission::Admitted { session_id } = a else {
+        unreachable!()
+    };
+    assert_eq!(
+        admit(store, &token, "id:a", t1),
+        Admission::Extended { session_id }
+    );
+    // b's lease (T0 + 210 s) runs out; a's was extended to t1 + 210 s.
+    let t2 = T0.saturating_add(Duration::from_secs(211));
+    assert!(matches!(
+        admit(store, &token, "id:c", t2),
+        Admission::Admitted { .. }
+    ));
+    assert_eq!(
+        admit(store, &token, "id:b", t2),
+        Admission::LimitReached { live: 2 }
+    );
+    let live = store
+        .sessions(
+            &SessionFilter {
+                token_id: Some(token.id),
+                ..Default::default()
+            },
+            t2,
+        )
+        .unwrap();
+    assert_eq!(live.len(), 2);
+    assert_eq!(
+        store.purge_expired_sessions(t2).unwrap(),
+        1,
+        "b's dead lease is purged"
+    );
+    assert_eq!(store.purge_expired_sessions(t2).unwrap(), 0);
+}
+
+pub fn unlimited_admits_everyone(store: &dyn Store) {
+    let token = store
+        .create_token(spec("secret-unl-1", "u", 0), T0)
+        .unwrap();
+    for i in 0..50 {
+        assert!(matches!(
+            admit(store, &token, &format!("id:{i}"), T0),
+            Admission::Admitted { .. }
+        ));
+    }
+}
+
+pub fn termination_frees_the_slot_and_refuses_the_session(store: &dyn Store) {
+    let token = store
+        .create_token(spec("secret-term-1", "u", 1), T0)
+        .unwrap();
+    let Admission::Admitted { session_id } = admit(store, &token, "id:a", T0) else {
+        panic!("not admitted")
+    };
+    assert!(store.terminate_session(session_id, T0).unwrap());
+    assert!(!store.terminate_session(9999, T0).unwrap());
+    assert_eq!(
+        admit(store, &token, "id:a", T0),
+        Admission::Terminated { session_id }
+    );
+    assert!(
+        matches!(admit(store, &token, "id:b", T0), Admission::Admitted { .. }),
+        "slot freed"
+    );
+    // Once its lease has run out, the key may start afresh.
+    let later = T0.saturating_add(LEASE);
+    assert!(
+        !store.terminate_session(session_id, later).unwrap(),
+        "no longer live"
+    );
+    assert!(matches!(
+        admit(store, &token, "id:a", later),
+        Admission::Admitted { .. }
+    ));
+}
+
+pub fn deleting_a_token_ends_its_sessions(store: &dyn Store) {
+    let token = store
+        .create_token(spec("secret-del-1", "u", 1), T0)
+        .unwrap();
+    admit(store, &token, "id:a", T0);
+    assert!(store.delete_token(token.id).unwrap());
+    assert!(!store.delete_token(token.id).unwrap());
+    assert_eq!(store.token_by_secret("secret-del-1").unwrap(), None);
+    assert!(store
+        .sessions(&SessionFilter::default(), T0)
+        .unwrap()
+        .is_empty());
+}
+
+pub fn session_filters(store: &dyn Store) {
+    let a = store
+        .create_token(spec("secret-sf-1", "alice", 0), T0)
+        .unwrap();
+    let b = store
+        .create_token(spec("secret-sf-2", "bob", 0), T0)
+        .unwrap();
+    admit(store, &a, "id:1", T0);
+    admit(store, &b, "id:2", T0);
+    let by_user = SessionFilter {
+        user_id: Some("bob".into()),
+        ..Default::default()
+    };
+    let sessions = store.sessions(&by_user, T0).unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(
+        (
+            sessions[0].token_id,
+            sessions[0].ip.as_str(),
+            sessions[0].stream.as_str()
+        ),
+        (b.id, "10.0.0.1", "live/one")
+    );
+    let by_stream = SessionFilter {
+        stream: Some("live/one".into()),
+        ..Default::default()
+    };
+    assert_eq!(store.sessions(&by_stream, T0).unwrap().len(), 2);
+    let none = SessionFilter {
+        stream: Some("other".into()),
+        ..Default::default()
+    };
+    assert!(store.sessions(&none, T0).unwrap().is_empty());
+}
+
+pub fn access_logs_newest_first(store: &dyn Store) {
+    let entry = |n: i64| AccessLogEntry {
+        at: T0.saturating_add(Duration::from_secs(n as u64)),
+        token_id: Some(n),
+        token_prefix: Some("abc".into()),
+        user_id: None,
+        stream: "s".into(),
+        ip: "::1".into(),
+        proto: "hls".into(),
+        request_type: "new_session",
+        session_id: None,
+        result: AccessResult::Denied,
+        reason: Some("token_not_found"),
+        latency_us: 12,
+    };
+    store
+        .append_access_logs(&[entry(1), entry(2), entry(3)])
+        .unwrap();
+    let logs = store.access_logs(&AccessLogFilter::default()).unwrap();
+    assert_eq!(
+        logs.iter().map(|r| r.entry.token_id).collect::<Vec<_>>(),
+        [Some(3), Some(2), Some(1)]
+    );
+    assert_eq!(logs[0].entry.reason.as_deref(), Some("token_not_found"));
+    let one = store
+        .access_logs(&AccessLogFilter {
+            token_id: Some(2),
+            limit: 10,
+        })
+        .unwrap();
+    assert_eq!(one.len(), 1);
+}
+
+/// Many threads race `new_session` for one token through the store: exactly `max` win.
+pub fn concurrent_admission_never_over_admits(store: Arc<dyn Store>) {
+    const MAX: i64 = 3;
+    const THREADS: usize = 16;
+    const PER_THREAD: usize = 25;
+    let token = Arc::new(
+        store
+            .create_token(spec("secret-race-1", "u", MAX), T0)
+            .unwrap(),
+    );
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (store, token, barrier) =
+                (Arc::clone(&store), Arc::clone(&token), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                (0..PER_THREAD)
+                    .filter(|i| {
+                        let key = format!("id:{t}-{i}");
+                        matches!(
+                            admit(store.as_ref(), &token, &key, T0),
+                            Admission::Admitted { .. }
+                        )
+                    })
+                    .count()
+            })
+        })
+        .collect();
+    let admitted: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(admitted, MAX as usize);
+    let live = store
+        .sessions(
+            &SessionFilter {
+                token_id: Some(token.id),
+                ..Default::default()
+            },
+            T0,
+        )
+        .unwrap();
+    assert_eq!(live.len(), MAX as usize);
+}
+
+pub fn ping_answers(store: &dyn Store) {
+    store.ping().unwrap();
+}
+
+macro_rules! suite {
+    ($make:expr) => {
+        use crate::store::conformance as c;
+        #[allow(unused_imports)]
+        use crate::store::Store as _;
+
+        #[test]
+        fn tokens_round_trip() {
+            c::tokens_round_trip(&$make);
+        }
+        #[test]
+        fn upsert_is_idempotent() {
+            c::upsert_is_idempotent(&$make);
+        }
+        #[test]
+        fn listing_filters_and_pages() {
+            c::listing_filters_and_pages(&$make);
+        }
+        #[test]
+        fn update_validates_and_is_all_or_nothing() {
+            c::update_validates_and_is_all_or_nothing(&$make);
+        }
+        #[test]
+        fn admission_limits_extends_and_expires() {
+            c::admission_limits_extends_and_expires(&$make);
+        }
+        #[test]
+        fn unlimited_admits_everyone() {
+            c::unlimited_admits_everyone(&$make);
+        }
+        #[test]
+        fn termination_frees_the_slot_and_refuses_the_session() {
+            c::termination_frees_the_slot_and_refuses_the_session(&$make);
+        }
+        #[test]
+        fn deleting_a_token_ends_its_sessions() {
+            c::deleting_a_token_ends_its_sessions(&$make);
+        }
+        #[test]
+        fn session_filters() {
+            c::session_filters(&$make);
+        }
+        #[test]
+        fn access_logs_newest_first() {
+            c::access_logs_newest_first(&$make);
+        }
+        #[test]
+        fn concurrent_admission_never_over_admits() {
+            c::concurrent_admission_never_over_admits(std::sync::Arc::new($make));
+        }
+        #[test]
+        fn ping_answers() {
+            c::ping_answers(&$make);
+        }
+    };
+}
+pub(crate) use suite;

@@ -1,0 +1,293 @@
+//! In-memory store: one mutex around plain maps. Atomic by construction; nothing survives the
+//! process.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+
+use super::{clamp_limit, AccessLogFilter, Page, SessionFilter, Store, TokenFilter, Upsert};
+use crate::access_log::{AccessLogEntry, AccessLogRecord};
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::session::{Admission, Session, SessionClaim, SessionId};
+use crate::token::{NewToken, Token, TokenId, TokenPatch};
+
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    next_token_id: TokenId,
+    tokens: BTreeMap<TokenId, Token>,
+    by_secret: HashMap<String, TokenId>,
+    next_session_id: SessionId,
+    sessions: BTreeMap<SessionId, Session>,
+    by_key: HashMap<(TokenId, String), SessionId>,
+    by_token: HashMap<TokenId, HashSet<SessionId>>,
+    logs: Vec<AccessLogRecord>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> Result<MutexGuard<'_, State>> {
+        // A panic while holding the lock leaves maps that may disagree with each other.
+        self.state
+            .lock()
+            .map_err(|_| Error::storage("memory store lock poisoned"))
+    }
+}
+
+impl State {
+    fn insert_token(&mut self, new: NewToken, now: Timestamp) -> Token {
+        self.next_token_id += 1;
+        let token = new.into_token(self.next_token_id, now, now);
+        self.by_secret.insert(token.secret.clone(), token.id);
+        self.tokens.insert(token.id, token.clone());
+        token
+    }
+
+    fn remove_session(&mut self, id: SessionId) {
+        if let Some(session) = self.sessions.remove(&id) {
+            self.by_key.remove(&(session.token_id, session.key));
+            if let Some(ids) = self.by_token.get_mut(&session.token_id) {
+                ids.remove(&id);
+            }
+        }
+    }
+}
+
+fn conflict() -> Error {
+    Error::Conflict {
+        field: "token",
+        message: "a token with this value already exists".into(),
+    }
+}
+
+impl Store for MemoryStore {
+    fn create_token(&self, new: NewToken, now: Timestamp) -> Result<Token> {
+        let mut state = self.state()?;
+        if state.by_secret.contains_key(&new.secret) {
+            return Err(conflict());
+        }
+        Ok(state.insert_token(new, now))
+    }
+
+    fn upsert_token(&self, new: NewToken, now: Timestamp) -> Result<(Token, Upsert)> {
+        let mut state = self.state()?;
+        let Some(&id) = state.by_secret.get(&new.secret) else {
+            return Ok((state.insert_token(new, now), Upsert::Created));
+        };
+        let token = state
+            .tokens
+            .get_mut(&id)
+            .ok_or_else(|| Error::storage("index out of step"))?;
+        if new.matches(token) {
+            return Ok((token.clone(), Upsert::Unchanged));
+        }
+        *token = new.into_token(token.id, token.created_at, now);
+        Ok((token.clone(), Upsert::Updated))
+    }
+
+    fn token(&self, id: TokenId) -> Result<Option<Token>> {
+        Ok(self.state()?.tokens.get(&id).cloned())
+    }
+
+    fn token_by_secret(&self, secret: &str) -> Result<Option<Token>> {
+        let state = self.state()?;
+        Ok(state
+            .by_secret
+            .get(secret)
+            .and_then(|id| state.tokens.get(id))
+            .cloned())
+    }
+
+    fn list_tokens(&self, filter: &TokenFilter) -> Result<Page<Token>> {
+        let state = self.state()?;
+        let matching: Vec<&Token> = state
+            .tokens
+            .values()
+            .filter(|t| filter.status.is_none_or(|s| t.status == s))
+            .filter(|t| filter.user_id.as_deref().is_none_or(|u| t.user_id == u))
+            .filter(|t| {
+                filter
+                    .user_id_prefix
+                    .as_deref()
+                    .is_none_or(|p| t.user_id.starts_with(p))
+            })
+            .collect();
+        let items = matching
+            .iter()
+            .skip(filter.offset as usize)
+            .take(clamp_limit(filter.limit) as usize)
+            .map(|t| (*t).clone())
+            .collect();
+        Ok(Page {
+            items,
+            total: matching.len() as u64,
+        })
+    }
+
+    fn update_token(&self, id: TokenId, patch: TokenPatch, now: Timestamp) -> Result<Token> {
+        let mut state = self.state()?;
+        let token = state
+            .tokens
+            .get_mut(&id)
+            .ok_or(Error::NotFound { what: "token" })?;
+        let mut updated = token.clone();
+        patch.apply(&mut updated)?;
+        updated.updated_at = now;
+        *token = updated.clone();
+        Ok(updated)
+    }
+
+    fn delete_token(&self, id: TokenId) -> Result<bool> {
+        let mut state = self.state()?;
+        let Some(token) = state.tokens.remove(&id) else {
+            return Ok(false);
+        };
+        state.by_secret.remove(&token.secret);
+        for session_id in state.by_token.remove(&id).unwrap_or_default() {
+            state.remove_session(session_id);
+        }
+        Ok(true)
+    }
+
+    fn admit_session(
+        &self,
+        claim: &SessionClaim<'_>,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Admission> {
+        let mut state = self.state()?;
+        let key = (claim.token_id, claim.key.to_owned());
+        if let Some(&id) = state.by_key.get(&key) {
+            let live = state.sessions.get(&id).is_some_and(|s| s.is_live(now));
+            if live {
+                let session = state
+                    .sessions
+                    .get_mut(&id)
+                    .ok_or_else(|| Error::storage("index out of step"))?;
+                if session.terminated_at.is_some() {
+                    return Ok(Admission::Terminated { session_id: id });
+                }
+                session.last_seen = now;
+                session.expires_at = lease_until;
+                return Ok(Admission::Extended { session_id: id });
+            }
+        }
+        if claim.max_sessions > 0 {
+            let live = state
+                .by_token
+                .get(&claim.token_id)
+                .into_iter()
+                .flatten()
+                .filter(|id| state.sessions.get(id).is_some_and(|s| s.holds_slot(now)))
+                .count();
+            if live >= claim.max_sessions as usize {
+                return Ok(Admission::LimitReached {
+                    live: u32::try_from(live).unwrap_or(u32::MAX),
+                });
+            }
+        }
+        // A dead lease under the same key is replaced by the new session.
+        if let Some(dead) = state.by_key.get(&key).copied() {
+            state.remove_session(dead);
+        }
+        state.next_session_id += 1;
+        let id = state.next_session_id;
+        state.sessions.insert(
+            id,
+            Session {
+                id,
+                token_id: claim.token_id,
+                key: claim.key.to_owned(),
+                user_id: claim.user_id.to_owned(),
+                stream: claim.stream.to_owned(),
+                ip: claim.ip.to_string(),
+                proto: claim.proto.to_owned(),
+                started_at: now,
+                last_seen: now,
+                expires_at: lease_until,
+                terminated_at: None,
+            },
+        );
+        state.by_key.insert(key, id);
+        state.by_token.entry(claim.token_id).or_default().insert(id);
+        Ok(Admission::Admitted { session_id: id })
+    }
+
+    fn sessions(&self, filter: &SessionFilter, now: Timestamp) -> Result<Vec<Session>> {
+        let state = self.state()?;
+        Ok(state
+            .sessions
+            .values()
+            .filter(|s| s.is_live(now))
+            .filter(|s| filter.token_id.is_none_or(|t| s.token_id == t))
+            .filter(|s| filter.user_id.as_deref().is_none_or(|u| s.user_id == u))
+            .filter(|s| filter.stream.as_deref().is_none_or(|n| s.stream == n))
+            .cloned()
+            .collect())
+    }
+
+    fn terminate_session(&self, id: SessionId, now: Timestamp) -> Result<bool> {
+        let mut state = self.state()?;
+        match state.sessions.get_mut(&id) {
+            Some(session) if session.is_live(now) => {
+                session.terminated_at.get_or_insert(now);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64> {
+        let mut state = self.state()?;
+        let expired: Vec<SessionId> = state
+            .sessions
+            .values()
+            .filter(|s| !s.is_live(now))
+            .map(|s| s.id)
+            .collect();
+        for id in &expired {
+            state.remove_session(*id);
+        }
+        Ok(expired.len() as u64)
+    }
+
+    fn append_access_logs(&self, entries: &[AccessLogEntry]) -> Result<()> {
+        let mut state = self.state()?;
+        for entry in entries {
+            let id = state.logs.len() as i64 + 1;
+            state.logs.push(AccessLogRecord {
+                id,
+                entry: entry.into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn access_logs(&self, filter: &AccessLogFilter) -> Result<Vec<AccessLogRecord>> {
+        let state = self.state()?;
+        Ok(state
+            .logs
+            .iter()
+            .rev()
+            .filter(|r| filter.token_id.is_none_or(|t| r.entry.token_id == Some(t)))
+            .take(clamp_limit(filter.limit) as usize)
+            .cloned()
+            .collect())
+    }
+
+    fn ping(&self) -> Result<()> {
+        self.state().map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    crate::store::conformance::suite!(super::MemoryStore::new());
+}

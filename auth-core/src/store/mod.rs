@@ -1,0 +1,132 @@
+//! Storage: one trait, several backends.
+//!
+//! [`Store`] is synchronous and every call is fallible, so a networked database fits behind it as
+//! well as an embedded one; async callers run it on a blocking thread. Its one hard promise is
+//! [`Store::admit_session`]: admission is a single atomic step, so that no interleaving of
+//! concurrent requests (threads, processes, or nodes sharing a database) ever lets a token hold
+//! more live sessions than it allows.
+//!
+//! - [`SqliteStore`]: the default; one file, WAL, versioned migrations.
+//! - [`MemoryStore`]: everything in a mutex-guarded map; for tests and embedding.
+
+mod memory;
+mod sqlite;
+
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
+use serde::Serialize;
+
+use crate::access_log::{AccessLogEntry, AccessLogRecord};
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::session::{Admission, Session, SessionClaim, SessionId};
+use crate::token::{NewToken, Token, TokenId, TokenPatch, TokenStatus};
+
+/// Largest page a listing returns.
+pub const MAX_PAGE: u32 = 1000;
+
+/// Which tokens to list.
+#[derive(Debug, Clone, Default)]
+pub struct TokenFilter {
+    pub status: Option<TokenStatus>,
+    /// Exact user id.
+    pub user_id: Option<String>,
+    /// User ids starting with this.
+    pub user_id_prefix: Option<String>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// Which sessions to list. Only live ones (lease not run out) are ever listed.
+#[derive(Debug, Clone, Default)]
+pub struct SessionFilter {
+    pub token_id: Option<TokenId>,
+    pub user_id: Option<String>,
+    pub stream: Option<String>,
+}
+
+/// Which access log records to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AccessLogFilter {
+    pub token_id: Option<TokenId>,
+    pub limit: u32,
+}
+
+/// One page of a listing, with the number of matches across all pages.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
+/// What [`Store::upsert_token`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Upsert {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// Persistent state behind decisions and management.
+pub trait Store: Send + Sync + 'static {
+    /// Fails with `Conflict` on a duplicate secret.
+    fn create_token(&self, token: NewToken, now: Timestamp) -> Result<Token>;
+
+    /// Creates the token, or brings the token with the same secret to these settings; touches
+    /// nothing (not even `updated_at`) when they already match.
+    fn upsert_token(&self, token: NewToken, now: Timestamp) -> Result<(Token, Upsert)>;
+
+    fn token(&self, id: TokenId) -> Result<Option<Token>>;
+
+    /// The hot-path lookup: one indexed read.
+    fn token_by_secret(&self, secret: &str) -> Result<Option<Token>>;
+
+    fn list_tokens(&self, filter: &TokenFilter) -> Result<Page<Token>>;
+
+    /// Applies `patch` atomically (read, validate, write); `NotFound` if there is no such token.
+    fn update_token(&self, id: TokenId, patch: TokenPatch, now: Timestamp) -> Result<Token>;
+
+    /// Deletes the token and its sessions; false if there was no such token.
+    fn delete_token(&self, id: TokenId) -> Result<bool>;
+
+    /// Atomically: extends the claim's session if it is live, refuses it if it was terminated,
+    /// otherwise admits it as new only while the token's other live sessions number fewer than
+    /// `claim.max_sessions` (0 = unlimited). Every extended or admitted lease runs to
+    /// `lease_until`.
+    fn admit_session(
+        &self,
+        claim: &SessionClaim<'_>,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Admission>;
+
+    /// Live sessions, oldest first.
+    fn sessions(&self, filter: &SessionFilter, now: Timestamp) -> Result<Vec<Session>>;
+
+    /// Marks a live session terminated: its slot is freed and its next check is refused until its
+    /// lease runs out. False if there is no such live session.
+    fn terminate_session(&self, id: SessionId, now: Timestamp) -> Result<bool>;
+
+    /// Deletes sessions whose lease ran out; returns how many.
+    fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64>;
+
+    /// Writes a batch of access log entries in one transaction.
+    fn append_access_logs(&self, entries: &[AccessLogEntry]) -> Result<()>;
+
+    fn access_logs(&self, filter: &AccessLogFilter) -> Result<Vec<AccessLogRecord>>;
+
+    /// Cheap round trip proving the store answers (health checks).
+    fn ping(&self) -> Result<()>;
+}
+
+pub(crate) fn clamp_limit(limit: u32) -> u32 {
+    match limit {
+        0 => 50,
+        n => n.min(MAX_PAGE),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod conformance;

@@ -1,0 +1,665 @@
+//! SQLite store: the embedded default.
+//!
+//! All writes go through one connection behind a mutex, inside `BEGIN IMMEDIATE` transactions.
+//! Within a process the mutex serializes writers without SQLite's sleep-and-retry busy handler
+//! (which would add milliseconds under contention); across processes (the CLI writing while the
+//! server runs) the immediate transaction and `busy_timeout` keep admission atomic. Reads use an
+//! r2d2 pool and run concurrently with writes under WAL.
+//!
+//! `synchronous=NORMAL` with WAL: a commit survives a process crash; an OS crash or power loss
+//! may roll back the last few commits (sessions are leases, tokens are re-seedable), and the
+//! file never corrupts.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use r2d2::{Pool, PooledConnection};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, TransactionBehavior};
+use serde_json::{Map, Value};
+
+use super::{clamp_limit, AccessLogFilter, Page, SessionFilter, Store, TokenFilter, Upsert};
+use crate::access_log::{AccessLogEntry, AccessLogRecord, StoredEntry};
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::session::{Admission, Session, SessionClaim, SessionId};
+use crate::token::{
+    IpAllowList, NewToken, StreamAllowList, Token, TokenId, TokenPatch, TokenStatus,
+};
+
+/// Schema versions, applied in order; `PRAGMA user_version` records how many have run. Never
+/// edit a shipped migration: append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: tokens, sessions, access logs.
+    r#"
+    CREATE TABLE tokens (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        token           TEXT    NOT NULL UNIQUE,
+        user_id         TEXT    NOT NULL,
+        status          TEXT    NOT NULL CHECK (status IN ('active', 'suspended', 'expired')),
+        max_sessions    INTEGER NOT NULL DEFAULT 0 CHECK (max_sessions >= 0),
+        allowed_ips     TEXT    NOT NULL DEFAULT '[]',
+        allowed_streams TEXT    NOT NULL DEFAULT '[]',
+        valid_from      INTEGER,
+        valid_until     INTEGER,
+        meta            TEXT    NOT NULL DEFAULT '{}',
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL
+    );
+    CREATE INDEX tokens_user_id ON tokens (user_id);
+    CREATE INDEX tokens_status ON tokens (status);
+
+    CREATE TABLE sessions (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        token_id      INTEGER NOT NULL REFERENCES tokens (id) ON DELETE CASCADE,
+        session_key   TEXT    NOT NULL,
+        user_id       TEXT    NOT NULL,
+        stream        TEXT    NOT NULL,
+        ip            TEXT    NOT NULL,
+        proto         TEXT    NOT NULL,
+        started_at    INTEGER NOT NULL,
+        last_seen     INTEGER NOT NULL,
+        expires_at    INTEGER NOT NULL,
+        terminated_at INTEGER,
+        UNIQUE (token_id, session_key)
+    );
+    CREATE INDEX sessions_token_expiry ON sessions (token_id, expires_at);
+    CREATE INDEX sessions_expiry ON sessions (expires_at);
+
+    CREATE TABLE access_logs (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        at           INTEGER NOT NULL,
+        token_id     INTEGER,
+        token_prefix TEXT,
+        user_id      TEXT,
+        stream       TEXT    NOT NULL,
+        ip           TEXT    NOT NULL,
+        proto        TEXT    NOT NULL,
+        request_type TEXT    NOT NULL,
+        session_id   TEXT,
+        result       TEXT    NOT NULL,
+        reason       TEXT,
+        latency_us   INTEGER NOT NULL
+    );
+    CREATE INDEX access_logs_at ON access_logs (at);
+    CREATE INDEX access_logs_token ON access_logs (token_id, id);
+    "#,
+];
+
+/// How long a write waits for another process's transaction before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+const READ_POOL_SIZE: u32 = 8;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Pool<SqliteConnectionManager>,
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date. The parent
+    /// folder must exist.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let mut writer = Connection::open(&path)?;
+        writer.busy_timeout(BUSY_TIMEOUT)?;
+        // WAL is a property of the file, set once; readers then never block the writer.
+        let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::storage(format!(
+                "{} cannot use WAL (journal mode {mode})",
+                path.display()
+            )));
+        }
+        configure(&writer)?;
+        migrate(&mut writer)?;
+        let manager =
+            SqliteConnectionManager::file(&path).with_init(|conn: &mut Connection| configure(conn));
+        let readers = Pool::builder()
+            .max_size(READ_POOL_SIZE)
+            .min_idle(Some(1))
+            .connection_timeout(BUSY_TIMEOUT)
+            .build(manager)?;
+        Ok(SqliteStore {
+            path,
+            writer: Mutex::new(writer),
+            readers,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version the file is at.
+    pub fn schema_version(&self) -> Result<u32> {
+        let conn = self.reader()?;
+        Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)
+    }
+
+    fn writer(&self) -> Result<MutexGuard<'_, Connection>> {
+        self.writer
+            .lock()
+            .map_err(|_| Error::storage("sqlite writer lock poisoned"))
+    }
+
+    fn reader(&self) -> Result<PooledConnection<SqliteConnectionManager>> {
+        Ok(self.readers.get()?)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let applied: usize = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if applied > MIGRATIONS.len() {
+        return Err(Error::storage(format!(
+            "the database is at schema version {applied}, newer than this build knows ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index + 1)?;
+        tx.commit()?;
+        log::info!("applied schema migration {}", index + 1);
+    }
+    Ok(())
+}
+
+const TOKEN_COLUMNS: &str =
+    "id, token, user_id, status, max_sessions, allowed_ips, allowed_streams, \
+                             valid_from, valid_until, meta, created_at, updated_at";
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(
+        format!("corrupt {what} in the database: {detail}").into(),
+    )
+}
+
+fn token_from_row(row: &Row<'_>) -> rusqlite::Result<Token> {
+    let status: String = row.get(3)?;
+    let ips: String = row.get(5)?;
+    let streams: String = row.get(6)?;
+    let meta: String = row.get(9)?;
+    let ips: Vec<String> = serde_json::from_str(&ips).map_err(|e| corrupt("allowed_ips", e))?;
+    let streams: Vec<String> =
+        serde_json::from_str(&streams).map_err(|e| corrupt("allowed_streams", e))?;
+    Ok(Token {
+        id: row.get(0)?,
+        secret: row.get(1)?,
+        user_id: row.get(2)?,
+        status: status
+            .parse::<TokenStatus>()
+            .map_err(|e| corrupt("status", e))?,
+        max_sessions: row.get(4)?,
+        allowed_ips: IpAllowList::parse(&ips).map_err(|e| corrupt("allowed_ips", e))?,
+        allowed_streams: StreamAllowList::parse(&streams)
+            .map_err(|e| corrupt("allowed_streams", e))?,
+        valid_from: row
+            .get::<_, Option<i64>>(7)?
+            .map(Timestamp::from_unix_micros),
+        valid_until: row
+            .get::<_, Option<i64>>(8)?
+            .map(Timestamp::from_unix_micros),
+        meta: serde_json::from_str::<Map<String, Value>>(&meta).map_err(|e| corrupt("meta", e))?,
+        created_at: Timestamp::from_unix_micros(row.get(10)?),
+        updated_at: Timestamp::from_unix_micros(row.get(11)?),
+    })
+}
+
+/// A token's settings as SQL values, in `SETTINGS_ASSIGNMENTS` order.
+fn settings_values(token: &Token) -> Result<[SqlValue; 8]> {
+    let json = |v: serde_json::Result<String>| {
+        v.map_err(|e| Error::storage(format!("encoding JSON: {e}")))
+    };
+    Ok([
+        SqlValue::Text(token.user_id.clone()),
+        SqlValue::Text(token.status.as_str().to_owned()),
+        SqlValue::Integer(i64::from(token.max_sessions)),
+        SqlValue::Text(json(serde_json::to_string(&token.allowed_ips))?),
+        SqlValue::Text(json(serde_json::to_string(&token.allowed_streams))?),
+        token
+            .valid_from
+            .map_or(SqlValue::Null, |t| SqlValue::Integer(t.unix_micros())),
+        token
+            .valid_until
+            .map_or(SqlValue::Null, |t| SqlValue::Integer(t.unix_micros())),
+        SqlValue::Text(json(serde_json::to_string(&token.meta))?),
+    ])
+}
+
+const SETTINGS_ASSIGNMENTS: &str =
+    "user_id = ?1, status = ?2, max_sessions = ?3, allowed_ips = ?4, \
+     allowed_streams = ?5, valid_from = ?6, valid_until = ?7, meta = ?8";
+
+fn select_token(
+    conn: &Connection,
+    clause: &str,
+    param: &dyn rusqlite::ToSql,
+) -> Result<Option<Token>> {
+    let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE {clause}");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([param], token_from_row)
+        .optional()?)
+}
+
+fn insert_token(conn: &Connection, new: NewToken, now: Timestamp) -> Result<Token> {
+    let mut token = new.into_token(0, now, now);
+    let values = settings_values(&token)?;
+    let result = conn
+        .prepare_cached(
+            "INSERT INTO tokens (user_id, status, max_sessions, allowed_ips, allowed_streams, \
+             valid_from, valid_until, meta, token, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+        )?
+        .execute(params_from_iter(values.iter().chain([
+            &SqlValue::Text(token.secret.clone()),
+            &SqlValue::Integer(now.unix_micros()),
+        ])));
+    match result {
+        Ok(_) => {
+            token.id = conn.last_insert_rowid();
+            Ok(token)
+        }
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Err(Error::Conflict {
+                field: "token",
+                message: "a token with this value already exists".into(),
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn write_settings(conn: &Connection, token: &Token) -> Result<()> {
+    let values = settings_values(token)?;
+    let sql = format!("UPDATE tokens SET {SETTINGS_ASSIGNMENTS}, updated_at = ?9 WHERE id = ?10");
+    conn.prepare_cached(&sql)?
+        .execute(params_from_iter(values.iter().chain([
+            &SqlValue::Integer(token.updated_at.unix_micros()),
+            &SqlValue::Integer(token.id),
+        ])))?;
+    Ok(())
+}
+
+const SESSION_COLUMNS: &str =
+    "id, token_id, session_key, user_id, stream, ip, proto, started_at, last_seen, expires_at, terminated_at";
+
+fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
+    Ok(Session {
+        id: row.get(0)?,
+        token_id: row.get(1)?,
+        key: row.get(2)?,
+        user_id: row.get(3)?,
+        stream: row.get(4)?,
+        ip: row.get(5)?,
+        proto: row.get(6)?,
+        started_at: Timestamp::from_unix_micros(row.get(7)?),
+        last_seen: Timestamp::from_unix_micros(row.get(8)?),
+        expires_at: Timestamp::from_unix_micros(row.get(9)?),
+        terminated_at: row
+            .get::<_, Option<i64>>(10)?
+            .map(Timestamp::from_unix_micros),
+    })
+}
+
+impl Store for SqliteStore {
+    fn create_token(&self, new: NewToken, now: Timestamp) -> Result<Token> {
+        let mut conn = self.writer()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let token = insert_token(&tx, new, now)?;
+        tx.commit()?;
+        Ok(token)
+    }
+
+    fn upsert_token(&self, new: NewToken, now: Timestamp) -> Result<(Token, Upsert)> {
+        let mut conn = self.writer()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let outcome = match select_token(&tx, "token = ?1", &new.secret)? {
+            None => (insert_token(&tx, new, now)?, Upsert::Created),
+            Some(existing) if new.matches(&existing) => (existing, Upsert::Unchanged),
+            Some(existing) => {
+                let token = new.into_token(existing.id, existing.created_at, now);
+                write_settings(&tx, &token)?;
+                (token, Upsert::Updated)
+            }
+        };
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    fn token(&self, id: TokenId) -> Result<Option<Token>> {
+        select_token(&*self.reader()?, "id = ?1", &id)
+    }
+
+    fn token_by_secret(&self, secret: &str) -> Result<Option<Token>> {
+        select_token(&*self.reader()?, "token = ?1", &secret)
+    }
+
+    fn list_tokens(&self, filter: &TokenFilter) -> Result<Page<Token>> {
+        let mut clauses = Vec::new();
+        let mut values = Vec::new();
+        if let Some(status) = filter.status {
+            clauses.push("status = ?");
+            values.push(SqlValue::Text(status.as_str().to_owned()));
+        }
+        if let Some(user_id) = &filter.user_id {
+            clauses.push("user_id = ?");
+            values.push(SqlValue::Text(user_id.clone()));
+        }
+        if let Some(prefix) = &filter.user_id_prefix {
+            // Not LIKE: it is case-insensitive and treats `%`/`_` in the prefix as wildcards.
+            clauses.push("substr(user_id, 1, ?) = ?");
+            values.push(SqlValue::Integer(prefix.chars().count() as i64));
+            values.push(SqlValue::Text(prefix.clone()));
+        }
+        let filter_sql = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", clauses.join(" AND "))
+        };
+        let conn = self.reader()?;
+        let total: i64 = conn
+            .prepare_cached(&format!("SELECT COUNT(*) FROM tokens {filter_sql}"))?
+            .query_row(params_from_iter(values.iter()), |row| row.get(0))?;
+        let sql =
+            format!("SELECT {TOKEN_COLUMNS} FROM tokens {filter_sql} ORDER BY id LIMIT ? OFFSET ?");
+        values.push(SqlValue::Integer(i64::from(clamp_limit(filter.limit))));
+        values.push(SqlValue::Integer(i64::from(filter.offset)));
+        let items = conn
+            .prepare_cached(&sql)?
+            .query_map(params_from_iter(values.iter()), token_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Page {
+            items,
+            total: total as u64,
+        })
+    }
+
+    fn update_token(&self, id: TokenId, patch: TokenPatch, now: Timestamp) -> Result<Token> {
+        let mut conn = self.writer()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut token =
+            select_token(&tx, "id = ?1", &id)?.ok_or(Error::NotFound { what: "token" })?;
+        patch.apply(&mut token)?;
+        token.updated_at = now;
+        write_settings(&tx, &token)?;
+        tx.commit()?;
+        Ok(token)
+    }
+
+    fn delete_token(&self, id: TokenId) -> Result<bool> {
+        let conn = self.writer()?;
+        // Sessions go with it through ON DELETE CASCADE.
+        let deleted = conn
+            .prepare_cached("DELETE FROM tokens WHERE id = ?1")?
+            .execute([id])?;
+        Ok(deleted > 0)
+    }
+
+    fn admit_session(
+        &self,
+        claim: &SessionClaim<'_>,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Admission> {
+        let mut conn = self.writer()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (now_us, until_us) = (now.unix_micros(), lease_until.unix_micros());
+        let existing: Option<(SessionId, i64, Option<i64>)> = tx
+            .prepare_cached(
+                "SELECT id, expires_at, terminated_at FROM sessions WHERE token_id = ?1 AND session_key = ?2",
+            )?
+            .query_row(params![claim.token_id, claim.key], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .optional()?;
+        let admission = match existing {
+            Some((session_id, expires_at, terminated)) if expires_at > now_us => {
+                if terminated.is_some() {
+                    Admission::Terminated { session_id }
+                } else {
+                    tx.prepare_cached(
+                        "UPDATE sessions SET last_seen = ?1, expires_at = ?2 WHERE id = ?3",
+                    )?
+                    .execute(params![now_us, until_us, session_id])?;
+                    Admission::Extended { session_id }
+                }
+            }
+            _ => {
+                let live: i64 = if claim.max_sessions == 0 {
+                    0
+                } else {
+                    tx.prepare_cached(
+                        "SELECT COUNT(*) FROM sessions \
+                         WHERE token_id = ?1 AND expires_at > ?2 AND terminated_at IS NULL",
+                    )?
+                    .query_row(params![claim.token_id, now_us], |row| row.get(0))?
+                };
+                if claim.max_sessions > 0 && live >= i64::from(claim.max_sessions) {
+                    Admission::LimitReached {
+                        live: u32::try_from(live).unwrap_or(u32::MAX),
+                    }
+                } else {
+                    // A dead lease under the same key is replaced by the new session.
+                    let session_id: SessionId = tx
+                        .prepare_cached(
+                            "INSERT INTO sessions (token_id, session_key, user_id, stream, ip, proto, \
+                             started_at, last_seen, expires_at, terminated_at) \
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, NULL) \
+                             ON CONFLICT (token_id, session_key) DO UPDATE SET \
+                             user_id = excluded.user_id, stream = excluded.stream, ip = excluded.ip, \
+                             proto = excluded.proto, started_at = excluded.started_at, \
+                             last_seen = excluded.last_seen, expires_at = excluded.expires_at, \
+                             terminated_at = NULL \
+                             RETURNING id",
+                        )?
+                        .query_row(
+                            params![
+                                claim.token_id,
+                                claim.key,
+                                claim.user_id,
+                                claim.stream,
+                                claim.ip.to_string(),
+                                claim.proto,
+                                now_us,
+                                until_us
+                            ],
+                            |row| row.get(0),
+                        )?;
+                    Admission::Admitted { session_id }
+                }
+            }
+        };
+        tx.commit()?;
+        Ok(admission)
+    }
+
+    fn sessions(&self, filter: &SessionFilter, now: Timestamp) -> Result<Vec<Session>> {
+        let mut clauses = vec!["expires_at > ?"];
+        let mut values = vec![SqlValue::Integer(now.unix_micros())];
+        if let Some(token_id) = filter.token_id {
+            clauses.push("token_id = ?");
+            values.push(SqlValue::Integer(token_id));
+        }
+        if let Some(user_id) = &filter.user_id {
+            clauses.push("user_id = ?");
+            values.push(SqlValue::Text(user_id.clone()));
+        }
+        if let Some(stream) = &filter.stream {
+            clauses.push("stream = ?");
+            values.push(SqlValue::Text(stream.clone()));
+        }
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE {} ORDER BY id",
+            clauses.join(" AND ")
+        );
+        let conn = self.reader()?;
+        let sessions = conn
+            .prepare_cached(&sql)?
+            .query_map(params_from_iter(values.iter()), session_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(sessions)
+    }
+
+    fn terminate_session(&self, id: SessionId, now: Timestamp) -> Result<bool> {
+        let conn = self.writer()?;
+        let changed = conn
+            .prepare_cached(
+                "UPDATE sessions SET terminated_at = COALESCE(terminated_at, ?2) \
+                 WHERE id = ?1 AND expires_at > ?2",
+            )?
+            .execute(params![id, now.unix_micros()])?;
+        Ok(changed > 0)
+    }
+
+    fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64> {
+        let conn = self.writer()?;
+        let purged = conn
+            .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
+            .execute([now.unix_micros()])?;
+        Ok(purged as u64)
+    }
+
+    fn append_access_logs(&self, entries: &[AccessLogEntry]) -> Result<()> {
+        let mut conn = self.writer()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO access_logs (at, token_id, token_prefix, user_id, stream, ip, proto, \
+                 request_type, session_id, result, reason, latency_us) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?;
+            for e in entries {
+                insert.execute(params![
+                    e.at.unix_micros(),
+                    e.token_id,
+                    e.token_prefix,
+                    e.user_id,
+                    e.stream,
+                    e.ip,
+                    e.proto,
+                    e.request_type,
+                    e.session_id,
+                    e.result.as_str(),
+                    e.reason,
+                    i64::try_from(e.latency_us).unwrap_or(i64::MAX),
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn access_logs(&self, filter: &AccessLogFilter) -> Result<Vec<AccessLogRecord>> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, at, token_id, token_prefix, user_id, stream, ip, proto, request_type, \
+             session_id, result, reason, latency_us FROM access_logs \
+             WHERE ?1 IS NULL OR token_id = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let records = stmt
+            .query_map(params![filter.token_id, clamp_limit(filter.limit)], |row| {
+                Ok(AccessLogRecord {
+                    id: row.get(0)?,
+                    entry: StoredEntry {
+                        at: Timestamp::from_unix_micros(row.get(1)?),
+                        token_id: row.get(2)?,
+                        token_prefix: row.get(3)?,
+                        user_id: row.get(4)?,
+                        stream: row.get(5)?,
+                        ip: row.get(6)?,
+                        proto: row.get(7)?,
+                        request_type: row.get(8)?,
+                        session_id: row.get(9)?,
+                        result: row.get(10)?,
+                        reason: row.get(11)?,
+                        latency_us: row.get::<_, i64>(12)?.max(0) as u64,
+                    },
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(records)
+    }
+
+    fn ping(&self) -> Result<()> {
+        let conn = self.reader()?;
+        conn.query_row("SELECT 1", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("auth.db")).unwrap();
+        (dir, store)
+    }
+
+    crate::store::conformance::suite!({
+        // The directory must outlive the store: leak it for the test's duration.
+        let (dir, store) = temp_store();
+        std::mem::forget(dir);
+        store
+    });
+
+    #[test]
+    fn migrations_are_versioned_and_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.db");
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap() as usize, MIGRATIONS.len());
+        drop(store);
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap() as usize, MIGRATIONS.len());
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.db");
+        drop(SqliteStore::open(&path).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        let err = SqliteStore::open(&path)
+            .err()
+            .expect("a newer schema must be refused");
+        assert!(err.to_string().contains("newer"), "{err}");
+    }
+
+    #[test]
+    fn data_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.db");
+        let now = Timestamp::from_unix_seconds(1_800_000_000);
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            let spec = crate::token::TokenSpec {
+                token: Some("persist-me-1".into()),
+                user_id: "u".into(),
+                allowed_ips: vec!["10.0.0.0/8".into()],
+                ..Default::default()
+            };
+            store.create_token(spec.validate().unwrap(), now).unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let token = store.token_by_secret("persist-me-1").unwrap().unwrap();
+        assert_eq!(
+            token.allowed_ips.entries().collect::<Vec<_>>(),
+            ["10.0.0.0/8"]
+        );
+    }
+}
