@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -137,10 +137,21 @@ pub struct AccessLogStats {
 }
 
 /// Batches access log entries into the store from a background thread.
+///
+/// Shared by reference (`&self`) across request handlers; [`AccessLogWriter::shutdown`] may be
+/// called while handlers still hold it: whatever they record afterwards is counted as dropped.
 pub struct AccessLogWriter {
-    sender: Option<Sender<AccessLogEntry>>,
-    thread: Option<JoinHandle<()>>,
+    sender: Sender<Message>,
+    thread: Mutex<Option<JoinHandle<()>>>,
     stats: Arc<AccessLogStats>,
+}
+
+// Boxing the entry would cost an allocation per request to shrink a message sent once.
+#[allow(clippy::large_enum_variant)]
+enum Message {
+    Entry(AccessLogEntry),
+    /// Write what is queued, then stop.
+    Close,
 }
 
 /// How often a failed batch write is retried before its entries are given up (and counted in
@@ -162,17 +173,16 @@ impl AccessLogWriter {
             .name("access-log".into())
             .spawn(move || write_loop(store.as_ref(), receiver, &thread_stats))?;
         Ok(AccessLogWriter {
-            sender: Some(sender),
-            thread: Some(thread),
+            sender,
+            thread: Mutex::new(Some(thread)),
             stats,
         })
     }
 
     /// Queues one entry; never blocks.
     pub fn record(&self, entry: AccessLogEntry) {
-        let Some(sender) = &self.sender else { return };
-        if sender.send(entry).is_err() {
-            // The writer thread is gone (it only exits on shutdown, or if it panicked).
+        if self.sender.send(Message::Entry(entry)).is_err() {
+            // The writer has been shut down.
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -181,40 +191,51 @@ impl AccessLogWriter {
         &self.stats
     }
 
-    /// Writes everything queued so far, then stops the thread.
-    pub fn shutdown(mut self) {
-        self.stop();
-    }
-
-    fn stop(&mut self) {
-        drop(self.sender.take());
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                log::error!("the access log writer thread panicked");
-            }
+    /// Writes everything recorded so far, then stops the thread. Idempotent.
+    pub fn shutdown(&self) {
+        let thread = match self.thread.lock() {
+            Ok(mut guard) => guard.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        let Some(thread) = thread else { return };
+        // Fails only if the thread already died; joining tells.
+        let _ = self.sender.send(Message::Close);
+        if thread.join().is_err() {
+            log::error!("the access log writer thread panicked");
         }
     }
 }
 
 impl Drop for AccessLogWriter {
     fn drop(&mut self) {
-        self.stop();
+        self.shutdown();
     }
 }
 
-fn write_loop(store: &dyn Store, receiver: Receiver<AccessLogEntry>, stats: &AccessLogStats) {
+fn write_loop(store: &dyn Store, receiver: Receiver<Message>, stats: &AccessLogStats) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    // `recv` returns Err only once every sender is gone and the queue is empty: that is the drain.
-    while let Ok(first) = receiver.recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
+    let mut closing = false;
+    while !closing {
+        match receiver.recv() {
+            Ok(Message::Entry(entry)) => batch.push(entry),
+            Ok(Message::Close) | Err(_) => closing = true,
+        }
+        // Take whatever else is queued, up to a batch; when closing, everything.
+        loop {
+            if batch.len() >= MAX_BATCH {
+                write_with_retries(store, &batch, stats);
+                batch.clear();
+            }
             match receiver.try_recv() {
-                Ok(entry) => batch.push(entry),
+                Ok(Message::Entry(entry)) => batch.push(entry),
+                Ok(Message::Close) => closing = true,
                 Err(_) => break,
             }
         }
-        write_with_retries(store, &batch, stats);
-        batch.clear();
+        if !batch.is_empty() {
+            write_with_retries(store, &batch, stats);
+            batch.clear();
+        }
     }
 }
 
@@ -245,5 +266,62 @@ fn write_with_retries(store: &dyn Store, batch: &[AccessLogEntry], stats: &Acces
                 }
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::{Denial, DenyReason, RequestType};
+    use crate::store::{AccessLogFilter, MemoryStore};
+
+    fn entry(i: u64) -> AccessLogEntry {
+        let request = AuthRequest {
+            token: Some("abcdefghijkl"),
+            stream: "s",
+            ip: "10.0.0.1".parse().unwrap(),
+            proto: "hls",
+            request_type: RequestType::NewSession,
+            session_id: None,
+        };
+        let decision = Decision::Deny(Denial::new(DenyReason::TokenNotFound));
+        AccessLogEntry::new(
+            &request,
+            &decision,
+            Timestamp::from_unix_seconds(i as i64),
+            Duration::from_micros(i),
+        )
+    }
+
+    #[test]
+    fn shutdown_writes_everything_recorded_before_it() {
+        let store = Arc::new(MemoryStore::new());
+        let writer = AccessLogWriter::spawn(store.clone()).unwrap();
+        for i in 0..5000 {
+            writer.record(entry(i));
+        }
+        writer.shutdown();
+        assert_eq!(writer.stats().written.load(Ordering::Relaxed), 5000);
+        let logs = store
+            .access_logs(&AccessLogFilter {
+                limit: 1000,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(logs[0].entry.latency_us, 4999, "newest first, nothing lost");
+        writer.record(entry(1));
+        assert_eq!(
+            writer.stats().dropped.load(Ordering::Relaxed),
+            1,
+            "late entries are counted"
+        );
+    }
+
+    #[test]
+    fn entries_carry_only_a_token_prefix() {
+        let e = entry(1);
+        assert_eq!(e.token_prefix.as_deref(), Some("abcd"));
+        assert_eq!(e.reason, Some("token_not_found"));
+        assert_eq!(e.result, AccessResult::Denied);
     }
 }

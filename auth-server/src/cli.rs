@@ -1,0 +1,462 @@
+//! The command line: `serve` (the default), `token create|list|show|update|delete`, `seed FILE`.
+//!
+//! Token commands work on the store directly, so they run with or without a server (SQLite's WAL
+//! lets both write the same file). Their output is JSON on stdout; errors are one line on stderr.
+//! A token's secret is printed once, by `token create`; listings show only its prefix.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use auth_core::store::{TokenFilter, Upsert};
+use auth_core::{Clock, Store, SystemClock, Timestamp, TokenPatch, TokenSpec, TokenStatus};
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Map, Value};
+
+use crate::config::{Config, ConfigError, Overrides};
+use crate::server::{open_store, App, RunningServer};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "auth-server",
+    version,
+    about = "Stream and ticket authorization backend",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// Database: sqlite://PATH, sqlite:///ABS/PATH, a bare path, or memory: [env: DATABASE_URL]
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default when no command is given).
+    Serve(ServeArgs),
+    /// Create, list, show, update and delete tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Create or update tokens from a JSON array in the API's shape; matched by `token`, so
+    /// running it twice changes nothing.
+    Seed {
+        /// Path to the JSON file (e.g. data/tokens.example.json).
+        file: PathBuf,
+    },
+}
+
+/// Flags of `serve`; each overrides its environment variable.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Address to bind [env: API_HOST, default 127.0.0.1]
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Port to bind; 0 picks a free one [env: API_PORT, default 8080]
+    #[arg(long)]
+    pub port: Option<String>,
+    /// Seconds Flussonic may cache an answer, 30-3600 [env: AUTH_DURATION, default 180]
+    #[arg(long)]
+    pub auth_duration: Option<String>,
+    /// Extra seconds a session lives past AUTH_DURATION, 0-3600 [env: SESSION_GRACE, default 30]
+    #[arg(long)]
+    pub session_grace: Option<String>,
+    /// Seconds between purges of expired sessions, 10-600 [env: SESSION_CLEANUP_INTERVAL, default 60]
+    #[arg(long)]
+    pub session_cleanup_interval: Option<String>,
+    /// Answer budget in seconds [env: MAX_RESPONSE_TIME, default 2.5]
+    #[arg(long)]
+    pub max_response_time: Option<String>,
+    /// deny, allow_updates or allow when the store fails [env: AUTH_FAIL_MODE, default deny]
+    #[arg(long)]
+    pub fail_mode: Option<String>,
+    /// TRACE, DEBUG, INFO, WARNING, ERROR [env: LOG_LEVEL, default INFO]
+    #[arg(long)]
+    pub log_level: Option<String>,
+    /// true or false [env: ENABLE_ACCESS_LOGS, default true]
+    #[arg(long)]
+    pub access_logs: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; prints it (with its secret, shown this once) as JSON.
+    Create(CreateArgs),
+    /// List tokens as JSON `{items, total}`.
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        user_id: Option<String>,
+        /// User ids starting with this.
+        #[arg(long)]
+        user_id_prefix: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long, default_value_t = 0)]
+        offset: u32,
+    },
+    /// Show one token.
+    Show { id: i64 },
+    /// Change some of a token's settings.
+    Update(UpdateArgs),
+    /// Delete a token and end its sessions.
+    Delete { id: i64 },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The secret; omit it to generate 32 random bytes.
+    #[arg(long)]
+    pub token: Option<String>,
+    #[arg(long)]
+    pub user_id: String,
+    /// active, suspended or expired.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// 0 = unlimited.
+    #[arg(long, allow_negative_numbers = true)]
+    pub max_sessions: Option<i64>,
+    /// An address or CIDR block; repeat for more.
+    #[arg(long = "allowed-ip")]
+    pub allowed_ips: Vec<String>,
+    /// A stream name or `*` glob; repeat for more.
+    #[arg(long = "allowed-stream")]
+    pub allowed_streams: Vec<String>,
+    /// RFC 3339, e.g. 2026-01-31T12:00:00Z.
+    #[arg(long)]
+    pub valid_from: Option<String>,
+    #[arg(long)]
+    pub valid_until: Option<String>,
+    /// A JSON object.
+    #[arg(long)]
+    pub meta: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    pub id: i64,
+    #[arg(long)]
+    pub user_id: Option<String>,
+    #[arg(long)]
+    pub status: Option<String>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub max_sessions: Option<i64>,
+    /// Replaces the list; repeat for more.
+    #[arg(long = "allowed-ip")]
+    pub allowed_ips: Vec<String>,
+    /// Empties the list (any address).
+    #[arg(long, conflicts_with = "allowed_ips")]
+    pub clear_allowed_ips: bool,
+    /// Replaces the list; repeat for more.
+    #[arg(long = "allowed-stream")]
+    pub allowed_streams: Vec<String>,
+    /// Empties the list (any stream).
+    #[arg(long, conflicts_with = "allowed_streams")]
+    pub clear_allowed_streams: bool,
+    /// RFC 3339, or `none` to clear.
+    #[arg(long)]
+    pub valid_from: Option<String>,
+    /// RFC 3339, or `none` to clear.
+    #[arg(long)]
+    pub valid_until: Option<String>,
+    /// A JSON object; replaces the old one.
+    #[arg(long)]
+    pub meta: Option<String>,
+}
+
+/// A command's failure: a one-line message and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl From<auth_core::Error> for Failure {
+    fn from(err: auth_core::Error) -> Self {
+        let code = if matches!(err, auth_core::Error::Storage(_)) {
+            1
+        } else {
+            2
+        };
+        Failure {
+            message: format!("{}: {err}", err.code()),
+            code,
+        }
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(err: ConfigError) -> Self {
+        Failure {
+            message: err.0,
+            code: 2,
+        }
+    }
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure {
+        message: message.into(),
+        code: 2,
+    }
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        None => serve(cli.database_url, cli.serve),
+        Some(Command::Serve(args)) => serve(cli.database_url, args),
+        Some(Command::Token(command)) => {
+            with_store(cli.database_url, |store| token(store, command))
+        }
+        Some(Command::Seed { file }) => with_store(cli.database_url, |store| seed(store, &file)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn overrides(database_url: Option<String>, args: ServeArgs) -> Overrides {
+    Overrides {
+        database_url,
+        auth_duration: args.auth_duration,
+        session_grace: args.session_grace,
+        session_cleanup_interval: args.session_cleanup_interval,
+        max_response_time: args.max_response_time,
+        fail_mode: args.fail_mode,
+        log_level: args.log_level,
+        enable_access_logs: args.access_logs,
+        api_host: args.host,
+        api_port: args.port,
+    }
+}
+
+fn init_logging(level: log::LevelFilter) {
+    // Ignored when a logger is already installed (tests call into this module repeatedly).
+    let _ = env_logger::Builder::new()
+        .filter_level(level)
+        .format_timestamp_millis()
+        .try_init();
+}
+
+fn serve(database_url: Option<String>, args: ServeArgs) -> Result<(), Failure> {
+    let config = Config::from_env(&overrides(database_url, args))?;
+    init_logging(config.log_level);
+    let store = open_store(&config.database).map_err(|message| Failure { message, code: 1 })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure {
+            message: format!("cannot start the runtime: {e}"),
+            code: 1,
+        })?;
+    runtime.block_on(async {
+        let app = App::new(&config, store, Arc::new(SystemClock))
+            .map_err(|e| Failure { message: format!("cannot start the access log writer: {e}"), code: 1 })?;
+        let addr = SocketAddr::new(config.api_host, config.api_port);
+        let server = RunningServer::start(addr, Arc::new(app), config.session_cleanup_interval)
+            .await
+            .map_err(|e| Failure { message: format!("cannot listen on {addr}: {e}"), code: 1 })?;
+        log::info!(
+            "listening on http://{} (database {}, AUTH_DURATION {}s, access logs {}, fail mode {:?}, management API key {})",
+            server.local_addr(),
+            describe(&config.database),
+            config.auth_duration.as_secs(),
+            if config.enable_access_logs { "on" } else { "off" },
+            config.fail_mode,
+            if config.api_key.is_some() { "set" } else { "not set" },
+        );
+        crate::shutdown::signal().await;
+        log::info!("stopping: finishing open requests and writing the access log");
+        server.shutdown().await;
+        log::info!("stopped");
+        Ok(())
+    })
+}
+
+fn describe(database: &crate::config::Database) -> String {
+    match database {
+        crate::config::Database::Sqlite(path) => path.display().to_string(),
+        crate::config::Database::Memory => "in memory".into(),
+    }
+}
+
+fn with_store(
+    database_url: Option<String>,
+    work: impl FnOnce(&dyn Store) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let config = Config::from_env(&Overrides {
+        database_url,
+        ..Default::default()
+    })?;
+    init_logging(log::LevelFilter::Warn);
+    let store = open_store(&config.database).map_err(|message| Failure { message, code: 1 })?;
+    work(store.as_ref())
+}
+
+fn print(value: &Value) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(err) => eprintln!("error: cannot encode the output: {err}"),
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, Failure> {
+    serde_json::to_value(value).map_err(|e| Failure {
+        message: format!("cannot encode the output: {e}"),
+        code: 1,
+    })
+}
+
+fn parse_status(text: Option<String>) -> Result<Option<TokenStatus>, Failure> {
+    text.map(|s| s.parse::<TokenStatus>())
+        .transpose()
+        .map_err(Failure::from)
+}
+
+fn parse_time(flag: &str, text: &str) -> Result<Timestamp, Failure> {
+    Timestamp::parse_rfc3339(text).ok_or_else(|| {
+        usage(format!(
+            "--{flag} `{text}` is not an RFC 3339 date-time (e.g. 2026-01-31T12:00:00Z)"
+        ))
+    })
+}
+
+fn parse_meta(text: Option<String>) -> Result<Option<Map<String, Value>>, Failure> {
+    text.map(|t| serde_json::from_str::<Map<String, Value>>(&t))
+        .transpose()
+        .map_err(|e| usage(format!("--meta must be a JSON object: {e}")))
+}
+
+fn token(store: &dyn Store, command: TokenCommand) -> Result<(), Failure> {
+    let now = SystemClock.now();
+    match command {
+        TokenCommand::Create(args) => {
+            let spec = TokenSpec {
+                token: args.token,
+                user_id: args.user_id,
+                status: parse_status(args.status)?,
+                max_sessions: args.max_sessions,
+                allowed_ips: args.allowed_ips,
+                allowed_streams: args.allowed_streams,
+                valid_from: args
+                    .valid_from
+                    .map(|t| parse_time("valid-from", &t))
+                    .transpose()?,
+                valid_until: args
+                    .valid_until
+                    .map(|t| parse_time("valid-until", &t))
+                    .transpose()?,
+                meta: parse_meta(args.meta)?,
+            };
+            let token = store.create_token(spec.validate()?, now)?;
+            let mut output = to_json(&token)?;
+            // Shown once: the store keeps it, listings never print it.
+            output["token"] = Value::String(token.secret.clone());
+            print(&output);
+        }
+        TokenCommand::List {
+            status,
+            user_id,
+            user_id_prefix,
+            limit,
+            offset,
+        } => {
+            let filter = TokenFilter {
+                status: parse_status(status)?,
+                user_id,
+                user_id_prefix,
+                limit,
+                offset,
+            };
+            print(&to_json(&store.list_tokens(&filter)?)?);
+        }
+        TokenCommand::Show { id } => {
+            let token = store
+                .token(id)?
+                .ok_or(auth_core::Error::NotFound { what: "token" })?;
+            print(&to_json(&token)?);
+        }
+        TokenCommand::Update(args) => {
+            let clearable =
+                |flag: &str, text: Option<String>| -> Result<Option<Option<Timestamp>>, Failure> {
+                    match text.as_deref() {
+                        None => Ok(None),
+                        Some("none") | Some("null") => Ok(Some(None)),
+                        Some(t) => parse_time(flag, t).map(|t| Some(Some(t))),
+                    }
+                };
+            let list =
+                |values: Vec<String>, clear: bool| (clear || !values.is_empty()).then_some(values);
+            let patch = TokenPatch {
+                user_id: args.user_id,
+                status: parse_status(args.status)?,
+                max_sessions: args.max_sessions,
+                allowed_ips: list(args.allowed_ips, args.clear_allowed_ips),
+                allowed_streams: list(args.allowed_streams, args.clear_allowed_streams),
+                valid_from: clearable("valid-from", args.valid_from)?,
+                valid_until: clearable("valid-until", args.valid_until)?,
+                meta: parse_meta(args.meta)?,
+            };
+            if patch.is_empty() {
+                return Err(usage(
+                    "nothing to update: give at least one setting (see --help)",
+                ));
+            }
+            print(&to_json(&store.update_token(args.id, patch, now)?)?);
+        }
+        TokenCommand::Delete { id } => {
+            if !store.delete_token(id)? {
+                return Err(auth_core::Error::NotFound { what: "token" }.into());
+            }
+            print(&json!({ "deleted": id }));
+        }
+    }
+    Ok(())
+}
+
+/// Validates every entry before writing any, so a bad file changes nothing.
+fn seed(store: &dyn Store, file: &Path) -> Result<(), Failure> {
+    let text = std::fs::read_to_string(file).map_err(|e| Failure {
+        message: format!("cannot read {}: {e}", file.display()),
+        code: 1,
+    })?;
+    let specs: Vec<TokenSpec> = serde_json::from_str(&text).map_err(|e| {
+        usage(format!(
+            "{} is not a JSON array of tokens: {e}",
+            file.display()
+        ))
+    })?;
+    let mut tokens = Vec::with_capacity(specs.len());
+    for (index, spec) in specs.into_iter().enumerate() {
+        if spec.token.is_none() {
+            return Err(usage(format!(
+                "entry {index}: seed entries need a `token` (they are matched by it)"
+            )));
+        }
+        tokens.push(
+            spec.validate()
+                .map_err(|e| usage(format!("entry {index}: {e}")))?,
+        );
+    }
+    let now = SystemClock.now();
+    let (mut created, mut updated, mut unchanged) = (0, 0, 0);
+    for token in tokens {
+        match store.upsert_token(token, now)?.1 {
+            Upsert::Created => created += 1,
+            Upsert::Updated => updated += 1,
+            Upsert::Unchanged => unchanged += 1,
+        }
+    }
+    print(&json!({ "created": created, "updated": updated, "unchanged": unchanged }));
+    Ok(())
+}

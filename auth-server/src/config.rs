@@ -1,0 +1,336 @@
+//! Server configuration: the environment (and an optional `.env`), overridden by command-line
+//! flags, validated into typed values. A bad value stops the start with one line that names the
+//! variable and what it accepts.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// An SQLite file; its folder is created at start.
+    Sqlite(PathBuf),
+    /// Nothing persisted (`DATABASE_URL=memory:`): for trials and tests.
+    Memory,
+}
+
+/// What `/auth` answers when the store fails or is slower than `MAX_RESPONSE_TIME`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailMode {
+    /// Refuse everything (`backend_timeout` / `backend_error`). The safe default.
+    Deny,
+    /// Keep live sessions playing (`update_session` is allowed), refuse new ones: what old
+    /// Flussonic did itself when its backend was unreachable.
+    AllowUpdates,
+    /// Allow everything: for operators who value uptime over enforcement.
+    Allow,
+}
+
+impl FailMode {
+    pub fn allows(self, update_session: bool) -> bool {
+        match self {
+            FailMode::Deny => false,
+            FailMode::AllowUpdates => update_session,
+            FailMode::Allow => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: Database,
+    pub auth_duration: Duration,
+    pub session_grace: Duration,
+    pub session_cleanup_interval: Duration,
+    pub max_response_time: Duration,
+    pub fail_mode: FailMode,
+    pub log_level: log::LevelFilter,
+    pub enable_access_logs: bool,
+    pub api_host: IpAddr,
+    pub api_port: u16,
+    /// Key for the management API. Never logged or printed.
+    pub api_key: Option<String>,
+}
+
+/// A configuration error: one line, naming the variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Values given on the command line; each wins over its environment variable.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub database_url: Option<String>,
+    pub auth_duration: Option<String>,
+    pub session_grace: Option<String>,
+    pub session_cleanup_interval: Option<String>,
+    pub max_response_time: Option<String>,
+    pub fail_mode: Option<String>,
+    pub log_level: Option<String>,
+    pub enable_access_logs: Option<String>,
+    pub api_host: Option<String>,
+    pub api_port: Option<String>,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/tokens.db";
+
+impl Config {
+    /// Reads the process environment (after `.env`, if the caller loaded it) and `overrides`.
+    pub fn from_env(overrides: &Overrides) -> Result<Self, ConfigError> {
+        Self::load(|name| std::env::var(name).ok(), overrides)
+    }
+
+    /// Builds a configuration from any variable lookup; `from_env` uses the process environment.
+    pub fn load(
+        env: impl Fn(&str) -> Option<String>,
+        overrides: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let get = |name: &str, flag: &Option<String>| -> Option<String> {
+            flag.clone()
+                .or_else(|| env(name))
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let o = overrides;
+        Ok(Config {
+            database: parse_database_url(
+                &get("DATABASE_URL", &o.database_url).unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+            )?,
+            auth_duration: seconds("AUTH_DURATION", get("AUTH_DURATION", &o.auth_duration), 180, 30, 3600)?,
+            session_grace: seconds("SESSION_GRACE", get("SESSION_GRACE", &o.session_grace), 30, 0, 3600)?,
+            session_cleanup_interval: seconds(
+                "SESSION_CLEANUP_INTERVAL",
+                get("SESSION_CLEANUP_INTERVAL", &o.session_cleanup_interval),
+                60,
+                10,
+                600,
+            )?,
+            max_response_time: fractional_seconds(
+                "MAX_RESPONSE_TIME",
+                get("MAX_RESPONSE_TIME", &o.max_response_time),
+                2.5,
+                0.01,
+                30.0,
+            )?,
+            fail_mode: match get("AUTH_FAIL_MODE", &o.fail_mode).as_deref().map(str::to_ascii_lowercase).as_deref() {
+                None | Some("deny") => FailMode::Deny,
+                Some("allow_updates") => FailMode::AllowUpdates,
+                Some("allow") => FailMode::Allow,
+                Some(other) => {
+                    return Err(ConfigError(format!(
+                        "AUTH_FAIL_MODE=`{other}` is not valid: expected deny, allow_updates or allow"
+                    )))
+                }
+            },
+            log_level: parse_log_level(get("LOG_LEVEL", &o.log_level))?,
+            enable_access_logs: parse_bool("ENABLE_ACCESS_LOGS", get("ENABLE_ACCESS_LOGS", &o.enable_access_logs), true)?,
+            api_host: match get("API_HOST", &o.api_host) {
+                None => IpAddr::from([127, 0, 0, 1]),
+                Some(host) if host.eq_ignore_ascii_case("localhost") => IpAddr::from([127, 0, 0, 1]),
+                Some(host) => host.parse().map_err(|_| {
+                    ConfigError(format!("API_HOST=`{host}` is not valid: expected an IP address such as 127.0.0.1 or 0.0.0.0"))
+                })?,
+            },
+            api_port: match get("API_PORT", &o.api_port) {
+                None => 8080,
+                Some(port) => port
+                    .parse::<u16>()
+                    .map_err(|_| ConfigError(format!("API_PORT=`{port}` is not valid: expected a port from 0 to 65535")))?,
+            },
+            api_key: env("API_KEY").filter(|key| !key.trim().is_empty()),
+        })
+    }
+
+    pub fn session_policy(&self) -> auth_core::SessionPolicy {
+        auth_core::SessionPolicy {
+            auth_duration: self.auth_duration,
+            grace: self.session_grace,
+        }
+    }
+}
+
+/// `sqlite://./rel/path`, `sqlite:///abs/path`, `sqlite:relative`, a bare path, or `memory:`.
+pub fn parse_database_url(url: &str) -> Result<Database, ConfigError> {
+    if url == "memory:" || url == "sqlite::memory:" {
+        return Ok(Database::Memory);
+    }
+    let path = if let Some(rest) = url.strip_prefix("sqlite://") {
+        rest
+    } else if let Some(rest) = url.strip_prefix("sqlite:") {
+        rest
+    } else if url.contains("://") {
+        let scheme = url.split("://").next().unwrap_or_default();
+        return Err(ConfigError(format!(
+            "DATABASE_URL scheme `{scheme}` is not supported: expected sqlite://PATH, a bare file path, or memory:"
+        )));
+    } else {
+        url
+    };
+    if path.is_empty() {
+        return Err(ConfigError(
+            "DATABASE_URL names no file: expected sqlite://PATH or a bare file path".into(),
+        ));
+    }
+    Ok(Database::Sqlite(PathBuf::from(path)))
+}
+
+fn seconds(
+    name: &str,
+    value: Option<String>,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<Duration, ConfigError> {
+    let Some(value) = value else {
+        return Ok(Duration::from_secs(default));
+    };
+    match value.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(Duration::from_secs(n)),
+        _ => Err(ConfigError(format!(
+            "{name}=`{value}` is out of range: expected whole seconds from {min} to {max}"
+        ))),
+    }
+}
+
+fn fractional_seconds(
+    name: &str,
+    value: Option<String>,
+    default: f64,
+    min: f64,
+    max: f64,
+) -> Result<Duration, ConfigError> {
+    let Some(value) = value else {
+        return Ok(Duration::from_secs_f64(default));
+    };
+    match value.parse::<f64>() {
+        Ok(n) if n.is_finite() && (min..=max).contains(&n) => Ok(Duration::from_secs_f64(n)),
+        _ => Err(ConfigError(format!(
+            "{name}=`{value}` is out of range: expected seconds from {min} to {max}"
+        ))),
+    }
+}
+
+fn parse_bool(name: &str, value: Option<String>, default: bool) -> Result<bool, ConfigError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError(format!(
+            "{name}=`{value}` is not valid: expected true or false"
+        ))),
+    }
+}
+
+/// Accepts Python's level names too (the seed's `.env` files use WARNING and CRITICAL).
+fn parse_log_level(value: Option<String>) -> Result<log::LevelFilter, ConfigError> {
+    let Some(value) = value else {
+        return Ok(log::LevelFilter::Info);
+    };
+    Ok(match value.to_ascii_uppercase().as_str() {
+        "TRACE" => log::LevelFilter::Trace,
+        "DEBUG" => log::LevelFilter::Debug,
+        "INFO" => log::LevelFilter::Info,
+        "WARN" | "WARNING" => log::LevelFilter::Warn,
+        "ERROR" | "CRITICAL" => log::LevelFilter::Error,
+        "OFF" => log::LevelFilter::Off,
+        _ => {
+            return Err(ConfigError(format!(
+                "LOG_LEVEL=`{value}` is not valid: expected TRACE, DEBUG, INFO, WARNING, ERROR, CRITICAL or OFF"
+            )))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)], overrides: Overrides) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::load(|name| map.get(name).cloned(), &overrides)
+    }
+
+    #[test]
+    fn defaults_match_the_seed() {
+        let config = load(&[], Overrides::default()).unwrap();
+        assert_eq!(config.database, Database::Sqlite("./data/tokens.db".into()));
+        assert_eq!(config.auth_duration, Duration::from_secs(180));
+        assert_eq!(config.session_cleanup_interval, Duration::from_secs(60));
+        assert_eq!(config.max_response_time, Duration::from_millis(2500));
+        assert_eq!(config.log_level, log::LevelFilter::Info);
+        assert!(config.enable_access_logs);
+        assert_eq!(config.api_port, 8080);
+        assert_eq!(config.fail_mode, FailMode::Deny);
+        assert_eq!(config.api_key, None);
+    }
+
+    #[test]
+    fn database_url_forms() {
+        assert_eq!(
+            parse_database_url("sqlite:///var/lib/a.db").unwrap(),
+            Database::Sqlite("/var/lib/a.db".into())
+        );
+        assert_eq!(
+            parse_database_url("sqlite://./x.db").unwrap(),
+            Database::Sqlite("./x.db".into())
+        );
+        assert_eq!(
+            parse_database_url("/tmp/y.db").unwrap(),
+            Database::Sqlite("/tmp/y.db".into())
+        );
+        assert_eq!(parse_database_url("memory:").unwrap(), Database::Memory);
+        assert!(parse_database_url("mysql://host/db")
+            .unwrap_err()
+            .0
+            .contains("DATABASE_URL"));
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_variable_and_range() {
+        let err = load(&[("AUTH_DURATION", "5")], Overrides::default()).unwrap_err();
+        assert_eq!(
+            err.0,
+            "AUTH_DURATION=`5` is out of range: expected whole seconds from 30 to 3600"
+        );
+        let err = load(&[("SESSION_CLEANUP_INTERVAL", "abc")], Overrides::default()).unwrap_err();
+        assert!(
+            err.0.starts_with("SESSION_CLEANUP_INTERVAL=") && err.0.contains("10 to 600"),
+            "{err}"
+        );
+        let err = load(&[("MAX_RESPONSE_TIME", "NaN")], Overrides::default()).unwrap_err();
+        assert!(err.0.starts_with("MAX_RESPONSE_TIME="), "{err}");
+        assert!(load(&[("ENABLE_ACCESS_LOGS", "maybe")], Overrides::default()).is_err());
+        assert!(load(&[("LOG_LEVEL", "LOUD")], Overrides::default()).is_err());
+        assert!(load(&[("API_PORT", "70000")], Overrides::default()).is_err());
+    }
+
+    #[test]
+    fn flags_override_the_environment() {
+        let overrides = Overrides {
+            auth_duration: Some("60".into()),
+            ..Default::default()
+        };
+        let config = load(
+            &[("AUTH_DURATION", "120"), ("LOG_LEVEL", "warning")],
+            overrides,
+        )
+        .unwrap();
+        assert_eq!(config.auth_duration, Duration::from_secs(60));
+        assert_eq!(config.log_level, log::LevelFilter::Warn);
+    }
+}

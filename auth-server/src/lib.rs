@@ -1,0 +1,21 @@
+//! `auth-server`: a thin HTTP and command-line shell over `auth-core`.
+//!
+//! The server parses requests into core types, asks the core, and renders the answer; no policy
+//! lives here.
+//!
+//! # Layout
+//! - [`config`]: environment, `.env` and flags, validated into a [`Config`].
+//! - [`server`]: the shared [`App`] state, the accept loop, the session purge task, and a
+//!   shutdown that drains connections and the access log.
+//! - [`http`]: routing and one module per endpoint family (`flussonic` for `/auth`, `health`).
+//! - [`cli`]: the shell commands (`token ...`, `seed`).
+//! - [`shutdown`]: waiting for SIGINT / SIGTERM.
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod server;
+pub mod shutdown;
+
+pub use config::{Config, Database, FailMode};
+pub use server::{open_store, App, RunningServer};

@@ -1,0 +1,205 @@
+//! The running server: shared state, accept loop, background purge, graceful shutdown.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth_core::access_log::AccessLogWriter;
+use auth_core::{Authorizer, Clock, MemoryStore, SqliteStore, Store};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, Database, FailMode};
+use crate::http;
+
+/// How long a client may take to send its request headers (slow clients must not hold sockets).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long shutdown waits for open connections to finish their requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What every request handler shares.
+pub struct App {
+    pub authorizer: Authorizer,
+    pub access_log: Option<AccessLogWriter>,
+    pub max_response_time: Duration,
+    pub fail_mode: FailMode,
+}
+
+impl App {
+    pub fn new(config: &Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> io::Result<Self> {
+        let access_log = if config.enable_access_logs {
+            Some(AccessLogWriter::spawn(Arc::clone(&store))?)
+        } else {
+            None
+        };
+        Ok(App {
+            authorizer: Authorizer::new(store, clock, config.session_policy()),
+            access_log,
+            max_response_time: config.max_response_time,
+            fail_mode: config.fail_mode,
+        })
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        self.authorizer.store()
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        self.authorizer.clock()
+    }
+
+    /// Runs a blocking store call off the reactor, bounded by the response budget. `None` when
+    /// the budget ran out (the call itself finishes in the background).
+    pub async fn blocking<T, F>(self: &Arc<Self>, work: F) -> Option<Result<T, auth_core::Error>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&App) -> Result<T, auth_core::Error> + Send + 'static,
+    {
+        let app = Arc::clone(self);
+        let task = tokio::task::spawn_blocking(move || work(&app));
+        match tokio::time::timeout(self.max_response_time, task).await {
+            Ok(Ok(result)) => Some(result),
+            Ok(Err(join_error)) => Some(Err(auth_core::Error::storage(format!(
+                "store task failed: {join_error}"
+            )))),
+            Err(_elapsed) => None,
+        }
+    }
+}
+
+/// Opens the configured store, creating the SQLite file's folder if needed.
+pub fn open_store(database: &Database) -> Result<Arc<dyn Store>, String> {
+    match database {
+        Database::Memory => Ok(Arc::new(MemoryStore::new())),
+        Database::Sqlite(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            }
+            SqliteStore::open(path)
+                .map(|s| Arc::new(s) as Arc<dyn Store>)
+                .map_err(|e| format!("cannot open {}: {e}", path.display()))
+        }
+    }
+}
+
+/// A server accepting connections; stop it with [`RunningServer::shutdown`].
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Binds `addr` (port 0 picks a free one) and starts serving.
+    pub async fn start(
+        addr: SocketAddr,
+        app: Arc<App>,
+        cleanup_interval: Duration,
+    ) -> io::Result<RunningServer> {
+        let listener = TcpListener::bind(addr).await?;
+        let local_addr = listener.local_addr()?;
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(serve(listener, app, cleanup_interval, stopped));
+        Ok(RunningServer {
+            local_addr,
+            stop,
+            task,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting, lets open requests finish, writes the queued access log, and returns.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        if let Err(err) = self.task.await {
+            log::error!("server task failed: {err}");
+        }
+    }
+}
+
+async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    cleanup_interval: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let purge = tokio::spawn(purge_expired_sessions(Arc::clone(&app), cleanup_interval));
+    let graceful = GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true);
+
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(conn) => conn,
+                    Err(err) => {
+                        // Usually descriptor exhaustion: back off instead of spinning.
+                        log::warn!("accept failed: {err}");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let app = Arc::clone(&app);
+                let service = service_fn(move |request| http::route(Arc::clone(&app), request, peer));
+                let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    if let Err(err) = connection.await {
+                        log::debug!("connection from {peer} ended with an error: {err}");
+                    }
+                });
+            }
+            _ = stopped.changed() => break,
+        }
+    }
+    drop(listener);
+    purge.abort();
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(DRAIN_TIMEOUT) => log::warn!("some connections were still open after {DRAIN_TIMEOUT:?}; closing them"),
+    }
+    let flush = tokio::task::spawn_blocking(move || {
+        if let Some(writer) = &app.access_log {
+            writer.shutdown();
+            let stats = writer.stats();
+            log::info!(
+                "access log flushed: {} written, {} dropped",
+                stats.written.load(std::sync::atomic::Ordering::Relaxed),
+                stats.dropped.load(std::sync::atomic::Ordering::Relaxed)
+            );
+        }
+    });
+    if let Err(err) = flush.await {
+        log::error!("flushing the access log failed: {err}");
+    }
+}
+
+async fn purge_expired_sessions(app: Arc<App>, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let store = Arc::clone(app.store());
+        let now = app.clock().now();
+        match tokio::task::spawn_blocking(move || store.purge_expired_sessions(now)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(purged)) => log::debug!("purged {purged} expired sessions"),
+            Ok(Err(err)) => log::warn!("purging expired sessions failed: {err}"),
+            Err(err) => log::warn!("purge task failed: {err}"),
+        }
+    }
+}
