@@ -1,0 +1,238 @@
+//! A real server on an ephemeral port, a temporary SQLite file, a clock the test moves, and a
+//! small blocking HTTP client.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth_core::access_log::{AccessLogEntry, AccessLogRecord};
+use auth_core::store::{AccessLogFilter, Page, SessionFilter, TokenFilter, Upsert};
+use auth_core::{
+    Admission, ManualClock, NewToken, Session, SessionClaim, SessionId, SqliteStore, Store, Timestamp, Token,
+    TokenId, TokenPatch, TokenSpec,
+};
+use auth_server::config::{Config, Overrides};
+use auth_server::{App, RunningServer};
+
+pub const T0: Timestamp = Timestamp::from_unix_seconds(1_800_000_000);
+
+pub struct TestServer {
+    pub base: String,
+    pub clock: Arc<ManualClock>,
+    pub store: Arc<dyn Store>,
+    runtime: tokio::runtime::Runtime,
+    server: Option<RunningServer>,
+}
+
+pub fn config(db: &Path) -> Config {
+    let overrides = Overrides {
+        database_url: Some(format!("sqlite://{}", db.display())),
+        api_port: Some("0".into()),
+        ..Default::default()
+    };
+    Config::load(|_| None, &overrides).expect("test config")
+}
+
+impl TestServer {
+    /// Serves `store` with `config`; the clock starts at [`T0`].
+    pub fn with_store(config: Config, store: Arc<dyn Store>, clock: Arc<ManualClock>) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let app = App::new(&config, Arc::clone(&store), clock.clone()).unwrap();
+        let addr = std::net::SocketAddr::new(config.api_host, config.api_port);
+        let server = runtime
+            .block_on(RunningServer::start(addr, Arc::new(app), config.session_cleanup_interval))
+            .unwrap();
+        TestServer {
+            base: format!("http://{}", server.local_addr()),
+            clock,
+            store,
+            runtime,
+            server: Some(server),
+        }
+    }
+
+    /// A server on a fresh SQLite file at `db`.
+    pub fn sqlite(db: &Path) -> Self {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).unwrap());
+        Self::with_store(config(db), store, Arc::new(ManualClock::new(T0)))
+    }
+
+    /// Stops the server the way SIGTERM does: drain, then flush the access log.
+    pub fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            self.runtime.block_on(server.shutdown());
+        }
+    }
+
+    pub fn token(&self, spec: TokenSpec) -> Token {
+        self.store.create_token(spec.validate().unwrap(), self.clock.now()).unwrap()
+    }
+
+    pub fn advance(&self, seconds: u64) {
+        self.clock.advance(Duration::from_secs(seconds));
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        Reply::from(agent().get(&format!("{}{}", self.base, path)).call())
+    }
+
+    pub fn post(&self, path: &str, content_type: &str, body: &str) -> Reply {
+        Reply::from(
+            agent()
+                .post(&format!("{}{}", self.base, path))
+                .set("Content-Type", content_type)
+                .send_string(body),
+        )
+    }
+
+    pub fn request(&self, method: &str, path: &str) -> Reply {
+        Reply::from(agent().request(method, &format!("{}{}", self.base, path)).call())
+    }
+
+    /// `GET /auth` with these query fields.
+    pub fn auth(&self, fields: &[(&str, &str)]) -> Reply {
+        let query = serde_urlencoded::to_string(fields).unwrap();
+        self.get(&format!("/auth?{query}"))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            self.runtime.block_on(server.shutdown());
+        }
+    }
+}
+
+use auth_core::Clock as _;
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new().timeout(Duration::from_secs(10)).build()
+}
+
+/// A response, whatever its status.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub body: String,
+}
+
+impl Reply {
+    fn from(result: Result<ureq::Response, ureq::Error>) -> Self {
+        let response = match result {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+            Err(err) => panic!("request failed: {err}"),
+        };
+        let headers = response
+            .headers_names()
+            .into_iter()
+            .filter_map(|name| response.header(&name).map(|v| (name.to_ascii_lowercase(), v.to_owned())))
+            .collect();
+        let status = response.status();
+        let body = response.into_string().unwrap_or_default();
+        Reply { status, headers, body }
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+
+    /// The deny reason of a 403, or "allowed" for a 200; panics on anything else.
+    pub fn verdict(&self) -> String {
+        match self.status {
+            200 => "allowed".into(),
+            403 => self.json()["reason"].as_str().unwrap().to_owned(),
+            other => panic!("unexpected status {other}: {}", self.body),
+        }
+    }
+}
+
+/// A store that can be made slow or failing, for the response-budget and fail-mode paths.
+pub struct FaultyStore {
+    pub inner: Arc<dyn Store>,
+    pub delay_ms: AtomicU64,
+    pub failing: AtomicBool,
+}
+
+impl FaultyStore {
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        FaultyStore { inner, delay_ms: AtomicU64::new(0), failing: AtomicBool::new(false) }
+    }
+
+    fn fault(&self) -> auth_core::Result<()> {
+        let delay = self.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            std::thread::sleep(Duration::from_millis(delay));
+        }
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(auth_core::Error::storage("injected failure"));
+        }
+        Ok(())
+    }
+}
+
+impl Store for FaultyStore {
+    fn create_token(&self, token: NewToken, now: Timestamp) -> auth_core::Result<Token> {
+        self.inner.create_token(token, now)
+    }
+    fn upsert_token(&self, token: NewToken, now: Timestamp) -> auth_core::Result<(Token, Upsert)> {
+        self.inner.upsert_token(token, now)
+    }
+    fn token(&self, id: TokenId) -> auth_core::Result<Option<Token>> {
+        self.inner.token(id)
+    }
+    fn token_by_secret(&self, secret: &str) -> auth_core::Result<Option<Token>> {
+        self.fault()?;
+        self.inner.token_by_secret(secret)
+    }
+    fn list_tokens(&self, filter: &TokenFilter) -> auth_core::Result<Page<Token>> {
+        self.inner.list_tokens(filter)
+    }
+    fn update_token(&self, id: TokenId, patch: TokenPatch, now: Timestamp) -> auth_core::Result<Token> {
+        self.inner.update_token(id, patch, now)
+    }
+    fn delete_token(&self, id: TokenId) -> auth_core::Result<bool> {
+        self.inner.delete_token(id)
+    }
+    fn admit_session(&self, claim: &SessionClaim<'_>, now: Timestamp, lease_until: Timestamp) -> auth_core::Result<Admission> {
+        self.inner.admit_session(claim, now, lease_until)
+    }
+    fn sessions(&self, filter: &SessionFilter, now: Timestamp) -> auth_core::Result<Vec<Session>> {
+        self.inner.sessions(filter, now)
+    }
+    fn terminate_session(&self, id: SessionId, now: Timestamp) -> auth_core::Result<bool> {
+        self.inner.terminate_session(id, now)
+    }
+    fn purge_expired_sessions(&self, now: Timestamp) -> auth_core::Result<u64> {
+        self.inner.purge_expired_sessions(now)
+    }
+    fn append_access_logs(&self, entries: &[AccessLogEntry]) -> auth_core::Result<()> {
+        self.inner.append_access_logs(entries)
+    }
+    fn access_logs(&self, filter: &AccessLogFilter) -> auth_core::Result<Vec<AccessLogRecord>> {
+        self.inner.access_logs(filter)
+    }
+    fn ping(&self) -> auth_core::Result<()> {
+        self.fault()?;
+        self.inner.ping()
+    }
+}
+
+pub fn temp_db() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.db");
+    (dir, path)
+}
+
+pub fn spec(secret: &str, user: &str) -> TokenSpec {
+    TokenSpec { token: Some(secret.into()), user_id: user.into(), ..Default::default() }
+}
