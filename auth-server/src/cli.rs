@@ -267,12 +267,12 @@ fn serve(database_url: Option<String>, args: ServeArgs) -> Result<(), Failure> {
             .await
             .map_err(|e| Failure { message: format!("cannot listen on {addr}: {e}"), code: 1 })?;
         log::info!(
-            "listening on http://{} (database {}, AUTH_DURATION {}s, access logs {}, fail mode {:?}, management API key {})",
+            "listening on http://{} (database {}, AUTH_DURATION {}s, access logs {}, fail mode {}, management API key {})",
             server.local_addr(),
             describe(&config.database),
             config.auth_duration.as_secs(),
             if config.enable_access_logs { "on" } else { "off" },
-            config.fail_mode,
+            config.fail_mode.as_str(),
             if config.api_key.is_some() { "set" } else { "not set" },
         );
         crate::shutdown::signal().await;

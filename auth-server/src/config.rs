@@ -29,6 +29,14 @@ pub enum FailMode {
 }
 
 impl FailMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailMode::Deny => "deny",
+            FailMode::AllowUpdates => "allow_updates",
+            FailMode::Allow => "allow",
+        }
+    }
+
     pub fn allows(self, update_session: bool) -> bool {
         match self {
             FailMode::Deny => false,

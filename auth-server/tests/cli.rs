@@ -14,8 +14,17 @@ fn bin() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_auth-server"));
     // Start from a clean slate: no variables from the developer's shell or a .env.
     for var in [
-        "DATABASE_URL", "AUTH_DURATION", "SESSION_GRACE", "SESSION_CLEANUP_INTERVAL", "MAX_RESPONSE_TIME",
-        "AUTH_FAIL_MODE", "LOG_LEVEL", "ENABLE_ACCESS_LOGS", "API_HOST", "API_PORT", "API_KEY",
+        "DATABASE_URL",
+        "AUTH_DURATION",
+        "SESSION_GRACE",
+        "SESSION_CLEANUP_INTERVAL",
+        "MAX_RESPONSE_TIME",
+        "AUTH_FAIL_MODE",
+        "LOG_LEVEL",
+        "ENABLE_ACCESS_LOGS",
+        "API_HOST",
+        "API_PORT",
+        "API_KEY",
     ] {
         command.env_remove(var);
     }
@@ -28,7 +37,11 @@ fn run(db: &Path, args: &[&str]) -> Output {
 }
 
 fn stdout_json(output: &Output) -> serde_json::Value {
-    assert!(output.status.success(), "failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
@@ -42,9 +55,16 @@ fn seeding_twice_changes_nothing() {
     assert!(first["created"].as_u64().unwrap() >= 3, "{first}");
     let listed = stdout_json(&run(&db, &["token", "list"]));
     let second = stdout_json(&run(&db, &["seed", EXAMPLE]));
-    assert_eq!((second["created"].as_u64(), second["updated"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (second["created"].as_u64(), second["updated"].as_u64()),
+        (Some(0), Some(0))
+    );
     assert_eq!(second["unchanged"], first["created"]);
-    assert_eq!(stdout_json(&run(&db, &["token", "list"])), listed, "not even updated_at moved");
+    assert_eq!(
+        stdout_json(&run(&db, &["token", "list"])),
+        listed,
+        "not even updated_at moved"
+    );
 }
 
 #[test]
@@ -59,7 +79,10 @@ fn seed_rejects_a_bad_file_without_writing_anything() {
     let output = run(&db, &["seed", file.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("entry 1") && stderr.contains("allowed_ips"), "{stderr}");
+    assert!(
+        stderr.contains("entry 1") && stderr.contains("allowed_ips"),
+        "{stderr}"
+    );
     assert_eq!(stdout_json(&run(&db, &["token", "list"]))["total"], 0);
 }
 
@@ -69,8 +92,20 @@ fn token_commands_create_list_update_delete() {
     let created = stdout_json(&run(
         &db,
         &[
-            "token", "create", "--user-id", "cli-user", "--max-sessions", "2", "--allowed-ip", "10.0.0.0/8",
-            "--allowed-stream", "sports/*", "--valid-until", "2031-01-01T00:00:00Z", "--meta", r#"{"plan":"gold"}"#,
+            "token",
+            "create",
+            "--user-id",
+            "cli-user",
+            "--max-sessions",
+            "2",
+            "--allowed-ip",
+            "10.0.0.0/8",
+            "--allowed-stream",
+            "sports/*",
+            "--valid-until",
+            "2031-01-01T00:00:00Z",
+            "--meta",
+            r#"{"plan":"gold"}"#,
         ],
     ));
     let secret = created["token"].as_str().unwrap().to_owned();
@@ -83,7 +118,17 @@ fn token_commands_create_list_update_delete() {
     assert!(!listed.contains(&secret), "listings never print the secret");
     assert_eq!(stdout_json(&list)["total"], 1);
 
-    let updated = stdout_json(&run(&db, &["token", "update", &id, "--status", "suspended", "--clear-allowed-ips"]));
+    let updated = stdout_json(&run(
+        &db,
+        &[
+            "token",
+            "update",
+            &id,
+            "--status",
+            "suspended",
+            "--clear-allowed-ips",
+        ],
+    ));
     assert_eq!(updated["status"], "suspended");
     assert_eq!(updated["allowed_ips"], serde_json::json!([]));
 
@@ -91,11 +136,17 @@ fn token_commands_create_list_update_delete() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("max_sessions"));
 
-    let dup = run(&db, &["token", "create", "--user-id", "x", "--token", &secret]);
+    let dup = run(
+        &db,
+        &["token", "create", "--user-id", "x", "--token", &secret],
+    );
     assert_eq!(dup.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&dup.stderr).contains("conflict"));
 
-    assert_eq!(stdout_json(&run(&db, &["token", "delete", &id]))["deleted"], id.parse::<i64>().unwrap());
+    assert_eq!(
+        stdout_json(&run(&db, &["token", "delete", &id]))["deleted"],
+        id.parse::<i64>().unwrap()
+    );
     let gone = run(&db, &["token", "show", &id]);
     assert_eq!(gone.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&gone.stderr).contains("not_found"));
@@ -105,20 +156,37 @@ fn token_commands_create_list_update_delete() {
 fn a_bad_setting_stops_the_start_with_one_line_naming_it() {
     let (_dir, db) = temp_db();
     for (var, value, expected) in [
-        ("AUTH_DURATION", "5", "AUTH_DURATION=`5` is out of range: expected whole seconds from 30 to 3600"),
-        ("SESSION_CLEANUP_INTERVAL", "9999", "SESSION_CLEANUP_INTERVAL"),
+        (
+            "AUTH_DURATION",
+            "5",
+            "AUTH_DURATION=`5` is out of range: expected whole seconds from 30 to 3600",
+        ),
+        (
+            "SESSION_CLEANUP_INTERVAL",
+            "9999",
+            "SESSION_CLEANUP_INTERVAL",
+        ),
         ("MAX_RESPONSE_TIME", "fast", "MAX_RESPONSE_TIME"),
         ("ENABLE_ACCESS_LOGS", "perhaps", "ENABLE_ACCESS_LOGS"),
         ("DATABASE_URL", "mysql://db/x", "DATABASE_URL"),
     ] {
-        let output = bin().env("DATABASE_URL", &db).env(var, value).arg("serve").output().unwrap();
+        let output = bin()
+            .env("DATABASE_URL", &db)
+            .env(var, value)
+            .arg("serve")
+            .output()
+            .unwrap();
         assert_eq!(output.status.code(), Some(2), "{var}={value}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(stderr.contains(expected), "{stderr}");
     }
     // A flag overrides the environment, and is checked the same way.
-    let output = bin().env("DATABASE_URL", &db).args(["serve", "--auth-duration", "4000"]).output().unwrap();
+    let output = bin()
+        .env("DATABASE_URL", &db)
+        .args(["serve", "--auth-duration", "4000"])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&output.stderr).contains("AUTH_DURATION=`4000`"));
 }
 
@@ -127,7 +195,11 @@ fn serves_creates_the_database_folder_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("nested/folder/tokens.db");
     let seeded = run(&db, &["seed", EXAMPLE]);
-    assert!(seeded.status.success(), "{}", String::from_utf8_lossy(&seeded.stderr));
+    assert!(
+        seeded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seeded.stderr)
+    );
 
     let mut child = bin()
         .env("DATABASE_URL", format!("sqlite://{}", db.display()))
@@ -139,27 +211,48 @@ fn serves_creates_the_database_folder_and_stops_cleanly_on_sigterm() {
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let base = loop {
-        let line = lines.next().expect("the server printed its address").unwrap();
+        let line = lines
+            .next()
+            .expect("the server printed its address")
+            .unwrap();
         if let Some(rest) = line.split("listening on ").nth(1) {
             break rest.split_whitespace().next().unwrap().to_owned();
         }
     };
-    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(10)).build();
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(10))
+        .build();
     let allowed = agent
-        .get(&format!("{base}/auth?name=sports/final&ip=10.1.1.1&token=demo-viewer-token-0001&proto=hls"))
+        .get(&format!(
+            "{base}/auth?name=sports/final&ip=10.1.1.1&token=demo-viewer-token-0001&proto=hls"
+        ))
         .call()
         .unwrap();
     assert_eq!(allowed.header("x-userid"), Some("viewer-001"));
-    match agent.get(&format!("{base}/auth?name=movies&ip=10.1.1.1&token=demo-viewer-token-0001")).call() {
+    match agent
+        .get(&format!(
+            "{base}/auth?name=movies&ip=10.1.1.1&token=demo-viewer-token-0001"
+        ))
+        .call()
+    {
         Err(ureq::Error::Status(403, _)) => {}
         other => panic!("expected 403, got {other:?}"),
     }
 
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    assert!(rest.iter().any(|l| l.contains("2 written, 0 dropped")), "{rest:?}");
-    assert!(!rest.iter().any(|l| l.contains("demo-viewer-token-0001")), "secrets never logged");
+    assert!(
+        rest.iter().any(|l| l.contains("2 written, 0 dropped")),
+        "{rest:?}"
+    );
+    assert!(
+        !rest.iter().any(|l| l.contains("demo-viewer-token-0001")),
+        "secrets never logged"
+    );
 }

@@ -16,7 +16,13 @@ use common::{config, spec, temp_db, FaultyStore, TestServer, T0};
 const IP: &str = "10.0.0.7";
 
 fn play<'a>(token: &'a str, stream: &'a str, session: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![("name", stream), ("proto", "hls"), ("ip", IP), ("token", token), ("session_id", session)]
+    vec![
+        ("name", stream),
+        ("proto", "hls"),
+        ("ip", IP),
+        ("token", token),
+        ("session_id", session),
+    ]
 }
 
 fn update<'a>(token: &'a str, stream: &'a str, session: &'a str) -> Vec<(&'a str, &'a str)> {
@@ -29,7 +35,10 @@ fn update<'a>(token: &'a str, stream: &'a str, session: &'a str) -> Vec<(&'a str
 fn allows_over_get_post_json_and_post_form_with_flussonic_headers() {
     let (_dir, db) = temp_db();
     let server = TestServer::sqlite(&db);
-    server.token(TokenSpec { max_sessions: Some(3), ..spec("viewer-token-1", "user-1") });
+    server.token(TokenSpec {
+        max_sessions: Some(3),
+        ..spec("viewer-token-1", "user-1")
+    });
     server.token(spec("unlimited-token-1", "user-2"));
 
     let get = server.auth(&play("viewer-token-1", "news", "s1"));
@@ -56,7 +65,11 @@ fn allows_over_get_post_json_and_post_form_with_flussonic_headers() {
 
     let unlimited = server.auth(&play("unlimited-token-1", "news", "u1"));
     assert_eq!(unlimited.status, 200);
-    assert_eq!(unlimited.header("x-max-sessions"), None, "0 (unlimited) is not sent: Flussonic would read it as a limit");
+    assert_eq!(
+        unlimited.header("x-max-sessions"),
+        None,
+        "0 (unlimited) is not sent: Flussonic would read it as a limit"
+    );
 }
 
 #[test]
@@ -64,9 +77,18 @@ fn every_reason_code_over_http() {
     let (_dir, db) = temp_db();
     let server = TestServer::sqlite(&db);
     let now = server.clock.now();
-    server.token(TokenSpec { max_sessions: Some(1), ..spec("good-token-1", "good") });
-    server.token(TokenSpec { status: Some(TokenStatus::Suspended), ..spec("suspended-token", "sus") });
-    server.token(TokenSpec { status: Some(TokenStatus::Expired), ..spec("expired-status-token", "exp1") });
+    server.token(TokenSpec {
+        max_sessions: Some(1),
+        ..spec("good-token-1", "good")
+    });
+    server.token(TokenSpec {
+        status: Some(TokenStatus::Suspended),
+        ..spec("suspended-token", "sus")
+    });
+    server.token(TokenSpec {
+        status: Some(TokenStatus::Expired),
+        ..spec("expired-status-token", "exp1")
+    });
     server.token(TokenSpec {
         valid_until: Some(now.saturating_sub(Duration::from_secs(1))),
         ..spec("expired-window-token", "exp2")
@@ -80,71 +102,167 @@ fn every_reason_code_over_http() {
         valid_from: Some(now.saturating_add(Duration::from_secs(60))),
         ..spec("future-token-1", "future")
     });
-    server.token(TokenSpec { allowed_ips: vec!["192.168.0.0/16".into(), "2001:db8::/32".into()], ..spec("ip-token-1", "ip") });
-    server.token(TokenSpec { allowed_streams: vec!["sports/*".into()], ..spec("stream-token-1", "st") });
+    server.token(TokenSpec {
+        allowed_ips: vec!["192.168.0.0/16".into(), "2001:db8::/32".into()],
+        ..spec("ip-token-1", "ip")
+    });
+    server.token(TokenSpec {
+        allowed_streams: vec!["sports/*".into()],
+        ..spec("stream-token-1", "st")
+    });
 
     let missing = server.auth(&[("name", "news"), ("ip", IP), ("proto", "hls")]);
     assert_eq!(missing.verdict(), "token_missing");
     assert_eq!(missing.json()["user_id"], serde_json::Value::Null);
-    assert_eq!(server.auth(&play("no-such-token", "news", "a")).verdict(), "token_not_found");
+    assert_eq!(
+        server.auth(&play("no-such-token", "news", "a")).verdict(),
+        "token_not_found"
+    );
     let suspended = server.auth(&play("suspended-token", "news", "a"));
     assert_eq!(suspended.verdict(), "token_suspended");
     assert_eq!(suspended.json()["user_id"], "sus");
     assert_eq!(suspended.json()["error"], "access_denied");
-    assert!(suspended.json()["message"].as_str().is_some_and(|m| !m.is_empty()));
-    assert_eq!(suspended.header("x-authduration"), Some("180"), "denials carry X-AuthDuration");
-    assert_eq!(server.auth(&play("expired-status-token", "news", "a")).verdict(), "token_expired");
-    assert_eq!(server.auth(&play("expired-window-token", "news", "a")).verdict(), "token_expired");
-    assert_eq!(server.auth(&play("suspended-and-past-token", "news", "a")).verdict(), "token_expired");
-    assert_eq!(server.auth(&play("future-token-1", "news", "a")).verdict(), "token_not_yet_valid");
+    assert!(suspended.json()["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
+    assert_eq!(
+        suspended.header("x-authduration"),
+        Some("180"),
+        "denials carry X-AuthDuration"
+    );
+    assert_eq!(
+        server
+            .auth(&play("expired-status-token", "news", "a"))
+            .verdict(),
+        "token_expired"
+    );
+    assert_eq!(
+        server
+            .auth(&play("expired-window-token", "news", "a"))
+            .verdict(),
+        "token_expired"
+    );
+    assert_eq!(
+        server
+            .auth(&play("suspended-and-past-token", "news", "a"))
+            .verdict(),
+        "token_expired"
+    );
+    assert_eq!(
+        server.auth(&play("future-token-1", "news", "a")).verdict(),
+        "token_not_yet_valid"
+    );
     let ip = server.auth(&play("ip-token-1", "news", "a"));
     assert_eq!(ip.verdict(), "ip_not_allowed");
     assert!(ip.json()["message"].as_str().unwrap().contains(IP));
-    let v6 = server.auth(&[("name", "news"), ("ip", "2001:db8::5"), ("token", "ip-token-1")]);
+    let v6 = server.auth(&[
+        ("name", "news"),
+        ("ip", "2001:db8::5"),
+        ("token", "ip-token-1"),
+    ]);
     assert_eq!(v6.verdict(), "allowed");
-    assert_eq!(server.auth(&play("stream-token-1", "news", "a")).verdict(), "stream_not_allowed");
-    assert_eq!(server.auth(&play("stream-token-1", "sports/final", "a")).verdict(), "allowed");
+    assert_eq!(
+        server.auth(&play("stream-token-1", "news", "a")).verdict(),
+        "stream_not_allowed"
+    );
+    assert_eq!(
+        server
+            .auth(&play("stream-token-1", "sports/final", "a"))
+            .verdict(),
+        "allowed"
+    );
 
-    assert_eq!(server.auth(&play("good-token-1", "news", "a")).verdict(), "allowed");
-    assert_eq!(server.auth(&play("good-token-1", "news", "b")).verdict(), "session_limit_reached");
+    assert_eq!(
+        server.auth(&play("good-token-1", "news", "a")).verdict(),
+        "allowed"
+    );
+    assert_eq!(
+        server.auth(&play("good-token-1", "news", "b")).verdict(),
+        "session_limit_reached"
+    );
 
-    let session = server.store.sessions(&SessionFilter::default(), server.clock.now()).unwrap();
+    let session = server
+        .store
+        .sessions(&SessionFilter::default(), server.clock.now())
+        .unwrap();
     let a = session.iter().find(|s| s.user_id == "good").unwrap();
-    assert!(server.store.terminate_session(a.id, server.clock.now()).unwrap());
-    assert_eq!(server.auth(&update("good-token-1", "news", "a")).verdict(), "session_terminated");
+    assert!(server
+        .store
+        .terminate_session(a.id, server.clock.now())
+        .unwrap());
+    assert_eq!(
+        server.auth(&update("good-token-1", "news", "a")).verdict(),
+        "session_terminated"
+    );
 }
 
 #[test]
 fn admission_limit_update_and_expiry() {
     let (_dir, db) = temp_db();
     let server = TestServer::sqlite(&db);
-    server.token(TokenSpec { max_sessions: Some(1), ..spec("limited-token", "u") });
+    server.token(TokenSpec {
+        max_sessions: Some(1),
+        ..spec("limited-token", "u")
+    });
 
-    assert_eq!(server.auth(&play("limited-token", "news", "s1")).verdict(), "allowed");
-    assert_eq!(server.auth(&play("limited-token", "news", "s1")).verdict(), "allowed", "a repeat is the same session");
-    assert_eq!(server.auth(&play("limited-token", "news", "s2")).verdict(), "session_limit_reached");
+    assert_eq!(
+        server.auth(&play("limited-token", "news", "s1")).verdict(),
+        "allowed"
+    );
+    assert_eq!(
+        server.auth(&play("limited-token", "news", "s1")).verdict(),
+        "allowed",
+        "a repeat is the same session"
+    );
+    assert_eq!(
+        server.auth(&play("limited-token", "news", "s2")).verdict(),
+        "session_limit_reached"
+    );
 
     // Re-checks arrive about every AUTH_DURATION (180 s); a late one within the grace (30 s)
     // extends the live session and never counts as a new one.
     server.advance(180 + 29);
-    assert_eq!(server.auth(&update("limited-token", "news", "s1")).verdict(), "allowed");
-    assert_eq!(server.auth(&play("limited-token", "news", "s2")).verdict(), "session_limit_reached");
+    assert_eq!(
+        server
+            .auth(&update("limited-token", "news", "s1"))
+            .verdict(),
+        "allowed"
+    );
+    assert_eq!(
+        server.auth(&play("limited-token", "news", "s2")).verdict(),
+        "session_limit_reached"
+    );
 
     // s1 stops re-checking; its lease runs out and the slot is free again.
     server.advance(180 + 30);
-    assert_eq!(server.auth(&play("limited-token", "news", "s2")).verdict(), "allowed");
     assert_eq!(
-        server.auth(&update("limited-token", "news", "s1")).verdict(),
+        server.auth(&play("limited-token", "news", "s2")).verdict(),
+        "allowed"
+    );
+    assert_eq!(
+        server
+            .auth(&update("limited-token", "news", "s1"))
+            .verdict(),
         "session_limit_reached",
         "an expired session's update is a new admission and finds no free slot"
     );
 
     // Without a session id, the (ip, proto, name) triple identifies the session.
     server.advance(1000);
-    let anon = [("name", "news"), ("proto", "hls"), ("ip", IP), ("token", "limited-token")];
+    let anon = [
+        ("name", "news"),
+        ("proto", "hls"),
+        ("ip", IP),
+        ("token", "limited-token"),
+    ];
     assert_eq!(server.auth(&anon).verdict(), "allowed");
     assert_eq!(server.auth(&anon).verdict(), "allowed");
-    let other_ip = [("name", "news"), ("proto", "hls"), ("ip", "10.0.0.8"), ("token", "limited-token")];
+    let other_ip = [
+        ("name", "news"),
+        ("proto", "hls"),
+        ("ip", "10.0.0.8"),
+        ("token", "limited-token"),
+    ];
     assert_eq!(server.auth(&other_ip).verdict(), "session_limit_reached");
 }
 
@@ -153,23 +271,57 @@ fn suspending_a_token_denies_its_live_sessions_at_their_next_recheck() {
     let (_dir, db) = temp_db();
     let server = TestServer::sqlite(&db);
     let token = server.token(spec("to-suspend-1", "u"));
-    assert_eq!(server.auth(&play("to-suspend-1", "news", "s1")).verdict(), "allowed");
-    let patch = auth_core::TokenPatch { status: Some(TokenStatus::Suspended), ..Default::default() };
-    server.store.update_token(token.id, patch, server.clock.now()).unwrap();
-    assert_eq!(server.auth(&update("to-suspend-1", "news", "s1")).verdict(), "token_suspended");
+    assert_eq!(
+        server.auth(&play("to-suspend-1", "news", "s1")).verdict(),
+        "allowed"
+    );
+    let patch = auth_core::TokenPatch {
+        status: Some(TokenStatus::Suspended),
+        ..Default::default()
+    };
+    server
+        .store
+        .update_token(token.id, patch, server.clock.now())
+        .unwrap();
+    assert_eq!(
+        server.auth(&update("to-suspend-1", "news", "s1")).verdict(),
+        "token_suspended"
+    );
 }
 
 #[test]
 fn termination_refuses_the_session_and_frees_its_slot() {
     let (_dir, db) = temp_db();
     let server = TestServer::sqlite(&db);
-    server.token(TokenSpec { max_sessions: Some(1), ..spec("term-token-1", "u") });
-    assert_eq!(server.auth(&play("term-token-1", "news", "s1")).verdict(), "allowed");
-    let live = server.store.sessions(&SessionFilter::default(), server.clock.now()).unwrap();
-    assert!(server.store.terminate_session(live[0].id, server.clock.now()).unwrap());
-    assert_eq!(server.auth(&update("term-token-1", "news", "s1")).verdict(), "session_terminated");
-    assert_eq!(server.auth(&play("term-token-1", "news", "s1")).verdict(), "session_terminated");
-    assert_eq!(server.auth(&play("term-token-1", "news", "s2")).verdict(), "allowed", "the slot was freed");
+    server.token(TokenSpec {
+        max_sessions: Some(1),
+        ..spec("term-token-1", "u")
+    });
+    assert_eq!(
+        server.auth(&play("term-token-1", "news", "s1")).verdict(),
+        "allowed"
+    );
+    let live = server
+        .store
+        .sessions(&SessionFilter::default(), server.clock.now())
+        .unwrap();
+    assert!(server
+        .store
+        .terminate_session(live[0].id, server.clock.now())
+        .unwrap());
+    assert_eq!(
+        server.auth(&update("term-token-1", "news", "s1")).verdict(),
+        "session_terminated"
+    );
+    assert_eq!(
+        server.auth(&play("term-token-1", "news", "s1")).verdict(),
+        "session_terminated"
+    );
+    assert_eq!(
+        server.auth(&play("term-token-1", "news", "s2")).verdict(),
+        "allowed",
+        "the slot was freed"
+    );
 }
 
 #[test]
@@ -178,7 +330,10 @@ fn concurrent_new_sessions_never_exceed_the_limit() {
     const CLIENTS: usize = 48;
     let (_dir, db) = temp_db();
     let server = Arc::new(TestServer::sqlite(&db));
-    server.token(TokenSpec { max_sessions: Some(MAX as i64), ..spec("race-token-1", "u") });
+    server.token(TokenSpec {
+        max_sessions: Some(MAX as i64),
+        ..spec("race-token-1", "u")
+    });
     let barrier = Arc::new(Barrier::new(CLIENTS));
     let threads: Vec<_> = (0..CLIENTS)
         .map(|i| {
@@ -186,15 +341,25 @@ fn concurrent_new_sessions_never_exceed_the_limit() {
             std::thread::spawn(move || {
                 barrier.wait();
                 let session = format!("race-{i}");
-                server.auth(&play("race-token-1", "news", &session)).verdict()
+                server
+                    .auth(&play("race-token-1", "news", &session))
+                    .verdict()
             })
         })
         .collect();
     let verdicts: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     let allowed = verdicts.iter().filter(|v| *v == "allowed").count();
     assert_eq!(allowed, MAX, "{verdicts:?}");
-    assert!(verdicts.iter().all(|v| v == "allowed" || v == "session_limit_reached"), "{verdicts:?}");
-    let live = server.store.sessions(&SessionFilter::default(), server.clock.now()).unwrap();
+    assert!(
+        verdicts
+            .iter()
+            .all(|v| v == "allowed" || v == "session_limit_reached"),
+        "{verdicts:?}"
+    );
+    let live = server
+        .store
+        .sessions(&SessionFilter::default(), server.clock.now())
+        .unwrap();
     assert_eq!(live.len(), MAX);
 }
 
@@ -202,19 +367,44 @@ fn concurrent_new_sessions_never_exceed_the_limit() {
 fn sessions_tokens_and_access_logs_survive_a_restart() {
     let (_dir, db) = temp_db();
     let server = TestServer::sqlite(&db);
-    server.token(TokenSpec { max_sessions: Some(1), ..spec("persist-token-1", "u") });
-    assert_eq!(server.auth(&play("persist-token-1", "news", "s1")).verdict(), "allowed");
-    assert_eq!(server.auth(&play("nope-nope-nope", "news", "s1")).verdict(), "token_not_found");
+    server.token(TokenSpec {
+        max_sessions: Some(1),
+        ..spec("persist-token-1", "u")
+    });
+    assert_eq!(
+        server
+            .auth(&play("persist-token-1", "news", "s1"))
+            .verdict(),
+        "allowed"
+    );
+    assert_eq!(
+        server.auth(&play("nope-nope-nope", "news", "s1")).verdict(),
+        "token_not_found"
+    );
     server.stop();
 
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
     let logs = store.access_logs(&AccessLogFilter::default()).unwrap();
-    assert_eq!(logs.len(), 2, "a clean shutdown wrote every access log entry");
+    assert_eq!(
+        logs.len(),
+        2,
+        "a clean shutdown wrote every access log entry"
+    );
     let clock = Arc::new(ManualClock::new(T0));
     clock.advance(Duration::from_secs(60));
     let server = TestServer::with_store(config(&db), store, clock);
-    assert_eq!(server.auth(&play("persist-token-1", "news", "s2")).verdict(), "session_limit_reached");
-    assert_eq!(server.auth(&update("persist-token-1", "news", "s1")).verdict(), "allowed");
+    assert_eq!(
+        server
+            .auth(&play("persist-token-1", "news", "s2"))
+            .verdict(),
+        "session_limit_reached"
+    );
+    assert_eq!(
+        server
+            .auth(&update("persist-token-1", "news", "s1"))
+            .verdict(),
+        "allowed"
+    );
 }
 
 #[test]
@@ -222,7 +412,10 @@ fn access_log_records_each_decision_with_only_a_token_prefix() {
     let (_dir, db) = temp_db();
     let server = TestServer::sqlite(&db);
     let secret = "a-rather-long-secret-token-value";
-    server.token(TokenSpec { allowed_streams: vec!["news".into()], ..spec(secret, "logged-user") });
+    server.token(TokenSpec {
+        allowed_streams: vec!["news".into()],
+        ..spec(secret, "logged-user")
+    });
     server.auth(&play(secret, "news", "s1"));
     server.auth(&play(secret, "movies", "s2"));
     let store = Arc::clone(&server.store);
@@ -230,8 +423,18 @@ fn access_log_records_each_decision_with_only_a_token_prefix() {
     let logs = store.access_logs(&AccessLogFilter::default()).unwrap();
     assert_eq!(logs.len(), 2);
     let denied = &logs[0].entry;
-    assert_eq!((denied.result.as_str(), denied.reason.as_deref()), ("denied", Some("stream_not_allowed")));
-    assert_eq!((denied.stream.as_str(), denied.ip.as_str(), denied.proto.as_str()), ("movies", IP, "hls"));
+    assert_eq!(
+        (denied.result.as_str(), denied.reason.as_deref()),
+        ("denied", Some("stream_not_allowed"))
+    );
+    assert_eq!(
+        (
+            denied.stream.as_str(),
+            denied.ip.as_str(),
+            denied.proto.as_str()
+        ),
+        ("movies", IP, "hls")
+    );
     assert_eq!(denied.user_id.as_deref(), Some("logged-user"));
     assert_eq!(denied.request_type, "new_session");
     assert_eq!(logs[1].entry.result, "allowed");
@@ -239,7 +442,9 @@ fn access_log_records_each_decision_with_only_a_token_prefix() {
         let prefix = record.entry.token_prefix.as_deref().unwrap();
         assert!(prefix.len() <= 6 && secret.starts_with(prefix));
     }
-    let in_logs = logs.iter().any(|r| serde_json::to_string(r).unwrap().contains("rather-long"));
+    let in_logs = logs
+        .iter()
+        .any(|r| serde_json::to_string(r).unwrap().contains("rather-long"));
     assert!(!in_logs, "no access log record carries the token");
 }
 
@@ -256,11 +461,25 @@ fn bad_input_is_a_clear_400_or_413_and_never_breaks_the_server() {
     let no_ip = server.auth(&[("name", "news"), ("token", "fine-token-1")]);
     assert_eq!(no_ip.status, 400);
     assert!(no_ip.json()["message"].as_str().unwrap().contains("ip"));
-    let bad_ip = server.auth(&[("name", "news"), ("ip", "10.0.0.300"), ("token", "fine-token-1")]);
+    let bad_ip = server.auth(&[
+        ("name", "news"),
+        ("ip", "10.0.0.300"),
+        ("token", "fine-token-1"),
+    ]);
     assert_eq!(bad_ip.status, 400);
-    assert_eq!(server.post("/auth", "application/json", "{not json").status, 400);
-    assert_eq!(server.post("/auth", "application/json", "[1,2,3]").status, 400);
-    assert_eq!(server.get("/auth?name=%ZZ&ip=1").status, 400, "broken percent-encoding");
+    assert_eq!(
+        server.post("/auth", "application/json", "{not json").status,
+        400
+    );
+    assert_eq!(
+        server.post("/auth", "application/json", "[1,2,3]").status,
+        400
+    );
+    assert_eq!(
+        server.get("/auth?name=%ZZ&ip=1").status,
+        400,
+        "broken percent-encoding"
+    );
 
     let big = format!("name=news&ip=10.0.0.7&pad={}", "x".repeat(70 * 1024));
     let too_large = server.post("/auth", "application/x-www-form-urlencoded", &big);
@@ -270,7 +489,9 @@ fn bad_input_is_a_clear_400_or_413_and_never_breaks_the_server() {
     // The same without Content-Length: a chunked body is cut off at the limit too.
     let addr = server.base.trim_start_matches("http://").to_owned();
     let mut stream = TcpStream::connect(&addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     write!(stream, "POST /auth HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n").unwrap();
     let chunk = "y".repeat(16 * 1024);
     for _ in 0..5 {
@@ -279,16 +500,26 @@ fn bad_input_is_a_clear_400_or_413_and_never_breaks_the_server() {
     let _ = write!(stream, "0\r\n\r\n");
     let mut answer = [0u8; 64];
     let n = stream.read(&mut answer).unwrap();
-    assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 413"), "{}", String::from_utf8_lossy(&answer[..n]));
+    assert!(
+        String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 413"),
+        "{}",
+        String::from_utf8_lossy(&answer[..n])
+    );
 
     let not_found = server.get("/nowhere");
-    assert_eq!((not_found.status, not_found.json()["error"].as_str()), (404, Some("not_found")));
+    assert_eq!(
+        (not_found.status, not_found.json()["error"].as_str()),
+        (404, Some("not_found"))
+    );
     let wrong_method = server.request("DELETE", "/auth");
     assert_eq!(wrong_method.status, 405);
     assert_eq!(wrong_method.header("allow"), Some("GET, POST"));
 
     // Still serving after all that.
-    assert_eq!(server.auth(&play("fine-token-1", "news", "s1")).verdict(), "allowed");
+    assert_eq!(
+        server.auth(&play("fine-token-1", "news", "s1")).verdict(),
+        "allowed"
+    );
     assert_eq!(server.get("/health").status, 200);
 }
 
@@ -296,9 +527,13 @@ fn bad_input_is_a_clear_400_or_413_and_never_breaks_the_server() {
 fn health_reports_the_store() {
     let (_dir, db) = temp_db();
     let faulty = Arc::new(FaultyStore::new(Arc::new(SqliteStore::open(&db).unwrap())));
-    let server = TestServer::with_store(config(&db), faulty.clone(), Arc::new(ManualClock::new(T0)));
+    let server =
+        TestServer::with_store(config(&db), faulty.clone(), Arc::new(ManualClock::new(T0)));
     let ok = server.get("/health");
-    assert_eq!((ok.status, ok.json()), (200, serde_json::json!({"status": "ok"})));
+    assert_eq!(
+        (ok.status, ok.json()),
+        (200, serde_json::json!({"status": "ok"}))
+    );
     faulty.failing.store(true, Ordering::SeqCst);
     assert_eq!(server.get("/health").status, 503);
 }
@@ -322,12 +557,22 @@ fn a_slow_store_is_answered_within_the_budget_by_the_fail_mode() {
     let reply = server.auth(&play("slow-token-1", "news", "s1"));
     let waited = started.elapsed();
     assert_eq!(reply.verdict(), "backend_timeout");
-    assert_eq!(reply.header("x-authduration"), Some("30"), "failure answers are cached briefly");
+    assert_eq!(
+        reply.header("x-authduration"),
+        Some("30"),
+        "failure answers are cached briefly"
+    );
     // Not a timing assertion on speed: the answer must come before the store would have.
-    assert!(waited < Duration::from_millis(2_000), "answered after {waited:?}");
+    assert!(
+        waited < Duration::from_millis(2_000),
+        "answered after {waited:?}"
+    );
     faulty.delay_ms.store(0, Ordering::SeqCst);
     faulty.failing.store(true, Ordering::SeqCst);
-    assert_eq!(server.auth(&play("slow-token-1", "news", "s1")).verdict(), "backend_error");
+    assert_eq!(
+        server.auth(&play("slow-token-1", "news", "s1")).verdict(),
+        "backend_error"
+    );
 }
 
 #[test]
@@ -335,15 +580,26 @@ fn allow_updates_keeps_live_sessions_playing_while_the_store_fails() {
     let (_dir, db) = temp_db();
     let (server, faulty) = slow_server(&db, FailMode::AllowUpdates);
     faulty.failing.store(true, Ordering::SeqCst);
-    assert_eq!(server.auth(&play("slow-token-1", "news", "s1")).verdict(), "backend_error");
+    assert_eq!(
+        server.auth(&play("slow-token-1", "news", "s1")).verdict(),
+        "backend_error"
+    );
     let kept = server.auth(&update("slow-token-1", "news", "s1"));
     assert_eq!(kept.status, 200);
-    assert_eq!(kept.header("x-userid"), None, "nothing is known about the user");
+    assert_eq!(
+        kept.header("x-userid"),
+        None,
+        "nothing is known about the user"
+    );
     let store = Arc::clone(&faulty.inner);
     server.stop();
     let logs = store.access_logs(&AccessLogFilter::default()).unwrap();
     assert_eq!(logs[0].entry.result, "allowed");
-    assert_eq!(logs[0].entry.reason.as_deref(), Some("backend_error"), "the log says why it was let through");
+    assert_eq!(
+        logs[0].entry.reason.as_deref(),
+        Some("backend_error"),
+        "the log says why it was let through"
+    );
 }
 
 #[test]
@@ -352,4 +608,43 @@ fn allow_mode_lets_new_sessions_through_too() {
     let (server, faulty) = slow_server(&db, FailMode::Allow);
     faulty.failing.store(true, Ordering::SeqCst);
     assert_eq!(server.auth(&play("slow-token-1", "news", "s1")).status, 200);
+}
+
+#[test]
+fn expired_sessions_are_purged_in_the_background() {
+    let (_dir, db) = temp_db();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
+    let mut config = config(&db);
+    // The configured range is 10-600 s; a test needs the task to run within its lifetime.
+    config.session_cleanup_interval = Duration::from_millis(50);
+    let server = TestServer::with_store(config, store, Arc::new(ManualClock::new(T0)));
+    server.token(spec("purge-token-1", "u"));
+    assert_eq!(
+        server.auth(&play("purge-token-1", "news", "s1")).verdict(),
+        "allowed"
+    );
+    server.advance(180 + 30 + 1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    // Once the background task has run, nothing is left for an explicit purge to remove.
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let leftover = server
+            .store
+            .purge_expired_sessions(server.clock.now())
+            .unwrap();
+        if leftover == 0 {
+            break;
+        }
+        // We just purged it ourselves: put a fresh expired lease back and wait again.
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the background purge never ran"
+        );
+        server.clock.set(T0);
+        assert_eq!(
+            server.auth(&play("purge-token-1", "news", "s1")).verdict(),
+            "allowed"
+        );
+        server.advance(180 + 30 + 1);
+    }
 }

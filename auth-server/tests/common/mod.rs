@@ -12,8 +12,8 @@ use std::time::Duration;
 use auth_core::access_log::{AccessLogEntry, AccessLogRecord};
 use auth_core::store::{AccessLogFilter, Page, SessionFilter, TokenFilter, Upsert};
 use auth_core::{
-    Admission, ManualClock, NewToken, Session, SessionClaim, SessionId, SqliteStore, Store, Timestamp, Token,
-    TokenId, TokenPatch, TokenSpec,
+    Admission, ManualClock, NewToken, Session, SessionClaim, SessionId, SqliteStore, Store,
+    Timestamp, Token, TokenId, TokenPatch, TokenSpec,
 };
 use auth_server::config::{Config, Overrides};
 use auth_server::{App, RunningServer};
@@ -40,11 +40,19 @@ pub fn config(db: &Path) -> Config {
 impl TestServer {
     /// Serves `store` with `config`; the clock starts at [`T0`].
     pub fn with_store(config: Config, store: Arc<dyn Store>, clock: Arc<ManualClock>) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         let app = App::new(&config, Arc::clone(&store), clock.clone()).unwrap();
         let addr = std::net::SocketAddr::new(config.api_host, config.api_port);
         let server = runtime
-            .block_on(RunningServer::start(addr, Arc::new(app), config.session_cleanup_interval))
+            .block_on(RunningServer::start(
+                addr,
+                Arc::new(app),
+                config.session_cleanup_interval,
+            ))
             .unwrap();
         TestServer {
             base: format!("http://{}", server.local_addr()),
@@ -69,7 +77,9 @@ impl TestServer {
     }
 
     pub fn token(&self, spec: TokenSpec) -> Token {
-        self.store.create_token(spec.validate().unwrap(), self.clock.now()).unwrap()
+        self.store
+            .create_token(spec.validate().unwrap(), self.clock.now())
+            .unwrap()
     }
 
     pub fn advance(&self, seconds: u64) {
@@ -90,7 +100,11 @@ impl TestServer {
     }
 
     pub fn request(&self, method: &str, path: &str) -> Reply {
-        Reply::from(agent().request(method, &format!("{}{}", self.base, path)).call())
+        Reply::from(
+            agent()
+                .request(method, &format!("{}{}", self.base, path))
+                .call(),
+        )
     }
 
     /// `GET /auth` with these query fields.
@@ -111,7 +125,9 @@ impl Drop for TestServer {
 use auth_core::Clock as _;
 
 fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new().timeout(Duration::from_secs(10)).build()
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(10))
+        .build()
 }
 
 /// A response, whatever its status.
@@ -131,11 +147,19 @@ impl Reply {
         let headers = response
             .headers_names()
             .into_iter()
-            .filter_map(|name| response.header(&name).map(|v| (name.to_ascii_lowercase(), v.to_owned())))
+            .filter_map(|name| {
+                response
+                    .header(&name)
+                    .map(|v| (name.to_ascii_lowercase(), v.to_owned()))
+            })
             .collect();
         let status = response.status();
         let body = response.into_string().unwrap_or_default();
-        Reply { status, headers, body }
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub fn json(&self) -> serde_json::Value {
@@ -165,7 +189,11 @@ pub struct FaultyStore {
 
 impl FaultyStore {
     pub fn new(inner: Arc<dyn Store>) -> Self {
-        FaultyStore { inner, delay_ms: AtomicU64::new(0), failing: AtomicBool::new(false) }
+        FaultyStore {
+            inner,
+            delay_ms: AtomicU64::new(0),
+            failing: AtomicBool::new(false),
+        }
     }
 
     fn fault(&self) -> auth_core::Result<()> {
@@ -197,13 +225,23 @@ impl Store for FaultyStore {
     fn list_tokens(&self, filter: &TokenFilter) -> auth_core::Result<Page<Token>> {
         self.inner.list_tokens(filter)
     }
-    fn update_token(&self, id: TokenId, patch: TokenPatch, now: Timestamp) -> auth_core::Result<Token> {
+    fn update_token(
+        &self,
+        id: TokenId,
+        patch: TokenPatch,
+        now: Timestamp,
+    ) -> auth_core::Result<Token> {
         self.inner.update_token(id, patch, now)
     }
     fn delete_token(&self, id: TokenId) -> auth_core::Result<bool> {
         self.inner.delete_token(id)
     }
-    fn admit_session(&self, claim: &SessionClaim<'_>, now: Timestamp, lease_until: Timestamp) -> auth_core::Result<Admission> {
+    fn admit_session(
+        &self,
+        claim: &SessionClaim<'_>,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> auth_core::Result<Admission> {
         self.inner.admit_session(claim, now, lease_until)
     }
     fn sessions(&self, filter: &SessionFilter, now: Timestamp) -> auth_core::Result<Vec<Session>> {
@@ -234,5 +272,9 @@ pub fn temp_db() -> (tempfile::TempDir, PathBuf) {
 }
 
 pub fn spec(secret: &str, user: &str) -> TokenSpec {
-    TokenSpec { token: Some(secret.into()), user_id: user.into(), ..Default::default() }
+    TokenSpec {
+        token: Some(secret.into()),
+        user_id: user.into(),
+        ..Default::default()
+    }
 }
