@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::decision::{AuthRequest, Decision};
@@ -24,7 +24,7 @@ use crate::token::TokenId;
 pub const MAX_BATCH: usize = 1024;
 
 /// Whether the request was allowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AccessResult {
     Allowed,
@@ -308,7 +308,11 @@ mod tests {
                 ..Default::default()
             })
             .unwrap();
-        assert_eq!(logs[0].entry.latency_us, 4999, "newest first, nothing lost");
+        assert_eq!(logs.total, 5000);
+        assert_eq!(
+            logs.items[0].entry.latency_us, 4999,
+            "newest first, nothing lost"
+        );
         writer.record(entry(1));
         assert_eq!(
             writer.stats().dropped.load(Ordering::Relaxed),

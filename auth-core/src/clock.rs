@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 ///
 /// A plain integer so that comparisons on the hot path are free and storage is an `INTEGER`
 /// column; it reads and writes RFC 3339 in JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(i64);
 
 impl Timestamp {

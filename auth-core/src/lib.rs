@@ -13,7 +13,8 @@
 //! - [`store`]: the [`Store`] trait and its backends ([`SqliteStore`], [`MemoryStore`]).
 //! - [`access_log`]: one record per decision, batched to the store off the request path.
 //! - [`clock`]: [`Timestamp`], [`Clock`], and clocks for production and tests.
-//! - [`secret`]: token generation, constant-time comparison, loggable prefixes.
+//! - [`secret`]: token generation, keyed digests for storage ([`TokenHasher`]), constant-time
+//!   comparison, loggable prefixes.
 //! - [`error`]: the crate's one [`Error`] type, with stable codes.
 //!
 //! # Example
@@ -21,14 +22,18 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use auth_core::{AuthRequest, Authorizer, MemoryStore, RequestType, SessionPolicy, Store,
-//!                 SystemClock, TokenSpec, Clock};
+//!                 SystemClock, TokenSpec, Clock, TokenHasher};
 //!
 //! let store = Arc::new(MemoryStore::new());
 //! let spec = TokenSpec { token: Some("viewer-secret".into()), user_id: "alice".into(),
 //!                        max_sessions: Some(1), ..Default::default() };
-//! store.create_token(spec.validate()?, SystemClock.now())?;
+//! // Stores keep an HMAC of each secret; keep the key across restarts (here: a throwaway one).
+//! let hasher = TokenHasher::random()?;
+//! let (token, _secret_to_show_once) = spec.validate(&hasher)?;
+//! store.create_token(token, SystemClock.now())?;
 //!
-//! let auth = Authorizer::new(store, Arc::new(SystemClock), SessionPolicy::new(Duration::from_secs(180)));
+//! let policy = SessionPolicy::new(Duration::from_secs(180));
+//! let auth = Authorizer::new(store, Arc::new(SystemClock), hasher, policy);
 //! let request = AuthRequest { token: Some("viewer-secret"), stream: "news", ip: "10.0.0.1".parse().unwrap(),
 //!                             proto: "hls", request_type: RequestType::NewSession, session_id: Some("s1") };
 //! assert!(auth.authorize(&request)?.is_allow());
@@ -55,6 +60,7 @@ pub use decision::{
     check_token, decide, AuthRequest, Authorizer, Decision, Denial, DenyReason, Grant, RequestType,
 };
 pub use error::{Error, Result};
+pub use secret::{SecretDigest, TokenHasher};
 pub use session::{Admission, Session, SessionClaim, SessionId, SessionPolicy};
 pub use store::{MemoryStore, SqliteStore, Store};
 pub use token::{NewToken, Token, TokenId, TokenPatch, TokenSpec, TokenStatus};

@@ -1,11 +1,81 @@
-//! Token secrets: generation, constant-time comparison, and the short prefix that may be shown.
+//! Token secrets: generation, keyed hashing for storage, constant-time comparison, and the short
+//! prefix that may be shown.
+//!
+//! Stores never hold a token's secret, only its [`SecretDigest`]: HMAC-SHA256 under a server key
+//! ([`TokenHasher`]). A stolen database file then yields neither usable tokens nor a way to test
+//! guesses offline without the key, and a lookup by digest is an exact match on a fixed-length
+//! value, so no timing difference can reveal how much of a guessed secret was right.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Result};
+
+/// Shortest accepted hashing key.
+pub const MIN_KEY_LEN: usize = 32;
+
+/// The keyed hash of a token secret: what stores keep and look up.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SecretDigest(pub [u8; 32]);
+
+impl std::fmt::Debug for SecretDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A digest is not secret, but there is no reason to spread it through logs either.
+        write!(f, "SecretDigest({:02x}{:02x}..)", self.0[0], self.0[1])
+    }
+}
+
+/// HMAC-SHA256 of token secrets under a server key. Cheap to clone (the key is shared).
+#[derive(Clone)]
+pub struct TokenHasher {
+    key: hmac::Key,
+}
+
+impl std::fmt::Debug for TokenHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenHasher(..)")
+    }
+}
+
+impl TokenHasher {
+    /// `key` must hold at least [`MIN_KEY_LEN`] bytes, ideally random.
+    pub fn new(key: &[u8]) -> Result<Self> {
+        if key.len() < MIN_KEY_LEN {
+            return Err(Error::invalid(
+                "token_hash_key",
+                format!("must be at least {MIN_KEY_LEN} bytes"),
+            ));
+        }
+        Ok(TokenHasher {
+            key: hmac::Key::new(hmac::HMAC_SHA256, key),
+        })
+    }
+
+    /// A hasher with a fresh random key: for in-memory stores and tests, where nothing outlives
+    /// the process.
+    pub fn random() -> Result<Self> {
+        Self::new(&random_key()?)
+    }
+
+    pub fn digest(&self, secret: &str) -> SecretDigest {
+        let tag = hmac::sign(&self.key, secret.as_bytes());
+        let mut digest = [0u8; 32];
+        digest.copy_from_slice(tag.as_ref());
+        SecretDigest(digest)
+    }
+}
+
+/// 32 random bytes, for a new hashing key.
+pub fn random_key() -> Result<[u8; 32]> {
+    let mut key = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut key)
+        .map_err(|_| Error::storage("the system random number generator failed"))?;
+    Ok(key)
+}
 
 /// A fresh 32-byte random secret, URL-safe base64 (43 characters).
 pub fn generate() -> Result<String> {
@@ -42,6 +112,19 @@ mod tests {
         assert_eq!(prefix("abcdefgh"), "ab");
         assert_eq!(prefix("0123456789abcdefghijklmnopqrstuvwxyz"), "012345");
         assert_eq!(prefix(""), "");
+    }
+
+    #[test]
+    fn digests_depend_on_key_and_secret() {
+        let a = TokenHasher::new(&[1u8; 32]).unwrap();
+        let b = TokenHasher::new(&[2u8; 32]).unwrap();
+        assert_eq!(a.digest("secret-1"), a.digest("secret-1"));
+        assert_ne!(a.digest("secret-1"), a.digest("secret-2"));
+        assert_ne!(a.digest("secret-1"), b.digest("secret-1"));
+        assert!(
+            TokenHasher::new(&[0u8; 16]).is_err(),
+            "short keys are refused"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::secret;
+use crate::secret::{self, SecretDigest, TokenHasher};
 
 /// Store-assigned identifier of a token.
 pub type TokenId = i64;
@@ -70,13 +70,14 @@ impl fmt::Display for TokenStatus {
     }
 }
 
-/// A stored token. Serializes without its secret: only [`secret::prefix`] is shown, so a listing
-/// can be logged or printed safely.
+/// A stored token. Holds no secret, only its keyed digest and a short prefix (see
+/// [`crate::secret`]), so a listing can be logged or printed safely.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Token {
     pub id: TokenId,
-    #[serde(rename = "token_prefix", serialize_with = "serialize_secret_prefix")]
-    pub secret: String,
+    #[serde(skip)]
+    pub digest: SecretDigest,
+    pub token_prefix: String,
     pub user_id: String,
     pub status: TokenStatus,
     /// Most concurrent live sessions; 0 means unlimited.
@@ -90,14 +91,11 @@ pub struct Token {
     pub updated_at: Timestamp,
 }
 
-fn serialize_secret_prefix<S: Serializer>(secret: &str, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(secret::prefix(secret))
-}
-
 /// A validated token ready to be stored: everything but the store-assigned id and timestamps.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewToken {
-    pub secret: String,
+    pub digest: SecretDigest,
+    pub token_prefix: String,
     pub user_id: String,
     pub status: TokenStatus,
     pub max_sessions: u32,
@@ -113,7 +111,8 @@ impl NewToken {
     pub fn into_token(self, id: TokenId, created_at: Timestamp, updated_at: Timestamp) -> Token {
         Token {
             id,
-            secret: self.secret,
+            digest: self.digest,
+            token_prefix: self.token_prefix,
             user_id: self.user_id,
             status: self.status,
             max_sessions: self.max_sessions,
@@ -165,8 +164,9 @@ pub struct TokenSpec {
 }
 
 impl TokenSpec {
-    /// Checks every field and parses the allow-lists.
-    pub fn validate(self) -> Result<NewToken> {
+    /// Checks every field and parses the allow-lists. Returns the token to store (which holds
+    /// only the secret's digest) and the secret itself, to be shown to the caller once.
+    pub fn validate(self, hasher: &TokenHasher) -> Result<(NewToken, String)> {
         let secret = match self.token {
             Some(secret) => {
                 validate_secret(&secret)?;
@@ -175,7 +175,8 @@ impl TokenSpec {
             None => secret::generate()?,
         };
         let new = NewToken {
-            secret,
+            digest: hasher.digest(&secret),
+            token_prefix: secret::prefix(&secret).to_owned(),
             user_id: validate_user_id(self.user_id)?,
             status: self.status.unwrap_or(TokenStatus::Active),
             max_sessions: validate_max_sessions(self.max_sessions.unwrap_or(0))?,
@@ -186,7 +187,7 @@ impl TokenSpec {
             meta: validate_meta(self.meta.unwrap_or_default())?,
         };
         validate_window(new.valid_from, new.valid_until)?;
-        Ok(new)
+        Ok((new, secret))
     }
 }
 
@@ -476,6 +477,10 @@ fn glob_matches(pattern: &str, text: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn hasher() -> TokenHasher {
+        TokenHasher::new(&[7u8; 32]).unwrap()
+    }
+
     fn spec(user: &str) -> TokenSpec {
         TokenSpec {
             token: Some("secret-token-1".into()),
@@ -523,32 +528,44 @@ mod tests {
 
     #[test]
     fn spec_validation() {
-        assert!(spec("u1").validate().is_ok());
+        assert!(spec("u1").validate(&hasher()).is_ok());
         let mut bad = spec("u1");
         bad.max_sessions = Some(-1);
-        assert_eq!(bad.validate().unwrap_err().field(), Some("max_sessions"));
+        assert_eq!(
+            bad.validate(&hasher()).unwrap_err().field(),
+            Some("max_sessions")
+        );
         let mut bad = spec("u1");
         bad.token = Some("short".into());
-        assert_eq!(bad.validate().unwrap_err().field(), Some("token"));
-        assert_eq!(spec("").validate().unwrap_err().field(), Some("user_id"));
+        assert_eq!(bad.validate(&hasher()).unwrap_err().field(), Some("token"));
         assert_eq!(
-            spec("a\r\nb").validate().unwrap_err().field(),
+            spec("").validate(&hasher()).unwrap_err().field(),
+            Some("user_id")
+        );
+        assert_eq!(
+            spec("a\r\nb").validate(&hasher()).unwrap_err().field(),
             Some("user_id")
         );
         let mut bad = spec("u1");
         bad.valid_from = Timestamp::parse_rfc3339("2026-02-01T00:00:00Z");
         bad.valid_until = Timestamp::parse_rfc3339("2026-01-01T00:00:00Z");
-        assert_eq!(bad.validate().unwrap_err().field(), Some("valid_until"));
+        assert_eq!(
+            bad.validate(&hasher()).unwrap_err().field(),
+            Some("valid_until")
+        );
     }
 
     #[test]
     fn omitted_secret_is_generated() {
         let mut s = spec("u1");
         s.token = None;
-        let a = s.clone().validate().unwrap();
-        let b = s.validate().unwrap();
-        assert_eq!(a.secret.len(), 43);
-        assert_ne!(a.secret, b.secret);
+        let (a, secret_a) = s.clone().validate(&hasher()).unwrap();
+        let (b, secret_b) = s.validate(&hasher()).unwrap();
+        assert_eq!(secret_a.len(), 43);
+        assert_ne!(secret_a, secret_b);
+        assert_ne!(a.digest, b.digest);
+        assert_eq!(a.digest, hasher().digest(&secret_a));
+        assert_eq!(a.token_prefix, secret_a[..6]);
     }
 
     #[test]
@@ -562,8 +579,7 @@ mod tests {
 
     #[test]
     fn serialized_token_never_carries_the_secret() {
-        let new = spec("u1").validate().unwrap();
-        let secret = new.secret.clone();
+        let (new, secret) = spec("u1").validate(&hasher()).unwrap();
         let token = new.into_token(1, Timestamp::UNIX_EPOCH, Timestamp::UNIX_EPOCH);
         let json = serde_json::to_string(&token).unwrap();
         assert!(!json.contains(&secret), "{json}");

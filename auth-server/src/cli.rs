@@ -10,12 +10,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use auth_core::store::{TokenFilter, Upsert};
-use auth_core::{Clock, Store, SystemClock, Timestamp, TokenPatch, TokenSpec, TokenStatus};
+use auth_core::{
+    Clock, Store, SystemClock, Timestamp, TokenHasher, TokenPatch, TokenSpec, TokenStatus,
+};
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Map, Value};
 
 use crate::config::{Config, ConfigError, Overrides};
-use crate::server::{open_store, App, RunningServer};
+use crate::server::{load_token_hasher, open_store, App, KeySource, RunningServer};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -211,10 +213,12 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         None => serve(cli.database_url, cli.serve),
         Some(Command::Serve(args)) => serve(cli.database_url, args),
-        Some(Command::Token(command)) => {
-            with_store(cli.database_url, |store| token(store, command))
+        Some(Command::Token(command)) => with_store(cli.database_url, |store, hasher| {
+            token(store, hasher, command)
+        }),
+        Some(Command::Seed { file }) => {
+            with_store(cli.database_url, |store, hasher| seed(store, hasher, &file))
         }
-        Some(Command::Seed { file }) => with_store(cli.database_url, |store| seed(store, &file)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -252,6 +256,30 @@ fn serve(database_url: Option<String>, args: ServeArgs) -> Result<(), Failure> {
     let config = Config::from_env(&overrides(database_url, args))?;
     init_logging(config.log_level);
     let store = open_store(&config.database).map_err(|message| Failure { message, code: 1 })?;
+    let (hasher, key_source) =
+        load_token_hasher(&config).map_err(|message| Failure { message, code: 1 })?;
+    match &key_source {
+        KeySource::File {
+            path,
+            created: true,
+        } => {
+            log::info!(
+                "created the token hashing key {} (back it up with the database)",
+                path.display()
+            )
+        }
+        KeySource::File {
+            path,
+            created: false,
+        } => log::info!("token hashing key: {}", path.display()),
+        KeySource::Environment => log::info!("token hashing key: from TOKEN_HASH_KEY"),
+        KeySource::Ephemeral => {
+            log::info!("token hashing key: random, for this in-memory database")
+        }
+    }
+    if config.api_keys.is_empty() {
+        log::warn!("no API_KEY is set: the management API answers loopback clients only");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -260,20 +288,23 @@ fn serve(database_url: Option<String>, args: ServeArgs) -> Result<(), Failure> {
             code: 1,
         })?;
     runtime.block_on(async {
-        let app = App::new(&config, store, Arc::new(SystemClock))
+        let app = App::new(&config, store, Arc::new(SystemClock), hasher)
             .map_err(|e| Failure { message: format!("cannot start the access log writer: {e}"), code: 1 })?;
         let addr = SocketAddr::new(config.api_host, config.api_port);
         let server = RunningServer::start(addr, Arc::new(app), config.session_cleanup_interval)
             .await
             .map_err(|e| Failure { message: format!("cannot listen on {addr}: {e}"), code: 1 })?;
         log::info!(
-            "listening on http://{} (database {}, AUTH_DURATION {}s, access logs {}, fail mode {}, management API key {})",
+            "listening on http://{} (database {}, AUTH_DURATION {}s, access logs {}, fail mode {}, management API keys: {})",
             server.local_addr(),
             describe(&config.database),
             config.auth_duration.as_secs(),
             if config.enable_access_logs { "on" } else { "off" },
             config.fail_mode.as_str(),
-            if config.api_key.is_some() { "set" } else { "not set" },
+            match config.api_keys.len() {
+                0 => "none (loopback only)".to_owned(),
+                n => format!("{n} key(s)"),
+            },
         );
         crate::shutdown::signal().await;
         log::info!("stopping: finishing open requests and writing the access log");
@@ -292,7 +323,7 @@ fn describe(database: &crate::config::Database) -> String {
 
 fn with_store(
     database_url: Option<String>,
-    work: impl FnOnce(&dyn Store) -> Result<(), Failure>,
+    work: impl FnOnce(&dyn Store, &TokenHasher) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
     let config = Config::from_env(&Overrides {
         database_url,
@@ -300,7 +331,8 @@ fn with_store(
     })?;
     init_logging(log::LevelFilter::Warn);
     let store = open_store(&config.database).map_err(|message| Failure { message, code: 1 })?;
-    work(store.as_ref())
+    let (hasher, _) = load_token_hasher(&config).map_err(|message| Failure { message, code: 1 })?;
+    work(store.as_ref(), &hasher)
 }
 
 fn print(value: &Value) {
@@ -337,7 +369,7 @@ fn parse_meta(text: Option<String>) -> Result<Option<Map<String, Value>>, Failur
         .map_err(|e| usage(format!("--meta must be a JSON object: {e}")))
 }
 
-fn token(store: &dyn Store, command: TokenCommand) -> Result<(), Failure> {
+fn token(store: &dyn Store, hasher: &TokenHasher, command: TokenCommand) -> Result<(), Failure> {
     let now = SystemClock.now();
     match command {
         TokenCommand::Create(args) => {
@@ -358,10 +390,11 @@ fn token(store: &dyn Store, command: TokenCommand) -> Result<(), Failure> {
                     .transpose()?,
                 meta: parse_meta(args.meta)?,
             };
-            let token = store.create_token(spec.validate()?, now)?;
+            let (new, secret) = spec.validate(hasher)?;
+            let token = store.create_token(new, now)?;
             let mut output = to_json(&token)?;
-            // Shown once: the store keeps it, listings never print it.
-            output["token"] = Value::String(token.secret.clone());
+            // Shown once: the store keeps only its digest.
+            output["token"] = Value::String(secret);
             print(&output);
         }
         TokenCommand::List {
@@ -425,7 +458,7 @@ fn token(store: &dyn Store, command: TokenCommand) -> Result<(), Failure> {
 }
 
 /// Validates every entry before writing any, so a bad file changes nothing.
-fn seed(store: &dyn Store, file: &Path) -> Result<(), Failure> {
+fn seed(store: &dyn Store, hasher: &TokenHasher, file: &Path) -> Result<(), Failure> {
     let text = std::fs::read_to_string(file).map_err(|e| Failure {
         message: format!("cannot read {}: {e}", file.display()),
         code: 1,
@@ -443,10 +476,10 @@ fn seed(store: &dyn Store, file: &Path) -> Result<(), Failure> {
                 "entry {index}: seed entries need a `token` (they are matched by it)"
             )));
         }
-        tokens.push(
-            spec.validate()
-                .map_err(|e| usage(format!("entry {index}: {e}")))?,
-        );
+        let (token, _secret) = spec
+            .validate(hasher)
+            .map_err(|e| usage(format!("entry {index}: {e}")))?;
+        tokens.push(token);
     }
     let now = SystemClock.now();
     let (mut created, mut updated, mut unchanged) = (0, 0, 0);

@@ -58,9 +58,29 @@ pub struct Config {
     pub enable_access_logs: bool,
     pub api_host: IpAddr,
     pub api_port: u16,
-    /// Key for the management API. Never logged or printed.
-    pub api_key: Option<String>,
+    /// Keys of the management API. Never logged or printed. Empty: loopback clients only.
+    pub api_keys: Vec<ApiKey>,
+    /// HMAC key for token digests (`TOKEN_HASH_KEY`, hex); when absent, a key file beside the
+    /// database is used (and created). Never logged or printed.
+    pub token_hash_key: Option<Vec<u8>>,
 }
+
+/// A management API key and what it may do.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub key: String,
+    /// Read-write keys may create, change and delete; read-only keys may only read.
+    pub write: bool,
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ApiKey({}, ..)", if self.write { "rw" } else { "ro" })
+    }
+}
+
+/// Shortest accepted management API key.
+pub const MIN_API_KEY_LEN: usize = 16;
 
 /// A configuration error: one line, naming the variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,7 +174,20 @@ impl Config {
                     .parse::<u16>()
                     .map_err(|_| ConfigError(format!("API_PORT=`{port}` is not valid: expected a port from 0 to 65535")))?,
             },
-            api_key: env("API_KEY").filter(|key| !key.trim().is_empty()),
+            api_keys: parse_api_keys(env("API_KEY"), env("API_KEYS"))?,
+            token_hash_key: match env("TOKEN_HASH_KEY").map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()) {
+                None => None,
+                Some(key) => match hex::decode(&key) {
+                    Ok(bytes) if bytes.len() >= auth_core::secret::MIN_KEY_LEN => Some(bytes),
+                    // The value is a secret: never echo it.
+                    _ => {
+                        return Err(ConfigError(format!(
+                            "TOKEN_HASH_KEY is not valid: expected at least {} hex characters (e.g. from `openssl rand -hex 32`)",
+                            auth_core::secret::MIN_KEY_LEN * 2
+                        )))
+                    }
+                },
+            },
         })
     }
 
@@ -189,6 +222,52 @@ pub fn parse_database_url(url: &str) -> Result<Database, ConfigError> {
         ));
     }
     Ok(Database::Sqlite(PathBuf::from(path)))
+}
+
+/// `API_KEY` is one read-write key (the seed's variable); `API_KEYS` adds more as a comma-separated
+/// list of `rw:KEY` or `ro:KEY`. Error messages never repeat a key.
+fn parse_api_keys(
+    single: Option<String>,
+    list: Option<String>,
+) -> Result<Vec<ApiKey>, ConfigError> {
+    let check = |name: &str, key: &str| -> Result<(), ConfigError> {
+        if key.len() < MIN_API_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ConfigError(format!(
+                "{name} holds a key that is not valid: expected at least {MIN_API_KEY_LEN} printable characters without spaces"
+            )));
+        }
+        Ok(())
+    };
+    let mut keys = Vec::new();
+    if let Some(key) = single
+        .map(|k| k.trim().to_owned())
+        .filter(|k| !k.is_empty())
+    {
+        check("API_KEY", &key)?;
+        keys.push(ApiKey { key, write: true });
+    }
+    for entry in list
+        .iter()
+        .flat_map(|l| l.split(','))
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        let (write, key) =
+            match entry.split_once(':') {
+                Some(("rw", key)) => (true, key),
+                Some(("ro", key)) => (false, key),
+                _ => return Err(ConfigError(
+                    "API_KEYS is not valid: expected a comma-separated list of rw:KEY or ro:KEY"
+                        .into(),
+                )),
+            };
+        check("API_KEYS", key)?;
+        keys.push(ApiKey {
+            key: key.to_owned(),
+            write,
+        });
+    }
+    Ok(keys)
 }
 
 fn seconds(
@@ -284,7 +363,8 @@ mod tests {
         assert!(config.enable_access_logs);
         assert_eq!(config.api_port, 8080);
         assert_eq!(config.fail_mode, FailMode::Deny);
-        assert_eq!(config.api_key, None);
+        assert!(config.api_keys.is_empty());
+        assert_eq!(config.token_hash_key, None);
     }
 
     #[test]
@@ -325,6 +405,45 @@ mod tests {
         assert!(load(&[("ENABLE_ACCESS_LOGS", "maybe")], Overrides::default()).is_err());
         assert!(load(&[("LOG_LEVEL", "LOUD")], Overrides::default()).is_err());
         assert!(load(&[("API_PORT", "70000")], Overrides::default()).is_err());
+    }
+
+    #[test]
+    fn api_keys_and_hash_key() {
+        let config = load(
+            &[
+                ("API_KEY", "seed-style-key-0123"),
+                ("API_KEYS", "ro:reader-key-012345, rw:writer-key-012345"),
+                ("TOKEN_HASH_KEY", &"ab".repeat(32)),
+            ],
+            Overrides::default(),
+        )
+        .unwrap();
+        let keys: Vec<(&str, bool)> = config
+            .api_keys
+            .iter()
+            .map(|k| (k.key.as_str(), k.write))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("seed-style-key-0123", true),
+                ("reader-key-012345", false),
+                ("writer-key-012345", true)
+            ]
+        );
+        assert_eq!(config.token_hash_key, Some(vec![0xab; 32]));
+        let err = load(&[("API_KEYS", "admin:short")], Overrides::default()).unwrap_err();
+        assert!(!err.0.contains("short"), "never echo a key: {err}");
+        let err = load(&[("API_KEY", "tiny")], Overrides::default()).unwrap_err();
+        assert!(
+            err.0.starts_with("API_KEY ") && !err.0.contains("tiny"),
+            "{err}"
+        );
+        let err = load(&[("TOKEN_HASH_KEY", "abcd")], Overrides::default()).unwrap_err();
+        assert!(
+            err.0.starts_with("TOKEN_HASH_KEY") && !err.0.contains("abcd"),
+            "{err}"
+        );
     }
 
     #[test]

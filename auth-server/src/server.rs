@@ -2,11 +2,12 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::access_log::AccessLogWriter;
-use auth_core::{Authorizer, Clock, MemoryStore, SqliteStore, Store};
+use auth_core::{Authorizer, Clock, MemoryStore, SqliteStore, Store, TokenHasher};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -15,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::{Config, Database, FailMode};
+use crate::config::{ApiKey, Config, Database, FailMode};
 use crate::http;
 
 /// How long a client may take to send its request headers (slow clients must not hold sockets).
@@ -29,20 +30,27 @@ pub struct App {
     pub access_log: Option<AccessLogWriter>,
     pub max_response_time: Duration,
     pub fail_mode: FailMode,
+    pub api_keys: Vec<ApiKey>,
 }
 
 impl App {
-    pub fn new(config: &Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> io::Result<Self> {
+    pub fn new(
+        config: &Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        hasher: TokenHasher,
+    ) -> io::Result<Self> {
         let access_log = if config.enable_access_logs {
             Some(AccessLogWriter::spawn(Arc::clone(&store))?)
         } else {
             None
         };
         Ok(App {
-            authorizer: Authorizer::new(store, clock, config.session_policy()),
+            authorizer: Authorizer::new(store, clock, hasher, config.session_policy()),
             access_log,
             max_response_time: config.max_response_time,
             fail_mode: config.fail_mode,
+            api_keys: config.api_keys.clone(),
         })
     }
 
@@ -52,6 +60,10 @@ impl App {
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
         self.authorizer.clock()
+    }
+
+    pub fn hasher(&self) -> &TokenHasher {
+        self.authorizer.hasher()
     }
 
     /// Runs a blocking store call off the reactor, bounded by the response budget. `None` when
@@ -87,6 +99,67 @@ pub fn open_store(database: &Database) -> Result<Arc<dyn Store>, String> {
                 .map_err(|e| format!("cannot open {}: {e}", path.display()))
         }
     }
+}
+
+/// Where the token hashing key came from (for the start-up log line; never the key itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    Environment,
+    File {
+        path: PathBuf,
+        created: bool,
+    },
+    /// An in-memory database: a random key that lives as long as the process, like the data.
+    Ephemeral,
+}
+
+/// The HMAC key for token digests: `TOKEN_HASH_KEY` when set, else `token-hash.key` beside the
+/// SQLite file, created (mode 0600, 32 random bytes, hex) on first use. Losing or changing the
+/// key makes every stored token unknown: back it up with the database.
+pub fn load_token_hasher(config: &Config) -> Result<(TokenHasher, KeySource), String> {
+    let to_string = |e: auth_core::Error| e.to_string();
+    if let Some(key) = &config.token_hash_key {
+        return Ok((
+            TokenHasher::new(key).map_err(to_string)?,
+            KeySource::Environment,
+        ));
+    }
+    let path = match &config.database {
+        Database::Memory => {
+            return Ok((
+                TokenHasher::random().map_err(to_string)?,
+                KeySource::Ephemeral,
+            ))
+        }
+        Database::Sqlite(db) => db.with_file_name(TOKEN_HASH_KEY_FILE),
+    };
+    let created = !path.exists();
+    if created {
+        create_key_file(&path)?;
+    }
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let key = hex::decode(text.trim())
+        .map_err(|_| format!("{} does not hold a hex key", path.display()))?;
+    let hasher = TokenHasher::new(&key).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((hasher, KeySource::File { path, created }))
+}
+
+pub const TOKEN_HASH_KEY_FILE: &str = "token-hash.key";
+
+fn create_key_file(path: &Path) -> Result<(), String> {
+    use std::io::Write as _;
+    let key = auth_core::secret::random_key().map_err(|e| e.to_string())?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    writeln!(file, "{}", hex::encode(key))
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// A server accepting connections; stop it with [`RunningServer::shutdown`].

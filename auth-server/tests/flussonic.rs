@@ -384,7 +384,10 @@ fn sessions_tokens_and_access_logs_survive_a_restart() {
     server.stop();
 
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
-    let logs = store.access_logs(&AccessLogFilter::default()).unwrap();
+    let logs = store
+        .access_logs(&AccessLogFilter::default())
+        .unwrap()
+        .items;
     assert_eq!(
         logs.len(),
         2,
@@ -420,7 +423,10 @@ fn access_log_records_each_decision_with_only_a_token_prefix() {
     server.auth(&play(secret, "movies", "s2"));
     let store = Arc::clone(&server.store);
     server.stop();
-    let logs = store.access_logs(&AccessLogFilter::default()).unwrap();
+    let logs = store
+        .access_logs(&AccessLogFilter::default())
+        .unwrap()
+        .items;
     assert_eq!(logs.len(), 2);
     let denied = &logs[0].entry;
     assert_eq!(
@@ -593,7 +599,10 @@ fn allow_updates_keeps_live_sessions_playing_while_the_store_fails() {
     );
     let store = Arc::clone(&faulty.inner);
     server.stop();
-    let logs = store.access_logs(&AccessLogFilter::default()).unwrap();
+    let logs = store
+        .access_logs(&AccessLogFilter::default())
+        .unwrap()
+        .items;
     assert_eq!(logs[0].entry.result, "allowed");
     assert_eq!(
         logs[0].entry.reason.as_deref(),

@@ -7,10 +7,19 @@ use std::time::Duration;
 
 use super::*;
 use crate::access_log::AccessResult;
+use crate::secret::{SecretDigest, TokenHasher};
 use crate::token::TokenSpec;
 
 pub const T0: Timestamp = Timestamp::from_unix_seconds(1_800_000_000);
 const LEASE: Duration = Duration::from_secs(210);
+
+pub fn hasher() -> TokenHasher {
+    TokenHasher::new(&[5u8; 32]).unwrap()
+}
+
+pub fn digest(secret: &str) -> SecretDigest {
+    hasher().digest(secret)
+}
 
 pub fn spec(secret: &str, user: &str, max_sessions: i64) -> NewToken {
     TokenSpec {
@@ -19,8 +28,9 @@ pub fn spec(secret: &str, user: &str, max_sessions: i64) -> NewToken {
         max_sessions: Some(max_sessions),
         ..Default::default()
     }
-    .validate()
+    .validate(&hasher())
     .unwrap()
+    .0
 }
 
 fn claim<'a>(token: &'a Token, key: &'a str) -> SessionClaim<'a> {
@@ -47,12 +57,15 @@ pub fn tokens_round_trip(store: &dyn Store) {
         .unwrap();
     assert_eq!(store.token(created.id).unwrap().as_ref(), Some(&created));
     assert_eq!(
-        store.token_by_secret("secret-aaaa").unwrap().as_ref(),
+        store
+            .token_by_digest(&digest("secret-aaaa"))
+            .unwrap()
+            .as_ref(),
         Some(&created)
     );
-    assert_eq!(store.token_by_secret("secret-aaab").unwrap(), None);
+    assert_eq!(store.token_by_digest(&digest("secret-aaab")).unwrap(), None);
     assert_eq!(
-        store.token_by_secret("SECRET-AAAA").unwrap(),
+        store.token_by_digest(&digest("SECRET-AAAA")).unwrap(),
         None,
         "lookup is case-sensitive"
     );
@@ -94,7 +107,10 @@ pub fn listing_filters_and_pages(store: &dyn Store) {
     store
         .create_token(spec("secret-list-x", "other", 0), T0)
         .unwrap();
-    let suspended = store.token_by_secret("secret-list-x").unwrap().unwrap();
+    let suspended = store
+        .token_by_digest(&digest("secret-list-x"))
+        .unwrap()
+        .unwrap();
     let patch = TokenPatch {
         status: Some(TokenStatus::Suspended),
         ..Default::default()
@@ -275,7 +291,10 @@ pub fn deleting_a_token_ends_its_sessions(store: &dyn Store) {
     admit(store, &token, "id:a", T0);
     assert!(store.delete_token(token.id).unwrap());
     assert!(!store.delete_token(token.id).unwrap());
-    assert_eq!(store.token_by_secret("secret-del-1").unwrap(), None);
+    assert_eq!(
+        store.token_by_digest(&digest("secret-del-1")).unwrap(),
+        None
+    );
     assert!(store
         .sessions(&SessionFilter::default(), T0)
         .unwrap()
@@ -317,37 +336,114 @@ pub fn session_filters(store: &dyn Store) {
     assert!(store.sessions(&none, T0).unwrap().is_empty());
 }
 
-pub fn access_logs_newest_first(store: &dyn Store) {
-    let entry = |n: i64| AccessLogEntry {
-        at: T0.saturating_add(Duration::from_secs(n as u64)),
-        token_id: Some(n),
-        token_prefix: Some("abc".into()),
-        user_id: None,
-        stream: "s".into(),
-        ip: "::1".into(),
-        proto: "hls".into(),
-        request_type: "new_session",
-        session_id: None,
-        result: AccessResult::Denied,
-        reason: Some("token_not_found"),
-        latency_us: 12,
-    };
+pub fn access_logs_filter_page_and_count(store: &dyn Store) {
+    let entry =
+        |n: u64, result: AccessResult, reason: Option<&'static str>, stream: &str| AccessLogEntry {
+            at: T0.saturating_add(Duration::from_secs(n)),
+            token_id: Some(n as i64),
+            token_prefix: Some("abc".into()),
+            user_id: Some(format!("user-{}", n % 2)),
+            stream: stream.into(),
+            ip: "::1".into(),
+            proto: "hls".into(),
+            request_type: "new_session",
+            session_id: None,
+            result,
+            reason,
+            latency_us: 12,
+        };
     store
-        .append_access_logs(&[entry(1), entry(2), entry(3)])
+        .append_access_logs(&[
+            entry(1, AccessResult::Allowed, None, "news"),
+            entry(2, AccessResult::Denied, Some("token_not_found"), "news"),
+            entry(3, AccessResult::Denied, Some("ip_not_allowed"), "sports"),
+            entry(4, AccessResult::Denied, Some("ip_not_allowed"), "news"),
+        ])
         .unwrap();
-    let logs = store.access_logs(&AccessLogFilter::default()).unwrap();
-    assert_eq!(
-        logs.iter().map(|r| r.entry.token_id).collect::<Vec<_>>(),
-        [Some(3), Some(2), Some(1)]
-    );
-    assert_eq!(logs[0].entry.reason.as_deref(), Some("token_not_found"));
-    let one = store
+    let all = store.access_logs(&AccessLogFilter::default()).unwrap();
+    assert_eq!(all.total, 4);
+    let order: Vec<_> = all.items.iter().map(|r| r.entry.token_id).collect();
+    assert_eq!(order, [Some(4), Some(3), Some(2), Some(1)], "newest first");
+    let page = store
         .access_logs(&AccessLogFilter {
-            token_id: Some(2),
-            limit: 10,
+            limit: 2,
+            offset: 1,
+            ..Default::default()
         })
         .unwrap();
-    assert_eq!(one.len(), 1);
+    assert_eq!((page.total, page.items[0].entry.token_id), (4, Some(3)));
+    let count = |f: AccessLogFilter| store.access_logs(&f).unwrap().total;
+    assert_eq!(
+        count(AccessLogFilter {
+            result: Some(AccessResult::Denied),
+            ..Default::default()
+        }),
+        3
+    );
+    assert_eq!(
+        count(AccessLogFilter {
+            reason: Some("ip_not_allowed".into()),
+            ..Default::default()
+        }),
+        2
+    );
+    assert_eq!(
+        count(AccessLogFilter {
+            user_id: Some("user-1".into()),
+            ..Default::default()
+        }),
+        2
+    );
+    assert_eq!(
+        count(AccessLogFilter {
+            stream: Some("sports".into()),
+            ..Default::default()
+        }),
+        1
+    );
+    assert_eq!(
+        count(AccessLogFilter {
+            token_id: Some(2),
+            ..Default::default()
+        }),
+        1
+    );
+    let window = AccessLogFilter {
+        since: Some(T0.saturating_add(Duration::from_secs(2))),
+        until: Some(T0.saturating_add(Duration::from_secs(4))),
+        ..Default::default()
+    };
+    assert_eq!(count(window), 2, "since is inclusive, until exclusive");
+
+    let stats = store
+        .access_stats(
+            T0.saturating_add(Duration::from_secs(2)),
+            T0.saturating_add(Duration::from_secs(5)),
+            T0,
+        )
+        .unwrap();
+    assert_eq!((stats.allowed, stats.denied), (0, 3));
+    assert_eq!(stats.denied_by_reason.get("ip_not_allowed"), Some(&2));
+    assert_eq!(stats.denied_by_reason.get("token_not_found"), Some(&1));
+}
+
+pub fn stats_count_live_sessions_per_stream(store: &dyn Store) {
+    let token = store
+        .create_token(spec("secret-stats-1", "u", 0), T0)
+        .unwrap();
+    admit(store, &token, "id:a", T0);
+    admit(store, &token, "id:b", T0);
+    let Admission::Admitted { session_id } = admit(store, &token, "id:c", T0) else {
+        panic!()
+    };
+    store.terminate_session(session_id, T0).unwrap();
+    let stats = store.access_stats(T0, T0, T0).unwrap();
+    assert_eq!(stats.live_sessions, 2, "a terminated session holds no slot");
+    assert_eq!(stats.live_sessions_by_stream.get("live/one"), Some(&2));
+    let later = store
+        .access_stats(T0, T0, T0.saturating_add(LEASE))
+        .unwrap();
+    assert_eq!(later.live_sessions, 0);
 }
 
 /// Many threads race `new_session` for one token through the store: exactly `max` win.
@@ -440,8 +536,12 @@ macro_rules! suite {
             c::session_filters(&$make);
         }
         #[test]
-        fn access_logs_newest_first() {
-            c::access_logs_newest_first(&$make);
+        fn access_logs_filter_page_and_count() {
+            c::access_logs_filter_page_and_count(&$make);
+        }
+        #[test]
+        fn stats_count_live_sessions_per_stream() {
+            c::stats_count_live_sessions_per_stream(&$make);
         }
         #[test]
         fn concurrent_admission_never_over_admits() {

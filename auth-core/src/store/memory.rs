@@ -4,10 +4,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
-use super::{clamp_limit, AccessLogFilter, Page, SessionFilter, Store, TokenFilter, Upsert};
-use crate::access_log::{AccessLogEntry, AccessLogRecord};
+use super::{
+    clamp_limit, AccessLogFilter, AccessStats, Page, SessionFilter, Store, TokenFilter, Upsert,
+};
+use crate::access_log::{AccessLogEntry, AccessLogRecord, AccessResult};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::secret::SecretDigest;
 use crate::session::{Admission, Session, SessionClaim, SessionId};
 use crate::token::{NewToken, Token, TokenId, TokenPatch};
 
@@ -20,7 +23,7 @@ pub struct MemoryStore {
 struct State {
     next_token_id: TokenId,
     tokens: BTreeMap<TokenId, Token>,
-    by_secret: HashMap<String, TokenId>,
+    by_digest: HashMap<SecretDigest, TokenId>,
     next_session_id: SessionId,
     sessions: BTreeMap<SessionId, Session>,
     by_key: HashMap<(TokenId, String), SessionId>,
@@ -45,7 +48,7 @@ impl State {
     fn insert_token(&mut self, new: NewToken, now: Timestamp) -> Token {
         self.next_token_id += 1;
         let token = new.into_token(self.next_token_id, now, now);
-        self.by_secret.insert(token.secret.clone(), token.id);
+        self.by_digest.insert(token.digest, token.id);
         self.tokens.insert(token.id, token.clone());
         token
     }
@@ -70,7 +73,7 @@ fn conflict() -> Error {
 impl Store for MemoryStore {
     fn create_token(&self, new: NewToken, now: Timestamp) -> Result<Token> {
         let mut state = self.state()?;
-        if state.by_secret.contains_key(&new.secret) {
+        if state.by_digest.contains_key(&new.digest) {
             return Err(conflict());
         }
         Ok(state.insert_token(new, now))
@@ -78,7 +81,7 @@ impl Store for MemoryStore {
 
     fn upsert_token(&self, new: NewToken, now: Timestamp) -> Result<(Token, Upsert)> {
         let mut state = self.state()?;
-        let Some(&id) = state.by_secret.get(&new.secret) else {
+        let Some(&id) = state.by_digest.get(&new.digest) else {
             return Ok((state.insert_token(new, now), Upsert::Created));
         };
         let token = state
@@ -96,11 +99,11 @@ impl Store for MemoryStore {
         Ok(self.state()?.tokens.get(&id).cloned())
     }
 
-    fn token_by_secret(&self, secret: &str) -> Result<Option<Token>> {
+    fn token_by_digest(&self, digest: &SecretDigest) -> Result<Option<Token>> {
         let state = self.state()?;
         Ok(state
-            .by_secret
-            .get(secret)
+            .by_digest
+            .get(digest)
             .and_then(|id| state.tokens.get(id))
             .cloned())
     }
@@ -149,7 +152,7 @@ impl Store for MemoryStore {
         let Some(token) = state.tokens.remove(&id) else {
             return Ok(false);
         };
-        state.by_secret.remove(&token.secret);
+        state.by_digest.remove(&token.digest);
         for session_id in state.by_token.remove(&id).unwrap_or_default() {
             state.remove_session(session_id);
         }
@@ -270,16 +273,59 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn access_logs(&self, filter: &AccessLogFilter) -> Result<Vec<AccessLogRecord>> {
+    fn access_logs(&self, filter: &AccessLogFilter) -> Result<Page<AccessLogRecord>> {
         let state = self.state()?;
-        Ok(state
+        let matching: Vec<&AccessLogRecord> = state
             .logs
             .iter()
             .rev()
-            .filter(|r| filter.token_id.is_none_or(|t| r.entry.token_id == Some(t)))
+            .filter(|r| filter.matches(&r.entry))
+            .collect();
+        let items = matching
+            .iter()
+            .skip(filter.offset as usize)
             .take(clamp_limit(filter.limit) as usize)
-            .cloned()
-            .collect())
+            .map(|r| (*r).clone())
+            .collect();
+        Ok(Page {
+            items,
+            total: matching.len() as u64,
+        })
+    }
+
+    fn access_stats(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<AccessStats> {
+        let state = self.state()?;
+        let mut stats = AccessStats {
+            since,
+            until,
+            ..Default::default()
+        };
+        for record in state
+            .logs
+            .iter()
+            .filter(|r| r.entry.at >= since && r.entry.at < until)
+        {
+            if record.entry.result == AccessResult::Allowed.as_str() {
+                stats.allowed += 1;
+            } else {
+                stats.denied += 1;
+                let reason = record.entry.reason.clone().unwrap_or_default();
+                *stats.denied_by_reason.entry(reason).or_default() += 1;
+            }
+        }
+        for session in state.sessions.values().filter(|s| s.holds_slot(now)) {
+            stats.live_sessions += 1;
+            *stats
+                .live_sessions_by_stream
+                .entry(session.stream.clone())
+                .or_default() += 1;
+        }
+        Ok(stats)
     }
 
     fn ping(&self) -> Result<()> {

@@ -15,11 +15,14 @@ mod sqlite;
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
-use crate::access_log::{AccessLogEntry, AccessLogRecord};
+use crate::access_log::{AccessLogEntry, AccessLogRecord, AccessResult};
 use crate::clock::Timestamp;
 use crate::error::Result;
+use crate::secret::SecretDigest;
 use crate::session::{Admission, Session, SessionClaim, SessionId};
 use crate::token::{NewToken, Token, TokenId, TokenPatch, TokenStatus};
 
@@ -50,7 +53,50 @@ pub struct SessionFilter {
 #[derive(Debug, Clone, Default)]
 pub struct AccessLogFilter {
     pub token_id: Option<TokenId>,
+    /// `allowed` or `denied`.
+    pub result: Option<AccessResult>,
+    /// A deny reason code.
+    pub reason: Option<String>,
+    pub user_id: Option<String>,
+    pub stream: Option<String>,
+    /// Inclusive.
+    pub since: Option<Timestamp>,
+    /// Exclusive.
+    pub until: Option<Timestamp>,
     pub limit: u32,
+    pub offset: u32,
+}
+
+impl AccessLogFilter {
+    pub(crate) fn matches(&self, e: &crate::access_log::StoredEntry) -> bool {
+        self.token_id.is_none_or(|t| e.token_id == Some(t))
+            && self.result.is_none_or(|r| e.result == r.as_str())
+            && self
+                .reason
+                .as_deref()
+                .is_none_or(|r| e.reason.as_deref() == Some(r))
+            && self
+                .user_id
+                .as_deref()
+                .is_none_or(|u| e.user_id.as_deref() == Some(u))
+            && self.stream.as_deref().is_none_or(|s| e.stream == s)
+            && self.since.is_none_or(|t| e.at >= t)
+            && self.until.is_none_or(|t| e.at < t)
+    }
+}
+
+/// Decisions over a time window, and the sessions live now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AccessStats {
+    pub since: Timestamp,
+    pub until: Timestamp,
+    pub allowed: u64,
+    pub denied: u64,
+    /// Denied decisions per reason code.
+    pub denied_by_reason: BTreeMap<String, u64>,
+    pub live_sessions: u64,
+    /// Live sessions (holding a slot) per stream.
+    pub live_sessions_by_stream: BTreeMap<String, u64>,
 }
 
 /// One page of a listing, with the number of matches across all pages.
@@ -71,17 +117,17 @@ pub enum Upsert {
 
 /// Persistent state behind decisions and management.
 pub trait Store: Send + Sync + 'static {
-    /// Fails with `Conflict` on a duplicate secret.
+    /// Fails with `Conflict` when a token with the same secret (digest) exists.
     fn create_token(&self, token: NewToken, now: Timestamp) -> Result<Token>;
 
-    /// Creates the token, or brings the token with the same secret to these settings; touches
+    /// Creates the token, or brings the token with the same digest to these settings; touches
     /// nothing (not even `updated_at`) when they already match.
     fn upsert_token(&self, token: NewToken, now: Timestamp) -> Result<(Token, Upsert)>;
 
     fn token(&self, id: TokenId) -> Result<Option<Token>>;
 
     /// The hot-path lookup: one indexed read.
-    fn token_by_secret(&self, secret: &str) -> Result<Option<Token>>;
+    fn token_by_digest(&self, digest: &SecretDigest) -> Result<Option<Token>>;
 
     fn list_tokens(&self, filter: &TokenFilter) -> Result<Page<Token>>;
 
@@ -115,7 +161,15 @@ pub trait Store: Send + Sync + 'static {
     /// Writes a batch of access log entries in one transaction.
     fn append_access_logs(&self, entries: &[AccessLogEntry]) -> Result<()>;
 
-    fn access_logs(&self, filter: &AccessLogFilter) -> Result<Vec<AccessLogRecord>>;
+    fn access_logs(&self, filter: &AccessLogFilter) -> Result<Page<AccessLogRecord>>;
+
+    /// Counts of decisions logged in `[since, until)` and the sessions holding a slot at `now`.
+    fn access_stats(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<AccessStats>;
 
     /// Cheap round trip proving the store answers (health checks).
     fn ping(&self) -> Result<()>;

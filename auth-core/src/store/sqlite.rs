@@ -20,10 +20,13 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, TransactionBehavior};
 use serde_json::{Map, Value};
 
-use super::{clamp_limit, AccessLogFilter, Page, SessionFilter, Store, TokenFilter, Upsert};
-use crate::access_log::{AccessLogEntry, AccessLogRecord, StoredEntry};
+use super::{
+    clamp_limit, AccessLogFilter, AccessStats, Page, SessionFilter, Store, TokenFilter, Upsert,
+};
+use crate::access_log::{AccessLogEntry, AccessLogRecord, AccessResult, StoredEntry};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::secret::SecretDigest;
 use crate::session::{Admission, Session, SessionClaim, SessionId};
 use crate::token::{
     IpAllowList, NewToken, StreamAllowList, Token, TokenId, TokenPatch, TokenStatus,
@@ -36,7 +39,8 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE TABLE tokens (
         id              INTEGER PRIMARY KEY AUTOINCREMENT,
-        token           TEXT    NOT NULL UNIQUE,
+        token_hash      BLOB    NOT NULL UNIQUE, -- HMAC-SHA256 of the secret; never the secret
+        token_prefix    TEXT    NOT NULL,
         user_id         TEXT    NOT NULL,
         status          TEXT    NOT NULL CHECK (status IN ('active', 'suspended', 'expired')),
         max_sessions    INTEGER NOT NULL DEFAULT 0 CHECK (max_sessions >= 0),
@@ -173,9 +177,8 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
-const TOKEN_COLUMNS: &str =
-    "id, token, user_id, status, max_sessions, allowed_ips, allowed_streams, \
-                             valid_from, valid_until, meta, created_at, updated_at";
+const TOKEN_COLUMNS: &str = "id, token_hash, user_id, status, max_sessions, allowed_ips, \
+     allowed_streams, valid_from, valid_until, meta, created_at, updated_at, token_prefix";
 
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> rusqlite::Error {
     rusqlite::Error::ToSqlConversionFailure(
@@ -193,7 +196,8 @@ fn token_from_row(row: &Row<'_>) -> rusqlite::Result<Token> {
         serde_json::from_str(&streams).map_err(|e| corrupt("allowed_streams", e))?;
     Ok(Token {
         id: row.get(0)?,
-        secret: row.get(1)?,
+        digest: SecretDigest(row.get(1)?),
+        token_prefix: row.get(12)?,
         user_id: row.get(2)?,
         status: status
             .parse::<TokenStatus>()
@@ -257,11 +261,12 @@ fn insert_token(conn: &Connection, new: NewToken, now: Timestamp) -> Result<Toke
     let result = conn
         .prepare_cached(
             "INSERT INTO tokens (user_id, status, max_sessions, allowed_ips, allowed_streams, \
-             valid_from, valid_until, meta, token, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+             valid_from, valid_until, meta, token_hash, token_prefix, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
         )?
         .execute(params_from_iter(values.iter().chain([
-            &SqlValue::Text(token.secret.clone()),
+            &SqlValue::Blob(token.digest.0.to_vec()),
+            &SqlValue::Text(token.token_prefix.clone()),
             &SqlValue::Integer(now.unix_micros()),
         ])));
     match result {
@@ -291,6 +296,73 @@ fn write_settings(conn: &Connection, token: &Token) -> Result<()> {
         ])))?;
     Ok(())
 }
+
+/// A WHERE clause built from optional filters, with its parameters in order.
+#[derive(Default)]
+struct Where {
+    clauses: Vec<&'static str>,
+    values: Vec<SqlValue>,
+}
+
+impl Where {
+    fn add(&mut self, clause: &'static str, values: impl IntoIterator<Item = SqlValue>) {
+        self.clauses.push(clause);
+        self.values.extend(values);
+    }
+
+    fn text(&mut self, clause: &'static str, value: Option<&str>) {
+        if let Some(value) = value {
+            self.add(clause, [SqlValue::Text(value.to_owned())]);
+        }
+    }
+
+    fn integer(&mut self, clause: &'static str, value: Option<i64>) {
+        if let Some(value) = value {
+            self.add(clause, [SqlValue::Integer(value)]);
+        }
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+
+    /// Runs `SELECT COUNT(*)` and then the page query (`{select} {where} {order} LIMIT ? OFFSET ?`)
+    /// for the `(limit, offset)` window.
+    fn page<T>(
+        mut self,
+        conn: &Connection,
+        table: &str,
+        select: &str,
+        order: &str,
+        (limit, offset): (u32, u32),
+        map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Page<T>> {
+        let filter = self.sql();
+        let total: i64 = conn
+            .prepare_cached(&format!("SELECT COUNT(*) FROM {table} {filter}"))?
+            .query_row(params_from_iter(self.values.iter()), |row| row.get(0))?;
+        self.values
+            .push(SqlValue::Integer(i64::from(clamp_limit(limit))));
+        self.values.push(SqlValue::Integer(i64::from(offset)));
+        let sql =
+            format!("SELECT {select} FROM {table} {filter} ORDER BY {order} LIMIT ? OFFSET ?");
+        let items = conn
+            .prepare_cached(&sql)?
+            .query_map(params_from_iter(self.values.iter()), map)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Page {
+            items,
+            total: u64::try_from(total).unwrap_or_default(),
+        })
+    }
+}
+
+const ACCESS_LOG_COLUMNS: &str = "id, at, token_id, token_prefix, user_id, stream, ip, proto, \
+     request_type, session_id, result, reason, latency_us";
 
 const SESSION_COLUMNS: &str =
     "id, token_id, session_key, user_id, stream, ip, proto, started_at, last_seen, expires_at, terminated_at";
@@ -325,7 +397,7 @@ impl Store for SqliteStore {
     fn upsert_token(&self, new: NewToken, now: Timestamp) -> Result<(Token, Upsert)> {
         let mut conn = self.writer()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let outcome = match select_token(&tx, "token = ?1", &new.secret)? {
+        let outcome = match select_token(&tx, "token_hash = ?1", &new.digest.0)? {
             None => (insert_token(&tx, new, now)?, Upsert::Created),
             Some(existing) if new.matches(&existing) => (existing, Upsert::Unchanged),
             Some(existing) => {
@@ -342,48 +414,33 @@ impl Store for SqliteStore {
         select_token(&*self.reader()?, "id = ?1", &id)
     }
 
-    fn token_by_secret(&self, secret: &str) -> Result<Option<Token>> {
-        select_token(&*self.reader()?, "token = ?1", &secret)
+    fn token_by_digest(&self, digest: &SecretDigest) -> Result<Option<Token>> {
+        select_token(&*self.reader()?, "token_hash = ?1", &digest.0)
     }
 
     fn list_tokens(&self, filter: &TokenFilter) -> Result<Page<Token>> {
-        let mut clauses = Vec::new();
-        let mut values = Vec::new();
-        if let Some(status) = filter.status {
-            clauses.push("status = ?");
-            values.push(SqlValue::Text(status.as_str().to_owned()));
-        }
-        if let Some(user_id) = &filter.user_id {
-            clauses.push("user_id = ?");
-            values.push(SqlValue::Text(user_id.clone()));
-        }
+        let mut filters = Where::default();
+        filters.text("status = ?", filter.status.map(TokenStatus::as_str));
+        filters.text("user_id = ?", filter.user_id.as_deref());
         if let Some(prefix) = &filter.user_id_prefix {
             // Not LIKE: it is case-insensitive and treats `%`/`_` in the prefix as wildcards.
-            clauses.push("substr(user_id, 1, ?) = ?");
-            values.push(SqlValue::Integer(prefix.chars().count() as i64));
-            values.push(SqlValue::Text(prefix.clone()));
+            filters.add(
+                "substr(user_id, 1, ?) = ?",
+                [
+                    SqlValue::Integer(prefix.chars().count() as i64),
+                    SqlValue::Text(prefix.clone()),
+                ],
+            );
         }
-        let filter_sql = if clauses.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", clauses.join(" AND "))
-        };
         let conn = self.reader()?;
-        let total: i64 = conn
-            .prepare_cached(&format!("SELECT COUNT(*) FROM tokens {filter_sql}"))?
-            .query_row(params_from_iter(values.iter()), |row| row.get(0))?;
-        let sql =
-            format!("SELECT {TOKEN_COLUMNS} FROM tokens {filter_sql} ORDER BY id LIMIT ? OFFSET ?");
-        values.push(SqlValue::Integer(i64::from(clamp_limit(filter.limit))));
-        values.push(SqlValue::Integer(i64::from(filter.offset)));
-        let items = conn
-            .prepare_cached(&sql)?
-            .query_map(params_from_iter(values.iter()), token_from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(Page {
-            items,
-            total: total as u64,
-        })
+        filters.page(
+            &conn,
+            "tokens",
+            TOKEN_COLUMNS,
+            "id",
+            (filter.limit, filter.offset),
+            token_from_row,
+        )
     }
 
     fn update_token(&self, id: TokenId, patch: TokenPatch, now: Timestamp) -> Result<Token> {
@@ -484,28 +541,19 @@ impl Store for SqliteStore {
     }
 
     fn sessions(&self, filter: &SessionFilter, now: Timestamp) -> Result<Vec<Session>> {
-        let mut clauses = vec!["expires_at > ?"];
-        let mut values = vec![SqlValue::Integer(now.unix_micros())];
-        if let Some(token_id) = filter.token_id {
-            clauses.push("token_id = ?");
-            values.push(SqlValue::Integer(token_id));
-        }
-        if let Some(user_id) = &filter.user_id {
-            clauses.push("user_id = ?");
-            values.push(SqlValue::Text(user_id.clone()));
-        }
-        if let Some(stream) = &filter.stream {
-            clauses.push("stream = ?");
-            values.push(SqlValue::Text(stream.clone()));
-        }
+        let mut filters = Where::default();
+        filters.integer("expires_at > ?", Some(now.unix_micros()));
+        filters.integer("token_id = ?", filter.token_id);
+        filters.text("user_id = ?", filter.user_id.as_deref());
+        filters.text("stream = ?", filter.stream.as_deref());
         let sql = format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE {} ORDER BY id",
-            clauses.join(" AND ")
+            "SELECT {SESSION_COLUMNS} FROM sessions {} ORDER BY id",
+            filters.sql()
         );
         let conn = self.reader()?;
         let sessions = conn
             .prepare_cached(&sql)?
-            .query_map(params_from_iter(values.iter()), session_from_row)?
+            .query_map(params_from_iter(filters.values.iter()), session_from_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(sessions)
     }
@@ -559,15 +607,23 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn access_logs(&self, filter: &AccessLogFilter) -> Result<Vec<AccessLogRecord>> {
+    fn access_logs(&self, filter: &AccessLogFilter) -> Result<Page<AccessLogRecord>> {
+        let mut filters = Where::default();
+        filters.integer("token_id = ?", filter.token_id);
+        filters.text("result = ?", filter.result.map(AccessResult::as_str));
+        filters.text("reason = ?", filter.reason.as_deref());
+        filters.text("user_id = ?", filter.user_id.as_deref());
+        filters.text("stream = ?", filter.stream.as_deref());
+        filters.integer("at >= ?", filter.since.map(Timestamp::unix_micros));
+        filters.integer("at < ?", filter.until.map(Timestamp::unix_micros));
         let conn = self.reader()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, at, token_id, token_prefix, user_id, stream, ip, proto, request_type, \
-             session_id, result, reason, latency_us FROM access_logs \
-             WHERE ?1 IS NULL OR token_id = ?1 ORDER BY id DESC LIMIT ?2",
-        )?;
-        let records = stmt
-            .query_map(params![filter.token_id, clamp_limit(filter.limit)], |row| {
+        filters.page(
+            &conn,
+            "access_logs",
+            ACCESS_LOG_COLUMNS,
+            "id DESC",
+            (filter.limit, filter.offset),
+            |row| {
                 Ok(AccessLogRecord {
                     id: row.get(0)?,
                     entry: StoredEntry {
@@ -585,9 +641,58 @@ impl Store for SqliteStore {
                         latency_us: row.get::<_, i64>(12)?.max(0) as u64,
                     },
                 })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(records)
+            },
+        )
+    }
+
+    fn access_stats(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<AccessStats> {
+        let conn = self.reader()?;
+        let mut stats = AccessStats {
+            since,
+            until,
+            ..Default::default()
+        };
+        let mut by_result = conn.prepare_cached(
+            "SELECT result, COALESCE(reason, ''), COUNT(*) FROM access_logs \
+             WHERE at >= ?1 AND at < ?2 GROUP BY result, reason",
+        )?;
+        let rows =
+            by_result.query_map(params![since.unix_micros(), until.unix_micros()], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })?;
+        for row in rows {
+            let (result, reason, count) = row?;
+            let count = u64::try_from(count).unwrap_or_default();
+            if result == AccessResult::Allowed.as_str() {
+                stats.allowed += count;
+            } else {
+                stats.denied += count;
+                *stats.denied_by_reason.entry(reason).or_default() += count;
+            }
+        }
+        let mut by_stream = conn.prepare_cached(
+            "SELECT stream, COUNT(*) FROM sessions \
+             WHERE expires_at > ?1 AND terminated_at IS NULL GROUP BY stream",
+        )?;
+        let rows = by_stream.query_map([now.unix_micros()], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        for row in rows {
+            let (stream, count) = row?;
+            let count = u64::try_from(count).unwrap_or_default();
+            stats.live_sessions += count;
+            stats.live_sessions_by_stream.insert(stream, count);
+        }
+        Ok(stats)
     }
 
     fn ping(&self) -> Result<()> {
@@ -600,6 +705,10 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn hasher() -> crate::secret::TokenHasher {
+        crate::secret::TokenHasher::new(&[9u8; 32]).unwrap()
+    }
 
     fn temp_store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -653,10 +762,13 @@ mod tests {
                 allowed_ips: vec!["10.0.0.0/8".into()],
                 ..Default::default()
             };
-            store.create_token(spec.validate().unwrap(), now).unwrap();
+            store
+                .create_token(spec.validate(&hasher()).unwrap().0, now)
+                .unwrap();
         }
         let store = SqliteStore::open(&path).unwrap();
-        let token = store.token_by_secret("persist-me-1").unwrap().unwrap();
+        let digest = hasher().digest("persist-me-1");
+        let token = store.token_by_digest(&digest).unwrap().unwrap();
         assert_eq!(
             token.allowed_ips.entries().collect::<Vec<_>>(),
             ["10.0.0.0/8"]

@@ -7,8 +7,10 @@
 // allocation to the path that answers bad requests.
 #![allow(clippy::result_large_err)]
 
+pub mod api;
 pub mod flussonic;
 pub mod health;
+pub mod openapi;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -18,7 +20,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
 
 use crate::server::App;
@@ -28,18 +30,79 @@ pub type Body = Full<Bytes>;
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// What a request is for, once its path and method are matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Auth,
+    Health,
+    OpenApi,
+    Tokens,
+    Token,
+    Sessions,
+    Session,
+    AccessLogs,
+    Stats,
+}
+
+/// Every route the server answers. The router matches against this table, and a test checks
+/// that the OpenAPI document describes each entry.
+pub const ROUTES: &[(&str, &str, Endpoint)] = &[
+    ("GET", "/auth", Endpoint::Auth),
+    ("POST", "/auth", Endpoint::Auth),
+    ("GET", "/health", Endpoint::Health),
+    ("HEAD", "/health", Endpoint::Health),
+    ("GET", "/openapi.json", Endpoint::OpenApi),
+    ("GET", "/api/tokens", Endpoint::Tokens),
+    ("POST", "/api/tokens", Endpoint::Tokens),
+    ("GET", "/api/tokens/{id}", Endpoint::Token),
+    ("PATCH", "/api/tokens/{id}", Endpoint::Token),
+    ("DELETE", "/api/tokens/{id}", Endpoint::Token),
+    ("GET", "/api/sessions", Endpoint::Sessions),
+    ("DELETE", "/api/sessions/{id}", Endpoint::Session),
+    ("GET", "/api/access-logs", Endpoint::AccessLogs),
+    ("GET", "/api/stats", Endpoint::Stats),
+];
+
+/// Matches `path` against a template with at most one `{id}` segment; returns the captured id.
+fn match_template<'p>(template: &str, path: &'p str) -> Option<Option<&'p str>> {
+    let mut captured = None;
+    let mut template_parts = template.split('/');
+    let mut path_parts = path.split('/');
+    loop {
+        match (template_parts.next(), path_parts.next()) {
+            (None, None) => return Some(captured),
+            (Some("{id}"), Some(part)) if !part.is_empty() => captured = Some(part),
+            (Some(t), Some(p)) if t == p => {}
+            _ => return None,
+        }
+    }
+}
+
 pub async fn route(
     app: Arc<App>,
     request: Request<Incoming>,
     peer: SocketAddr,
 ) -> Result<Response<Body>, Infallible> {
-    let _ = peer;
-    let response = match (request.method(), request.uri().path()) {
-        (&Method::GET | &Method::POST, "/auth") => flussonic::auth(&app, request).await,
-        (_, "/auth") => method_not_allowed("GET, POST"),
-        (&Method::GET | &Method::HEAD, "/health") => health::health(&app).await,
-        (_, "/health") => method_not_allowed("GET, HEAD"),
-        _ => error_body(StatusCode::NOT_FOUND, "not_found", "no such endpoint", None),
+    let path = request.uri().path().to_owned();
+    let mut allowed: Vec<&str> = Vec::new();
+    let mut found = None;
+    for (method, template, endpoint) in ROUTES {
+        if let Some(id) = match_template(template, &path) {
+            allowed.push(method);
+            if request.method().as_str() == *method {
+                found = Some((*endpoint, id.map(str::to_owned)));
+            }
+        }
+    }
+    let response = match found {
+        Some((Endpoint::Auth, _)) => flussonic::auth(&app, request).await,
+        Some((Endpoint::Health, _)) => health::health(&app).await,
+        Some((Endpoint::OpenApi, _)) => openapi::document(),
+        Some((endpoint, id)) => api::handle(&app, request, peer, endpoint, id.as_deref()).await,
+        None if allowed.is_empty() => {
+            error_body(StatusCode::NOT_FOUND, "not_found", "no such endpoint", None)
+        }
+        None => method_not_allowed(&allowed.join(", ")),
     };
     Ok(response)
 }
@@ -121,16 +184,16 @@ pub fn invalid_request(message: &str) -> Response<Body> {
     error_body(StatusCode::BAD_REQUEST, "invalid_request", message, None)
 }
 
-fn method_not_allowed(allow: &'static str) -> Response<Body> {
+fn method_not_allowed(allow: &str) -> Response<Body> {
     let mut response = error_body(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         "method not allowed here",
         None,
     );
-    response
-        .headers_mut()
-        .insert(ALLOW, HeaderValue::from_static(allow));
+    if let Ok(value) = HeaderValue::from_str(allow) {
+        response.headers_mut().insert(ALLOW, value);
+    }
     response
 }
 
@@ -182,4 +245,21 @@ pub fn media_type(parts: &hyper::http::request::Parts) -> Option<String> {
             .trim()
             .to_ascii_lowercase(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_capture_one_id() {
+        assert_eq!(
+            match_template("/api/tokens/{id}", "/api/tokens/12"),
+            Some(Some("12"))
+        );
+        assert_eq!(match_template("/api/tokens/{id}", "/api/tokens/"), None);
+        assert_eq!(match_template("/api/tokens/{id}", "/api/tokens/1/x"), None);
+        assert_eq!(match_template("/api/tokens", "/api/tokens"), Some(None));
+        assert_eq!(match_template("/api/tokens", "/api/tokensx"), None);
+    }
 }

@@ -10,15 +10,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::access_log::{AccessLogEntry, AccessLogRecord};
-use auth_core::store::{AccessLogFilter, Page, SessionFilter, TokenFilter, Upsert};
+use auth_core::store::{AccessLogFilter, AccessStats, Page, SessionFilter, TokenFilter, Upsert};
 use auth_core::{
-    Admission, ManualClock, NewToken, Session, SessionClaim, SessionId, SqliteStore, Store,
-    Timestamp, Token, TokenId, TokenPatch, TokenSpec,
+    Admission, ManualClock, NewToken, SecretDigest, Session, SessionClaim, SessionId, SqliteStore,
+    Store, Timestamp, Token, TokenHasher, TokenId, TokenPatch, TokenSpec,
 };
 use auth_server::config::{Config, Overrides};
 use auth_server::{App, RunningServer};
 
 pub const T0: Timestamp = Timestamp::from_unix_seconds(1_800_000_000);
+
+/// The token hashing key every test server uses.
+pub const TEST_HASH_KEY: [u8; 32] = [42; 32];
+
+pub fn hasher() -> TokenHasher {
+    TokenHasher::new(&TEST_HASH_KEY).unwrap()
+}
 
 pub struct TestServer {
     pub base: String,
@@ -45,7 +52,8 @@ impl TestServer {
             .enable_all()
             .build()
             .unwrap();
-        let app = App::new(&config, Arc::clone(&store), clock.clone()).unwrap();
+        let hasher = TokenHasher::new(&TEST_HASH_KEY).unwrap();
+        let app = App::new(&config, Arc::clone(&store), clock.clone(), hasher).unwrap();
         let addr = std::net::SocketAddr::new(config.api_host, config.api_port);
         let server = runtime
             .block_on(RunningServer::start(
@@ -77,9 +85,8 @@ impl TestServer {
     }
 
     pub fn token(&self, spec: TokenSpec) -> Token {
-        self.store
-            .create_token(spec.validate().unwrap(), self.clock.now())
-            .unwrap()
+        let (new, _secret) = spec.validate(&hasher()).unwrap();
+        self.store.create_token(new, self.clock.now()).unwrap()
     }
 
     pub fn advance(&self, seconds: u64) {
@@ -218,9 +225,9 @@ impl Store for FaultyStore {
     fn token(&self, id: TokenId) -> auth_core::Result<Option<Token>> {
         self.inner.token(id)
     }
-    fn token_by_secret(&self, secret: &str) -> auth_core::Result<Option<Token>> {
+    fn token_by_digest(&self, digest: &SecretDigest) -> auth_core::Result<Option<Token>> {
         self.fault()?;
-        self.inner.token_by_secret(secret)
+        self.inner.token_by_digest(digest)
     }
     fn list_tokens(&self, filter: &TokenFilter) -> auth_core::Result<Page<Token>> {
         self.inner.list_tokens(filter)
@@ -256,8 +263,16 @@ impl Store for FaultyStore {
     fn append_access_logs(&self, entries: &[AccessLogEntry]) -> auth_core::Result<()> {
         self.inner.append_access_logs(entries)
     }
-    fn access_logs(&self, filter: &AccessLogFilter) -> auth_core::Result<Vec<AccessLogRecord>> {
+    fn access_logs(&self, filter: &AccessLogFilter) -> auth_core::Result<Page<AccessLogRecord>> {
         self.inner.access_logs(filter)
+    }
+    fn access_stats(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> auth_core::Result<AccessStats> {
+        self.inner.access_stats(since, until, now)
     }
     fn ping(&self) -> auth_core::Result<()> {
         self.fault()?;

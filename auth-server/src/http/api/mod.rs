@@ -1,0 +1,217 @@
+//! The management REST API under `/api`: tokens, sessions, access logs and stats.
+//!
+//! Every request is authenticated here, in one place, before any handler runs: an `X-API-Key`
+//! header or `Authorization: Bearer KEY`, compared in constant time against every configured key.
+//! Read-only keys may `GET`; anything else needs a read-write key. With no key configured the API
+//! answers loopback clients only.
+
+mod access_logs;
+mod sessions;
+mod tokens;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
+use hyper::{Method, Request, Response, StatusCode};
+use serde::de::DeserializeOwned;
+
+use super::{error_body, error_response, media_type, read_body, Body, Endpoint};
+use crate::server::App;
+
+pub async fn handle(
+    app: &Arc<App>,
+    request: Request<Incoming>,
+    peer: SocketAddr,
+    endpoint: Endpoint,
+    id: Option<&str>,
+) -> Response<Body> {
+    let write = request.method() != Method::GET && request.method() != Method::HEAD;
+    if let Err(denied) = authenticate(app, &request, peer, write) {
+        return denied;
+    }
+    let id = match id.map(str::parse::<i64>) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => {
+            return error_body(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "the id must be an integer",
+                Some("id"),
+            )
+        }
+    };
+    let result = match (endpoint, request.method().clone(), id) {
+        (Endpoint::Tokens, Method::GET, _) => tokens::list(app, &request).await,
+        (Endpoint::Tokens, Method::POST, _) => tokens::create(app, request).await,
+        (Endpoint::Token, Method::GET, Some(id)) => tokens::show(app, id).await,
+        (Endpoint::Token, Method::PATCH, Some(id)) => tokens::update(app, request, id).await,
+        (Endpoint::Token, Method::DELETE, Some(id)) => tokens::delete(app, id).await,
+        (Endpoint::Sessions, Method::GET, _) => sessions::list(app, &request).await,
+        (Endpoint::Session, Method::DELETE, Some(id)) => sessions::terminate(app, id).await,
+        (Endpoint::AccessLogs, Method::GET, _) => access_logs::list(app, &request).await,
+        (Endpoint::Stats, Method::GET, _) => access_logs::stats(app, &request).await,
+        _ => Err(error_body(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such endpoint",
+            None,
+        )),
+    };
+    result.unwrap_or_else(|response| response)
+}
+
+/// An early answer: a ready error response.
+type Answer = Result<Response<Body>, Response<Body>>;
+
+fn authenticate(
+    app: &App,
+    request: &Request<Incoming>,
+    peer: SocketAddr,
+    write: bool,
+) -> Result<(), Response<Body>> {
+    if app.api_keys.is_empty() {
+        if peer.ip().is_loopback() || is_mapped_loopback(peer) {
+            return Ok(());
+        }
+        return Err(unauthorized(
+            "no API key is configured on this server: the management API answers loopback clients only",
+        ));
+    }
+    let presented = request
+        .headers()
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| {
+            let value = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
+            let (scheme, token) = value.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
+    let Some(presented) = presented else {
+        return Err(unauthorized(
+            "an API key is required: send X-API-Key or Authorization: Bearer",
+        ));
+    };
+    // Compare against every key without stopping early, so timing tells nothing about which
+    // (or whether any) key came close.
+    let mut matched: Option<bool> = None;
+    for key in &app.api_keys {
+        if auth_core::secret::matches(presented, &key.key) {
+            matched = Some(matched.unwrap_or(false) || key.write);
+        }
+    }
+    match matched {
+        None => Err(unauthorized("the API key is not valid")),
+        Some(false) if write => Err(error_body(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this API key is read-only",
+            None,
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// A dual-stack listener reports IPv4 loopback clients as `::ffff:127.0.0.1`.
+fn is_mapped_loopback(peer: SocketAddr) -> bool {
+    match peer.ip() {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        std::net::IpAddr::V4(_) => false,
+    }
+}
+
+fn unauthorized(message: &str) -> Response<Body> {
+    let mut response = error_body(StatusCode::UNAUTHORIZED, "unauthorized", message, None);
+    response
+        .headers_mut()
+        .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+/// Runs a store call off the reactor within the response budget; maps failures to responses.
+async fn call<T, F>(app: &Arc<App>, work: F) -> Result<T, Response<Body>>
+where
+    T: Send + 'static,
+    F: FnOnce(&App) -> auth_core::Result<T> + Send + 'static,
+{
+    match app.blocking(work).await {
+        Some(Ok(value)) => Ok(value),
+        Some(Err(err)) => Err(error_response(&err)),
+        None => Err(error_body(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "backend_timeout",
+            "the store did not answer in time",
+            None,
+        )),
+    }
+}
+
+/// Parses the query string strictly: unknown parameters and bad values are a 400 naming the
+/// parameter.
+fn query<T: DeserializeOwned>(request: &Request<Incoming>) -> Result<T, Response<Body>> {
+    let raw = request.uri().query().unwrap_or_default();
+    let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
+    serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let field = field_of(&err.path().to_string(), &err.inner().to_string());
+        bad_request(&err.inner().to_string(), field.as_deref())
+    })
+}
+
+/// Reads a JSON body strictly: unknown fields and bad values are a 400 naming the field.
+async fn json_body<T: DeserializeOwned>(request: Request<Incoming>) -> Result<T, Response<Body>> {
+    let (parts, body) = read_body(request).await?;
+    if let Some(media) = media_type(&parts) {
+        if media != "application/json" {
+            return Err(error_body(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as application/json",
+                None,
+            ));
+        }
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(&body);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let field = field_of(&err.path().to_string(), &err.inner().to_string());
+        bad_request(&err.inner().to_string(), field.as_deref())
+    })
+}
+
+/// The field a deserialization error is about: its path, or for an unknown field the name serde
+/// quotes in backticks.
+fn field_of(path: &str, message: &str) -> Option<String> {
+    if message.starts_with("unknown field") {
+        return message.split('`').nth(1).map(str::to_owned);
+    }
+    (path != "." && !path.is_empty()).then(|| path.to_owned())
+}
+
+fn bad_request(message: &str, field: Option<&str>) -> Response<Body> {
+    error_body(StatusCode::BAD_REQUEST, "invalid_request", message, field)
+}
+
+fn no_content() -> Response<Body> {
+    let mut response = Response::new(Body::default());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_of_unknown_and_nested() {
+        assert_eq!(
+            field_of(".", "unknown field `bogus`, expected one of `a`"),
+            Some("bogus".into())
+        );
+        assert_eq!(
+            field_of("max_sessions", "invalid type"),
+            Some("max_sessions".into())
+        );
+        assert_eq!(field_of(".", "expected value"), None);
+    }
+}

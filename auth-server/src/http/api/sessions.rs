@@ -1,0 +1,54 @@
+//! `/api/sessions`: list live sessions; terminate one (its next re-check is refused).
+
+use std::sync::Arc;
+
+use auth_core::store::SessionFilter;
+use auth_core::Clock;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{call, no_content, query, Answer};
+use crate::http::{error_response, json};
+use crate::server::App;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    token_id: Option<i64>,
+    user_id: Option<String>,
+    stream: Option<String>,
+}
+
+pub(super) async fn list(app: &Arc<App>, request: &Request<Incoming>) -> Answer {
+    let q: ListQuery = query(request)?;
+    let filter = SessionFilter {
+        token_id: q.token_id,
+        user_id: q.user_id,
+        stream: q.stream,
+    };
+    let sessions = call(app, move |app| {
+        app.store().sessions(&filter, app.clock().now())
+    })
+    .await?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "total": sessions.len(), "items": sessions }),
+    ))
+}
+
+pub(super) async fn terminate(app: &Arc<App>, id: i64) -> Answer {
+    if call(app, move |app| {
+        app.store().terminate_session(id, app.clock().now())
+    })
+    .await?
+    {
+        log::info!("session {id} terminated");
+        Ok(no_content())
+    } else {
+        Err(error_response(&auth_core::Error::NotFound {
+            what: "live session",
+        }))
+    }
+}

@@ -1,0 +1,103 @@
+//! `/api/tokens`: create (the secret is shown once, in this answer), list, show, change, delete.
+
+use std::sync::Arc;
+
+use auth_core::store::TokenFilter;
+use auth_core::{Clock, TokenPatch, TokenSpec, TokenStatus};
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{bad_request, call, json_body, no_content, query, Answer};
+use crate::http::json;
+use crate::server::App;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<TokenStatus>,
+    user_id: Option<String>,
+    /// User id prefix.
+    q: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+/// Checks `limit` (1 to 1000, default 50) for every paginated listing.
+pub(super) fn page_limit(limit: Option<u32>) -> Result<u32, hyper::Response<crate::http::Body>> {
+    match limit {
+        None => Ok(50),
+        Some(n) if (1..=auth_core::store::MAX_PAGE).contains(&n) => Ok(n),
+        Some(_) => Err(bad_request(
+            &format!("must be from 1 to {}", auth_core::store::MAX_PAGE),
+            Some("limit"),
+        )),
+    }
+}
+
+pub(super) async fn list(app: &Arc<App>, request: &Request<Incoming>) -> Answer {
+    let q: ListQuery = query(request)?;
+    let filter = TokenFilter {
+        status: q.status,
+        user_id: q.user_id,
+        user_id_prefix: q.q.filter(|p| !p.is_empty()),
+        limit: page_limit(q.limit)?,
+        offset: q.offset.unwrap_or(0),
+    };
+    let page = call(app, move |app| app.store().list_tokens(&filter)).await?;
+    Ok(json(StatusCode::OK, &page))
+}
+
+pub(super) async fn create(app: &Arc<App>, request: Request<Incoming>) -> Answer {
+    let spec: TokenSpec = json_body(request).await?;
+    let token = call(app, move |app| {
+        let (new, secret) = spec.validate(app.hasher())?;
+        let token = app.store().create_token(new, app.clock().now())?;
+        Ok((token, secret))
+    })
+    .await;
+    let (token, secret) = token?;
+    let mut body = serde_json::to_value(&token).unwrap_or(Value::Null);
+    // The only time the secret leaves the server: the store keeps just its digest.
+    body["token"] = Value::String(secret);
+    log::info!("token {} created for user {}", token.id, token.user_id);
+    Ok(json(StatusCode::CREATED, &body))
+}
+
+pub(super) async fn show(app: &Arc<App>, id: i64) -> Answer {
+    let token = call(app, move |app| {
+        app.store()
+            .token(id)?
+            .ok_or(auth_core::Error::NotFound { what: "token" })
+    })
+    .await?;
+    Ok(json(StatusCode::OK, &token))
+}
+
+pub(super) async fn update(app: &Arc<App>, request: Request<Incoming>, id: i64) -> Answer {
+    let patch: TokenPatch = json_body(request).await?;
+    if patch.is_empty() {
+        return Err(bad_request(
+            "nothing to update: send at least one field",
+            None,
+        ));
+    }
+    let token = call(app, move |app| {
+        app.store().update_token(id, patch, app.clock().now())
+    })
+    .await?;
+    log::info!("token {id} updated");
+    Ok(json(StatusCode::OK, &token))
+}
+
+pub(super) async fn delete(app: &Arc<App>, id: i64) -> Answer {
+    if call(app, move |app| app.store().delete_token(id)).await? {
+        log::info!("token {id} deleted, with its sessions");
+        Ok(no_content())
+    } else {
+        Err(crate::http::error_response(&auth_core::Error::NotFound {
+            what: "token",
+        }))
+    }
+}

@@ -1,0 +1,315 @@
+//! `GET /openapi.json`: an OpenAPI 3.1 description of every route in [`super::ROUTES`]. Built
+//! once; a test checks that it covers the routing table.
+
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::Response;
+use serde_json::{json, Value};
+
+use super::Body;
+
+pub fn document() -> Response<Body> {
+    static DOCUMENT: OnceLock<Bytes> = OnceLock::new();
+    let bytes = DOCUMENT
+        .get_or_init(|| Bytes::from(spec().to_string()))
+        .clone();
+    let mut response = Response::new(Full::new(bytes));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn error_ref(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+fn ok_json(description: &str, schema: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
+}
+
+fn query_param(name: &str, description: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
+}
+
+fn id_param(what: &str) -> Value {
+    json!({"name": "id", "in": "path", "required": true, "description": format!("{what} id"), "schema": {"type": "integer"}})
+}
+
+fn management_errors(mut responses: Value, write: bool) -> Value {
+    if let Some(map) = responses.as_object_mut() {
+        map.insert(
+            "400".into(),
+            error_ref("Invalid input; `field` names the culprit"),
+        );
+        map.insert(
+            "401".into(),
+            error_ref(
+                "Missing or wrong API key (or, with no key configured, a non-loopback client)",
+            ),
+        );
+        if write {
+            map.insert("403".into(), error_ref("The API key is read-only"));
+        }
+        map.insert(
+            "503".into(),
+            error_ref("The store failed or did not answer in time"),
+        );
+    }
+    responses
+}
+
+/// The document itself; public so tests can inspect it without a server.
+pub fn spec() -> Value {
+    let flussonic_fields = [
+        "name",
+        "proto",
+        "ip",
+        "token",
+        "request_type",
+        "session_id",
+        "request_number",
+        "type",
+    ];
+    let auth_query: Vec<Value> = flussonic_fields
+        .iter()
+        .map(|f| {
+            json!({"name": f, "in": "query", "required": matches!(*f, "name" | "ip"), "schema": {"type": "string"}})
+        })
+        .collect();
+    let auth_responses = json!({
+        "200": {"description": "Allowed", "headers": {
+            "X-UserId": {"schema": {"type": "string"}},
+            "X-Max-Sessions": {"description": "Omitted for unlimited tokens", "schema": {"type": "integer"}},
+            "X-AuthDuration": {"schema": {"type": "integer"}}}},
+        "400": error_ref("Missing `name` or `ip`, or `ip` is not an address"),
+        "403": {"description": "Denied", "headers": {"X-AuthDuration": {"schema": {"type": "integer"}}},
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Denial"}}}},
+        "413": error_ref("Body over 64 KiB"),
+    });
+    let token_list_params = vec![
+        query_param(
+            "status",
+            "active, suspended or expired",
+            json!({"type": "string", "enum": ["active", "suspended", "expired"]}),
+        ),
+        query_param("user_id", "Exact user id", json!({"type": "string"})),
+        query_param("q", "User id prefix", json!({"type": "string"})),
+        query_param(
+            "limit",
+            "1 to 1000 (default 50)",
+            json!({"type": "integer", "minimum": 1, "maximum": 1000}),
+        ),
+        query_param(
+            "offset",
+            "Items to skip",
+            json!({"type": "integer", "minimum": 0}),
+        ),
+    ];
+    let log_params = vec![
+        query_param(
+            "result",
+            "allowed or denied",
+            json!({"type": "string", "enum": ["allowed", "denied"]}),
+        ),
+        query_param("reason", "A deny reason code", json!({"type": "string"})),
+        query_param("user_id", "User id", json!({"type": "string"})),
+        query_param("stream", "Stream name", json!({"type": "string"})),
+        query_param("token_id", "Token id", json!({"type": "integer"})),
+        query_param(
+            "since",
+            "RFC 3339, inclusive",
+            json!({"type": "string", "format": "date-time"}),
+        ),
+        query_param(
+            "until",
+            "RFC 3339, exclusive",
+            json!({"type": "string", "format": "date-time"}),
+        ),
+        query_param(
+            "limit",
+            "1 to 1000 (default 50)",
+            json!({"type": "integer", "minimum": 1, "maximum": 1000}),
+        ),
+        query_param(
+            "offset",
+            "Items to skip",
+            json!({"type": "integer", "minimum": 0}),
+        ),
+    ];
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "auth-server",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Stream authorization backend: the Flussonic auth_backend hook and a management API."
+        },
+        "components": {
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "bearer": {"type": "http", "scheme": "bearer"}
+            },
+            "schemas": {
+                "Error": {"type": "object", "required": ["error", "message"], "properties": {
+                    "error": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}},
+                "Denial": {"type": "object", "required": ["error", "reason", "message"], "properties": {
+                    "error": {"const": "access_denied"},
+                    "reason": {"type": "string", "enum": auth_core::DenyReason::ALL.iter().map(|r| r.code()).collect::<Vec<_>>()},
+                    "message": {"type": "string"}, "user_id": {"type": ["string", "null"]}}},
+                "TokenCreate": {"type": "object", "required": ["user_id"], "additionalProperties": false, "properties": {
+                    "token": {"type": "string", "minLength": 8, "maxLength": 256, "description": "Omit to generate a 32-byte random token"},
+                    "user_id": {"type": "string"},
+                    "status": {"type": "string", "enum": ["active", "suspended", "expired"]},
+                    "max_sessions": {"type": "integer", "minimum": 0, "description": "0 = unlimited"},
+                    "allowed_ips": {"type": "array", "items": {"type": "string"}, "description": "Addresses or CIDR blocks; empty = any"},
+                    "allowed_streams": {"type": "array", "items": {"type": "string"}, "description": "Names or * globs; empty = any"},
+                    "valid_from": {"type": ["string", "null"], "format": "date-time"},
+                    "valid_until": {"type": ["string", "null"], "format": "date-time"},
+                    "meta": {"type": "object"}}},
+                "TokenPatch": {"type": "object", "additionalProperties": false, "properties": {
+                    "user_id": {"type": "string"},
+                    "status": {"type": "string", "enum": ["active", "suspended", "expired"]},
+                    "max_sessions": {"type": "integer", "minimum": 0},
+                    "allowed_ips": {"type": "array", "items": {"type": "string"}},
+                    "allowed_streams": {"type": "array", "items": {"type": "string"}},
+                    "valid_from": {"type": ["string", "null"], "format": "date-time"},
+                    "valid_until": {"type": ["string", "null"], "format": "date-time"},
+                    "meta": {"type": "object"}}},
+                "Token": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "token_prefix": {"type": "string"}, "user_id": {"type": "string"},
+                    "status": {"type": "string"}, "max_sessions": {"type": "integer"},
+                    "allowed_ips": {"type": "array", "items": {"type": "string"}},
+                    "allowed_streams": {"type": "array", "items": {"type": "string"}},
+                    "valid_from": {"type": ["string", "null"], "format": "date-time"},
+                    "valid_until": {"type": ["string", "null"], "format": "date-time"},
+                    "meta": {"type": "object"},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "updated_at": {"type": "string", "format": "date-time"}}},
+                "CreatedToken": {"allOf": [{"$ref": "#/components/schemas/Token"},
+                    {"type": "object", "properties": {"token": {"type": "string", "description": "The secret, shown only in this answer"}}}]},
+                "TokenPage": {"type": "object", "properties": {
+                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Token"}}, "total": {"type": "integer"}}},
+                "Session": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "token_id": {"type": "integer"}, "user_id": {"type": "string"},
+                    "stream": {"type": "string"}, "ip": {"type": "string"}, "proto": {"type": "string"},
+                    "started_at": {"type": "string", "format": "date-time"}, "last_seen": {"type": "string", "format": "date-time"},
+                    "expires_at": {"type": "string", "format": "date-time"},
+                    "terminated_at": {"type": ["string", "null"], "format": "date-time"}}},
+                "SessionPage": {"type": "object", "properties": {
+                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Session"}}, "total": {"type": "integer"}}},
+                "AccessLogRecord": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
+                    "token_id": {"type": ["integer", "null"]}, "token_prefix": {"type": ["string", "null"]},
+                    "user_id": {"type": ["string", "null"]}, "stream": {"type": "string"}, "ip": {"type": "string"},
+                    "proto": {"type": "string"}, "request_type": {"type": "string"}, "session_id": {"type": ["string", "null"]},
+                    "result": {"type": "string", "enum": ["allowed", "denied"]}, "reason": {"type": ["string", "null"]},
+                    "latency_us": {"type": "integer"}}},
+                "AccessLogPage": {"type": "object", "properties": {
+                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/AccessLogRecord"}}, "total": {"type": "integer"}}},
+                "Stats": {"type": "object", "properties": {
+                    "since": {"type": "string", "format": "date-time"}, "until": {"type": "string", "format": "date-time"},
+                    "allowed": {"type": "integer"}, "denied": {"type": "integer"},
+                    "denied_by_reason": {"type": "object", "additionalProperties": {"type": "integer"}},
+                    "live_sessions": {"type": "integer"},
+                    "live_sessions_by_stream": {"type": "object", "additionalProperties": {"type": "integer"}}}}
+            }
+        },
+        "paths": {
+            "/auth": {
+                "get": {"summary": "Flussonic play authorization (query string)", "parameters": auth_query, "responses": auth_responses},
+                "post": {"summary": "Flussonic authorization (JSON or form body, same fields)",
+                    "requestBody": {"content": {
+                        "application/json": {"schema": {"type": "object"}},
+                        "application/x-www-form-urlencoded": {"schema": {"type": "object"}}}},
+                    "responses": auth_responses}
+            },
+            "/health": {
+                "get": {"summary": "200 when the store answers", "responses": {
+                    "200": {"description": "OK"}, "503": {"description": "The store failed or is too slow"}}},
+                "head": {"summary": "As GET, without a body", "responses": {"200": {"description": "OK"}, "503": {"description": "Unavailable"}}}
+            },
+            "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+            "/api/tokens": {
+                "get": {"summary": "List tokens", "security": [{"apiKey": []}, {"bearer": []}], "parameters": token_list_params,
+                    "responses": management_errors(json!({"200": ok_json("A page of tokens", "TokenPage")}), false)},
+                "post": {"summary": "Create a token", "security": [{"apiKey": []}, {"bearer": []}],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TokenCreate"}}}},
+                    "responses": management_errors(json!({
+                        "201": ok_json("Created; the only answer that carries the secret", "CreatedToken"),
+                        "409": error_ref("A token with this value exists")}), true)}
+            },
+            "/api/tokens/{id}": {
+                "get": {"summary": "Show a token", "security": [{"apiKey": []}, {"bearer": []}], "parameters": [id_param("Token")],
+                    "responses": management_errors(json!({"200": ok_json("The token", "Token"), "404": error_ref("No such token")}), false)},
+                "patch": {"summary": "Change some settings; suspending denies live sessions at their next re-check",
+                    "security": [{"apiKey": []}, {"bearer": []}], "parameters": [id_param("Token")],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TokenPatch"}}}},
+                    "responses": management_errors(json!({"200": ok_json("The changed token", "Token"), "404": error_ref("No such token")}), true)},
+                "delete": {"summary": "Delete a token and end its sessions", "security": [{"apiKey": []}, {"bearer": []}],
+                    "parameters": [id_param("Token")],
+                    "responses": management_errors(json!({"204": {"description": "Deleted"}, "404": error_ref("No such token")}), true)}
+            },
+            "/api/sessions": {
+                "get": {"summary": "List live sessions", "security": [{"apiKey": []}, {"bearer": []}], "parameters": [
+                        query_param("token_id", "Token id", json!({"type": "integer"})),
+                        query_param("user_id", "User id", json!({"type": "string"})),
+                        query_param("stream", "Stream name", json!({"type": "string"}))],
+                    "responses": management_errors(json!({"200": ok_json("Live sessions", "SessionPage")}), false)}
+            },
+            "/api/sessions/{id}": {
+                "delete": {"summary": "Terminate a session: its next re-check is denied with session_terminated",
+                    "security": [{"apiKey": []}, {"bearer": []}], "parameters": [id_param("Session")],
+                    "responses": management_errors(json!({"204": {"description": "Terminated"}, "404": error_ref("No such live session")}), true)}
+            },
+            "/api/access-logs": {
+                "get": {"summary": "Access log, newest first", "security": [{"apiKey": []}, {"bearer": []}], "parameters": log_params,
+                    "responses": management_errors(json!({"200": ok_json("A page of records", "AccessLogPage")}), false)}
+            },
+            "/api/stats": {
+                "get": {"summary": "Decisions by result and reason over a window (default: the last 24 h); live sessions per stream",
+                    "security": [{"apiKey": []}, {"bearer": []}], "parameters": [
+                        query_param("since", "RFC 3339, inclusive", json!({"type": "string", "format": "date-time"})),
+                        query_param("until", "RFC 3339, exclusive (default: now)", json!({"type": "string", "format": "date-time"}))],
+                    "responses": management_errors(json!({"200": ok_json("Counts", "Stats")}), false)}
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::ROUTES;
+
+    #[test]
+    fn every_route_is_described() {
+        let spec = spec();
+        for (method, path, _) in ROUTES {
+            let operation = &spec["paths"][path][method.to_ascii_lowercase()];
+            assert!(
+                operation.is_object(),
+                "{method} {path} is missing from openapi.json"
+            );
+            assert!(
+                operation["responses"].is_object(),
+                "{method} {path} has no responses"
+            );
+        }
+    }
+
+    #[test]
+    fn nothing_is_described_that_is_not_routed() {
+        let spec = spec();
+        for (path, operations) in spec["paths"].as_object().unwrap() {
+            for method in operations.as_object().unwrap().keys() {
+                let routed = ROUTES
+                    .iter()
+                    .any(|(m, p, _)| p == path && m.eq_ignore_ascii_case(method));
+                assert!(routed, "{method} {path} is documented but not routed");
+            }
+        }
+    }
+}
