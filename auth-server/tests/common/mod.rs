@@ -114,6 +114,26 @@ impl TestServer {
         )
     }
 
+    /// Any request, with headers and an optional body of a given content type.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, &str)>,
+    ) -> Reply {
+        let mut request = agent().request(method, &format!("{}{}", self.base, path));
+        for (name, value) in headers {
+            request = request.set(name, value);
+        }
+        Reply::from(match body {
+            Some((content_type, body)) => {
+                request.set("Content-Type", content_type).send_string(body)
+            }
+            None => request.call(),
+        })
+    }
+
     /// `GET /auth` with these query fields.
     pub fn auth(&self, fields: &[(&str, &str)]) -> Reply {
         let query = serde_urlencoded::to_string(fields).unwrap();

@@ -71,7 +71,10 @@ pub(super) async fn stats(app: &Arc<App>, request: &Request<Incoming>) -> Answer
     check_window(q.since, q.until)?;
     let stats = call(app, move |app| {
         let now = app.clock().now();
-        let until = q.until.unwrap_or(now);
+        // `until` is exclusive: reach just past now, so a decision logged this instant counts.
+        let until = q
+            .until
+            .unwrap_or(now.saturating_add(Duration::from_micros(1)));
         let since = q
             .since
             .unwrap_or(until.saturating_sub(DEFAULT_STATS_WINDOW));

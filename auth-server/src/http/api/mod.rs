@@ -9,7 +9,7 @@ mod access_logs;
 mod sessions;
 mod tokens;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use hyper::body::Incoming;
@@ -18,6 +18,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::{error_body, error_response, media_type, read_body, Body, Endpoint};
+use crate::config::ApiKey;
 use crate::server::App;
 
 pub async fn handle(
@@ -72,14 +73,6 @@ fn authenticate(
     peer: SocketAddr,
     write: bool,
 ) -> Result<(), Response<Body>> {
-    if app.api_keys.is_empty() {
-        if peer.ip().is_loopback() || is_mapped_loopback(peer) {
-            return Ok(());
-        }
-        return Err(unauthorized(
-            "no API key is configured on this server: the management API answers loopback clients only",
-        ));
-    }
     let presented = request
         .headers()
         .get("x-api-key")
@@ -89,36 +82,68 @@ fn authenticate(
             let (scheme, token) = value.split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         });
-    let Some(presented) = presented else {
-        return Err(unauthorized(
-            "an API key is required: send X-API-Key or Authorization: Bearer",
-        ));
-    };
-    // Compare against every key without stopping early, so timing tells nothing about which
-    // (or whether any) key came close.
-    let mut matched: Option<bool> = None;
-    for key in &app.api_keys {
-        if auth_core::secret::matches(presented, &key.key) {
-            matched = Some(matched.unwrap_or(false) || key.write);
+    check_access(&app.api_keys, presented, peer.ip(), write).map_err(|refusal| match refusal {
+        Refusal::LoopbackOnly => unauthorized(
+            "no API key is configured on this server: the management API answers loopback clients only",
+        ),
+        Refusal::MissingKey => {
+            unauthorized("an API key is required: send X-API-Key or Authorization: Bearer")
         }
-    }
-    match matched {
-        None => Err(unauthorized("the API key is not valid")),
-        Some(false) if write => Err(error_body(
+        Refusal::WrongKey => unauthorized("the API key is not valid"),
+        Refusal::ReadOnly => error_body(
             StatusCode::FORBIDDEN,
             "forbidden",
             "this API key is read-only",
             None,
-        )),
+        ),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    LoopbackOnly,
+    MissingKey,
+    WrongKey,
+    ReadOnly,
+}
+
+/// The access rule, apart from HTTP.
+fn check_access(
+    keys: &[ApiKey],
+    presented: Option<&str>,
+    client: IpAddr,
+    write: bool,
+) -> Result<(), Refusal> {
+    if keys.is_empty() {
+        return if is_loopback(client) {
+            Ok(())
+        } else {
+            Err(Refusal::LoopbackOnly)
+        };
+    }
+    let presented = presented.ok_or(Refusal::MissingKey)?;
+    // Compare against every key without stopping early, so timing tells nothing about which
+    // (or whether any) key came close.
+    let mut may_write: Option<bool> = None;
+    for key in keys {
+        if auth_core::secret::matches(presented, &key.key) {
+            may_write = Some(may_write.unwrap_or(false) || key.write);
+        }
+    }
+    match may_write {
+        None => Err(Refusal::WrongKey),
+        Some(false) if write => Err(Refusal::ReadOnly),
         Some(_) => Ok(()),
     }
 }
 
 /// A dual-stack listener reports IPv4 loopback clients as `::ffff:127.0.0.1`.
-fn is_mapped_loopback(peer: SocketAddr) -> bool {
-    match peer.ip() {
-        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
-        std::net::IpAddr::V4(_) => false,
+fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        IpAddr::V4(v4) => v4.is_loopback(),
     }
 }
 
@@ -201,6 +226,64 @@ fn no_content() -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn keys() -> Vec<ApiKey> {
+        vec![
+            ApiKey {
+                key: "reader-key-0123456".into(),
+                write: false,
+            },
+            ApiKey {
+                key: "writer-key-0123456".into(),
+                write: true,
+            },
+        ]
+    }
+
+    #[test]
+    fn without_keys_only_loopback_clients_get_in() {
+        let outside: IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(
+            check_access(&[], None, outside, false),
+            Err(Refusal::LoopbackOnly)
+        );
+        assert_eq!(
+            check_access(&[], Some("anything"), outside, true),
+            Err(Refusal::LoopbackOnly)
+        );
+        for inside in ["127.0.0.1", "::1", "::ffff:127.0.0.1"] {
+            assert_eq!(
+                check_access(&[], None, inside.parse().unwrap(), true),
+                Ok(()),
+                "{inside}"
+            );
+        }
+    }
+
+    #[test]
+    fn keys_apply_to_every_client_including_loopback() {
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(
+            check_access(&keys(), None, local, false),
+            Err(Refusal::MissingKey)
+        );
+        assert_eq!(
+            check_access(&keys(), Some("writer-key-012345"), local, false),
+            Err(Refusal::WrongKey)
+        );
+        assert_eq!(
+            check_access(&keys(), Some("reader-key-0123456"), local, false),
+            Ok(())
+        );
+        assert_eq!(
+            check_access(&keys(), Some("reader-key-0123456"), local, true),
+            Err(Refusal::ReadOnly)
+        );
+        assert_eq!(
+            check_access(&keys(), Some("writer-key-0123456"), local, true),
+            Ok(())
+        );
+    }
 
     #[test]
     fn field_of_unknown_and_nested() {
