@@ -358,7 +358,7 @@ impl Authorizer {
             _ => None,
         };
         let lease_until = self.policy.lease_until(now);
-        decide(request, token.as_ref(), now, &self.policy, |claim| {
+        decide(request, token.as_deref(), now, &self.policy, |claim| {
             self.store.admit_session(claim, now, lease_until)
         })
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::access_log::AccessLogWriter;
+use auth_core::store::CachedStore;
 use auth_core::{Authorizer, Clock, MemoryStore, SqliteStore, Store, TokenHasher};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -45,6 +46,14 @@ impl App {
         } else {
             None
         };
+        // Every token read on the request path goes through the cache; every token write made
+        // by this process goes through it too, and so invalidates it.
+        let store: Arc<dyn Store> = Arc::new(CachedStore::new(
+            store,
+            Arc::clone(&clock),
+            CachedStore::DEFAULT_CAPACITY,
+            CachedStore::DEFAULT_RECHECK,
+        ));
         Ok(App {
             authorizer: Authorizer::new(store, clock, hasher, config.session_policy()),
             access_log,

@@ -657,3 +657,33 @@ fn expired_sessions_are_purged_in_the_background() {
         server.advance(180 + 30 + 1);
     }
 }
+
+#[test]
+fn a_token_changed_by_another_process_is_enforced_within_the_cache_recheck() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::sqlite(&db);
+    let token = server.token(spec("elsewhere-token-1", "u"));
+    assert_eq!(
+        server
+            .auth(&play("elsewhere-token-1", "news", "s1"))
+            .verdict(),
+        "allowed"
+    );
+    // What `auth-server token update ID --status suspended` does from a shell: another
+    // connection to the same file, bypassing the server's cache.
+    let cli = SqliteStore::open(&db).unwrap();
+    let patch = auth_core::TokenPatch {
+        status: Some(TokenStatus::Suspended),
+        ..Default::default()
+    };
+    cli.update_token(token.id, patch, T0).unwrap();
+    server
+        .clock
+        .advance(auth_core::store::CachedStore::DEFAULT_RECHECK + Duration::from_millis(1));
+    assert_eq!(
+        server
+            .auth(&update("elsewhere-token-1", "news", "s1"))
+            .verdict(),
+        "token_suspended"
+    );
+}

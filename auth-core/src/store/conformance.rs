@@ -60,7 +60,7 @@ pub fn tokens_round_trip(store: &dyn Store) {
         store
             .token_by_digest(&digest("secret-aaaa"))
             .unwrap()
-            .as_ref(),
+            .as_deref(),
         Some(&created)
     );
     assert_eq!(store.token_by_digest(&digest("secret-aaab")).unwrap(), None);
@@ -489,6 +489,38 @@ pub fn concurrent_admission_never_over_admits(store: Arc<dyn Store>) {
     assert_eq!(live.len(), MAX as usize);
 }
 
+pub fn token_generation_moves_on_every_token_write(store: &dyn Store) {
+    let mut last = store.token_generation().unwrap();
+    let mut assert_moved = |what: &str| {
+        let now = store.token_generation().unwrap();
+        assert_ne!(now, last, "{what} did not move the generation");
+        last = now;
+        now
+    };
+    let token = store
+        .create_token(spec("secret-gen-1", "u", 1), T0)
+        .unwrap();
+    assert_moved("create");
+    store
+        .upsert_token(spec("secret-gen-1", "u", 2), T0)
+        .unwrap();
+    assert_moved("upsert");
+    let patch = TokenPatch {
+        max_sessions: Some(3),
+        ..Default::default()
+    };
+    store.update_token(token.id, patch, T0).unwrap();
+    let after_update = assert_moved("update");
+    admit(store, &token, "id:a", T0);
+    assert_eq!(
+        store.token_generation().unwrap(),
+        after_update,
+        "session writes leave it alone"
+    );
+    store.delete_token(token.id).unwrap();
+    assert_moved("delete");
+}
+
 pub fn ping_answers(store: &dyn Store) {
     store.ping().unwrap();
 }
@@ -546,6 +578,10 @@ macro_rules! suite {
         #[test]
         fn concurrent_admission_never_over_admits() {
             c::concurrent_admission_never_over_admits(std::sync::Arc::new($make));
+        }
+        #[test]
+        fn token_generation_moves_on_every_token_write() {
+            c::token_generation_moves_on_every_token_write(&$make);
         }
         #[test]
         fn ping_answers() {

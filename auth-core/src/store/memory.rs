@@ -2,7 +2,7 @@
 //! process.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
     clamp_limit, AccessLogFilter, AccessStats, Page, SessionFilter, Store, TokenFilter, Upsert,
@@ -23,6 +23,7 @@ pub struct MemoryStore {
 struct State {
     next_token_id: TokenId,
     tokens: BTreeMap<TokenId, Token>,
+    token_generation: u64,
     by_digest: HashMap<SecretDigest, TokenId>,
     next_session_id: SessionId,
     sessions: BTreeMap<SessionId, Session>,
@@ -46,6 +47,7 @@ impl MemoryStore {
 
 impl State {
     fn insert_token(&mut self, new: NewToken, now: Timestamp) -> Token {
+        self.token_generation += 1;
         self.next_token_id += 1;
         let token = new.into_token(self.next_token_id, now, now);
         self.by_digest.insert(token.digest, token.id);
@@ -92,20 +94,26 @@ impl Store for MemoryStore {
             return Ok((token.clone(), Upsert::Unchanged));
         }
         *token = new.into_token(token.id, token.created_at, now);
-        Ok((token.clone(), Upsert::Updated))
+        let token = token.clone();
+        state.token_generation += 1;
+        Ok((token, Upsert::Updated))
     }
 
     fn token(&self, id: TokenId) -> Result<Option<Token>> {
         Ok(self.state()?.tokens.get(&id).cloned())
     }
 
-    fn token_by_digest(&self, digest: &SecretDigest) -> Result<Option<Token>> {
+    fn token_by_digest(&self, digest: &SecretDigest) -> Result<Option<Arc<Token>>> {
         let state = self.state()?;
         Ok(state
             .by_digest
             .get(digest)
             .and_then(|id| state.tokens.get(id))
-            .cloned())
+            .map(|token| Arc::new(token.clone())))
+    }
+
+    fn token_generation(&self) -> Result<u64> {
+        Ok(self.state()?.token_generation)
     }
 
     fn list_tokens(&self, filter: &TokenFilter) -> Result<Page<Token>> {
@@ -144,6 +152,7 @@ impl Store for MemoryStore {
         patch.apply(&mut updated)?;
         updated.updated_at = now;
         *token = updated.clone();
+        state.token_generation += 1;
         Ok(updated)
     }
 
@@ -153,6 +162,7 @@ impl Store for MemoryStore {
             return Ok(false);
         };
         state.by_digest.remove(&token.digest);
+        state.token_generation += 1;
         for session_id in state.by_token.remove(&id).unwrap_or_default() {
             state.remove_session(session_id);
         }

@@ -8,14 +8,18 @@
 //!
 //! - [`SqliteStore`]: the default; one file, WAL, versioned migrations.
 //! - [`MemoryStore`]: everything in a mutex-guarded map; for tests and embedding.
+//! - [`CachedStore`]: wraps any store with a bounded in-process token cache.
 
+mod cached;
 mod memory;
 mod sqlite;
 
+pub use cached::CachedStore;
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -126,8 +130,13 @@ pub trait Store: Send + Sync + 'static {
 
     fn token(&self, id: TokenId) -> Result<Option<Token>>;
 
-    /// The hot-path lookup: one indexed read.
-    fn token_by_digest(&self, digest: &SecretDigest) -> Result<Option<Token>>;
+    /// The hot-path lookup: one indexed read. Shared (`Arc`) so that a cache can hand out the
+    /// same token to every request without copying it.
+    fn token_by_digest(&self, digest: &SecretDigest) -> Result<Option<Arc<Token>>>;
+
+    /// A number that changes whenever any token is created, changed or deleted, by any process
+    /// or node sharing this store: what [`CachedStore`] polls to notice writes it did not make.
+    fn token_generation(&self) -> Result<u64>;
 
     fn list_tokens(&self, filter: &TokenFilter) -> Result<Page<Token>>;
 

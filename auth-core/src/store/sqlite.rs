@@ -11,7 +11,7 @@
 //! file never corrupts.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use r2d2::{Pool, PooledConnection};
@@ -89,6 +89,18 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX access_logs_at ON access_logs (at);
     CREATE INDEX access_logs_token ON access_logs (token_id, id);
+    "#,
+    // 2: a counter bumped by every token write, from any process, so that in-process token
+    // caches notice changes made elsewhere (the CLI, another server on the same file).
+    r#"
+    CREATE TABLE token_generation (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
+    INSERT INTO token_generation (id, value) VALUES (1, 0);
+    CREATE TRIGGER tokens_generation_insert AFTER INSERT ON tokens
+        BEGIN UPDATE token_generation SET value = value + 1 WHERE id = 1; END;
+    CREATE TRIGGER tokens_generation_update AFTER UPDATE ON tokens
+        BEGIN UPDATE token_generation SET value = value + 1 WHERE id = 1; END;
+    CREATE TRIGGER tokens_generation_delete AFTER DELETE ON tokens
+        BEGIN UPDATE token_generation SET value = value + 1 WHERE id = 1; END;
     "#,
 ];
 
@@ -414,8 +426,16 @@ impl Store for SqliteStore {
         select_token(&*self.reader()?, "id = ?1", &id)
     }
 
-    fn token_by_digest(&self, digest: &SecretDigest) -> Result<Option<Token>> {
-        select_token(&*self.reader()?, "token_hash = ?1", &digest.0)
+    fn token_by_digest(&self, digest: &SecretDigest) -> Result<Option<Arc<Token>>> {
+        Ok(select_token(&*self.reader()?, "token_hash = ?1", &digest.0)?.map(Arc::new))
+    }
+
+    fn token_generation(&self) -> Result<u64> {
+        let conn = self.reader()?;
+        let value: i64 = conn
+            .prepare_cached("SELECT value FROM token_generation WHERE id = 1")?
+            .query_row([], |row| row.get(0))?;
+        Ok(u64::try_from(value).unwrap_or_default())
     }
 
     fn list_tokens(&self, filter: &TokenFilter) -> Result<Page<Token>> {

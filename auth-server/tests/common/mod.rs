@@ -53,7 +53,10 @@ impl TestServer {
             .build()
             .unwrap();
         let hasher = TokenHasher::new(&TEST_HASH_KEY).unwrap();
-        let app = App::new(&config, Arc::clone(&store), clock.clone(), hasher).unwrap();
+        let app = App::new(&config, store, clock.clone(), hasher).unwrap();
+        // The server's own store (behind its token cache): writes through it are what the
+        // management API does.
+        let store = Arc::clone(app.store());
         let addr = std::net::SocketAddr::new(config.api_host, config.api_port);
         let server = runtime
             .block_on(RunningServer::start(
@@ -71,7 +74,7 @@ impl TestServer {
         }
     }
 
-    /// A server on a fresh SQLite file at `db`.
+    /// A server on a fresh SQLite file at `db`. `store` writes as the server's own API does.
     pub fn sqlite(db: &Path) -> Self {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).unwrap());
         Self::with_store(config(db), store, Arc::new(ManualClock::new(T0)))
@@ -245,9 +248,12 @@ impl Store for FaultyStore {
     fn token(&self, id: TokenId) -> auth_core::Result<Option<Token>> {
         self.inner.token(id)
     }
-    fn token_by_digest(&self, digest: &SecretDigest) -> auth_core::Result<Option<Token>> {
+    fn token_by_digest(&self, digest: &SecretDigest) -> auth_core::Result<Option<Arc<Token>>> {
         self.fault()?;
         self.inner.token_by_digest(digest)
+    }
+    fn token_generation(&self) -> auth_core::Result<u64> {
+        self.inner.token_generation()
     }
     fn list_tokens(&self, filter: &TokenFilter) -> auth_core::Result<Page<Token>> {
         self.inner.list_tokens(filter)
@@ -269,6 +275,8 @@ impl Store for FaultyStore {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> auth_core::Result<Admission> {
+        // Tokens may come from the server's cache; admission always reaches the store.
+        self.fault()?;
         self.inner.admit_session(claim, now, lease_until)
     }
     fn sessions(&self, filter: &SessionFilter, now: Timestamp) -> auth_core::Result<Vec<Session>> {
