@@ -77,7 +77,7 @@ pub struct ServeArgs {
     /// deny, allow_updates or allow when the store fails [env: AUTH_FAIL_MODE, default deny]
     #[arg(long)]
     pub fail_mode: Option<String>,
-    /// TRACE, DEBUG, INFO, WARNING, ERROR [env: LOG_LEVEL, default INFO]
+    /// TRACE, DEBUG, INFO, WARNING, ERROR, CRITICAL or OFF [env: LOG_LEVEL, default INFO]
     #[arg(long)]
     pub log_level: Option<String>,
     /// true or false [env: ENABLE_ACCESS_LOGS, default true]

@@ -82,17 +82,33 @@ impl App {
         T: Send + 'static,
         F: FnOnce(&App) -> Result<T, auth_core::Error> + Send + 'static,
     {
+        self.blocking_or_late(work).await.ok()
+    }
+
+    /// As [`App::blocking`], but when the budget runs out hands back the still-running call, so
+    /// that the caller can undo what it does once it finishes.
+    pub async fn blocking_or_late<T, F>(
+        self: &Arc<Self>,
+        work: F,
+    ) -> Result<Result<T, auth_core::Error>, Late<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&App) -> Result<T, auth_core::Error> + Send + 'static,
+    {
         let app = Arc::clone(self);
-        let task = tokio::task::spawn_blocking(move || work(&app));
-        match tokio::time::timeout(self.max_response_time, task).await {
-            Ok(Ok(result)) => Some(result),
-            Ok(Err(join_error)) => Some(Err(auth_core::Error::storage(format!(
+        let mut task = tokio::task::spawn_blocking(move || work(&app));
+        match tokio::time::timeout(self.max_response_time, &mut task).await {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(join_error)) => Ok(Err(auth_core::Error::storage(format!(
                 "store task failed: {join_error}"
             )))),
-            Err(_elapsed) => None,
+            Err(_elapsed) => Err(task),
         }
     }
 }
+
+/// A store call that outlived the response budget.
+pub type Late<T> = JoinHandle<Result<T, auth_core::Error>>;
 
 /// Opens the configured store, creating the SQLite file's folder if needed.
 pub fn open_store(database: &Database) -> Result<Arc<dyn Store>, String> {

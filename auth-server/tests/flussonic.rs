@@ -687,3 +687,37 @@ fn a_token_changed_by_another_process_is_enforced_within_the_cache_recheck() {
         "token_suspended"
     );
 }
+
+#[test]
+fn a_session_admitted_after_its_request_timed_out_is_given_back() {
+    let (_dir, db) = temp_db();
+    let (server, faulty) = slow_server(&db, FailMode::Deny);
+    server.token(TokenSpec {
+        max_sessions: Some(1),
+        ..spec("late-token-1", "u")
+    });
+    // Slower than the 200 ms budget, but the store does finish and admits the session.
+    faulty.delay_ms.store(600, Ordering::SeqCst);
+    let refused = server.auth(&play("late-token-1", "news", "s1"));
+    assert_eq!(refused.verdict(), "backend_timeout");
+    faulty.delay_ms.store(0, Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let waiting = |what: &str| {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    while faulty.admissions_done.load(Ordering::SeqCst) == 0 {
+        waiting("the late admission never finished");
+    }
+    let now = server.clock.now();
+    while !server
+        .store
+        .sessions(&SessionFilter::default(), now)
+        .unwrap()
+        .is_empty()
+    {
+        waiting("the refused viewer's slot is still held");
+    }
+    let next = server.auth(&play("late-token-1", "news", "s2"));
+    assert_eq!(next.verdict(), "allowed", "the slot is free");
+}

@@ -192,6 +192,10 @@ impl Store for CachedStore {
         self.inner.terminate_session(id, now)
     }
 
+    fn end_session(&self, id: SessionId) -> Result<bool> {
+        self.inner.end_session(id)
+    }
+
     fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64> {
         self.inner.purge_expired_sessions(now)
     }
@@ -253,6 +257,7 @@ mod tests {
             admit_session(&self, claim: &SessionClaim<'_>, now: Timestamp, lease_until: Timestamp) -> Result<Admission>;
             sessions(&self, filter: &SessionFilter, now: Timestamp) -> Result<Vec<Session>>;
             terminate_session(&self, id: SessionId, now: Timestamp) -> Result<bool>;
+            end_session(&self, id: SessionId) -> Result<bool>;
             purge_expired_sessions(&self, now: Timestamp) -> Result<u64>;
             append_access_logs(&self, entries: &[AccessLogEntry]) -> Result<()>;
             access_logs(&self, filter: &AccessLogFilter) -> Result<Page<AccessLogRecord>>;

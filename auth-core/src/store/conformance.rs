@@ -284,6 +284,26 @@ pub fn termination_frees_the_slot_and_refuses_the_session(store: &dyn Store) {
     ));
 }
 
+pub fn ending_a_session_frees_its_slot_without_after_effect(store: &dyn Store) {
+    let token = store
+        .create_token(spec("secret-end-1", "u", 1), T0)
+        .unwrap();
+    let Admission::Admitted { session_id } = admit(store, &token, "id:a", T0) else {
+        panic!("not admitted")
+    };
+    assert!(store.end_session(session_id).unwrap());
+    assert!(!store.end_session(session_id).unwrap());
+    assert!(
+        matches!(admit(store, &token, "id:b", T0), Admission::Admitted { .. }),
+        "slot freed"
+    );
+    assert_eq!(
+        admit(store, &token, "id:a", T0),
+        Admission::LimitReached { live: 1 },
+        "a is a stranger now, not terminated"
+    );
+}
+
 pub fn deleting_a_token_ends_its_sessions(store: &dyn Store) {
     let token = store
         .create_token(spec("secret-del-1", "u", 1), T0)
@@ -582,6 +602,10 @@ macro_rules! suite {
         #[test]
         fn token_generation_moves_on_every_token_write() {
             c::token_generation_moves_on_every_token_write(&$make);
+        }
+        #[test]
+        fn ending_a_session_frees_its_slot_without_after_effect() {
+            c::ending_a_session_frees_its_slot_without_after_effect(&$make);
         }
         #[test]
         fn ping_answers() {

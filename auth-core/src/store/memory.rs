@@ -257,6 +257,13 @@ impl Store for MemoryStore {
         }
     }
 
+    fn end_session(&self, id: SessionId) -> Result<bool> {
+        let mut state = self.state()?;
+        let existed = state.sessions.contains_key(&id);
+        state.remove_session(id);
+        Ok(existed)
+    }
+
     fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64> {
         let mut state = self.state()?;
         let expired: Vec<SessionId> = state

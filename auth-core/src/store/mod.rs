@@ -164,6 +164,11 @@ pub trait Store: Send + Sync + 'static {
     /// lease runs out. False if there is no such live session.
     fn terminate_session(&self, id: SessionId, now: Timestamp) -> Result<bool>;
 
+    /// Removes a session at once, freeing its slot with no after-effect: for a viewer known to be
+    /// gone (a media server's "done" call, or an admission whose answer never reached it). False
+    /// if there is no such session.
+    fn end_session(&self, id: SessionId) -> Result<bool>;
+
     /// Deletes sessions whose lease ran out; returns how many.
     fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64>;
 

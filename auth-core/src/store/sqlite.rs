@@ -589,6 +589,14 @@ impl Store for SqliteStore {
         Ok(changed > 0)
     }
 
+    fn end_session(&self, id: SessionId) -> Result<bool> {
+        let conn = self.writer()?;
+        let deleted = conn
+            .prepare_cached("DELETE FROM sessions WHERE id = ?1")?
+            .execute([id])?;
+        Ok(deleted > 0)
+    }
+
     fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64> {
         let conn = self.writer()?;
         let purged = conn
@@ -715,9 +723,13 @@ impl Store for SqliteStore {
         Ok(stats)
     }
 
+    /// Checks both paths a decision needs: a pooled read, and that the write lock can be taken
+    /// (a database locked by another process answers reads but not admissions).
     fn ping(&self) -> Result<()> {
-        let conn = self.reader()?;
-        conn.query_row("SELECT 1", [], |_| Ok(()))?;
+        self.reader()?.query_row("SELECT 1", [], |_| Ok(()))?;
+        let mut conn = self.writer()?;
+        conn.transaction_with_behavior(TransactionBehavior::Immediate)?
+            .rollback()?;
         Ok(())
     }
 }

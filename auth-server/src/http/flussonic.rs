@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{invalid_request, json, media_type, read_body, Body};
-use crate::server::App;
+use crate::server::{App, Late};
 
 /// How long Flussonic may cache an answer given while the store was failing: short, so that
 /// normal answers resume soon after the store recovers.
@@ -180,25 +180,28 @@ pub async fn auth(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> 
 
     let for_store = Arc::clone(&query);
     let outcome = app
-        .blocking(move |app| app.authorizer.authorize(&for_store.as_request()))
+        .blocking_or_late(move |app| app.authorizer.authorize(&for_store.as_request()))
         .await;
+    let update = query.request_type == RequestType::UpdateSession;
     let decision = match outcome {
-        Some(Ok(decision)) => Ok(decision),
-        Some(Err(err)) => {
+        Ok(Ok(decision)) => Ok(decision),
+        Ok(Err(err)) => {
             log::error!("authorization failed in the store: {err}");
             Err(DenyReason::BackendError)
         }
-        None => {
+        Err(late) => {
             log::warn!(
                 "the store did not answer within {:?}; answering by AUTH_FAIL_MODE",
                 app.max_response_time
             );
+            if !app.fail_mode.allows(update) {
+                release_when_done(Arc::clone(app), late);
+            }
             Err(DenyReason::BackendTimeout)
         }
     };
 
     let request = query.as_request();
-    let update = request.request_type == RequestType::UpdateSession;
     let (response, logged) = match decision {
         Ok(decision) => (render(app, &request, &decision), decision),
         Err(reason) => {
@@ -231,6 +234,28 @@ pub async fn auth(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> 
         writer.record(entry);
     }
     response
+}
+
+/// The viewer was refused for lack of an answer, but the store may still admit its session once
+/// the call finishes: give that slot back, or it would be held for a whole lease by nobody.
+fn release_when_done(app: Arc<App>, late: Late<Decision>) {
+    tokio::spawn(async move {
+        let Ok(Ok(Decision::Allow(grant))) = late.await else {
+            return;
+        };
+        if !grant.new_session {
+            return;
+        }
+        let session_id = grant.session_id;
+        let store = Arc::clone(app.store());
+        match tokio::task::spawn_blocking(move || store.end_session(session_id)).await {
+            Ok(Ok(_)) => log::info!(
+                "released session {session_id}, admitted after its request had been refused"
+            ),
+            Ok(Err(err)) => log::warn!("could not release session {session_id}: {err}"),
+            Err(err) => log::warn!("could not release session {session_id}: {err}"),
+        }
+    });
 }
 
 fn render(app: &App, request: &AuthRequest<'_>, decision: &Decision) -> Response<Body> {

@@ -215,6 +215,8 @@ pub struct FaultyStore {
     pub inner: Arc<dyn Store>,
     pub delay_ms: AtomicU64,
     pub failing: AtomicBool,
+    /// Admission calls that have returned, whatever their outcome.
+    pub admissions_done: AtomicU64,
 }
 
 impl FaultyStore {
@@ -223,6 +225,7 @@ impl FaultyStore {
             inner,
             delay_ms: AtomicU64::new(0),
             failing: AtomicBool::new(false),
+            admissions_done: AtomicU64::new(0),
         }
     }
 
@@ -276,14 +279,20 @@ impl Store for FaultyStore {
         lease_until: Timestamp,
     ) -> auth_core::Result<Admission> {
         // Tokens may come from the server's cache; admission always reaches the store.
-        self.fault()?;
-        self.inner.admit_session(claim, now, lease_until)
+        let result = self
+            .fault()
+            .and_then(|()| self.inner.admit_session(claim, now, lease_until));
+        self.admissions_done.fetch_add(1, Ordering::SeqCst);
+        result
     }
     fn sessions(&self, filter: &SessionFilter, now: Timestamp) -> auth_core::Result<Vec<Session>> {
         self.inner.sessions(filter, now)
     }
     fn terminate_session(&self, id: SessionId, now: Timestamp) -> auth_core::Result<bool> {
         self.inner.terminate_session(id, now)
+    }
+    fn end_session(&self, id: SessionId) -> auth_core::Result<bool> {
+        self.inner.end_session(id)
     }
     fn purge_expired_sessions(&self, now: Timestamp) -> auth_core::Result<u64> {
         self.inner.purge_expired_sessions(now)
