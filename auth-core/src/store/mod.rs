@@ -11,6 +11,7 @@
 //! - [`CachedStore`]: wraps any store with a bounded in-process token cache.
 
 mod cached;
+mod group_commit;
 mod memory;
 mod sqlite;
 

@@ -11,7 +11,7 @@
 //! file never corrupts.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use r2d2::{Pool, PooledConnection};
@@ -20,6 +20,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, TransactionBehavior};
 use serde_json::{Map, Value};
 
+use super::group_commit::GroupCommit;
 use super::{
     clamp_limit, AccessLogFilter, AccessStats, Page, SessionFilter, Store, TokenFilter, Upsert,
 };
@@ -110,7 +111,7 @@ const READ_POOL_SIZE: u32 = 8;
 
 pub struct SqliteStore {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    writer: GroupCommit,
     readers: Pool<SqliteConnectionManager>,
 }
 
@@ -145,7 +146,9 @@ impl SqliteStore {
             .build(manager)?;
         Ok(SqliteStore {
             path,
-            writer: Mutex::new(writer),
+            writer: GroupCommit::spawn(writer).map_err(|e| {
+                Error::storage(format!("cannot start the SQLite writer thread: {e}"))
+            })?,
             readers,
         })
     }
@@ -158,12 +161,6 @@ impl SqliteStore {
     pub fn schema_version(&self) -> Result<u32> {
         let conn = self.reader()?;
         Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)
-    }
-
-    fn writer(&self) -> Result<MutexGuard<'_, Connection>> {
-        self.writer
-            .lock()
-            .map_err(|_| Error::storage("sqlite writer lock poisoned"))
     }
 
     fn reader(&self) -> Result<PooledConnection<SqliteConnectionManager>> {
@@ -397,29 +394,50 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
     })
 }
 
+/// A [`SessionClaim`] that can travel to the writer thread.
+struct OwnedClaim {
+    token_id: TokenId,
+    key: String,
+    max_sessions: u32,
+    user_id: String,
+    stream: String,
+    ip: String,
+    proto: String,
+}
+
+impl From<&SessionClaim<'_>> for OwnedClaim {
+    fn from(claim: &SessionClaim<'_>) -> Self {
+        OwnedClaim {
+            token_id: claim.token_id,
+            key: claim.key.to_owned(),
+            max_sessions: claim.max_sessions,
+            user_id: claim.user_id.to_owned(),
+            stream: claim.stream.to_owned(),
+            ip: claim.ip.to_string(),
+            proto: claim.proto.to_owned(),
+        }
+    }
+}
+
 impl Store for SqliteStore {
     fn create_token(&self, new: NewToken, now: Timestamp) -> Result<Token> {
-        let mut conn = self.writer()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let token = insert_token(&tx, new, now)?;
-        tx.commit()?;
-        Ok(token)
+        self.writer.run(move |conn| insert_token(conn, new, now))
     }
 
     fn upsert_token(&self, new: NewToken, now: Timestamp) -> Result<(Token, Upsert)> {
-        let mut conn = self.writer()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let outcome = match select_token(&tx, "token_hash = ?1", &new.digest.0)? {
-            None => (insert_token(&tx, new, now)?, Upsert::Created),
-            Some(existing) if new.matches(&existing) => (existing, Upsert::Unchanged),
-            Some(existing) => {
-                let token = new.into_token(existing.id, existing.created_at, now);
-                write_settings(&tx, &token)?;
-                (token, Upsert::Updated)
-            }
-        };
-        tx.commit()?;
-        Ok(outcome)
+        self.writer.run(move |conn| {
+            Ok(
+                match select_token(conn, "token_hash = ?1", &new.digest.0)? {
+                    None => (insert_token(conn, new, now)?, Upsert::Created),
+                    Some(existing) if new.matches(&existing) => (existing, Upsert::Unchanged),
+                    Some(existing) => {
+                        let token = new.into_token(existing.id, existing.created_at, now);
+                        write_settings(conn, &token)?;
+                        (token, Upsert::Updated)
+                    }
+                },
+            )
+        })
     }
 
     fn token(&self, id: TokenId) -> Result<Option<Token>> {
@@ -464,24 +482,24 @@ impl Store for SqliteStore {
     }
 
     fn update_token(&self, id: TokenId, patch: TokenPatch, now: Timestamp) -> Result<Token> {
-        let mut conn = self.writer()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut token =
-            select_token(&tx, "id = ?1", &id)?.ok_or(Error::NotFound { what: "token" })?;
-        patch.apply(&mut token)?;
-        token.updated_at = now;
-        write_settings(&tx, &token)?;
-        tx.commit()?;
-        Ok(token)
+        self.writer.run(move |conn| {
+            let mut token =
+                select_token(conn, "id = ?1", &id)?.ok_or(Error::NotFound { what: "token" })?;
+            patch.apply(&mut token)?;
+            token.updated_at = now;
+            write_settings(conn, &token)?;
+            Ok(token)
+        })
     }
 
     fn delete_token(&self, id: TokenId) -> Result<bool> {
-        let conn = self.writer()?;
         // Sessions go with it through ON DELETE CASCADE.
-        let deleted = conn
-            .prepare_cached("DELETE FROM tokens WHERE id = ?1")?
-            .execute([id])?;
-        Ok(deleted > 0)
+        self.writer.run(move |conn| {
+            let deleted = conn
+                .prepare_cached("DELETE FROM tokens WHERE id = ?1")?
+                .execute([id])?;
+            Ok(deleted > 0)
+        })
     }
 
     fn admit_session(
@@ -490,74 +508,74 @@ impl Store for SqliteStore {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Admission> {
-        let mut conn = self.writer()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (now_us, until_us) = (now.unix_micros(), lease_until.unix_micros());
-        let existing: Option<(SessionId, i64, Option<i64>)> = tx
-            .prepare_cached(
-                "SELECT id, expires_at, terminated_at FROM sessions WHERE token_id = ?1 AND session_key = ?2",
-            )?
-            .query_row(params![claim.token_id, claim.key], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-            .optional()?;
-        let admission = match existing {
-            Some((session_id, expires_at, terminated)) if expires_at > now_us => {
-                if terminated.is_some() {
-                    Admission::Terminated { session_id }
-                } else {
-                    tx.prepare_cached(
-                        "UPDATE sessions SET last_seen = ?1, expires_at = ?2 WHERE id = ?3",
-                    )?
-                    .execute(params![now_us, until_us, session_id])?;
-                    Admission::Extended { session_id }
-                }
-            }
-            _ => {
-                let live: i64 = if claim.max_sessions == 0 {
-                    0
-                } else {
-                    tx.prepare_cached(
-                        "SELECT COUNT(*) FROM sessions \
-                         WHERE token_id = ?1 AND expires_at > ?2 AND terminated_at IS NULL",
-                    )?
-                    .query_row(params![claim.token_id, now_us], |row| row.get(0))?
-                };
-                if claim.max_sessions > 0 && live >= i64::from(claim.max_sessions) {
-                    Admission::LimitReached {
-                        live: u32::try_from(live).unwrap_or(u32::MAX),
-                    }
-                } else {
-                    // A dead lease under the same key is replaced by the new session.
-                    let session_id: SessionId = tx
-                        .prepare_cached(
-                            "INSERT INTO sessions (token_id, session_key, user_id, stream, ip, proto, \
-                             started_at, last_seen, expires_at, terminated_at) \
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, NULL) \
-                             ON CONFLICT (token_id, session_key) DO UPDATE SET \
-                             user_id = excluded.user_id, stream = excluded.stream, ip = excluded.ip, \
-                             proto = excluded.proto, started_at = excluded.started_at, \
-                             last_seen = excluded.last_seen, expires_at = excluded.expires_at, \
-                             terminated_at = NULL \
-                             RETURNING id",
+        let claim = OwnedClaim::from(claim);
+        self.writer.run(move |conn| {
+            let (now_us, until_us) = (now.unix_micros(), lease_until.unix_micros());
+            let existing: Option<(SessionId, i64, Option<i64>)> = conn
+                .prepare_cached(
+                    "SELECT id, expires_at, terminated_at FROM sessions WHERE token_id = ?1 AND session_key = ?2",
+                )?
+                .query_row(params![claim.token_id, claim.key], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                .optional()?;
+            let admission = match existing {
+                Some((session_id, expires_at, terminated)) if expires_at > now_us => {
+                    if terminated.is_some() {
+                        Admission::Terminated { session_id }
+                    } else {
+                        conn.prepare_cached(
+                            "UPDATE sessions SET last_seen = ?1, expires_at = ?2 WHERE id = ?3",
                         )?
-                        .query_row(
-                            params![
-                                claim.token_id,
-                                claim.key,
-                                claim.user_id,
-                                claim.stream,
-                                claim.ip.to_string(),
-                                claim.proto,
-                                now_us,
-                                until_us
-                            ],
-                            |row| row.get(0),
-                        )?;
-                    Admission::Admitted { session_id }
+                        .execute(params![now_us, until_us, session_id])?;
+                        Admission::Extended { session_id }
+                    }
                 }
-            }
-        };
-        tx.commit()?;
-        Ok(admission)
+                _ => {
+                    let live: i64 = if claim.max_sessions == 0 {
+                        0
+                    } else {
+                        conn.prepare_cached(
+                            "SELECT COUNT(*) FROM sessions \
+                             WHERE token_id = ?1 AND expires_at > ?2 AND terminated_at IS NULL",
+                        )?
+                        .query_row(params![claim.token_id, now_us], |row| row.get(0))?
+                    };
+                    if claim.max_sessions > 0 && live >= i64::from(claim.max_sessions) {
+                        Admission::LimitReached {
+                            live: u32::try_from(live).unwrap_or(u32::MAX),
+                        }
+                    } else {
+                        // A dead lease under the same key is replaced by the new session.
+                        let session_id: SessionId = conn
+                            .prepare_cached(
+                                "INSERT INTO sessions (token_id, session_key, user_id, stream, ip, proto, \
+                                 started_at, last_seen, expires_at, terminated_at) \
+                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, NULL) \
+                                 ON CONFLICT (token_id, session_key) DO UPDATE SET \
+                                 user_id = excluded.user_id, stream = excluded.stream, ip = excluded.ip, \
+                                 proto = excluded.proto, started_at = excluded.started_at, \
+                                 last_seen = excluded.last_seen, expires_at = excluded.expires_at, \
+                                 terminated_at = NULL \
+                                 RETURNING id",
+                            )?
+                            .query_row(
+                                params![
+                                    claim.token_id,
+                                    claim.key,
+                                    claim.user_id,
+                                    claim.stream,
+                                    claim.ip,
+                                    claim.proto,
+                                    now_us,
+                                    until_us
+                                ],
+                                |row| row.get(0),
+                            )?;
+                        Admission::Admitted { session_id }
+                    }
+                }
+            };
+    Ok(admission)
+        })
     }
 
     fn sessions(&self, filter: &SessionFilter, now: Timestamp) -> Result<Vec<Session>> {
@@ -579,37 +597,39 @@ impl Store for SqliteStore {
     }
 
     fn terminate_session(&self, id: SessionId, now: Timestamp) -> Result<bool> {
-        let conn = self.writer()?;
-        let changed = conn
-            .prepare_cached(
-                "UPDATE sessions SET terminated_at = COALESCE(terminated_at, ?2) \
-                 WHERE id = ?1 AND expires_at > ?2",
-            )?
-            .execute(params![id, now.unix_micros()])?;
-        Ok(changed > 0)
+        self.writer.run(move |conn| {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE sessions SET terminated_at = COALESCE(terminated_at, ?2) \
+                     WHERE id = ?1 AND expires_at > ?2",
+                )?
+                .execute(params![id, now.unix_micros()])?;
+            Ok(changed > 0)
+        })
     }
 
     fn end_session(&self, id: SessionId) -> Result<bool> {
-        let conn = self.writer()?;
-        let deleted = conn
-            .prepare_cached("DELETE FROM sessions WHERE id = ?1")?
-            .execute([id])?;
-        Ok(deleted > 0)
+        self.writer.run(move |conn| {
+            let deleted = conn
+                .prepare_cached("DELETE FROM sessions WHERE id = ?1")?
+                .execute([id])?;
+            Ok(deleted > 0)
+        })
     }
 
     fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64> {
-        let conn = self.writer()?;
-        let purged = conn
-            .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
-            .execute([now.unix_micros()])?;
-        Ok(purged as u64)
+        self.writer.run(move |conn| {
+            let purged = conn
+                .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
+                .execute([now.unix_micros()])?;
+            Ok(purged as u64)
+        })
     }
 
     fn append_access_logs(&self, entries: &[AccessLogEntry]) -> Result<()> {
-        let mut conn = self.writer()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        {
-            let mut insert = tx.prepare_cached(
+        let entries = entries.to_vec();
+        self.writer.run(move |conn| {
+            let mut insert = conn.prepare_cached(
                 "INSERT INTO access_logs (at, token_id, token_prefix, user_id, stream, ip, proto, \
                  request_type, session_id, result, reason, latency_us) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -630,9 +650,8 @@ impl Store for SqliteStore {
                     i64::try_from(e.latency_us).unwrap_or(i64::MAX),
                 ])?;
             }
-        }
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     fn access_logs(&self, filter: &AccessLogFilter) -> Result<Page<AccessLogRecord>> {
@@ -725,12 +744,12 @@ impl Store for SqliteStore {
 
     /// Checks both paths a decision needs: a pooled read, and that the write lock can be taken
     /// (a database locked by another process answers reads but not admissions).
+    /// Checks both paths a decision needs: a pooled read, and a round trip through the writer
+    /// (which takes SQLite's write lock: a database locked by another process answers reads but
+    /// not admissions).
     fn ping(&self) -> Result<()> {
         self.reader()?.query_row("SELECT 1", [], |_| Ok(()))?;
-        let mut conn = self.writer()?;
-        conn.transaction_with_behavior(TransactionBehavior::Immediate)?
-            .rollback()?;
-        Ok(())
+        self.writer.run(|_| Ok(()))
     }
 }
 

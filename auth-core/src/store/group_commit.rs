@@ -1,0 +1,220 @@
+//! SQLite's write path: one thread owns the write connection and commits in groups.
+//!
+//! Every write is a job sent to that thread. The thread takes whatever jobs are queued (up to
+//! [`MAX_GROUP`]), runs them one after another inside one `BEGIN IMMEDIATE` transaction, each in
+//! its own savepoint (a failing job rolls back alone), commits once, and only then answers each
+//! caller. Under load one commit serves many requests; alone, a request is committed at once.
+//!
+//! Jobs run strictly one at a time on one connection inside a write transaction, so a job that
+//! reads then writes (session admission: count, then insert) is atomic against every other job
+//! and, through the database lock, against other processes.
+
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+
+/// Most jobs committed together.
+pub const MAX_GROUP: usize = 256;
+
+/// Runs a job's work inside the group's transaction (`None` if the transaction could not be
+/// started); returns whether the work failed (its savepoint is then rolled back) and what to do
+/// once the group's commit is known.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Finish) + Send>;
+type Finish = Box<dyn FnOnce(&Result<()>) + Send>;
+
+pub struct GroupCommit {
+    jobs: Option<Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl GroupCommit {
+    pub fn spawn(conn: Connection) -> std::io::Result<Self> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || write_loop(conn, queue))?;
+        Ok(GroupCommit {
+            jobs: Some(jobs),
+            thread: Some(thread),
+        })
+    }
+
+    /// Runs `work` on the writer thread within a transaction and returns its result once that
+    /// transaction has committed. Blocks the calling thread.
+    pub fn run<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (reply, answer) = mpsc::sync_channel::<Result<T>>(1);
+        let job: Job = Box::new(move |conn| {
+            let outcome = match conn {
+                Some(conn) => work(conn),
+                None => Err(Error::storage("could not begin a write transaction")),
+            };
+            let failed = outcome.is_err();
+            let finish: Finish = Box::new(move |committed: &Result<()>| {
+                let answer = match committed {
+                    Ok(()) => outcome,
+                    Err(err) => Err(Error::storage(err)),
+                };
+                // The caller may have given up waiting; nothing to do then.
+                let _ = reply.send(answer);
+            });
+            (failed, finish)
+        });
+        let gone = || Error::storage("the SQLite writer thread has stopped");
+        self.jobs
+            .as_ref()
+            .ok_or_else(gone)?
+            .send(job)
+            .map_err(|_| gone())?;
+        answer.recv().map_err(|_| gone())?
+    }
+}
+
+impl Drop for GroupCommit {
+    fn drop(&mut self) {
+        // Closing the queue lets the thread finish what is queued and stop.
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                log::error!("the SQLite writer thread panicked");
+            }
+        }
+    }
+}
+
+fn write_loop(conn: Connection, queue: Receiver<Job>) {
+    let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
+    while let Ok(first) = queue.recv() {
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_group(&conn, group.drain(..));
+    }
+}
+
+fn commit_group(conn: &Connection, group: impl Iterator<Item = Job>) {
+    if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
+        log::warn!("could not begin a write transaction: {err}");
+        for job in group {
+            let (_, finish) = job(None);
+            finish(&Err(Error::storage(format!(
+                "could not begin a write transaction: {err}"
+            ))));
+        }
+        return;
+    }
+    let mut finishes: Vec<Finish> = Vec::new();
+    for job in group {
+        if let Err(err) = conn.execute_batch("SAVEPOINT job") {
+            let (_, finish) = job(None);
+            finish(&Err(Error::storage(format!(
+                "could not open a savepoint: {err}"
+            ))));
+            continue;
+        }
+        let (failed, finish) = job(Some(conn));
+        // A failed job's partial writes leave the group; the others still commit.
+        let end = if failed {
+            "ROLLBACK TO job; RELEASE job"
+        } else {
+            "RELEASE job"
+        };
+        if let Err(err) = conn.execute_batch(end) {
+            log::error!("closing a savepoint failed: {err}");
+        }
+        finishes.push(finish);
+    }
+    let committed = conn.execute_batch("COMMIT").map_err(|err| {
+        let _ = conn.execute_batch("ROLLBACK");
+        Error::storage(format!("commit failed: {err}"))
+    });
+    for finish in finishes {
+        finish(&committed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn writer() -> (tempfile::TempDir, Arc<GroupCommit>, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER NOT NULL)")
+            .unwrap();
+        (dir, Arc::new(GroupCommit::spawn(conn).unwrap()), path)
+    }
+
+    fn count(path: &std::path::Path) -> i64 {
+        Connection::open(path)
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_failed_job_rolls_back_alone() {
+        let (_dir, writer, path) = writer();
+        let failed: Result<()> = writer.run(|conn| {
+            conn.execute("INSERT INTO t (n) VALUES (1)", [])?;
+            Err(Error::invalid("n", "refused after writing"))
+        });
+        assert_eq!(
+            failed.unwrap_err().field(),
+            Some("n"),
+            "the job's own error comes back"
+        );
+        writer
+            .run(|conn| {
+                conn.execute("INSERT INTO t (n) VALUES (2)", [])
+                    .map_err(Error::from)
+            })
+            .unwrap();
+        assert_eq!(count(&path), 1, "only the successful job's row is there");
+    }
+
+    #[test]
+    fn concurrent_jobs_all_commit_before_answering() {
+        let (_dir, writer, path) = writer();
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let writer = Arc::clone(&writer);
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        let n = t * 1000 + i;
+                        writer
+                            .run(move |conn| {
+                                conn.execute("INSERT INTO t (n) VALUES (?1)", [n])
+                                    .map_err(Error::from)
+                            })
+                            .unwrap();
+                        // Answered means committed: visible to another connection at once.
+                        let seen: i64 = Connection::open(&path)
+                            .unwrap()
+                            .query_row("SELECT COUNT(*) FROM t WHERE n = ?1", [n], |r| r.get(0))
+                            .unwrap();
+                        assert_eq!(seen, 1);
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(count(&path), 400);
+    }
+}
