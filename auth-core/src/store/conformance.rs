@@ -466,6 +466,51 @@ pub fn stats_count_live_sessions_per_stream(store: &dyn Store) {
     assert_eq!(later.live_sessions, 0);
 }
 
+/// A store for one test, with whatever must live as long as it (a temporary folder).
+pub struct Held {
+    store: Arc<dyn Store>,
+    _guard: Option<Box<dyn std::any::Any>>,
+}
+
+impl Held {
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    pub fn shared(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.store)
+    }
+}
+
+/// A store paired with a guard that must outlive it.
+pub struct Guarded<G, S>(pub G, pub S);
+
+pub trait IntoHeld {
+    fn into_held(self) -> Held;
+}
+
+impl<S: Store> IntoHeld for S {
+    fn into_held(self) -> Held {
+        Held {
+            store: Arc::new(self),
+            _guard: None,
+        }
+    }
+}
+
+impl<G: 'static, S: Store> IntoHeld for Guarded<G, S> {
+    fn into_held(self) -> Held {
+        Held {
+            store: Arc::new(self.1),
+            _guard: Some(Box::new(self.0)),
+        }
+    }
+}
+
+pub fn held(make: impl IntoHeld) -> Held {
+    make.into_held()
+}
+
 /// Many threads race `new_session` for one token through the store: exactly `max` win.
 pub fn concurrent_admission_never_over_admits(store: Arc<dyn Store>) {
     const MAX: i64 = 3;
@@ -553,63 +598,63 @@ macro_rules! suite {
 
         #[test]
         fn tokens_round_trip() {
-            c::tokens_round_trip(&$make);
+            c::tokens_round_trip(c::held($make).store());
         }
         #[test]
         fn upsert_is_idempotent() {
-            c::upsert_is_idempotent(&$make);
+            c::upsert_is_idempotent(c::held($make).store());
         }
         #[test]
         fn listing_filters_and_pages() {
-            c::listing_filters_and_pages(&$make);
+            c::listing_filters_and_pages(c::held($make).store());
         }
         #[test]
         fn update_validates_and_is_all_or_nothing() {
-            c::update_validates_and_is_all_or_nothing(&$make);
+            c::update_validates_and_is_all_or_nothing(c::held($make).store());
         }
         #[test]
         fn admission_limits_extends_and_expires() {
-            c::admission_limits_extends_and_expires(&$make);
+            c::admission_limits_extends_and_expires(c::held($make).store());
         }
         #[test]
         fn unlimited_admits_everyone() {
-            c::unlimited_admits_everyone(&$make);
+            c::unlimited_admits_everyone(c::held($make).store());
         }
         #[test]
         fn termination_frees_the_slot_and_refuses_the_session() {
-            c::termination_frees_the_slot_and_refuses_the_session(&$make);
+            c::termination_frees_the_slot_and_refuses_the_session(c::held($make).store());
         }
         #[test]
         fn deleting_a_token_ends_its_sessions() {
-            c::deleting_a_token_ends_its_sessions(&$make);
+            c::deleting_a_token_ends_its_sessions(c::held($make).store());
         }
         #[test]
         fn session_filters() {
-            c::session_filters(&$make);
+            c::session_filters(c::held($make).store());
         }
         #[test]
         fn access_logs_filter_page_and_count() {
-            c::access_logs_filter_page_and_count(&$make);
+            c::access_logs_filter_page_and_count(c::held($make).store());
         }
         #[test]
         fn stats_count_live_sessions_per_stream() {
-            c::stats_count_live_sessions_per_stream(&$make);
+            c::stats_count_live_sessions_per_stream(c::held($make).store());
         }
         #[test]
         fn concurrent_admission_never_over_admits() {
-            c::concurrent_admission_never_over_admits(std::sync::Arc::new($make));
+            c::concurrent_admission_never_over_admits(c::held($make).shared());
         }
         #[test]
         fn token_generation_moves_on_every_token_write() {
-            c::token_generation_moves_on_every_token_write(&$make);
+            c::token_generation_moves_on_every_token_write(c::held($make).store());
         }
         #[test]
         fn ending_a_session_frees_its_slot_without_after_effect() {
-            c::ending_a_session_frees_its_slot_without_after_effect(&$make);
+            c::ending_a_session_frees_its_slot_without_after_effect(c::held($make).store());
         }
         #[test]
         fn ping_answers() {
-            c::ping_answers(&$make);
+            c::ping_answers(c::held($make).store());
         }
     };
 }

@@ -768,10 +768,8 @@ mod tests {
     }
 
     crate::store::conformance::suite!({
-        // The directory must outlive the store: leak it for the test's duration.
         let (dir, store) = temp_store();
-        std::mem::forget(dir);
-        store
+        crate::store::conformance::Guarded(dir, store)
     });
 
     #[test]
