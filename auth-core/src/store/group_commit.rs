@@ -76,6 +76,35 @@ impl GroupCommit {
     }
 }
 
+impl GroupCommit {
+    /// Queues `work` for the next group without waiting for it. Failures are logged.
+    pub fn submit<F>(&self, what: &'static str, work: F)
+    where
+        F: FnOnce(&Connection) -> Result<()> + Send + 'static,
+    {
+        let job: Job = Box::new(move |conn| {
+            let outcome = match conn {
+                Some(conn) => work(conn),
+                None => Err(Error::storage("could not begin a write transaction")),
+            };
+            let failed = outcome.is_err();
+            let finish: Finish = Box::new(move |committed: &Result<()>| {
+                if let Err(err) =
+                    outcome.and(committed.as_ref().map(|_| ()).map_err(Error::storage))
+                {
+                    log::error!("{what} failed: {err}");
+                }
+            });
+            (failed, finish)
+        });
+        if let Some(jobs) = &self.jobs {
+            if jobs.send(job).is_err() {
+                log::error!("{what} lost: the SQLite writer thread has stopped");
+            }
+        }
+    }
+}
+
 impl Drop for GroupCommit {
     fn drop(&mut self) {
         // Closing the queue lets the thread finish what is queued and stop.

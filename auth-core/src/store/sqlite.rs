@@ -10,8 +10,9 @@
 //! may roll back the last few commits (sessions are leases, tokens are re-seedable), and the
 //! file never corrupts.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use r2d2::{Pool, PooledConnection};
@@ -111,8 +112,60 @@ const READ_POOL_SIZE: u32 = 8;
 
 pub struct SqliteStore {
     path: PathBuf,
-    writer: GroupCommit,
     readers: Pool<SqliteConnectionManager>,
+    /// Lease extensions of live sessions, answered at once and written in the next group.
+    /// Shared with the writer's jobs, which apply them before anything that counts sessions.
+    pending: Arc<PendingExtensions>,
+    // Declared last: dropping it drains the queue (pending extensions included) while the
+    // rest of the store still exists.
+    writer: GroupCommit,
+}
+
+/// Lease extensions not yet written, by session id: `(last_seen, expires_at)` in unix micros.
+///
+/// Re-checks of live sessions are most of the traffic and need no slot, so they are answered
+/// after a read and their new lease is written with the next commit group instead of making
+/// each request wait for one. Every writer job that counts or purges sessions applies the
+/// pending extensions first, in its own transaction, so admission always sees every lease this
+/// process has granted. A crash may lose extensions of the last few milliseconds: those sessions
+/// then keep their previous lease (never a longer one), and a late re-check is admitted again
+/// only if a slot is free.
+#[derive(Default)]
+struct PendingExtensions(Mutex<HashMap<SessionId, (i64, i64)>>);
+
+impl PendingExtensions {
+    /// Records an extension; true when it is the first since the last flush (the caller then
+    /// queues a flush).
+    fn add(&self, session_id: SessionId, last_seen: i64, expires_at: i64) -> bool {
+        let mut pending = match self.0.lock() {
+            Ok(pending) => pending,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let first = pending.is_empty();
+        let entry = pending.entry(session_id).or_insert((last_seen, expires_at));
+        entry.0 = entry.0.max(last_seen);
+        entry.1 = entry.1.max(expires_at);
+        first
+    }
+
+    /// Writes every pending extension on `conn` (inside the caller's transaction).
+    fn apply(&self, conn: &Connection) -> Result<()> {
+        let taken = match self.0.lock() {
+            Ok(mut pending) => std::mem::take(&mut *pending),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        };
+        if taken.is_empty() {
+            return Ok(());
+        }
+        let mut extend = conn.prepare_cached(
+            "UPDATE sessions SET last_seen = MAX(last_seen, ?1), expires_at = MAX(expires_at, ?2) \
+             WHERE id = ?3 AND terminated_at IS NULL",
+        )?;
+        for (session_id, (last_seen, expires_at)) in taken {
+            extend.execute(params![last_seen, expires_at, session_id])?;
+        }
+        Ok(())
+    }
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -146,6 +199,7 @@ impl SqliteStore {
             .build(manager)?;
         Ok(SqliteStore {
             path,
+            pending: Arc::default(),
             writer: GroupCommit::spawn(writer).map_err(|e| {
                 Error::storage(format!("cannot start the SQLite writer thread: {e}"))
             })?,
@@ -161,6 +215,47 @@ impl SqliteStore {
     pub fn schema_version(&self) -> Result<u32> {
         let conn = self.reader()?;
         Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)
+    }
+
+    /// The read-only path of admission: a re-check of a live session is answered from a read,
+    /// its new lease queued for the next commit group. `None` when the writer must decide
+    /// (no live session under this key: a new admission).
+    fn extend_live_session(
+        &self,
+        claim: &SessionClaim<'_>,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<Admission>> {
+        let conn = self.reader()?;
+        let existing: Option<(SessionId, i64, Option<i64>)> = conn
+            .prepare_cached(
+                "SELECT id, expires_at, terminated_at FROM sessions \
+                 WHERE token_id = ?1 AND session_key = ?2",
+            )?
+            .query_row(params![claim.token_id, claim.key], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .optional()?;
+        let Some((session_id, expires_at, terminated)) = existing else {
+            return Ok(None);
+        };
+        if expires_at <= now.unix_micros() {
+            return Ok(None);
+        }
+        if terminated.is_some() {
+            return Ok(Some(Admission::Terminated { session_id }));
+        }
+        if self
+            .pending
+            .add(session_id, now.unix_micros(), lease_until.unix_micros())
+        {
+            let pending = Arc::clone(&self.pending);
+            self.writer
+                .submit("writing session lease extensions", move |conn| {
+                    pending.apply(conn)
+                });
+        }
+        Ok(Some(Admission::Extended { session_id }))
     }
 
     fn reader(&self) -> Result<PooledConnection<SqliteConnectionManager>> {
@@ -508,8 +603,13 @@ impl Store for SqliteStore {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Admission> {
+        if let Some(answer) = self.extend_live_session(claim, now, lease_until)? {
+            return Ok(answer);
+        }
         let claim = OwnedClaim::from(claim);
+        let pending = Arc::clone(&self.pending);
         self.writer.run(move |conn| {
+            pending.apply(conn)?;
             let (now_us, until_us) = (now.unix_micros(), lease_until.unix_micros());
             let existing: Option<(SessionId, i64, Option<i64>)> = conn
                 .prepare_cached(
@@ -618,7 +718,9 @@ impl Store for SqliteStore {
     }
 
     fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64> {
+        let pending = Arc::clone(&self.pending);
         self.writer.run(move |conn| {
+            pending.apply(conn)?;
             let purged = conn
                 .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
                 .execute([now.unix_micros()])?;
@@ -771,6 +873,48 @@ mod tests {
         let (dir, store) = temp_store();
         crate::store::conformance::Guarded(dir, store)
     });
+
+    #[test]
+    fn lease_extensions_answered_from_a_read_are_written_by_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.db");
+        let t0 = crate::store::conformance::T0;
+        let later = t0.saturating_add(std::time::Duration::from_secs(100));
+        let lease = |t: Timestamp| t.saturating_add(std::time::Duration::from_secs(210));
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            let token = store
+                .create_token(crate::store::conformance::spec("extend-me-1", "u", 1), t0)
+                .unwrap();
+            let claim = SessionClaim {
+                token_id: token.id,
+                key: "id:a",
+                max_sessions: 1,
+                user_id: "u",
+                stream: "s",
+                ip: std::net::IpAddr::from([10, 0, 0, 1]),
+                proto: "hls",
+            };
+            assert!(matches!(
+                store.admit_session(&claim, t0, lease(t0)).unwrap(),
+                Admission::Admitted { .. }
+            ));
+            assert!(matches!(
+                store.admit_session(&claim, later, lease(later)).unwrap(),
+                Admission::Extended { .. }
+            ));
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let sessions = store
+            .sessions(&super::super::SessionFilter::default(), t0)
+            .unwrap();
+        assert_eq!(
+            sessions[0].expires_at,
+            lease(later),
+            "the extension was written before the store closed"
+        );
+        assert_eq!(sessions[0].last_seen, later);
+    }
 
     #[test]
     fn migrations_are_versioned_and_idempotent() {
