@@ -23,6 +23,10 @@ use crate::token::TokenId;
 /// Most entries written in one transaction.
 pub const MAX_BATCH: usize = 1024;
 
+/// How long the writer waits after an entry arrives before writing, so that entries arriving
+/// meanwhile share its transaction. Bounds how late a record appears; shutdown does not wait.
+pub const LINGER: Duration = Duration::from_millis(50);
+
 /// Whether the request was allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -217,7 +221,12 @@ fn write_loop(store: &dyn Store, receiver: Receiver<Message>, stats: &AccessLogS
     let mut closing = false;
     while !closing {
         match receiver.recv() {
-            Ok(Message::Entry(entry)) => batch.push(entry),
+            Ok(Message::Entry(entry)) => {
+                batch.push(entry);
+                // Let a batch build up: one transaction per LINGER instead of one per request
+                // keeps the store's single writer free for admissions.
+                std::thread::sleep(LINGER);
+            }
             Ok(Message::Close) | Err(_) => closing = true,
         }
         // Take whatever else is queued, up to a batch; when closing, everything.

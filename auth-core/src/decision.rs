@@ -362,6 +362,35 @@ impl Authorizer {
             self.store.admit_session(claim, now, lease_until)
         })
     }
+
+    /// [`Authorizer::authorize`], when the store can answer from memory (a cached token and a
+    /// re-check of a live session, typically most requests): no blocking call is made, so an
+    /// async server may call this on its reactor threads. `None` means "call `authorize` on a
+    /// thread that may block".
+    pub fn try_authorize_without_blocking(
+        &self,
+        request: &AuthRequest<'_>,
+    ) -> Option<Result<Decision>> {
+        let now = self.clock.now();
+        let token = match request.token {
+            Some(secret) if !secret.is_empty() => self
+                .store
+                .try_token_without_blocking(&self.hasher.digest(secret))?,
+            _ => None,
+        };
+        let lease_until = self.policy.lease_until(now);
+        let mut would_block = false;
+        let decision = decide(request, token.as_deref(), now, &self.policy, |claim| {
+            self.store
+                .try_admit_without_blocking(claim, now, lease_until)
+                .unwrap_or_else(|| {
+                    // Abandon this attempt; the caller retries on a blocking thread.
+                    would_block = true;
+                    Err(crate::Error::storage("admission needs a blocking call"))
+                })
+        });
+        (!would_block).then_some(decision)
+    }
 }
 
 #[cfg(test)]

@@ -88,6 +88,26 @@ impl CachedStore {
         state.entries.clear();
     }
 
+    /// Whether the cache was checked against the store's generation recently enough at `now`.
+    fn is_fresh(&self, now: Timestamp) -> bool {
+        self.state
+            .read()
+            .is_ok_and(|state| self.fresh_at(&state, now))
+    }
+
+    fn fresh_at(&self, state: &CacheState, now: Timestamp) -> bool {
+        state.generation.is_some() && now < state.checked_at.saturating_add(self.recheck_every)
+    }
+
+    /// The cached answer for `digest`, if the cache is current at `now` and holds one.
+    fn cached(&self, digest: &SecretDigest, now: Timestamp) -> Option<Option<Arc<Token>>> {
+        let state = self.state.read().ok()?;
+        if !self.fresh_at(&state, now) {
+            return None;
+        }
+        state.entries.get(digest).cloned()
+    }
+
     /// Clears the cache if the store's generation moved since it was last checked.
     fn recheck(&self, now: Timestamp) -> Result<()> {
         let generation = self.inner.token_generation()?;
@@ -115,21 +135,10 @@ impl CachedStore {
 impl Store for CachedStore {
     fn token_by_digest(&self, digest: &SecretDigest) -> Result<Option<Arc<Token>>> {
         let now = self.clock.now();
-        let fresh = {
-            let state = self
-                .state
-                .read()
-                .map_err(|_| Error::storage("token cache lock poisoned"))?;
-            let fresh = state.generation.is_some()
-                && now < state.checked_at.saturating_add(self.recheck_every);
-            if fresh {
-                if let Some(hit) = state.entries.get(digest) {
-                    return Ok(hit.clone());
-                }
-            }
-            fresh
-        };
-        if !fresh {
+        if let Some(hit) = self.cached(digest, now) {
+            return Ok(hit);
+        }
+        if !self.is_fresh(now) {
             self.recheck(now)?;
         }
         let epoch = self.epoch.load(Ordering::SeqCst);
@@ -145,6 +154,21 @@ impl Store for CachedStore {
             state.entries.insert(*digest, found.clone());
         }
         Ok(found)
+    }
+
+    fn try_token_without_blocking(&self, digest: &SecretDigest) -> Option<Option<Arc<Token>>> {
+        self.cached(digest, self.clock.now())
+            .or_else(|| self.inner.try_token_without_blocking(digest))
+    }
+
+    fn try_admit_without_blocking(
+        &self,
+        claim: &SessionClaim<'_>,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Option<Result<Admission>> {
+        self.inner
+            .try_admit_without_blocking(claim, now, lease_until)
     }
 
     fn token_generation(&self) -> Result<u64> {

@@ -49,6 +49,18 @@ impl GroupCommit {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        self.run_then(work, |_| {})
+    }
+
+    /// As [`GroupCommit::run`], and once the transaction has committed (and only then) calls
+    /// `on_commit` with the result, on the writer thread, before the next group starts: state
+    /// kept beside the database changes in the same order as the database.
+    pub fn run_then<T, F, C>(&self, work: F, on_commit: C) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        C: FnOnce(&T) + Send + 'static,
+    {
         let (reply, answer) = mpsc::sync_channel::<Result<T>>(1);
         let job: Job = Box::new(move |conn| {
             let outcome = match conn {
@@ -61,6 +73,9 @@ impl GroupCommit {
                     Ok(()) => outcome,
                     Err(err) => Err(Error::storage(err)),
                 };
+                if let Ok(value) = &answer {
+                    on_commit(value);
+                }
                 // The caller may have given up waiting; nothing to do then.
                 let _ = reply.send(answer);
             });

@@ -112,6 +112,20 @@ impl Store for MemoryStore {
             .map(|token| Arc::new(token.clone())))
     }
 
+    // Everything here is a short critical section on one mutex: never a blocking call.
+    fn try_token_without_blocking(&self, digest: &SecretDigest) -> Option<Option<Arc<Token>>> {
+        self.token_by_digest(digest).ok()
+    }
+
+    fn try_admit_without_blocking(
+        &self,
+        claim: &SessionClaim<'_>,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Option<Result<Admission>> {
+        Some(self.admit_session(claim, now, lease_until))
+    }
+
     fn token_generation(&self) -> Result<u64> {
         Ok(self.state()?.token_generation)
     }

@@ -12,6 +12,7 @@
 
 mod cached;
 mod group_commit;
+mod live_index;
 mod memory;
 mod sqlite;
 
@@ -134,6 +135,25 @@ pub trait Store: Send + Sync + 'static {
     /// The hot-path lookup: one indexed read. Shared (`Arc`) so that a cache can hand out the
     /// same token to every request without copying it.
     fn token_by_digest(&self, digest: &SecretDigest) -> Result<Option<Arc<Token>>>;
+
+    /// The token lookup, answered only if that needs no blocking (an in-memory cache hit);
+    /// `None` means "call [`Store::token_by_digest`] on a thread that may block". Async servers
+    /// call this on their reactor threads, so it must take nothing but short in-memory locks.
+    fn try_token_without_blocking(&self, _digest: &SecretDigest) -> Option<Option<Arc<Token>>> {
+        None
+    }
+
+    /// [`Store::admit_session`], answered only if that needs no blocking (a re-check of a live
+    /// session known in memory); `None` means "call `admit_session` on a thread that may block".
+    /// Same rule as [`Store::try_token_without_blocking`]: short in-memory locks only.
+    fn try_admit_without_blocking(
+        &self,
+        _claim: &SessionClaim<'_>,
+        _now: Timestamp,
+        _lease_until: Timestamp,
+    ) -> Option<Result<Admission>> {
+        None
+    }
 
     /// A number that changes whenever any token is created, changed or deleted, by any process
     /// or node sharing this store: what [`CachedStore`] polls to notice writes it did not make.

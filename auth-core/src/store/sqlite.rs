@@ -12,7 +12,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use r2d2::{Pool, PooledConnection};
@@ -22,6 +23,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, Tra
 use serde_json::{Map, Value};
 
 use super::group_commit::GroupCommit;
+use super::live_index::LiveIndex;
 use super::{
     clamp_limit, AccessLogFilter, AccessStats, Page, SessionFilter, Store, TokenFilter, Upsert,
 };
@@ -113,46 +115,67 @@ const READ_POOL_SIZE: u32 = 8;
 pub struct SqliteStore {
     path: PathBuf,
     readers: Pool<SqliteConnectionManager>,
-    /// Lease extensions of live sessions, answered at once and written in the next group.
-    /// Shared with the writer's jobs, which apply them before anything that counts sessions.
+    /// Lease extensions of live sessions, answered at once and written later (see
+    /// [`PendingExtensions`]).
     pending: Arc<PendingExtensions>,
-    // Declared last: dropping it drains the queue (pending extensions included) while the
-    // rest of the store still exists.
-    writer: GroupCommit,
+    /// This process's view of the sessions table, for re-checks answered from memory.
+    live: Arc<Mutex<LiveIndex>>,
+    /// Stops the thread that writes pending extensions every [`EXTENSION_FLUSH_EVERY`].
+    flusher: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+    writer: Arc<GroupCommit>,
 }
 
-/// Lease extensions not yet written, by session id: `(last_seen, expires_at)` in unix micros.
+/// How long an answered lease extension may wait before it is written.
+const EXTENSION_FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+/// Lease extensions not yet written: token id -> session id -> `(last_seen, expires_at)` in
+/// unix micros.
 ///
-/// Re-checks of live sessions are most of the traffic and need no slot, so they are answered
-/// after a read and their new lease is written with the next commit group instead of making
-/// each request wait for one. Every writer job that counts or purges sessions applies the
-/// pending extensions first, in its own transaction, so admission always sees every lease this
-/// process has granted. A crash may lose extensions of the last few milliseconds: those sessions
-/// then keep their previous lease (never a longer one), and a late re-check is admitted again
-/// only if a slot is free.
+/// Re-checks of live sessions are most of the traffic and need no slot, so they are answered from
+/// memory and their new leases are written about once a second, many (and repeated re-checks of
+/// one session) per statement group. Before the writer counts a token's sessions to admit a new
+/// one it writes that token's pending extensions in the same transaction, and before a purge it
+/// writes all of them, so no decision ever sees a lease shorter than one this process granted.
+/// A crash may lose about a second of extensions: those sessions keep their previous, shorter
+/// lease, and a late re-check is then admitted again only if a slot is free.
 #[derive(Default)]
-struct PendingExtensions(Mutex<HashMap<SessionId, (i64, i64)>>);
+struct PendingExtensions(Mutex<HashMap<TokenId, TokenExtensions>>);
+
+/// One token's pending extensions: session id -> `(last_seen, expires_at)`.
+type TokenExtensions = HashMap<SessionId, (i64, i64)>;
 
 impl PendingExtensions {
-    /// Records an extension; true when it is the first since the last flush (the caller then
-    /// queues a flush).
-    fn add(&self, session_id: SessionId, last_seen: i64, expires_at: i64) -> bool {
-        let mut pending = match self.0.lock() {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TokenId, TokenExtensions>> {
+        match self.0.lock() {
             Ok(pending) => pending,
             Err(poisoned) => poisoned.into_inner(),
-        };
-        let first = pending.is_empty();
-        let entry = pending.entry(session_id).or_insert((last_seen, expires_at));
-        entry.0 = entry.0.max(last_seen);
-        entry.1 = entry.1.max(expires_at);
-        first
+        }
     }
 
-    /// Writes every pending extension on `conn` (inside the caller's transaction).
-    fn apply(&self, conn: &Connection) -> Result<()> {
-        let taken = match self.0.lock() {
-            Ok(mut pending) => std::mem::take(&mut *pending),
-            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+    fn add(&self, token_id: TokenId, session_id: SessionId, last_seen: i64, expires_at: i64) {
+        let mut pending = self.lock();
+        let entry = pending
+            .entry(token_id)
+            .or_default()
+            .entry(session_id)
+            .or_insert((last_seen, expires_at));
+        entry.0 = entry.0.max(last_seen);
+        entry.1 = entry.1.max(expires_at);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// Writes the pending extensions of `token` (of every token when `None`) on `conn`, inside
+    /// the caller's transaction.
+    fn apply(&self, conn: &Connection, token: Option<TokenId>) -> Result<()> {
+        let taken: Vec<TokenExtensions> = {
+            let mut pending = self.lock();
+            match token {
+                Some(token_id) => pending.remove(&token_id).into_iter().collect(),
+                None => pending.drain().map(|(_, sessions)| sessions).collect(),
+            }
         };
         if taken.is_empty() {
             return Ok(());
@@ -161,10 +184,45 @@ impl PendingExtensions {
             "UPDATE sessions SET last_seen = MAX(last_seen, ?1), expires_at = MAX(expires_at, ?2) \
              WHERE id = ?3 AND terminated_at IS NULL",
         )?;
-        for (session_id, (last_seen, expires_at)) in taken {
+        for (session_id, (last_seen, expires_at)) in taken.into_iter().flatten() {
             extend.execute(params![last_seen, expires_at, session_id])?;
         }
         Ok(())
+    }
+}
+
+fn spawn_flusher(
+    pending: Arc<PendingExtensions>,
+    writer: Arc<GroupCommit>,
+) -> std::io::Result<(mpsc::Sender<()>, JoinHandle<()>)> {
+    let (stop, stopped) = mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("sqlite-extensions".into())
+        .spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(EXTENSION_FLUSH_EVERY)
+            {
+                if !pending.is_empty() {
+                    let pending = Arc::clone(&pending);
+                    writer.submit("writing session lease extensions", move |conn| {
+                        pending.apply(conn, None)
+                    });
+                }
+            }
+        })?;
+    Ok((stop, thread))
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        if let Some((stop, thread)) = self.flusher.take() {
+            drop(stop);
+            let _ = thread.join();
+        }
+        let pending = Arc::clone(&self.pending);
+        if let Err(err) = self.writer.run(move |conn| pending.apply(conn, None)) {
+            log::error!("writing the last session lease extensions failed: {err}");
+        }
     }
 }
 
@@ -190,6 +248,7 @@ impl SqliteStore {
         }
         configure(&writer)?;
         migrate(&mut writer)?;
+        let live = load_live_index(&writer)?;
         let manager =
             SqliteConnectionManager::file(&path).with_init(|conn: &mut Connection| configure(conn));
         let readers = Pool::builder()
@@ -197,12 +256,18 @@ impl SqliteStore {
             .min_idle(Some(1))
             .connection_timeout(BUSY_TIMEOUT)
             .build(manager)?;
+        let thread_error =
+            |e: std::io::Error| Error::storage(format!("cannot start an SQLite thread: {e}"));
+        let writer = Arc::new(GroupCommit::spawn(writer).map_err(thread_error)?);
+        let pending = Arc::new(PendingExtensions::default());
+        let flusher =
+            spawn_flusher(Arc::clone(&pending), Arc::clone(&writer)).map_err(thread_error)?;
         Ok(SqliteStore {
             path,
-            pending: Arc::default(),
-            writer: GroupCommit::spawn(writer).map_err(|e| {
-                Error::storage(format!("cannot start the SQLite writer thread: {e}"))
-            })?,
+            pending,
+            live: Arc::new(Mutex::new(live)),
+            flusher: Some(flusher),
+            writer,
             readers,
         })
     }
@@ -217,50 +282,33 @@ impl SqliteStore {
         Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)
     }
 
-    /// The read-only path of admission: a re-check of a live session is answered from a read,
-    /// its new lease queued for the next commit group. `None` when the writer must decide
-    /// (no live session under this key: a new admission).
-    fn extend_live_session(
-        &self,
-        claim: &SessionClaim<'_>,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Result<Option<Admission>> {
-        let conn = self.reader()?;
-        let existing: Option<(SessionId, i64, Option<i64>)> = conn
-            .prepare_cached(
-                "SELECT id, expires_at, terminated_at FROM sessions \
-                 WHERE token_id = ?1 AND session_key = ?2",
-            )?
-            .query_row(params![claim.token_id, claim.key], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-            })
-            .optional()?;
-        let Some((session_id, expires_at, terminated)) = existing else {
-            return Ok(None);
-        };
-        if expires_at <= now.unix_micros() {
-            return Ok(None);
-        }
-        if terminated.is_some() {
-            return Ok(Some(Admission::Terminated { session_id }));
-        }
-        if self
-            .pending
-            .add(session_id, now.unix_micros(), lease_until.unix_micros())
-        {
-            let pending = Arc::clone(&self.pending);
-            self.writer
-                .submit("writing session lease extensions", move |conn| {
-                    pending.apply(conn)
-                });
-        }
-        Ok(Some(Admission::Extended { session_id }))
+    fn live(&self) -> std::sync::MutexGuard<'_, LiveIndex> {
+        lock_live(&self.live)
     }
 
     fn reader(&self) -> Result<PooledConnection<SqliteConnectionManager>> {
         Ok(self.readers.get()?)
     }
+}
+
+fn load_live_index(conn: &Connection) -> Result<LiveIndex> {
+    let mut index = LiveIndex::default();
+    let mut rows =
+        conn.prepare("SELECT id, token_id, session_key, expires_at, terminated_at FROM sessions")?;
+    let sessions = rows.query_map([], |row| {
+        Ok((
+            row.get::<_, SessionId>(0)?,
+            row.get::<_, TokenId>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, i64>(3)?,
+            row.get::<_, Option<i64>>(4)?.is_some(),
+        ))
+    })?;
+    for session in sessions {
+        let (id, token_id, key, expires_at, terminated) = session?;
+        index.insert(token_id, &key, id, expires_at, terminated);
+    }
+    Ok(index)
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
@@ -489,6 +537,15 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
     })
 }
 
+fn lock_live(live: &Mutex<LiveIndex>) -> std::sync::MutexGuard<'_, LiveIndex> {
+    // The index is rebuilt from plain inserts and removals: a panic elsewhere cannot leave it
+    // half-updated in a way that matters more than a stale entry.
+    match live.lock() {
+        Ok(index) => index,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
 /// A [`SessionClaim`] that can travel to the writer thread.
 struct OwnedClaim {
     token_id: TokenId,
@@ -588,13 +645,21 @@ impl Store for SqliteStore {
     }
 
     fn delete_token(&self, id: TokenId) -> Result<bool> {
+        let live = Arc::clone(&self.live);
         // Sessions go with it through ON DELETE CASCADE.
-        self.writer.run(move |conn| {
-            let deleted = conn
-                .prepare_cached("DELETE FROM tokens WHERE id = ?1")?
-                .execute([id])?;
-            Ok(deleted > 0)
-        })
+        self.writer.run_then(
+            move |conn| {
+                let deleted = conn
+                    .prepare_cached("DELETE FROM tokens WHERE id = ?1")?
+                    .execute([id])?;
+                Ok(deleted > 0)
+            },
+            move |&deleted| {
+                if deleted {
+                    lock_live(&live).remove_token(id);
+                }
+            },
+        )
     }
 
     fn admit_session(
@@ -603,13 +668,28 @@ impl Store for SqliteStore {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Admission> {
-        if let Some(answer) = self.extend_live_session(claim, now, lease_until)? {
-            return Ok(answer);
+        if let Some(answer) = self.try_admit_without_blocking(claim, now, lease_until) {
+            return answer;
         }
         let claim = OwnedClaim::from(claim);
+        let (token_id, key) = (claim.token_id, claim.key.clone());
         let pending = Arc::clone(&self.pending);
-        self.writer.run(move |conn| {
-            pending.apply(conn)?;
+        let live = Arc::clone(&self.live);
+        let until_us = lease_until.unix_micros();
+        let on_commit = move |admission: &Admission| {
+            let mut index = lock_live(&live);
+            match *admission {
+                Admission::Admitted { session_id } | Admission::Extended { session_id } => {
+                    index.insert(token_id, &key, session_id, until_us, false)
+                }
+                Admission::Terminated { session_id } => {
+                    index.insert(token_id, &key, session_id, until_us, true)
+                }
+                Admission::LimitReached { .. } => {}
+            }
+        };
+        self.writer.run_then(move |conn| {
+            pending.apply(conn, Some(token_id))?;
             let (now_us, until_us) = (now.unix_micros(), lease_until.unix_micros());
             let existing: Option<(SessionId, i64, Option<i64>)> = conn
                 .prepare_cached(
@@ -674,8 +754,25 @@ impl Store for SqliteStore {
                     }
                 }
             };
-    Ok(admission)
-        })
+            Ok(admission)
+        }, on_commit)
+    }
+
+    fn try_admit_without_blocking(
+        &self,
+        claim: &SessionClaim<'_>,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Option<Result<Admission>> {
+        let (now_us, until_us) = (now.unix_micros(), lease_until.unix_micros());
+        let admission = self
+            .live()
+            .recheck(claim.token_id, claim.key, now_us, until_us)?;
+        if let Admission::Extended { session_id } = admission {
+            self.pending
+                .add(claim.token_id, session_id, now_us, until_us);
+        }
+        Some(Ok(admission))
     }
 
     fn sessions(&self, filter: &SessionFilter, now: Timestamp) -> Result<Vec<Session>> {
@@ -697,35 +794,51 @@ impl Store for SqliteStore {
     }
 
     fn terminate_session(&self, id: SessionId, now: Timestamp) -> Result<bool> {
-        self.writer.run(move |conn| {
-            let changed = conn
-                .prepare_cached(
-                    "UPDATE sessions SET terminated_at = COALESCE(terminated_at, ?2) \
-                     WHERE id = ?1 AND expires_at > ?2",
-                )?
-                .execute(params![id, now.unix_micros()])?;
-            Ok(changed > 0)
-        })
+        let live = Arc::clone(&self.live);
+        self.writer.run_then(
+            move |conn| {
+                let changed = conn
+                    .prepare_cached(
+                        "UPDATE sessions SET terminated_at = COALESCE(terminated_at, ?2) \
+                         WHERE id = ?1 AND expires_at > ?2",
+                    )?
+                    .execute(params![id, now.unix_micros()])?;
+                Ok(changed > 0)
+            },
+            move |&terminated| {
+                if terminated {
+                    lock_live(&live).terminate(id);
+                }
+            },
+        )
     }
 
     fn end_session(&self, id: SessionId) -> Result<bool> {
-        self.writer.run(move |conn| {
-            let deleted = conn
-                .prepare_cached("DELETE FROM sessions WHERE id = ?1")?
-                .execute([id])?;
-            Ok(deleted > 0)
-        })
+        let live = Arc::clone(&self.live);
+        self.writer.run_then(
+            move |conn| {
+                let deleted = conn
+                    .prepare_cached("DELETE FROM sessions WHERE id = ?1")?
+                    .execute([id])?;
+                Ok(deleted > 0)
+            },
+            move |_| lock_live(&live).remove(id),
+        )
     }
 
     fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64> {
         let pending = Arc::clone(&self.pending);
-        self.writer.run(move |conn| {
-            pending.apply(conn)?;
-            let purged = conn
-                .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
-                .execute([now.unix_micros()])?;
-            Ok(purged as u64)
-        })
+        let live = Arc::clone(&self.live);
+        self.writer.run_then(
+            move |conn| {
+                pending.apply(conn, None)?;
+                let purged = conn
+                    .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
+                    .execute([now.unix_micros()])?;
+                Ok(purged as u64)
+            },
+            move |_| lock_live(&live).purge(now.unix_micros()),
+        )
     }
 
     fn append_access_logs(&self, entries: &[AccessLogEntry]) -> Result<()> {
@@ -914,6 +1027,92 @@ mod tests {
             "the extension was written before the store closed"
         );
         assert_eq!(sessions[0].last_seen, later);
+    }
+
+    #[test]
+    fn rechecks_of_live_sessions_are_answered_from_memory_and_follow_every_session_write() {
+        let (_dir, store) = temp_store();
+        let t0 = crate::store::conformance::T0;
+        let lease = t0.saturating_add(std::time::Duration::from_secs(210));
+        let token = store
+            .create_token(crate::store::conformance::spec("memory-path-1", "u", 2), t0)
+            .unwrap();
+        let claim = |key: &'static str| SessionClaim {
+            token_id: token.id,
+            key,
+            max_sessions: 2,
+            user_id: "u",
+            stream: "s",
+            ip: std::net::IpAddr::from([10, 0, 0, 1]),
+            proto: "hls",
+        };
+        assert!(
+            store
+                .try_admit_without_blocking(&claim("id:a"), t0, lease)
+                .is_none(),
+            "new: the database decides"
+        );
+        let Admission::Admitted { session_id } =
+            store.admit_session(&claim("id:a"), t0, lease).unwrap()
+        else {
+            panic!("not admitted")
+        };
+        let fast = store
+            .try_admit_without_blocking(&claim("id:a"), t0, lease)
+            .unwrap()
+            .unwrap();
+        assert_eq!(fast, Admission::Extended { session_id });
+        store.terminate_session(session_id, t0).unwrap();
+        let fast = store
+            .try_admit_without_blocking(&claim("id:a"), t0, lease)
+            .unwrap()
+            .unwrap();
+        assert_eq!(fast, Admission::Terminated { session_id });
+        store.end_session(session_id).unwrap();
+        assert!(store
+            .try_admit_without_blocking(&claim("id:a"), t0, lease)
+            .is_none());
+        let Admission::Admitted { .. } = store.admit_session(&claim("id:b"), t0, lease).unwrap()
+        else {
+            panic!()
+        };
+        store.delete_token(token.id).unwrap();
+        assert!(
+            store
+                .try_admit_without_blocking(&claim("id:b"), t0, lease)
+                .is_none(),
+            "gone with its token"
+        );
+    }
+
+    #[test]
+    fn the_memory_view_is_rebuilt_when_the_file_is_reopened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.db");
+        let t0 = crate::store::conformance::T0;
+        let lease = t0.saturating_add(std::time::Duration::from_secs(210));
+        let claim_of = |token_id| SessionClaim {
+            token_id,
+            key: "id:a",
+            max_sessions: 1,
+            user_id: "u",
+            stream: "s",
+            ip: std::net::IpAddr::from([10, 0, 0, 1]),
+            proto: "hls",
+        };
+        let token_id = {
+            let store = SqliteStore::open(&path).unwrap();
+            let token = store
+                .create_token(crate::store::conformance::spec("reopen-me-1", "u", 1), t0)
+                .unwrap();
+            store.admit_session(&claim_of(token.id), t0, lease).unwrap();
+            token.id
+        };
+        let store = SqliteStore::open(&path).unwrap();
+        assert!(matches!(
+            store.try_admit_without_blocking(&claim_of(token_id), t0, lease),
+            Some(Ok(Admission::Extended { .. }))
+        ));
     }
 
     #[test]

@@ -178,11 +178,20 @@ pub async fn auth(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> 
         Err(response) => return response,
     };
 
-    let for_store = Arc::clone(&query);
-    let outcome = app
-        .blocking_or_late(move |app| app.authorizer.authorize(&for_store.as_request()))
-        .await;
+    // Most requests (a cached token re-checking a live session) are answered from memory right
+    // here; the rest go to a blocking thread, bounded by the response budget.
     let update = query.request_type == RequestType::UpdateSession;
+    let outcome = match app
+        .authorizer
+        .try_authorize_without_blocking(&query.as_request())
+    {
+        Some(answer) => Ok(answer),
+        None => {
+            let for_store = Arc::clone(&query);
+            app.blocking_or_late(move |app| app.authorizer.authorize(&for_store.as_request()))
+                .await
+        }
+    };
     let decision = match outcome {
         Ok(Ok(decision)) => Ok(decision),
         Ok(Err(err)) => {
