@@ -20,9 +20,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use auth_core::store::CachedStore;
 use auth_core::{
-    decide, Admission, AuthRequest, Authorizer, Clock, Decision, ManualClock, MemoryStore,
-    RequestType, SessionPolicy, SqliteStore, Store, Timestamp, TokenHasher, TokenSpec,
+    decide, AccessLogEntry, AccessLogWriter, Admission, AuthRequest, Authorizer, Clock, Decision,
+    ManualClock, MemoryStore, RequestType, SessionPolicy, SqliteStore, Store, Timestamp,
+    TokenHasher, TokenSpec,
 };
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 
@@ -197,11 +199,55 @@ fn sqlite_new_session_unlimited(c: &mut Criterion) {
     );
 }
 
+/// What the server does per re-check: the token from the in-process cache, the session from
+/// SQLite's in-memory index (`try_authorize_without_blocking`), and an access log entry queued
+/// for the batching writer.
+fn server_path_update_session_logged(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(dir.path().join("bench.db")).expect("open sqlite"));
+    let clock = Arc::new(ManualClock::new(NOW));
+    let cached: Arc<dyn Store> = Arc::new(CachedStore::new(
+        Arc::clone(&sqlite),
+        clock.clone(),
+        CachedStore::DEFAULT_CAPACITY,
+        CachedStore::DEFAULT_RECHECK,
+    ));
+    let authorizer = authorizer_with_live_session(cached);
+    let log = AccessLogWriter::spawn(sqlite).expect("access log writer");
+    let recheck = request(SECRET, RequestType::UpdateSession);
+    // The first lookup fills the cache; after it, re-checks never block.
+    assert_extends(&authorizer);
+    assert!(
+        authorizer
+            .try_authorize_without_blocking(&recheck)
+            .is_some(),
+        "not on the memory path"
+    );
+    c.bench_function("server_path/sqlite_cached/update_session_logged", |b| {
+        b.iter(|| {
+            let decision = authorizer
+                .try_authorize_without_blocking(black_box(&recheck))
+                .expect("memory path")
+                .expect("authorize");
+            log.record(AccessLogEntry::new(
+                &recheck,
+                &decision,
+                NOW,
+                std::time::Duration::from_micros(1),
+            ));
+            decision
+        })
+    });
+    log.shutdown();
+}
+
 criterion_group!(
     benches,
     pure_allow,
     memory_update_session,
     sqlite_update_session,
-    sqlite_new_session_unlimited
+    sqlite_new_session_unlimited,
+    server_path_update_session_logged
 );
 criterion_main!(benches);

@@ -20,8 +20,10 @@ use crate::secret;
 use crate::store::Store;
 use crate::token::TokenId;
 
-/// Most entries written in one transaction.
-pub const MAX_BATCH: usize = 1024;
+/// Most entries written in one call to the store. A batch holds what arrived during [`LINGER`]
+/// (a few hundred rows at typical rates); only a backlog makes it larger, so that the log catches
+/// up in a few large writes instead of falling further behind.
+pub const MAX_BATCH: usize = 8192;
 
 /// How long the writer waits after an entry arrives before writing, so that entries arriving
 /// meanwhile share its transaction. Bounds how late a record appears; shutdown does not wait.

@@ -9,6 +9,7 @@
 //! reads then writes (session admission: count, then insert) is atomic against every other job
 //! and, through the database lock, against other processes.
 
+use std::collections::VecDeque;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 
@@ -26,13 +27,29 @@ type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Finish) + Send>;
 type Finish = Box<dyn FnOnce(&Result<()>) + Send>;
 
 pub struct GroupCommit {
-    jobs: Option<Sender<Job>>,
+    jobs: Option<Sender<(Priority, Job)>>,
     thread: Option<JoinHandle<()>>,
 }
 
+/// Requests wait for urgent jobs (admissions, management writes); background jobs (access log
+/// chunks, lease extension flushes) only need to happen soon. Each group takes every urgent job
+/// queued but at most [`BACKGROUND_PER_GROUP`] background ones, and background jobs are kept
+/// small, so an admission never waits behind a long backlog of bulk writes. With no urgent job
+/// waiting, a group takes up to [`BACKGROUND_PER_IDLE_GROUP`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    Urgent,
+    Background,
+}
+
+/// Background jobs joined to a group that has urgent ones.
+const BACKGROUND_PER_GROUP: usize = 1;
+/// Background jobs joined to a group that has none: catching up while nothing waits.
+const BACKGROUND_PER_IDLE_GROUP: usize = 8;
+
 impl GroupCommit {
     pub fn spawn(conn: Connection) -> std::io::Result<Self> {
-        let (jobs, queue) = mpsc::channel::<Job>();
+        let (jobs, queue) = mpsc::channel::<(Priority, Job)>();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || write_loop(conn, queue))?;
@@ -61,6 +78,24 @@ impl GroupCommit {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
         C: FnOnce(&T) + Send + 'static,
     {
+        self.enqueue(Priority::Urgent, work, on_commit)?
+            .recv()
+            .map_err(|_| gone())?
+    }
+
+    /// Queues `work` with `priority`; its result arrives on the returned channel once its group
+    /// has committed (`on_commit` has run by then).
+    pub fn enqueue<T, F, C>(
+        &self,
+        priority: Priority,
+        work: F,
+        on_commit: C,
+    ) -> Result<mpsc::Receiver<Result<T>>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        C: FnOnce(&T) + Send + 'static,
+    {
         let (reply, answer) = mpsc::sync_channel::<Result<T>>(1);
         let job: Job = Box::new(move |conn| {
             let outcome = match conn {
@@ -81,13 +116,12 @@ impl GroupCommit {
             });
             (failed, finish)
         });
-        let gone = || Error::storage("the SQLite writer thread has stopped");
         self.jobs
             .as_ref()
             .ok_or_else(gone)?
-            .send(job)
+            .send((priority, job))
             .map_err(|_| gone())?;
-        answer.recv().map_err(|_| gone())?
+        Ok(answer)
     }
 }
 
@@ -113,11 +147,15 @@ impl GroupCommit {
             (failed, finish)
         });
         if let Some(jobs) = &self.jobs {
-            if jobs.send(job).is_err() {
+            if jobs.send((Priority::Background, job)).is_err() {
                 log::error!("{what} lost: the SQLite writer thread has stopped");
             }
         }
     }
+}
+
+fn gone() -> Error {
+    Error::storage("the SQLite writer thread has stopped")
 }
 
 impl Drop for GroupCommit {
@@ -132,17 +170,35 @@ impl Drop for GroupCommit {
     }
 }
 
-fn write_loop(conn: Connection, queue: Receiver<Job>) {
-    let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
-    while let Ok(first) = queue.recv() {
-        group.push(first);
-        while group.len() < MAX_GROUP {
-            match queue.try_recv() {
-                Ok(job) => group.push(job),
+fn write_loop(conn: Connection, queue: Receiver<(Priority, Job)>) {
+    let mut urgent: Vec<Job> = Vec::with_capacity(MAX_GROUP);
+    let mut background: VecDeque<Job> = VecDeque::new();
+    loop {
+        // Block only when nothing is deferred.
+        if background.is_empty() {
+            match queue.recv() {
+                Ok((Priority::Urgent, job)) => urgent.push(job),
+                Ok((Priority::Background, job)) => background.push_back(job),
                 Err(_) => break,
             }
         }
-        commit_group(&conn, group.drain(..));
+        while urgent.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok((Priority::Urgent, job)) => urgent.push(job),
+                Ok((Priority::Background, job)) => background.push_back(job),
+                Err(_) => break,
+            }
+        }
+        let limit = if urgent.is_empty() {
+            BACKGROUND_PER_IDLE_GROUP
+        } else {
+            BACKGROUND_PER_GROUP
+        };
+        let take = limit.min(background.len());
+        let group: Vec<Job> = urgent.drain(..).chain(background.drain(..take)).collect();
+        if !group.is_empty() {
+            commit_group(&conn, group.into_iter());
+        }
     }
 }
 
@@ -228,6 +284,53 @@ mod tests {
             })
             .unwrap();
         assert_eq!(count(&path), 1, "only the successful job's row is there");
+    }
+
+    #[test]
+    fn urgent_jobs_overtake_a_background_backlog() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (_dir, writer, _path) = writer();
+        let done = Arc::new(AtomicUsize::new(0));
+        // Hold the writer (with an urgent job, so that its group takes at most one background
+        // job) while everything below queues up behind it.
+        let (release, hold) = mpsc::channel::<()>();
+        let held = writer
+            .enqueue(
+                Priority::Urgent,
+                move |_| {
+                    let _ = hold.recv();
+                    Ok(())
+                },
+                |_| {},
+            )
+            .unwrap();
+        for _ in 0..20 {
+            let done = Arc::clone(&done);
+            writer.submit("background", move |conn| {
+                conn.execute("INSERT INTO t (n) VALUES (0)", [])?;
+                done.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            });
+        }
+        let urgent = {
+            let writer = Arc::clone(&writer);
+            let done = Arc::clone(&done);
+            std::thread::spawn(move || {
+                writer
+                    .run(move |_| Ok(done.load(Ordering::SeqCst)))
+                    .unwrap()
+            })
+        };
+        // Let the urgent job reach the queue, then free the writer.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        release.send(()).unwrap();
+        held.recv().unwrap().unwrap();
+        let background_before_urgent = urgent.join().unwrap();
+        // At most one background job shares the holding group, and one the urgent job's group.
+        assert!(
+            background_before_urgent <= 2 * BACKGROUND_PER_GROUP,
+            "{background_before_urgent} of 20 background jobs ran first"
+        );
     }
 
     #[test]

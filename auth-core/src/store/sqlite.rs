@@ -39,7 +39,7 @@ use crate::token::{
 /// Schema versions, applied in order; `PRAGMA user_version` records how many have run. Never
 /// edit a shipped migration: append a new one.
 const MIGRATIONS: &[&str] = &[
-    // 1: tokens, sessions, access logs.
+    // 1: tokens and sessions.
     r#"
     CREATE TABLE tokens (
         id              INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -76,6 +76,26 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX sessions_token_expiry ON sessions (token_id, expires_at);
     CREATE INDEX sessions_expiry ON sessions (expires_at);
 
+    "#,
+    // 2: a counter bumped by every token write, from any process, so that in-process token
+    // caches notice changes made elsewhere (the CLI, another server on the same file).
+    r#"
+    CREATE TABLE token_generation (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
+    INSERT INTO token_generation (id, value) VALUES (1, 0);
+    CREATE TRIGGER tokens_generation_insert AFTER INSERT ON tokens
+        BEGIN UPDATE token_generation SET value = value + 1 WHERE id = 1; END;
+    CREATE TRIGGER tokens_generation_update AFTER UPDATE ON tokens
+        BEGIN UPDATE token_generation SET value = value + 1 WHERE id = 1; END;
+    CREATE TRIGGER tokens_generation_delete AFTER DELETE ON tokens
+        BEGIN UPDATE token_generation SET value = value + 1 WHERE id = 1; END;
+    "#,
+];
+
+/// Schema versions of the access log file (see [`SqliteStore::open`]), applied like
+/// [`MIGRATIONS`].
+const LOG_MIGRATIONS: &[&str] = &[
+    // 1: access logs.
+    r#"
     CREATE TABLE access_logs (
         id           INTEGER PRIMARY KEY AUTOINCREMENT,
         at           INTEGER NOT NULL,
@@ -94,18 +114,6 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX access_logs_at ON access_logs (at);
     CREATE INDEX access_logs_token ON access_logs (token_id, id);
     "#,
-    // 2: a counter bumped by every token write, from any process, so that in-process token
-    // caches notice changes made elsewhere (the CLI, another server on the same file).
-    r#"
-    CREATE TABLE token_generation (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
-    INSERT INTO token_generation (id, value) VALUES (1, 0);
-    CREATE TRIGGER tokens_generation_insert AFTER INSERT ON tokens
-        BEGIN UPDATE token_generation SET value = value + 1 WHERE id = 1; END;
-    CREATE TRIGGER tokens_generation_update AFTER UPDATE ON tokens
-        BEGIN UPDATE token_generation SET value = value + 1 WHERE id = 1; END;
-    CREATE TRIGGER tokens_generation_delete AFTER DELETE ON tokens
-        BEGIN UPDATE token_generation SET value = value + 1 WHERE id = 1; END;
-    "#,
 ];
 
 /// How long a write waits for another process's transaction before failing.
@@ -123,7 +131,13 @@ pub struct SqliteStore {
     /// Stops the thread that writes pending extensions every [`EXTENSION_FLUSH_EVERY`].
     flusher: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
     writer: Arc<GroupCommit>,
+    /// The access log file's own writer.
+    log_writer: GroupCommit,
 }
+
+/// Rows one background job (access log chunk, lease extensions) writes at most: about a
+/// millisecond of work, the longest an admission may wait behind one.
+const BACKGROUND_CHUNK: usize = 128;
 
 /// How long an answered lease extension may wait before it is written.
 const EXTENSION_FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -163,8 +177,30 @@ impl PendingExtensions {
         entry.1 = entry.1.max(expires_at);
     }
 
-    fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+    /// Sessions with a pending extension.
+    fn len(&self) -> usize {
+        self.lock().values().map(HashMap::len).sum()
+    }
+
+    /// Writes up to `limit` pending extensions (whole tokens at a time) on `conn`. Taken on the
+    /// writer thread itself, so every extension is at all times either pending or written.
+    fn apply_some(&self, conn: &Connection, limit: usize) -> Result<()> {
+        let mut taken: Vec<TokenExtensions> = Vec::new();
+        {
+            let mut pending = self.lock();
+            let mut count = 0;
+            let tokens: Vec<TokenId> = pending.keys().copied().collect();
+            for token_id in tokens {
+                if count >= limit {
+                    break;
+                }
+                if let Some(sessions) = pending.remove(&token_id) {
+                    count += sessions.len();
+                    taken.push(sessions);
+                }
+            }
+        }
+        write_extensions(conn, taken)
     }
 
     /// Writes the pending extensions of `token` (of every token when `None`) on `conn`, inside
@@ -177,35 +213,53 @@ impl PendingExtensions {
                 None => pending.drain().map(|(_, sessions)| sessions).collect(),
             }
         };
-        if taken.is_empty() {
-            return Ok(());
-        }
-        let mut extend = conn.prepare_cached(
-            "UPDATE sessions SET last_seen = MAX(last_seen, ?1), expires_at = MAX(expires_at, ?2) \
-             WHERE id = ?3 AND terminated_at IS NULL",
-        )?;
-        for (session_id, (last_seen, expires_at)) in taken.into_iter().flatten() {
-            extend.execute(params![last_seen, expires_at, session_id])?;
-        }
-        Ok(())
+        write_extensions(conn, taken)
     }
 }
 
+fn write_extensions(conn: &Connection, taken: Vec<TokenExtensions>) -> Result<()> {
+    if taken.is_empty() {
+        return Ok(());
+    }
+    let mut extend = conn.prepare_cached(
+        "UPDATE sessions SET last_seen = MAX(last_seen, ?1), expires_at = MAX(expires_at, ?2) \
+         WHERE id = ?3 AND terminated_at IS NULL",
+    )?;
+    for (session_id, (last_seen, expires_at)) in taken.into_iter().flatten() {
+        extend.execute(params![last_seen, expires_at, session_id])?;
+    }
+    Ok(())
+}
+
+/// The store's housekeeping thread: every [`EXTENSION_FLUSH_EVERY`] it queues the pending lease
+/// extensions for the writer, and checkpoints both WAL files from its own connections. Writers
+/// run with automatic checkpoints off, so that copying the WAL back into the database (several
+/// milliseconds under load) never happens inside a commit that an admission waits for.
 fn spawn_flusher(
     pending: Arc<PendingExtensions>,
     writer: Arc<GroupCommit>,
+    checkpoint: Vec<Connection>,
 ) -> std::io::Result<(mpsc::Sender<()>, JoinHandle<()>)> {
     let (stop, stopped) = mpsc::channel::<()>();
     let thread = std::thread::Builder::new()
-        .name("sqlite-extensions".into())
+        .name("sqlite-housekeeping".into())
         .spawn(move || {
             while let Err(mpsc::RecvTimeoutError::Timeout) =
                 stopped.recv_timeout(EXTENSION_FLUSH_EVERY)
             {
-                if !pending.is_empty() {
+                for conn in &checkpoint {
+                    // PASSIVE: copies what it can without waiting for, or blocking, anyone.
+                    if let Err(err) =
+                        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        log::warn!("WAL checkpoint failed: {err}");
+                    }
+                }
+                // Small jobs, so that admissions queued meanwhile are not held up behind them.
+                for _ in 0..pending.len().div_ceil(BACKGROUND_CHUNK) {
                     let pending = Arc::clone(&pending);
                     writer.submit("writing session lease extensions", move |conn| {
-                        pending.apply(conn, None)
+                        pending.apply_some(conn, BACKGROUND_CHUNK)
                     });
                 }
             }
@@ -226,6 +280,25 @@ impl Drop for SqliteStore {
     }
 }
 
+/// Opens a file's write connection in WAL mode and brings its schema up to date.
+fn open_writer(path: &Path, migrations: &[&str]) -> Result<Connection> {
+    let mut conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // WAL is a property of the file, set once; readers then never block the writer.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::storage(format!(
+            "{} cannot use WAL (journal mode {mode})",
+            path.display()
+        )));
+    }
+    configure(&conn)?;
+    migrate(&mut conn, migrations)?;
+    // Checkpoints run on the housekeeping thread instead (see `spawn_flusher`).
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    Ok(conn)
+}
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
@@ -234,23 +307,22 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 impl SqliteStore {
     /// Opens (creating if needed) the database file and brings its schema up to date. The parent
     /// folder must exist.
+    ///
+    /// The access log lives in a second file beside it ([`SqliteStore::access_log_path`]): SQLite
+    /// has one write lock per file, and bulk log writes must never make an admission wait.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let mut writer = Connection::open(&path)?;
-        writer.busy_timeout(BUSY_TIMEOUT)?;
-        // WAL is a property of the file, set once; readers then never block the writer.
-        let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::storage(format!(
-                "{} cannot use WAL (journal mode {mode})",
-                path.display()
-            )));
-        }
-        configure(&writer)?;
-        migrate(&mut writer)?;
+        let log_path = Self::access_log_path(&path);
+        let writer = open_writer(&path, MIGRATIONS)?;
+        let log_writer = open_writer(&log_path, LOG_MIGRATIONS)?;
         let live = load_live_index(&writer)?;
+        let attach = log_path.clone();
         let manager =
-            SqliteConnectionManager::file(&path).with_init(|conn: &mut Connection| configure(conn));
+            SqliteConnectionManager::file(&path).with_init(move |conn: &mut Connection| {
+                configure(conn)?;
+                conn.execute("ATTACH DATABASE ?1 AS log", [attach.to_string_lossy()])
+                    .map(drop)
+            });
         let readers = Pool::builder()
             .max_size(READ_POOL_SIZE)
             .min_idle(Some(1))
@@ -258,18 +330,33 @@ impl SqliteStore {
             .build(manager)?;
         let thread_error =
             |e: std::io::Error| Error::storage(format!("cannot start an SQLite thread: {e}"));
+        let checkpointers = vec![Connection::open(&path)?, Connection::open(&log_path)?];
+        for conn in &checkpointers {
+            configure(conn)?;
+        }
         let writer = Arc::new(GroupCommit::spawn(writer).map_err(thread_error)?);
+        let log_writer = GroupCommit::spawn(log_writer).map_err(thread_error)?;
         let pending = Arc::new(PendingExtensions::default());
-        let flusher =
-            spawn_flusher(Arc::clone(&pending), Arc::clone(&writer)).map_err(thread_error)?;
+        let flusher = spawn_flusher(Arc::clone(&pending), Arc::clone(&writer), checkpointers)
+            .map_err(thread_error)?;
         Ok(SqliteStore {
             path,
             pending,
             live: Arc::new(Mutex::new(live)),
             flusher: Some(flusher),
             writer,
+            log_writer,
             readers,
         })
+    }
+
+    /// The access log file of the database at `path`: `tokens.db` -> `tokens-access-log.db`.
+    pub fn access_log_path(path: &Path) -> PathBuf {
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        path.with_file_name(format!("{stem}-access-log.db"))
     }
 
     pub fn path(&self) -> &Path {
@@ -311,15 +398,15 @@ fn load_live_index(conn: &Connection) -> Result<LiveIndex> {
     Ok(index)
 }
 
-fn migrate(conn: &mut Connection) -> Result<()> {
+fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<()> {
     let applied: usize = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-    if applied > MIGRATIONS.len() {
+    if applied > migrations.len() {
         return Err(Error::storage(format!(
             "the database is at schema version {applied}, newer than this build knows ({})",
-            MIGRATIONS.len()
+            migrations.len()
         )));
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+    for (index, sql) in migrations.iter().enumerate().skip(applied) {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", index + 1)?;
@@ -841,9 +928,10 @@ impl Store for SqliteStore {
         )
     }
 
+    /// Written by the access log file's own writer: never in the way of an admission.
     fn append_access_logs(&self, entries: &[AccessLogEntry]) -> Result<()> {
         let entries = entries.to_vec();
-        self.writer.run(move |conn| {
+        let write = move |conn: &Connection| {
             let mut insert = conn.prepare_cached(
                 "INSERT INTO access_logs (at, token_id, token_prefix, user_id, stream, ip, proto, \
                  request_type, session_id, result, reason, latency_us) \
@@ -866,7 +954,8 @@ impl Store for SqliteStore {
                 ])?;
             }
             Ok(())
-        })
+        };
+        self.log_writer.run(write)
     }
 
     fn access_logs(&self, filter: &AccessLogFilter) -> Result<Page<AccessLogRecord>> {
@@ -881,7 +970,7 @@ impl Store for SqliteStore {
         let conn = self.reader()?;
         filters.page(
             &conn,
-            "access_logs",
+            "log.access_logs",
             ACCESS_LOG_COLUMNS,
             "id DESC",
             (filter.limit, filter.offset),
@@ -920,7 +1009,7 @@ impl Store for SqliteStore {
             ..Default::default()
         };
         let mut by_result = conn.prepare_cached(
-            "SELECT result, COALESCE(reason, ''), COUNT(*) FROM access_logs \
+            "SELECT result, COALESCE(reason, ''), COUNT(*) FROM log.access_logs \
              WHERE at >= ?1 AND at < ?2 GROUP BY result, reason",
         )?;
         let rows =

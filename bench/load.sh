@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Load benchmark: auth-server's /auth against a plain hyper "hello" server, on this machine.
+#
+#   bash bench/load.sh           # table
+#   bash bench/load.sh --json    # JSON
+#
+# Builds release; seeds a temporary SQLite database with TOKENS tokens (max_sessions 3) and
+# opens one live session per token; then drives /auth with wrk (90% update_session of live
+# sessions, 8% new_session, 2% denied; bench/mix.lua) at full speed, then paced at half the
+# throughput reached; then the same against examples/hello.rs. Access logs on, SQLite durable
+# (WAL, synchronous=NORMAL). Everything listens on 127.0.0.1 on free ports and is stopped on exit.
+#
+# Settings (environment): DURATION (seconds per run, default 15), CONNECTIONS (64),
+# THREADS (wrk threads, 2), TOKENS (10000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+JSON=false
+[ "${1:-}" = "--json" ] && JSON=true
+DURATION=${DURATION:-15}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+TOKENS=${TOKENS:-10000}
+export TOKENS CONNECTIONS THREADS
+
+say() { $JSON || echo "$@" >&2; }
+
+if ! command -v wrk >/dev/null 2>&1; then
+  say "installing wrk (Debian package)"
+  if ! apt-get install -y -qq wrk >/dev/null 2>&1; then
+    apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null
+  fi
+fi
+
+say "building release binaries"
+cargo build --release --quiet -p auth-server --bin auth-server --example hello
+BIN=target/release/auth-server
+HELLO=target/release/examples/hello
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+say "seeding $TOKENS tokens"
+python3 - "$TOKENS" > "$WORK/seed.json" <<'PY'
+import json, sys
+n = int(sys.argv[1])
+print(json.dumps([{"token": "bench-token-%05d" % i, "user_id": "viewer-%05d" % i, "max_sessions": 3} for i in range(n)]))
+PY
+export DATABASE_URL="sqlite://$WORK/tokens.db"
+"$BIN" seed "$WORK/seed.json" > /dev/null
+
+# Cold start: from spawning the process to the first answered request.
+AUTH_PORT=$(free_port)
+start_ns=$(date +%s%N)
+API_PORT=$AUTH_PORT LOG_LEVEL=warn ENABLE_ACCESS_LOGS=true "$BIN" serve > "$WORK/server.log" 2>&1 &
+AUTH_PID=$!
+PIDS+=("$AUTH_PID")
+until curl -sf -o /dev/null "http://127.0.0.1:$AUTH_PORT/health"; do
+  kill -0 "$AUTH_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
+  sleep 0.001
+done
+cold_start_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
+
+say "opening $TOKENS live sessions"
+wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -s bench/warmup.lua "http://127.0.0.1:$AUTH_PORT" > /dev/null
+
+run() { # url rate -> RESULT line
+  RATE=$2 wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s -s bench/mix.lua "$1" | grep '^RESULT'
+}
+field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+
+say "auth-server: full speed (${DURATION}s, $CONNECTIONS connections)"
+auth_full=$(run "http://127.0.0.1:$AUTH_PORT" 0)
+auth_rate=$(python3 -c "print(int(float('$(field "$auth_full" rps)') / 2))")
+say "auth-server: paced at $auth_rate req/s"
+auth_half=$(run "http://127.0.0.1:$AUTH_PORT" "$auth_rate")
+peak_rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$AUTH_PID/status")
+live_sessions=$(curl -sf "http://127.0.0.1:$AUTH_PORT/api/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["live_sessions"])')
+
+HELLO_PORT=$(free_port)
+"$HELLO" "$HELLO_PORT" &
+PIDS+=("$!")
+until curl -s -o /dev/null "http://127.0.0.1:$HELLO_PORT/"; do sleep 0.01; done
+say "hello: full speed"
+hello_full=$(run "http://127.0.0.1:$HELLO_PORT" 0)
+hello_rate=$(python3 -c "print(int(float('$(field "$hello_full" rps)') / 2))")
+say "hello: paced at $hello_rate req/s"
+hello_half=$(run "http://127.0.0.1:$HELLO_PORT" "$hello_rate")
+
+python3 - "$JSON" "$auth_full" "$auth_half" "$hello_full" "$hello_half" "$peak_rss_kb" "$cold_start_ms" \
+  "$live_sessions" "$TOKENS" "$DURATION" "$CONNECTIONS" <<'PY'
+import json, os, platform, sys
+as_json, auth_full, auth_half, hello_full, hello_half, rss_kb, cold_ms, live, tokens, duration, conns = sys.argv[1:]
+def parse(line):
+    return {k: float(v) for k, v in (kv.split("=") for kv in line.split()[1:])}
+runs = {"auth_full": parse(auth_full), "auth_half_rate": parse(auth_half),
+        "hello_full": parse(hello_full), "hello_half_rate": parse(hello_half)}
+result = {
+    "machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
+    "settings": {"tokens": int(tokens), "duration_s": int(duration), "connections": int(conns),
+                 "mix": "90% update_session, 8% new_session, 2% denied", "access_logs": True},
+    "runs": runs,
+    "ratio_auth_to_hello": runs["auth_full"]["rps"] / runs["hello_full"]["rps"],
+    "auth_peak_rss_mib": int(rss_kb) / 1024,
+    "auth_live_sessions_at_end": int(live),
+    "auth_cold_start_ms": int(cold_ms),
+}
+if as_json == "true":
+    print(json.dumps(result, indent=2))
+    sys.exit(0)
+print(f"{'run':<24}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'p99.9 ms':>10}{'non-2xx':>9}{'errors':>8}")
+for name, r in runs.items():
+    print(f"{name:<24}{r['rps']:>10.0f}{r['p50_us']/1000:>9.2f}{r['p99_us']/1000:>9.2f}{r['p999_us']/1000:>10.2f}{r['non2xx']:>9.0f}{r['errors']:>8.0f}")
+print(f"throughput auth/hello : {result['ratio_auth_to_hello']:.2f}")
+print(f"auth peak RSS         : {result['auth_peak_rss_mib']:.1f} MiB ({live} live sessions, {tokens} tokens)")
+print(f"auth cold start       : {cold_ms} ms to the first answered request")
+print("paced runs: each connection waits a fixed gap between requests (wrk's delay hook), so latency")
+print("is measured from each actual send; a stalled server would lower the achieved rate instead.")
+PY
