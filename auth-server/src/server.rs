@@ -28,6 +28,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// What every request handler shares.
 pub struct App {
     pub authorizer: Authorizer,
+    /// The same store as `authorizer.store()`, typed, for its background revalidation.
+    pub token_cache: Arc<CachedStore>,
     pub access_log: Option<AccessLogWriter>,
     pub max_response_time: Duration,
     pub fail_mode: FailMode,
@@ -48,13 +50,15 @@ impl App {
         };
         // Every token read on the request path goes through the cache; every token write made
         // by this process goes through it too, and so invalidates it.
-        let store: Arc<dyn Store> = Arc::new(CachedStore::new(
+        let token_cache = Arc::new(CachedStore::new(
             store,
             Arc::clone(&clock),
             CachedStore::DEFAULT_CAPACITY,
             CachedStore::DEFAULT_RECHECK,
         ));
+        let store: Arc<dyn Store> = token_cache.clone();
         Ok(App {
+            token_cache,
             authorizer: Authorizer::new(store, clock, hasher, config.session_policy()),
             access_log,
             max_response_time: config.max_response_time,
@@ -232,6 +236,7 @@ async fn serve(
     mut stopped: watch::Receiver<bool>,
 ) {
     let purge = tokio::spawn(purge_expired_sessions(Arc::clone(&app), cleanup_interval));
+    let revalidate = tokio::spawn(revalidate_token_cache(Arc::clone(&app)));
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder
@@ -266,6 +271,7 @@ async fn serve(
     }
     drop(listener);
     purge.abort();
+    revalidate.abort();
     tokio::select! {
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(DRAIN_TIMEOUT) => log::warn!("some connections were still open after {DRAIN_TIMEOUT:?}; closing them"),
@@ -283,6 +289,21 @@ async fn serve(
     });
     if let Err(err) = flush.await {
         log::error!("flushing the access log failed: {err}");
+    }
+}
+
+/// Keeps the token cache current ahead of requests (see [`CachedStore::revalidate`]).
+async fn revalidate_token_cache(app: Arc<App>) {
+    let mut ticker = tokio::time::interval(CachedStore::DEFAULT_RECHECK / 2);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let cache = Arc::clone(&app.token_cache);
+        match tokio::task::spawn_blocking(move || cache.revalidate()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => log::warn!("revalidating the token cache failed: {err}"),
+            Err(err) => log::warn!("token cache task failed: {err}"),
+        }
     }
 }
 

@@ -70,6 +70,14 @@ impl CachedStore {
         &self.inner
     }
 
+    /// Checks the store's token generation now (clearing the cache if it moved) and marks the
+    /// cache current. Call it from a background task a little more often than `recheck_every`:
+    /// requests then always find a current cache, instead of many of them finding it due at the
+    /// same moment and all going to the store together.
+    pub fn revalidate(&self) -> Result<()> {
+        self.recheck(self.clock.now())
+    }
+
     /// Number of cached entries (found and not-found), for tests and metrics.
     pub fn len(&self) -> usize {
         self.state.read().map(|s| s.entries.len()).unwrap_or(0)
