@@ -131,25 +131,13 @@ impl GroupCommit {
     where
         F: FnOnce(&Connection) -> Result<()> + Send + 'static,
     {
-        let job: Job = Box::new(move |conn| {
-            let outcome = match conn {
-                Some(conn) => work(conn),
-                None => Err(Error::storage("could not begin a write transaction")),
-            };
-            let failed = outcome.is_err();
-            let finish: Finish = Box::new(move |committed: &Result<()>| {
-                if let Err(err) =
-                    outcome.and(committed.as_ref().map(|_| ()).map_err(Error::storage))
-                {
-                    log::error!("{what} failed: {err}");
-                }
-            });
-            (failed, finish)
-        });
-        if let Some(jobs) = &self.jobs {
-            if jobs.send((Priority::Background, job)).is_err() {
-                log::error!("{what} lost: the SQLite writer thread has stopped");
-            }
+        // Nobody waits for the answer: report a failure here (a failed commit is logged by
+        // the writer).
+        let logged = move |conn: &Connection| {
+            work(conn).inspect_err(|err| log::error!("{what} failed: {err}"))
+        };
+        if let Err(err) = self.enqueue(Priority::Background, logged, |_| {}) {
+            log::error!("{what} lost: {err}");
         }
     }
 }
@@ -236,6 +224,7 @@ fn commit_group(conn: &Connection, group: impl Iterator<Item = Job>) {
     }
     let committed = conn.execute_batch("COMMIT").map_err(|err| {
         let _ = conn.execute_batch("ROLLBACK");
+        log::error!("a write group failed to commit: {err}");
         Error::storage(format!("commit failed: {err}"))
     });
     for finish in finishes {
