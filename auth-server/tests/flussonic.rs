@@ -559,19 +559,17 @@ fn a_slow_store_is_answered_within_the_budget_by_the_fail_mode() {
     let (_dir, db) = temp_db();
     let (server, faulty) = slow_server(&db, FailMode::Deny);
     faulty.delay_ms.store(2_000, Ordering::SeqCst);
-    let started = std::time::Instant::now();
     let reply = server.auth(&play("slow-token-1", "news", "s1"));
-    let waited = started.elapsed();
     assert_eq!(reply.verdict(), "backend_timeout");
     assert_eq!(
         reply.header("x-authduration"),
         Some("30"),
         "failure answers are cached briefly"
     );
-    // Not a timing assertion on speed: the answer must come before the store would have.
-    assert!(
-        waited < Duration::from_millis(2_000),
-        "answered after {waited:?}"
+    assert_eq!(
+        faulty.faults_done.load(Ordering::SeqCst),
+        0,
+        "the answer came while the store was still busy"
     );
     faulty.delay_ms.store(0, Ordering::SeqCst);
     faulty.failing.store(true, Ordering::SeqCst);

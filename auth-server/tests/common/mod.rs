@@ -217,6 +217,8 @@ pub struct FaultyStore {
     pub failing: AtomicBool,
     /// Admission calls that have returned, whatever their outcome.
     pub admissions_done: AtomicU64,
+    /// Delayed or failing calls that have returned.
+    pub faults_done: AtomicU64,
 }
 
 impl FaultyStore {
@@ -226,6 +228,7 @@ impl FaultyStore {
             delay_ms: AtomicU64::new(0),
             failing: AtomicBool::new(false),
             admissions_done: AtomicU64::new(0),
+            faults_done: AtomicU64::new(0),
         }
     }
 
@@ -234,6 +237,7 @@ impl FaultyStore {
         if delay > 0 {
             std::thread::sleep(Duration::from_millis(delay));
         }
+        self.faults_done.fetch_add(1, Ordering::SeqCst);
         if self.failing.load(Ordering::SeqCst) {
             return Err(auth_core::Error::storage("injected failure"));
         }
