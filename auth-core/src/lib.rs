@@ -10,11 +10,14 @@
 //!   session limit), and the validated shapes that create and change them.
 //! - [`session`]: viewer sessions as expiring leases on a token's slots.
 //! - [`decision`]: the policy. [`decide`] is pure; [`Authorizer`] wires it to a store and clock.
-//! - [`store`]: the [`Store`] trait and its backends ([`SqliteStore`], [`MemoryStore`]).
+//! - [`store`]: the [`Store`] trait and its backends ([`SqliteStore`], [`PostgresStore`],
+//!   [`MemoryStore`]).
 //! - [`access_log`]: one record per decision, batched to the store off the request path.
 //! - [`clock`]: [`Timestamp`], [`Clock`], and clocks for production and tests.
 //! - [`secret`]: token generation, keyed digests for storage ([`TokenHasher`]), constant-time
 //!   comparison, loggable prefixes.
+//! - [`signed_token`]: tokens verified by signature alone (HMAC-SHA256 or Ed25519), with a
+//!   rotating key ring; groundwork, not yet used by the server.
 //! - [`error`]: the crate's one [`Error`] type, with stable codes.
 //!
 //! # Example
@@ -51,6 +54,7 @@ pub mod decision;
 pub mod error;
 pub mod secret;
 pub mod session;
+pub mod signed_token;
 pub mod store;
 pub mod token;
 
@@ -62,5 +66,5 @@ pub use decision::{
 pub use error::{Error, Result};
 pub use secret::{SecretDigest, TokenHasher};
 pub use session::{Admission, Session, SessionClaim, SessionId, SessionPolicy};
-pub use store::{MemoryStore, SqliteStore, Store};
+pub use store::{MemoryStore, PostgresStore, SqliteStore, Store};
 pub use token::{NewToken, Token, TokenId, TokenPatch, TokenSpec, TokenStatus};
