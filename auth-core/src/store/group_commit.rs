@@ -301,20 +301,18 @@ mod tests {
                 Ok(())
             });
         }
-        let urgent = {
-            let writer = Arc::clone(&writer);
-            let done = Arc::clone(&done);
-            std::thread::spawn(move || {
-                writer
-                    .run(move |_| Ok(done.load(Ordering::SeqCst)))
-                    .unwrap()
-            })
-        };
-        // Let the urgent job reach the queue, then free the writer.
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        // Queued (not run) before the writer is freed.
+        let done_then = Arc::clone(&done);
+        let urgent = writer
+            .enqueue(
+                Priority::Urgent,
+                move |_| Ok(done_then.load(Ordering::SeqCst)),
+                |_| {},
+            )
+            .unwrap();
         release.send(()).unwrap();
         held.recv().unwrap().unwrap();
-        let background_before_urgent = urgent.join().unwrap();
+        let background_before_urgent = urgent.recv().unwrap().unwrap();
         // At most one background job shares the holding group, and one the urgent job's group.
         assert!(
             background_before_urgent <= 2 * BACKGROUND_PER_GROUP,
