@@ -81,6 +81,16 @@ impl From<rusqlite::Error> for Error {
     }
 }
 
+impl From<::postgres::Error> for Error {
+    /// With its cause: the driver's own message is only its kind ("db error").
+    fn from(err: ::postgres::Error) -> Self {
+        match std::error::Error::source(&err) {
+            Some(cause) => Error::storage(format!("{err}: {cause}")),
+            None => Error::storage(err),
+        }
+    }
+}
+
 impl From<r2d2::Error> for Error {
     fn from(err: r2d2::Error) -> Self {
         Error::storage(err)

@@ -10,7 +10,8 @@
 //!   session limit), and the validated shapes that create and change them.
 //! - [`session`]: viewer sessions as expiring leases on a token's slots.
 //! - [`decision`]: the policy. [`decide`] is pure; [`Authorizer`] wires it to a store and clock.
-//! - [`store`]: the [`Store`] trait and its backends ([`SqliteStore`], [`MemoryStore`]).
+//! - [`store`]: the [`Store`] trait and its backends ([`SqliteStore`], [`PostgresStore`],
+//!   [`MemoryStore`]).
 //! - [`access_log`]: one record per decision, batched to the store off the request path.
 //! - [`clock`]: [`Timestamp`], [`Clock`], and clocks for production and tests.
 //! - [`secret`]: token generation, keyed digests for storage ([`TokenHasher`]), constant-time
@@ -65,5 +66,5 @@ pub use decision::{
 pub use error::{Error, Result};
 pub use secret::{SecretDigest, TokenHasher};
 pub use session::{Admission, Session, SessionClaim, SessionId, SessionPolicy};
-pub use store::{MemoryStore, SqliteStore, Store};
+pub use store::{MemoryStore, PostgresStore, SqliteStore, Store};
 pub use token::{NewToken, Token, TokenId, TokenPatch, TokenSpec, TokenStatus};

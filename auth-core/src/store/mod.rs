@@ -8,16 +8,20 @@
 //!
 //! - [`SqliteStore`]: the default; one file, WAL, versioned migrations.
 //! - [`MemoryStore`]: everything in a mutex-guarded map; for tests and embedding.
+//! - [`PostgresStore`]: several nodes on one PostgreSQL database; pooled, versioned migrations,
+//!   admission atomic across nodes.
 //! - [`CachedStore`]: wraps any store with a bounded in-process token cache.
 
 mod cached;
 mod group_commit;
 mod live_index;
 mod memory;
+mod postgres;
 mod sqlite;
 
 pub use cached::CachedStore;
 pub use memory::MemoryStore;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use std::collections::BTreeMap;
