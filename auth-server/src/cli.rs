@@ -297,7 +297,7 @@ fn serve(database_url: Option<String>, args: ServeArgs) -> Result<(), Failure> {
         log::info!(
             "listening on http://{} (database {}, AUTH_DURATION {}s, access logs {}, fail mode {}, management API keys: {})",
             server.local_addr(),
-            describe(&config.database),
+            config.database.describe(),
             config.auth_duration.as_secs(),
             if config.enable_access_logs { "on" } else { "off" },
             config.fail_mode.as_str(),
@@ -312,13 +312,6 @@ fn serve(database_url: Option<String>, args: ServeArgs) -> Result<(), Failure> {
         log::info!("stopped");
         Ok(())
     })
-}
-
-fn describe(database: &crate::config::Database) -> String {
-    match database {
-        crate::config::Database::Sqlite(path) => path.display().to_string(),
-        crate::config::Database::Memory => "in memory".into(),
-    }
 }
 
 fn with_store(

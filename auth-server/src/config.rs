@@ -14,6 +14,33 @@ pub enum Database {
     Sqlite(PathBuf),
     /// Nothing persisted (`DATABASE_URL=memory:`): for trials and tests.
     Memory,
+    /// A PostgreSQL server (`postgres://user@host:port/db`), shared by several nodes.
+    Postgres(String),
+}
+
+impl Database {
+    /// For logs: the file, or the server URL with any password masked.
+    pub fn describe(&self) -> String {
+        match self {
+            Database::Sqlite(path) => path.display().to_string(),
+            Database::Memory => "in memory".into(),
+            Database::Postgres(url) => mask_password(url),
+        }
+    }
+}
+
+/// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
+fn mask_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
 }
 
 /// What `/auth` answers when the store fails or is slower than `MAX_RESPONSE_TIME`.
@@ -129,7 +156,7 @@ impl Config {
                 .filter(|v| !v.is_empty())
         };
         let o = overrides;
-        Ok(Config {
+        let config = Config {
             database: parse_database_url(
                 &get("DATABASE_URL", &o.database_url).unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
             )?,
@@ -188,7 +215,13 @@ impl Config {
                     }
                 },
             },
-        })
+        };
+        if matches!(config.database, Database::Postgres(_)) && config.token_hash_key.is_none() {
+            return Err(ConfigError(
+                "TOKEN_HASH_KEY is required with a PostgreSQL DATABASE_URL: every node must hash tokens with the same key".into(),
+            ));
+        }
+        Ok(config)
     }
 
     pub fn session_policy(&self) -> auth_core::SessionPolicy {
@@ -204,6 +237,9 @@ pub fn parse_database_url(url: &str) -> Result<Database, ConfigError> {
     if url == "memory:" || url == "sqlite::memory:" {
         return Ok(Database::Memory);
     }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Database::Postgres(url.to_owned()));
+    }
     let path = if let Some(rest) = url.strip_prefix("sqlite://") {
         rest
     } else if let Some(rest) = url.strip_prefix("sqlite:") {
@@ -211,7 +247,7 @@ pub fn parse_database_url(url: &str) -> Result<Database, ConfigError> {
     } else if url.contains("://") {
         let scheme = url.split("://").next().unwrap_or_default();
         return Err(ConfigError(format!(
-            "DATABASE_URL scheme `{scheme}` is not supported: expected sqlite://PATH, a bare file path, or memory:"
+            "DATABASE_URL scheme `{scheme}` is not supported: expected sqlite://PATH, postgres://..., a bare file path, or memory:"
         )));
     } else {
         url
@@ -382,6 +418,29 @@ mod tests {
             Database::Sqlite("/tmp/y.db".into())
         );
         assert_eq!(parse_database_url("memory:").unwrap(), Database::Memory);
+        assert_eq!(
+            parse_database_url("postgres://auth@db:5432/auth").unwrap(),
+            Database::Postgres("postgres://auth@db:5432/auth".into())
+        );
+        assert_eq!(
+            Database::Postgres("postgres://auth:hunter2@db/auth".into()).describe(),
+            "postgres://auth:***@db/auth"
+        );
+        let err = load(
+            &[("DATABASE_URL", "postgres://auth@db/auth")],
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.0.starts_with("TOKEN_HASH_KEY is required"), "{err}");
+        let key = "ab".repeat(32);
+        assert!(load(
+            &[
+                ("DATABASE_URL", "postgresql://auth@db/auth"),
+                ("TOKEN_HASH_KEY", &key)
+            ],
+            Overrides::default()
+        )
+        .is_ok());
         assert!(parse_database_url("mysql://host/db")
             .unwrap_err()
             .0

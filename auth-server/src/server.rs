@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use auth_core::access_log::AccessLogWriter;
 use auth_core::store::CachedStore;
-use auth_core::{Authorizer, Clock, MemoryStore, SqliteStore, Store, TokenHasher};
+use auth_core::{Authorizer, Clock, MemoryStore, PostgresStore, SqliteStore, Store, TokenHasher};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -118,6 +118,9 @@ pub type Late<T> = JoinHandle<Result<T, auth_core::Error>>;
 pub fn open_store(database: &Database) -> Result<Arc<dyn Store>, String> {
     match database {
         Database::Memory => Ok(Arc::new(MemoryStore::new())),
+        Database::Postgres(url) => PostgresStore::open(url)
+            .map(|s| Arc::new(s) as Arc<dyn Store>)
+            .map_err(|e| format!("cannot open {}: {e}", database.describe())),
         Database::Sqlite(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)
@@ -161,6 +164,8 @@ pub fn load_token_hasher(config: &Config) -> Result<(TokenHasher, KeySource), St
             ))
         }
         Database::Sqlite(db) => db.with_file_name(TOKEN_HASH_KEY_FILE),
+        // Config refuses a PostgreSQL URL without TOKEN_HASH_KEY: every node needs the same key.
+        Database::Postgres(_) => return Err("TOKEN_HASH_KEY is required with PostgreSQL".into()),
     };
     let created = !path.exists();
     if created {
