@@ -256,3 +256,17 @@ fn serves_creates_the_database_folder_and_stops_cleanly_on_sigterm() {
         "secrets never logged"
     );
 }
+
+#[test]
+fn migrate_creates_an_up_to_date_database_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("fresh/tokens.db");
+    assert_eq!(stdout_json(&run(&db, &["migrate"]))["migrated"], true);
+    assert!(db.exists());
+    assert_eq!(stdout_json(&run(&db, &["migrate"]))["migrated"], true);
+    assert_eq!(
+        stdout_json(&run(&db, &["token", "list"]))["total"],
+        0,
+        "the schema is in place"
+    );
+}
