@@ -66,6 +66,16 @@ impl TokenHasher {
         digest.copy_from_slice(tag.as_ref());
         SecretDigest(digest)
     }
+
+    /// A fingerprint of the key that reveals nothing about it (an HMAC of a fixed label): tells
+    /// whether two deployments hash tokens alike, e.g. before an import.
+    pub fn key_check(&self) -> String {
+        let tag = hmac::sign(&self.key, b"auth-core token hash key check v1");
+        tag.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
 }
 
 /// 32 random bytes, for a new hashing key.

@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `token create|list|show|update|delete`, `seed FILE`.
+//! The command line: `serve` (the default), `token create|list|show|update|delete`, `seed FILE`,
+//! `migrate`, `export`, `import`.
 //!
 //! Token commands work on the store directly, so they run with or without a server (SQLite's WAL
 //! lets both write the same file). Their output is JSON on stdout; errors are one line on stderr.
@@ -17,6 +18,8 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Map, Value};
 
 use crate::config::{Config, ConfigError, Overrides};
+
+mod transfer;
 use crate::server::{load_token_hasher, open_store, App, KeySource, RunningServer};
 
 #[derive(Debug, Parser)]
@@ -54,6 +57,19 @@ pub enum Command {
     /// Create the database or bring its schema up to date, then exit (what `serve` also does
     /// at start); for deployments that migrate before starting nodes.
     Migrate,
+    /// Write the database's tokens, sessions and access logs as JSON lines, ids included: to
+    /// move to another database with `import` (e.g. SQLite to PostgreSQL).
+    Export {
+        /// Write here (created owner-only) instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Load an `export` into this database, which must be empty and use the same token hashing
+    /// key (TOKEN_HASH_KEY); all or nothing. Stop servers on an SQLite target first.
+    Import {
+        /// The export file, or `-` for stdin.
+        file: PathBuf,
+    },
 }
 
 /// Flags of `serve`; each overrides its environment variable.
@@ -228,6 +244,8 @@ pub fn run(cli: Cli) -> ExitCode {
             print(&json!({ "migrated": true }));
             Ok(())
         }),
+        Some(Command::Export { output }) => transfer::export(cli.database_url, output),
+        Some(Command::Import { file }) => transfer::import(cli.database_url, &file),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

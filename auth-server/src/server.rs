@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::access_log::AccessLogWriter;
+use auth_core::store::transfer::Transfer;
 use auth_core::store::CachedStore;
 use auth_core::{Authorizer, Clock, MemoryStore, PostgresStore, SqliteStore, Store, TokenHasher};
 use hyper::server::conn::http1;
@@ -116,21 +117,35 @@ pub type Late<T> = JoinHandle<Result<T, auth_core::Error>>;
 
 /// Opens the configured store, creating the SQLite file's folder if needed.
 pub fn open_store(database: &Database) -> Result<Arc<dyn Store>, String> {
+    Ok(match database {
+        Database::Memory => Arc::new(MemoryStore::new()),
+        Database::Postgres(url) => Arc::new(open_postgres(database, url)?),
+        Database::Sqlite(path) => Arc::new(open_sqlite(path)?),
+    })
+}
+
+/// The configured store as a source or target of `export` / `import`. An in-memory database has
+/// nothing to give and keeps nothing it is given.
+pub fn open_transfer(database: &Database) -> Result<Box<dyn Transfer>, String> {
     match database {
-        Database::Memory => Ok(Arc::new(MemoryStore::new())),
-        Database::Postgres(url) => PostgresStore::open(url)
-            .map(|s| Arc::new(s) as Arc<dyn Store>)
-            .map_err(|e| format!("cannot open {}: {e}", database.describe())),
-        Database::Sqlite(path) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-            }
-            SqliteStore::open(path)
-                .map(|s| Arc::new(s) as Arc<dyn Store>)
-                .map_err(|e| format!("cannot open {}: {e}", path.display()))
-        }
+        Database::Memory => Err("export and import need a database that persists: \
+                                 DATABASE_URL is memory:"
+            .into()),
+        Database::Postgres(url) => Ok(Box::new(open_postgres(database, url)?)),
+        Database::Sqlite(path) => Ok(Box::new(open_sqlite(path)?)),
     }
+}
+
+fn open_postgres(database: &Database, url: &str) -> Result<PostgresStore, String> {
+    PostgresStore::open(url).map_err(|e| format!("cannot open {}: {e}", database.describe()))
+}
+
+fn open_sqlite(path: &Path) -> Result<SqliteStore, String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    SqliteStore::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))
 }
 
 /// Where the token hashing key came from (for the start-up log line; never the key itself).

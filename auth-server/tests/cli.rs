@@ -3,34 +3,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::temp_db;
-
-fn bin() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_auth-server"));
-    // Start from a clean slate: no variables from the developer's shell or a .env.
-    for var in [
-        "DATABASE_URL",
-        "AUTH_DURATION",
-        "SESSION_GRACE",
-        "SESSION_CLEANUP_INTERVAL",
-        "MAX_RESPONSE_TIME",
-        "AUTH_FAIL_MODE",
-        "LOG_LEVEL",
-        "ENABLE_ACCESS_LOGS",
-        "API_HOST",
-        "API_PORT",
-        "API_KEY",
-    ] {
-        command.env_remove(var);
-    }
-    command.current_dir(std::env::temp_dir());
-    command
-}
+use common::{bin, temp_db, ServerProcess};
 
 fn run(db: &Path, args: &[&str]) -> Output {
     bin().env("DATABASE_URL", db).args(args).output().unwrap()
@@ -201,24 +178,10 @@ fn serves_creates_the_database_folder_and_stops_cleanly_on_sigterm() {
         String::from_utf8_lossy(&seeded.stderr)
     );
 
-    let mut child = bin()
-        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
-        .env("API_PORT", "0")
-        .env("LOG_LEVEL", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("the server printed its address")
-            .unwrap();
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
+    let mut command = bin();
+    command.env("DATABASE_URL", format!("sqlite://{}", db.display()));
+    let mut server = ServerProcess::spawn(command);
+    let base = server.base.clone();
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(10))
         .build();
@@ -240,13 +203,13 @@ fn serves_creates_the_database_folder_and_stops_cleanly_on_sigterm() {
     }
 
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &server.child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
-    let status = child.wait().unwrap();
+    let status = server.child.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let rest: Vec<String> = server.lines.by_ref().map_while(Result::ok).collect();
     assert!(
         rest.iter().any(|l| l.contains("2 written, 0 dropped")),
         "{rest:?}"

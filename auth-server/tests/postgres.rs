@@ -1,5 +1,7 @@
-//! Two auth nodes on one PostgreSQL database, over real HTTP: the session limit holds across
-//! them, and a token suspended through one is refused by the other within the cache recheck.
+//! Several auth nodes on one PostgreSQL database, over real HTTP: the session limit holds across
+//! them, and a token suspended through one is refused by the others within the cache recheck;
+//! first as two in-process servers, then as two `auth-server` processes. Also `export` from
+//! SQLite and `import` into PostgreSQL through the binary.
 //!
 //! Uses `AUTH_TEST_POSTGRES_URL` (default: the machine's local server); without a server the
 //! test fails naming the variable, unless `AUTH_TEST_POSTGRES=skip`. Each run works in a schema
@@ -11,7 +13,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use auth_core::{ManualClock, PostgresStore, Store, TokenPatch, TokenSpec, TokenStatus};
-use common::{config, spec, temp_db, TestServer, T0};
+use common::{bin, config, spec, temp_db, ServerProcess, TestServer, T0};
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -53,6 +55,47 @@ fn node(url: &str, schema: &str, db: &std::path::Path) -> TestServer {
     TestServer::with_store(config(db), store, Arc::new(ManualClock::new(T0)))
 }
 
+/// 32 clients race for new sessions of `token` (max_sessions 3), alternately through each node;
+/// asserts that exactly 3 won and the rest were refused for the limit. Returns the verdicts.
+fn race_three_slots<N: Send + Sync + 'static>(
+    token: &'static str,
+    nodes: [Arc<N>; 2],
+    auth: fn(&N, &[(&str, &str)]) -> common::Reply,
+) -> Vec<String> {
+    const CLIENTS: usize = 32;
+    let barrier = Arc::new(Barrier::new(CLIENTS));
+    let racers: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let node = Arc::clone(&nodes[i % 2]);
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                let session = format!("race-{i}");
+                barrier.wait();
+                let fields = [
+                    ("name", "news"),
+                    ("ip", "10.0.0.1"),
+                    ("token", token),
+                    ("session_id", &session),
+                ];
+                auth(&node, &fields).verdict()
+            })
+        })
+        .collect();
+    let verdicts: Vec<String> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+    assert_eq!(
+        verdicts.iter().filter(|v| *v == "allowed").count(),
+        3,
+        "{verdicts:?}"
+    );
+    assert!(
+        verdicts
+            .iter()
+            .all(|v| v == "allowed" || v == "session_limit_reached"),
+        "{verdicts:?}"
+    );
+    verdicts
+}
+
 #[test]
 fn two_nodes_on_one_database_share_the_session_limit_and_token_changes() {
     let Some(url) = server_url() else { return };
@@ -68,40 +111,10 @@ fn two_nodes_on_one_database_share_the_session_limit_and_token_changes() {
         ..spec("two-node-token-1", "u")
     });
 
-    const CLIENTS: usize = 32;
-    let barrier = Arc::new(Barrier::new(CLIENTS));
-    let racers: Vec<_> = (0..CLIENTS)
-        .map(|i| {
-            let node = if i % 2 == 0 {
-                Arc::clone(&a)
-            } else {
-                Arc::clone(&b)
-            };
-            let barrier = Arc::clone(&barrier);
-            std::thread::spawn(move || {
-                let session = format!("race-{i}");
-                barrier.wait();
-                node.auth(&[
-                    ("name", "news"),
-                    ("ip", "10.0.0.1"),
-                    ("token", "two-node-token-1"),
-                    ("session_id", &session),
-                ])
-                .verdict()
-            })
-        })
-        .collect();
-    let verdicts: Vec<String> = racers.into_iter().map(|r| r.join().unwrap()).collect();
-    assert_eq!(
-        verdicts.iter().filter(|v| *v == "allowed").count(),
-        3,
-        "{verdicts:?}"
-    );
-    assert!(
-        verdicts
-            .iter()
-            .all(|v| v == "allowed" || v == "session_limit_reached"),
-        "{verdicts:?}"
+    race_three_slots(
+        "two-node-token-1",
+        [a.clone(), b.clone()],
+        |node, fields| node.auth(fields),
     );
 
     // Suspended through node A; node B enforces it once its token cache rechecks.
@@ -120,4 +133,193 @@ fn two_nodes_on_one_database_share_the_session_limit_and_token_changes() {
         ("request_type", "update_session"),
     ];
     assert_eq!(b.auth(&recheck).verdict(), "token_suspended");
+}
+
+/// `url` with every connection's `search_path` set to `schema`: how a process is pointed at a
+/// test's schema through DATABASE_URL alone.
+fn url_in_schema(url: &str, schema: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-c%20search_path%3D{schema}")
+}
+
+/// A schema for this test, created empty (a process's migrations fill it).
+fn process_schema(url: &str, test: &str) -> Schema {
+    let name = format!("auth_proc_{test}_{}", std::process::id());
+    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
+        ))
+        .unwrap();
+    Schema {
+        url: url.to_owned(),
+        name,
+    }
+}
+
+const API_KEY: &str = "test-api-key-for-two-processes-0001";
+
+fn server_process(database_url: &str, hash_key: &str) -> ServerProcess {
+    let mut command = bin();
+    command
+        .env("DATABASE_URL", database_url)
+        .env("TOKEN_HASH_KEY", hash_key)
+        .env("API_KEY", API_KEY);
+    ServerProcess::spawn(command)
+}
+
+#[test]
+fn two_server_processes_on_one_database_share_the_session_limit() {
+    let Some(url) = server_url() else { return };
+    let schema = process_schema(&url, "race");
+    let database_url = url_in_schema(&url, &schema.name);
+    let hash_key = hex::encode([7u8; 32]);
+    let a = Arc::new(server_process(&database_url, &hash_key));
+    let b = Arc::new(server_process(&database_url, &hash_key));
+    let auth = [("X-API-Key", API_KEY)];
+    let created = a.call(
+        "POST",
+        "/api/tokens",
+        &auth,
+        Some((
+            "application/json",
+            r#"{"token": "two-process-token-1", "user_id": "u", "max_sessions": 3}"#,
+        )),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.json()["id"].as_i64().unwrap();
+
+    let verdicts = race_three_slots(
+        "two-process-token-1",
+        [a.clone(), b.clone()],
+        |node, fields| node.auth(fields),
+    );
+    let live = b.call("GET", &format!("/api/sessions?token_id={id}"), &auth, None);
+    assert_eq!(live.json()["total"], 3, "{}", live.body);
+
+    // Suspended through A; B refuses within its cache recheck (1 s; allow for a slow machine).
+    let suspended = a.call(
+        "PATCH",
+        &format!("/api/tokens/{id}"),
+        &auth,
+        Some(("application/json", r#"{"status": "suspended"}"#)),
+    );
+    assert_eq!(suspended.status, 200, "{}", suspended.body);
+    let started = std::time::Instant::now();
+    let winner = verdicts.iter().position(|v| v == "allowed").unwrap();
+    let session = format!("race-{winner}");
+    let recheck = [
+        ("name", "news"),
+        ("ip", "10.0.0.1"),
+        ("token", "two-process-token-1"),
+        ("session_id", session.as_str()),
+        ("request_type", "update_session"),
+    ];
+    loop {
+        let verdict = b.auth(&recheck).verdict();
+        if verdict == "token_suspended" {
+            break;
+        }
+        assert_eq!(verdict, "allowed");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "node B still allows a token suspended through node A"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn export_from_sqlite_imports_into_postgres_and_serves_there() {
+    let Some(url) = server_url() else { return };
+    let schema = process_schema(&url, "import");
+    let database_url = url_in_schema(&url, &schema.name);
+    let (dir, db) = temp_db();
+    let run = |database: &str, key: Option<&str>, args: &[&str]| {
+        let mut command = bin();
+        command.env("DATABASE_URL", database).args(args);
+        if let Some(key) = key {
+            command.env("TOKEN_HASH_KEY", key);
+        }
+        command.output().unwrap()
+    };
+    let sqlite = db.to_str().unwrap();
+    let seeded = run(
+        sqlite,
+        None,
+        &[
+            "seed",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../data/tokens.example.json"),
+        ],
+    );
+    assert!(
+        seeded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seeded.stderr)
+    );
+    let dump = dir.path().join("dump.jsonl");
+    let exported = run(
+        sqlite,
+        None,
+        &["export", "--output", dump.to_str().unwrap()],
+    );
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+
+    // Another key: every token would be unknown there, so the import refuses.
+    let wrong = run(
+        &database_url,
+        Some(&hex::encode([9u8; 32])),
+        &["import", dump.to_str().unwrap()],
+    );
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("TOKEN_HASH_KEY"));
+
+    let key = std::fs::read_to_string(dir.path().join("token-hash.key")).unwrap();
+    let key = key.trim();
+    let imported = run(
+        &database_url,
+        Some(key),
+        &["import", dump.to_str().unwrap()],
+    );
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let counts: serde_json::Value = serde_json::from_slice(&imported.stdout).unwrap();
+    assert!(
+        counts["imported"]["tokens"].as_u64().unwrap() >= 3,
+        "{counts}"
+    );
+
+    // The same rows come back out of PostgreSQL, and a second import is refused.
+    let again = run(&database_url, Some(key), &["export"]);
+    assert!(again.status.success());
+    let body = |text: &[u8]| {
+        String::from_utf8_lossy(text)
+            .split_once('\n')
+            .unwrap()
+            .1
+            .to_owned()
+    };
+    assert_eq!(body(&again.stdout), body(&std::fs::read(&dump).unwrap()));
+    let twice = run(
+        &database_url,
+        Some(key),
+        &["import", dump.to_str().unwrap()],
+    );
+    assert_eq!(twice.status.code(), Some(2));
+
+    // A node on PostgreSQL now admits the seeded viewer.
+    let node = server_process(&database_url, key);
+    let reply = node.auth(&[
+        ("name", "sports/final"),
+        ("ip", "10.1.1.1"),
+        ("token", "demo-viewer-token-0001"),
+    ]);
+    assert_eq!(reply.verdict(), "allowed");
 }

@@ -18,6 +18,7 @@ mod live_index;
 mod memory;
 mod postgres;
 mod sqlite;
+pub mod transfer;
 
 pub use cached::CachedStore;
 pub use memory::MemoryStore;

@@ -41,6 +41,8 @@ use crate::token::{
     IpAllowList, NewToken, StreamAllowList, Token, TokenId, TokenPatch, TokenStatus,
 };
 
+mod transfer;
+
 /// Schema versions, applied in order; `schema_migrations` records each one applied. Never edit a
 /// shipped migration: append a new one.
 const MIGRATIONS: &[&str] = &[
@@ -1078,7 +1080,7 @@ mod tests {
     /// The server's URL if it answers. Without one the tests fail, unless
     /// `AUTH_TEST_POSTGRES=skip`: then they return at once, and the skip is reported once per
     /// test binary on the real stderr (not the captured one, so it shows in a normal run).
-    fn server() -> Option<&'static str> {
+    pub(super) fn server() -> Option<&'static str> {
         static PROBE: OnceLock<std::result::Result<String, String>> = OnceLock::new();
         let probe = PROBE.get_or_init(|| {
             let url = std::env::var(URL_VAR)
@@ -1132,7 +1134,7 @@ mod tests {
     }
 
     /// A test's schema, dropped with everything in it when the test ends (after its stores).
-    struct Scratch {
+    pub(super) struct Scratch {
         url: &'static str,
         schema: String,
     }
@@ -1145,11 +1147,11 @@ mod tests {
             })
         }
 
-        fn open(&self) -> PostgresStore {
+        pub(super) fn open(&self) -> PostgresStore {
             PostgresStore::open_in_schema(self.url, &self.schema).unwrap()
         }
 
-        fn client(&self) -> ::postgres::Client {
+        pub(super) fn client(&self) -> ::postgres::Client {
             let mut client = ::postgres::Client::connect(self.url, NoTls).unwrap();
             client
                 .batch_execute(&format!("SET search_path TO {}", self.schema))
@@ -1174,7 +1176,7 @@ mod tests {
     }
 
     /// A store in a fresh schema, or `None` when the tests are skipped.
-    fn fresh() -> Option<(Scratch, PostgresStore)> {
+    pub(super) fn fresh() -> Option<(Scratch, PostgresStore)> {
         let scratch = Scratch::new()?;
         let store = scratch.open();
         Some((scratch, store))

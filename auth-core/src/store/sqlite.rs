@@ -36,6 +36,10 @@ use crate::token::{
     IpAllowList, NewToken, StreamAllowList, Token, TokenId, TokenPatch, TokenStatus,
 };
 
+mod transfer;
+#[cfg(test)]
+pub(crate) use transfer::table_columns;
+
 /// Schema versions, applied in order; `PRAGMA user_version` records how many have run. Never
 /// edit a shipped migration: append a new one.
 const MIGRATIONS: &[&str] = &[

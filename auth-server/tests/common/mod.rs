@@ -125,23 +125,37 @@ impl TestServer {
         headers: &[(&str, &str)],
         body: Option<(&str, &str)>,
     ) -> Reply {
-        let mut request = agent().request(method, &format!("{}{}", self.base, path));
-        for (name, value) in headers {
-            request = request.set(name, value);
-        }
-        Reply::from(match body {
-            Some((content_type, body)) => {
-                request.set("Content-Type", content_type).send_string(body)
-            }
-            None => request.call(),
-        })
+        call_at(&self.base, method, path, headers, body)
     }
 
     /// `GET /auth` with these query fields.
     pub fn auth(&self, fields: &[(&str, &str)]) -> Reply {
-        let query = serde_urlencoded::to_string(fields).unwrap();
-        self.get(&format!("/auth?{query}"))
+        self.get(&auth_path(fields))
     }
+}
+
+/// Any request to the server at `base`, with headers and an optional body of a given content
+/// type.
+pub fn call_at(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, &str)>,
+) -> Reply {
+    let mut request = agent().request(method, &format!("{base}{path}"));
+    for (name, value) in headers {
+        request = request.set(name, value);
+    }
+    Reply::from(match body {
+        Some((content_type, body)) => request.set("Content-Type", content_type).send_string(body),
+        None => request.call(),
+    })
+}
+
+/// `/auth?` with these query fields.
+pub fn auth_path(fields: &[(&str, &str)]) -> String {
+    format!("/auth?{}", serde_urlencoded::to_string(fields).unwrap())
 }
 
 impl Drop for TestServer {
@@ -332,5 +346,87 @@ pub fn spec(secret: &str, user: &str) -> TokenSpec {
         token: Some(secret.into()),
         user_id: user.into(),
         ..Default::default()
+    }
+}
+
+/// The `auth-server` binary, with none of the developer's settings (environment or `.env`).
+pub fn bin() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_auth-server"));
+    for var in [
+        "DATABASE_URL",
+        "AUTH_DURATION",
+        "SESSION_GRACE",
+        "SESSION_CLEANUP_INTERVAL",
+        "MAX_RESPONSE_TIME",
+        "AUTH_FAIL_MODE",
+        "LOG_LEVEL",
+        "ENABLE_ACCESS_LOGS",
+        "API_HOST",
+        "API_PORT",
+        "API_KEY",
+        "API_KEYS",
+        "TOKEN_HASH_KEY",
+    ] {
+        command.env_remove(var);
+    }
+    command.current_dir(std::env::temp_dir());
+    command
+}
+
+/// A server process on a free port; killed when dropped if still running.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// The rest of its stderr (the log).
+    pub lines: std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
+}
+
+impl ServerProcess {
+    /// Starts `command` as a server on a free port and waits for it to listen.
+    pub fn spawn(mut command: std::process::Command) -> Self {
+        use std::io::BufRead as _;
+        let mut child = command
+            .env("API_PORT", "0")
+            .env("LOG_LEVEL", "info")
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let base = loop {
+            let Some(Ok(line)) = lines.next() else {
+                let status = child.wait();
+                panic!("the server stopped before listening: {status:?}");
+            };
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        ServerProcess { child, base, lines }
+    }
+}
+
+impl ServerProcess {
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, &str)>,
+    ) -> Reply {
+        call_at(&self.base, method, path, headers, body)
+    }
+
+    /// `GET /auth` with these query fields.
+    pub fn auth(&self, fields: &[(&str, &str)]) -> Reply {
+        self.call("GET", &auth_path(fields), &[], None)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
