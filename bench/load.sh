@@ -23,59 +23,19 @@ THREADS=${THREADS:-2}
 TOKENS=${TOKENS:-10000}
 export TOKENS CONNECTIONS THREADS
 
-say() { $JSON || echo "$@" >&2; }
+source bench/common.sh
 
-if ! command -v wrk >/dev/null 2>&1; then
-  say "installing wrk (Debian package)"
-  if ! apt-get install -y -qq wrk >/dev/null 2>&1; then
-    apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null
-  fi
-fi
-
-say "building release binaries"
-cargo build --release --quiet -p auth-server --bin auth-server --example hello
-BIN=target/release/auth-server
-HELLO=target/release/examples/hello
-
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-say "seeding $TOKENS tokens"
-python3 - "$TOKENS" > "$WORK/seed.json" <<'PY'
-import json, sys
-n = int(sys.argv[1])
-print(json.dumps([{"token": "bench-token-%05d" % i, "user_id": "viewer-%05d" % i, "max_sessions": 3} for i in range(n)]))
-PY
 export DATABASE_URL="sqlite://$WORK/tokens.db"
-"$BIN" seed "$WORK/seed.json" > /dev/null
+seed_tokens
 
 # Cold start: from spawning the process to the first answered request.
 AUTH_PORT=$(free_port)
 start_ns=$(date +%s%N)
-API_PORT=$AUTH_PORT LOG_LEVEL=warn ENABLE_ACCESS_LOGS=true "$BIN" serve > "$WORK/server.log" 2>&1 &
-AUTH_PID=$!
-PIDS+=("$AUTH_PID")
-until curl -sf -o /dev/null "http://127.0.0.1:$AUTH_PORT/health"; do
-  kill -0 "$AUTH_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
-  sleep 0.001
-done
+start_server "$AUTH_PORT" "$WORK/server.log"
+AUTH_PID=$SERVER_PID
 cold_start_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
 
-say "opening $TOKENS live sessions"
-wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -s bench/warmup.lua "http://127.0.0.1:$AUTH_PORT" > /dev/null
-
-run() { # url rate -> RESULT line
-  RATE=$2 wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s -s bench/mix.lua "$1" | grep '^RESULT'
-}
-field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+warm_up "$AUTH_PORT"
 
 say "auth-server: full speed (${DURATION}s, $CONNECTIONS connections)"
 auth_full=$(run "http://127.0.0.1:$AUTH_PORT" 0)

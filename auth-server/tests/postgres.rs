@@ -323,3 +323,127 @@ fn export_from_sqlite_imports_into_postgres_and_serves_there() {
     ]);
     assert_eq!(reply.verdict(), "allowed");
 }
+
+/// A TCP relay to the database that the test can cut: every relayed connection is shut down and
+/// new ones are closed on arrival, as when the database host goes away.
+struct Relay {
+    port: u16,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+    open: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Relay {
+    fn to(target: std::net::SocketAddr) -> Relay {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let open = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (cut_flag, open_list) = (Arc::clone(&cut), Arc::clone(&open));
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if cut_flag.load(Ordering::SeqCst) {
+                    continue; // dropped: closed on arrival
+                }
+                let Ok(server) = std::net::TcpStream::connect(target) else {
+                    continue;
+                };
+                let mut list = open_list.lock().unwrap();
+                list.push(client.try_clone().unwrap());
+                list.push(server.try_clone().unwrap());
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Relay { port, cut, open }
+    }
+
+    fn set_cut(&self, cut: bool) {
+        self.cut.store(cut, std::sync::atomic::Ordering::SeqCst);
+        for stream in self.open.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// When the database goes away, the node still answers every request within MAX_RESPONSE_TIME,
+/// by its fail mode (here allow_updates: live viewers keep playing, new ones are refused).
+#[test]
+fn an_unreachable_database_is_answered_by_the_fail_mode_within_the_budget() {
+    let Some(url) = server_url() else { return };
+    let config_url: postgres::Config = url.parse().unwrap();
+    let host = match config_url.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(host)) => host.clone(),
+        _ => {
+            eprintln!("skipped: the relay test needs a TCP database URL");
+            return;
+        }
+    };
+    let port = config_url.get_ports().first().copied().unwrap_or(5432);
+    let target = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+        .unwrap()
+        .next()
+        .unwrap();
+    let relay = Relay::to(target);
+    let schema = process_schema(&url, "unreachable");
+    let relayed_url = format!(
+        "postgres://{}@127.0.0.1:{}/{}",
+        config_url.get_user().unwrap_or("postgres"),
+        relay.port,
+        config_url.get_dbname().unwrap_or("postgres")
+    );
+    let store: Arc<dyn Store> =
+        Arc::new(PostgresStore::open_in_schema(&relayed_url, &schema.name).unwrap());
+    let (_dir, db) = temp_db();
+    let mut settings = config(&db);
+    settings.max_response_time = Duration::from_millis(500);
+    settings.fail_mode = auth_server::config::FailMode::AllowUpdates;
+    let node = TestServer::with_store(settings, store, Arc::new(ManualClock::new(T0)));
+    node.token(spec("relay-token-0001", "u"));
+    let fields = |session: &'static str, kind: &'static str| {
+        [
+            ("name", "news"),
+            ("ip", "10.0.0.1"),
+            ("token", "relay-token-0001"),
+            ("session_id", session),
+            ("request_type", kind),
+        ]
+    };
+    assert_eq!(node.auth(&fields("s1", "new_session")).verdict(), "allowed");
+
+    relay.set_cut(true);
+    for (session, kind, expected) in [
+        ("s1", "update_session", "allowed"),
+        ("s2", "new_session", "refused"),
+    ] {
+        let started = std::time::Instant::now();
+        let reply = node.auth(&fields(session, kind));
+        let elapsed = started.elapsed();
+        let verdict = reply.verdict();
+        match expected {
+            "allowed" => assert_eq!(verdict, "allowed", "{kind}"),
+            _ => assert!(
+                verdict == "backend_timeout" || verdict == "backend_error",
+                "{kind}: {verdict}"
+            ),
+        }
+        // The budget is 0.5 s; the pool alone would wait 5 s for a connection.
+        assert!(elapsed < Duration::from_secs(4), "{kind} took {elapsed:?}");
+    }
+
+    // The database is back: new viewers are admitted again, without a restart.
+    relay.set_cut(false);
+    let started = std::time::Instant::now();
+    while node.auth(&fields("s3", "new_session")).verdict() != "allowed" {
+        assert!(started.elapsed() < Duration::from_secs(20), "no recovery");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
