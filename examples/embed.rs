@@ -97,7 +97,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     assert_eq!(grant.user_id, "alice");
     assert_eq!(grant.max_sessions, 1);
     assert_eq!(grant.auth_duration, 60);
-    let first_session = grant.session_id;
+    let first_session = grant
+        .session_id
+        .ok_or("a stored token's grant records its session")?;
     println!(
         "allowed:   {} on {} -> new session {first_session}, re-check in {}s ({latency:?})",
         first.session_id.unwrap_or("-"),
@@ -153,13 +155,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         panic!("the re-check of a live session must be allowed, got {decision:?}");
     };
     assert!(!grant.new_session, "a re-check extends, it does not admit");
-    assert_eq!(grant.session_id, first_session);
+    assert_eq!(grant.session_id, Some(first_session));
     let lease_after = live_session_expiry(store.as_ref(), token.id, clock.now())?;
     assert!(lease_after >= lease_before);
     println!(
         "extended:  {} -> session {}, lease now until {lease_after}",
         recheck.session_id.unwrap_or("-"),
-        grant.session_id
+        first_session
     );
 
     // 9. Shut the writer down: it writes everything queued, then stops its thread (dropping it

@@ -12,7 +12,10 @@ use std::sync::Arc;
 use crate::clock::{Clock, Timestamp};
 use crate::error::Result;
 use crate::secret::TokenHasher;
-use crate::session::{session_key, Admission, SessionClaim, SessionId, SessionPolicy};
+use crate::session::{
+    session_key, Admission, SessionClaim, SessionId, SessionOwner, SessionPolicy,
+};
+use crate::signed_token::{is_signed, Claims, KeyRing, Kind, Rejection, SharedKeyRing};
 use crate::store::Store;
 use crate::token::{Token, TokenId, TokenStatus};
 
@@ -69,10 +72,34 @@ pub enum DenyReason {
     BackendTimeout,
     /// The store answered with an error.
     BackendError,
+    /// A signed token that does not parse.
+    Malformed,
+    /// A signed token naming a key that is unknown or retired.
+    UnknownKey,
+    /// A signed token whose signature does not match.
+    BadSignature,
+    /// A genuine signed token meant for another use (an e-ticket).
+    WrongKind,
+}
+
+/// A refused signed token's reason, in the same vocabulary as stored tokens where one exists.
+impl From<Rejection> for DenyReason {
+    fn from(rejection: Rejection) -> Self {
+        match rejection {
+            Rejection::Malformed => DenyReason::Malformed,
+            Rejection::UnknownKey => DenyReason::UnknownKey,
+            Rejection::BadSignature => DenyReason::BadSignature,
+            Rejection::WrongKind => DenyReason::WrongKind,
+            Rejection::Expired => DenyReason::TokenExpired,
+            Rejection::NotYetValid => DenyReason::TokenNotYetValid,
+            Rejection::IpMismatch => DenyReason::IpNotAllowed,
+            Rejection::StreamNotAllowed => DenyReason::StreamNotAllowed,
+        }
+    }
 }
 
 impl DenyReason {
-    pub const ALL: [DenyReason; 11] = [
+    pub const ALL: [DenyReason; 15] = [
         DenyReason::TokenMissing,
         DenyReason::TokenNotFound,
         DenyReason::TokenSuspended,
@@ -84,6 +111,10 @@ impl DenyReason {
         DenyReason::SessionTerminated,
         DenyReason::BackendTimeout,
         DenyReason::BackendError,
+        DenyReason::Malformed,
+        DenyReason::UnknownKey,
+        DenyReason::BadSignature,
+        DenyReason::WrongKind,
     ];
 
     pub fn code(self) -> &'static str {
@@ -99,6 +130,10 @@ impl DenyReason {
             DenyReason::SessionTerminated => "session_terminated",
             DenyReason::BackendTimeout => "backend_timeout",
             DenyReason::BackendError => "backend_error",
+            DenyReason::Malformed => Rejection::Malformed.code(),
+            DenyReason::UnknownKey => Rejection::UnknownKey.code(),
+            DenyReason::BadSignature => Rejection::BadSignature.code(),
+            DenyReason::WrongKind => Rejection::WrongKind.code(),
         }
     }
 
@@ -131,6 +166,10 @@ impl DenyReason {
                 "the authorization store did not answer in time".to_owned()
             }
             DenyReason::BackendError => "the authorization store failed".to_owned(),
+            DenyReason::Malformed => Rejection::Malformed.message().to_owned(),
+            DenyReason::UnknownKey => Rejection::UnknownKey.message().to_owned(),
+            DenyReason::BadSignature => Rejection::BadSignature.message().to_owned(),
+            DenyReason::WrongKind => Rejection::WrongKind.message().to_owned(),
         }
     }
 }
@@ -162,7 +201,7 @@ impl Decision {
 
     pub fn token_id(&self) -> Option<TokenId> {
         match self {
-            Decision::Allow(grant) => Some(grant.token_id),
+            Decision::Allow(grant) => grant.token_id,
             Decision::Deny(denial) => denial.token_id,
         }
     }
@@ -178,14 +217,18 @@ impl Decision {
 /// An allowed request: what the media server is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
-    pub token_id: TokenId,
+    /// `None` for a signed token (it has no row).
+    pub token_id: Option<TokenId>,
     pub user_id: String,
     /// 0 means unlimited.
     pub max_sessions: u32,
     /// Seconds the media server may cache this answer.
     pub auth_duration: u32,
-    pub session_id: SessionId,
-    /// True when this request opened the session, false when it extended a live one.
+    /// `None` when no session was recorded: a signed token that limits no sessions is decided
+    /// by its signature alone, with no store call at all.
+    pub session_id: Option<SessionId>,
+    /// True when this request opened the session, false when it extended a live one (or none
+    /// was recorded).
     pub new_session: bool,
 }
 
@@ -266,6 +309,29 @@ where
     if let Err(reason) = check_token(request, token, now) {
         return Ok(Decision::Deny(Denial::for_token(reason, token)));
     }
+    admit_and_grant(
+        request,
+        SessionOwner::token(token.id),
+        &token.user_id,
+        token.max_sessions,
+        policy,
+        admit,
+    )
+}
+
+/// The one admission step behind both kinds of token: claims a slot for `owner` and turns the
+/// store's answer into the decision.
+fn admit_and_grant<F>(
+    request: &AuthRequest<'_>,
+    owner: SessionOwner,
+    user_id: &str,
+    max_sessions: u32,
+    policy: &SessionPolicy,
+    admit: F,
+) -> Result<Decision>
+where
+    F: FnOnce(&SessionClaim<'_>) -> Result<Admission>,
+{
     let key = session_key(
         request.session_id,
         request.ip,
@@ -273,38 +339,79 @@ where
         request.proto,
     );
     let claim = SessionClaim {
-        token_id: token.id,
+        owner,
         key: &key,
-        max_sessions: token.max_sessions,
-        user_id: &token.user_id,
+        max_sessions,
+        user_id,
         stream: request.stream,
         ip: request.ip,
         proto: request.proto,
     };
+    let deny = |reason| {
+        Ok(Decision::Deny(Denial {
+            reason,
+            token_id: owner.token_id(),
+            user_id: Some(user_id.to_owned()),
+        }))
+    };
     let (session_id, new_session) = match admit(&claim)? {
         Admission::Admitted { session_id } => (session_id, true),
         Admission::Extended { session_id } => (session_id, false),
-        Admission::LimitReached { .. } => {
-            return Ok(Decision::Deny(Denial::for_token(
-                DenyReason::SessionLimitReached,
-                token,
-            )))
-        }
-        Admission::Terminated { .. } => {
-            return Ok(Decision::Deny(Denial::for_token(
-                DenyReason::SessionTerminated,
-                token,
-            )))
-        }
+        Admission::LimitReached { .. } => return deny(DenyReason::SessionLimitReached),
+        Admission::Terminated { .. } => return deny(DenyReason::SessionTerminated),
     };
     Ok(Decision::Allow(Grant {
-        token_id: token.id,
-        user_id: token.user_id.clone(),
-        max_sessions: token.max_sessions,
+        token_id: owner.token_id(),
+        user_id: user_id.to_owned(),
+        max_sessions,
         auth_duration: policy.auth_duration_secs(),
-        session_id,
+        session_id: Some(session_id),
         new_session,
     }))
+}
+
+/// The policy for a signed token, given the outcome of its verification (which already checked
+/// validity, client address and stream: see [`KeyRing::verify`]). No token is looked up. A token
+/// that limits its sessions goes through the same atomic admission as a stored token, its slots
+/// owned by [`SessionOwner::signed`]; one that does not is decided without any store call.
+pub fn decide_signed<F>(
+    request: &AuthRequest<'_>,
+    verified: std::result::Result<Claims, Rejection>,
+    policy: &SessionPolicy,
+    admit: F,
+) -> Result<Decision>
+where
+    F: FnOnce(&SessionClaim<'_>) -> Result<Admission>,
+{
+    let claims = match verified {
+        Ok(claims) => claims,
+        Err(rejection) => return Ok(Decision::Deny(Denial::new(rejection.into()))),
+    };
+    if claims.max_sessions == 0 {
+        return Ok(Decision::Allow(Grant {
+            token_id: None,
+            user_id: claims.sub,
+            max_sessions: 0,
+            auth_duration: policy.auth_duration_secs(),
+            session_id: None,
+            new_session: false,
+        }));
+    }
+    let owner = signed_owner(request.token.unwrap_or_default());
+    admit_and_grant(
+        request,
+        owner,
+        &claims.sub,
+        claims.max_sessions,
+        policy,
+        admit,
+    )
+}
+
+/// The session owner of a signed token: from its tag, the part only the key holder could make.
+fn signed_owner(token: &str) -> SessionOwner {
+    let tag = token.rsplit('.').next().unwrap_or_default();
+    SessionOwner::signed(tag.as_bytes())
 }
 
 /// The policy wired to a store and a clock: what an embedding server calls per request.
@@ -313,6 +420,7 @@ pub struct Authorizer {
     clock: Arc<dyn Clock>,
     hasher: TokenHasher,
     policy: SessionPolicy,
+    signed_keys: Arc<SharedKeyRing>,
 }
 
 impl Authorizer {
@@ -328,7 +436,34 @@ impl Authorizer {
             clock,
             hasher,
             policy,
+            signed_keys: Arc::default(),
         }
+    }
+
+    /// Accept signed tokens verified by `keys` (without it, every signed token is refused as
+    /// `unknown_key`). The ring may be replaced at any time (key rotation).
+    pub fn with_signed_keys(mut self, keys: Arc<SharedKeyRing>) -> Self {
+        self.signed_keys = keys;
+        self
+    }
+
+    pub fn signed_keys(&self) -> &Arc<SharedKeyRing> {
+        &self.signed_keys
+    }
+
+    fn verify_signed(
+        &self,
+        ring: &KeyRing,
+        request: &AuthRequest<'_>,
+        now: Timestamp,
+    ) -> std::result::Result<Claims, Rejection> {
+        ring.verify(
+            request.token.unwrap_or_default(),
+            now,
+            Kind::Playback,
+            Some(request.ip),
+            Some(request.stream),
+        )
     }
 
     pub fn hasher(&self) -> &TokenHasher {
@@ -351,13 +486,19 @@ impl Authorizer {
     /// admission call. Blocking: call it from a thread that may block (e.g. `spawn_blocking`).
     pub fn authorize(&self, request: &AuthRequest<'_>) -> Result<Decision> {
         let now = self.clock.now();
+        let lease_until = self.policy.lease_until(now);
+        if request.token.is_some_and(is_signed) {
+            let verified = self.verify_signed(&self.signed_keys.current(), request, now);
+            return decide_signed(request, verified, &self.policy, |claim| {
+                self.store.admit_session(claim, now, lease_until)
+            });
+        }
         let token = match request.token {
             Some(secret) if !secret.is_empty() => {
                 self.store.token_by_digest(&self.hasher.digest(secret))?
             }
             _ => None,
         };
-        let lease_until = self.policy.lease_until(now);
         decide(request, token.as_deref(), now, &self.policy, |claim| {
             self.store.admit_session(claim, now, lease_until)
         })
@@ -372,15 +513,9 @@ impl Authorizer {
         request: &AuthRequest<'_>,
     ) -> Option<Result<Decision>> {
         let now = self.clock.now();
-        let token = match request.token {
-            Some(secret) if !secret.is_empty() => self
-                .store
-                .try_token_without_blocking(&self.hasher.digest(secret))?,
-            _ => None,
-        };
         let lease_until = self.policy.lease_until(now);
         let mut would_block = false;
-        let decision = decide(request, token.as_deref(), now, &self.policy, |claim| {
+        let admit = |claim: &SessionClaim<'_>| {
             self.store
                 .try_admit_without_blocking(claim, now, lease_until)
                 .unwrap_or_else(|| {
@@ -388,7 +523,20 @@ impl Authorizer {
                     would_block = true;
                     Err(crate::Error::storage("admission needs a blocking call"))
                 })
-        });
+        };
+        let decision = if request.token.is_some_and(is_signed) {
+            // Verification is CPU only (microseconds), so it runs here rather than a thread hop.
+            let verified = self.verify_signed(&self.signed_keys.current(), request, now);
+            decide_signed(request, verified, &self.policy, admit)
+        } else {
+            let token = match request.token {
+                Some(secret) if !secret.is_empty() => self
+                    .store
+                    .try_token_without_blocking(&self.hasher.digest(secret))?,
+                _ => None,
+            };
+            decide(request, token.as_deref(), now, &self.policy, admit)
+        };
         (!would_block).then_some(decision)
     }
 }
@@ -586,6 +734,135 @@ mod tests {
         })
         .unwrap();
         assert_eq!(decision.deny_reason(), Some(DenyReason::StreamNotAllowed));
+    }
+
+    mod signed {
+        use super::*;
+        use crate::signed_token::{Claims, KeyRing};
+        use crate::MemoryStore;
+
+        fn ring() -> KeyRing {
+            let mut ring = KeyRing::new();
+            ring.add_hmac("k1", &[4u8; 32]).unwrap();
+            ring
+        }
+
+        fn claims(max_sessions: u32) -> Claims {
+            Claims {
+                evt: Some("conf".into()),
+                streams: vec!["sports/*".into()],
+                max_sessions,
+                ..Claims::new("holder-1", NOW, Duration::from_secs(600))
+            }
+        }
+
+        fn policy() -> SessionPolicy {
+            SessionPolicy::new(Duration::from_secs(180))
+        }
+
+        #[test]
+        fn every_rejection_is_a_denial_without_admission() {
+            for rejection in Rejection::ALL {
+                let decision = decide_signed(
+                    &request(Some("v1.k1.x.y")),
+                    Err(rejection),
+                    &policy(),
+                    |_| panic!("a refused token never reaches admission"),
+                )
+                .unwrap();
+                let reason = decision.deny_reason().unwrap();
+                assert_eq!(reason, DenyReason::from(rejection));
+                assert_eq!(DenyReason::from_code(reason.code()), Some(reason));
+            }
+        }
+
+        #[test]
+        fn an_unlimited_token_is_decided_without_the_store() {
+            let decision = decide_signed(
+                &request(Some("v1.k1.x.y")),
+                Ok(claims(0)),
+                &policy(),
+                |_| panic!("no session limit, no store call"),
+            )
+            .unwrap();
+            let Decision::Allow(grant) = decision else {
+                panic!("expected allow, got {decision:?}")
+            };
+            assert_eq!(
+                (grant.token_id, grant.session_id, grant.user_id.as_str()),
+                (None, None, "holder-1")
+            );
+        }
+
+        #[test]
+        fn a_limited_token_claims_slots_for_its_own_owner() {
+            let token = ring().sign("k1", &claims(2)).unwrap();
+            let mut seen = None;
+            let decision = decide_signed(&request(Some(&token)), Ok(claims(2)), &policy(), |c| {
+                seen = Some((c.owner, c.max_sessions, c.user_id.to_owned()));
+                Ok(Admission::LimitReached { live: 2 })
+            })
+            .unwrap();
+            let (owner, max, user) = seen.unwrap();
+            assert_eq!(owner.token_id(), None);
+            assert_eq!((max, user.as_str()), (2, "holder-1"));
+            assert_eq!(
+                decision.deny_reason(),
+                Some(DenyReason::SessionLimitReached)
+            );
+            assert_eq!(decision.user_id(), Some("holder-1"));
+        }
+
+        #[test]
+        fn the_authorizer_verifies_and_limits_signed_tokens() {
+            let store = Arc::new(MemoryStore::new());
+            let clock = Arc::new(crate::ManualClock::new(NOW));
+            let keys = Arc::new(SharedKeyRing::new(ring()));
+            let auth = Authorizer::new(
+                store,
+                clock,
+                TokenHasher::new(&[3u8; 32]).unwrap(),
+                policy(),
+            )
+            .with_signed_keys(Arc::clone(&keys));
+            let token = ring().sign("k1", &claims(1)).unwrap();
+            let ask = |session: &'static str, stream: &'static str| AuthRequest {
+                session_id: Some(session),
+                stream,
+                ..request(Some(&token))
+            };
+            assert!(auth
+                .authorize(&ask("s1", "sports/final"))
+                .unwrap()
+                .is_allow());
+            assert_eq!(
+                auth.authorize(&ask("s2", "sports/final"))
+                    .unwrap()
+                    .deny_reason(),
+                Some(DenyReason::SessionLimitReached)
+            );
+            assert!(
+                auth.try_authorize_without_blocking(&ask("s1", "sports/final"))
+                    .unwrap()
+                    .unwrap()
+                    .is_allow(),
+                "a re-check of a live signed session is answered from memory"
+            );
+            assert_eq!(
+                auth.authorize(&ask("s1", "news/main"))
+                    .unwrap()
+                    .deny_reason(),
+                Some(DenyReason::StreamNotAllowed)
+            );
+            keys.replace(KeyRing::new());
+            assert_eq!(
+                auth.authorize(&ask("s1", "sports/final"))
+                    .unwrap()
+                    .deny_reason(),
+                Some(DenyReason::UnknownKey),
+                "a replaced ring takes effect at once"
+            );
+        }
     }
 
     #[test]

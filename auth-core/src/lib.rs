@@ -17,7 +17,8 @@
 //! - [`secret`]: token generation, keyed digests for storage ([`TokenHasher`]), constant-time
 //!   comparison, loggable prefixes.
 //! - [`signed_token`]: tokens verified by signature alone (HMAC-SHA256 or Ed25519), with a
-//!   rotating key ring; groundwork, not yet used by the server.
+//!   rotating key ring kept in the store ([`signed_token::keys`]); [`Authorizer`] accepts them
+//!   as playback tokens without a token lookup.
 //! - [`error`]: the crate's one [`Error`] type, with stable codes.
 //!
 //! # Example
@@ -65,6 +66,6 @@ pub use decision::{
 };
 pub use error::{Error, Result};
 pub use secret::{SecretDigest, TokenHasher};
-pub use session::{Admission, Session, SessionClaim, SessionId, SessionPolicy};
+pub use session::{Admission, Session, SessionClaim, SessionId, SessionOwner, SessionPolicy};
 pub use store::{MemoryStore, PostgresStore, SqliteStore, Store};
 pub use token::{NewToken, Token, TokenId, TokenPatch, TokenSpec, TokenStatus};

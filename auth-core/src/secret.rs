@@ -76,6 +76,21 @@ impl TokenHasher {
             .map(|b| format!("{b:02x}"))
             .collect()
     }
+
+    /// A 32-byte key for another purpose, derived from the server key so that every node
+    /// sharing that key derives the same one. `label` must contain a byte no token secret may
+    /// hold (a space or a control character): secrets are hashed with the same key, and their
+    /// digests are stored, so a label a secret could equal would put the derived key in the
+    /// database.
+    pub fn derive_key(&self, label: &str) -> Result<[u8; 32]> {
+        if label.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::invalid(
+                "label",
+                "must contain a byte no token secret may hold",
+            ));
+        }
+        Ok(self.digest(label).0)
+    }
 }
 
 /// 32 random bytes, for a new hashing key.

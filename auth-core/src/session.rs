@@ -63,10 +63,48 @@ impl SessionPolicy {
     }
 }
 
+/// Whose slots a session takes: a stored token's, or a signed token's.
+///
+/// A signed token has no row (it is checked by signature alone), so it is named by a number
+/// derived from its signature, always negative so that it never meets a token id (those count
+/// up from 1). Stores key sessions (uniqueness, counting, their in-memory index) by this one
+/// number, so admission stays one code path, with one limit rule, for both kinds.
+/// Two signed tokens sharing an owner would need a collision of 63 bits of SHA-256.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionOwner(i64);
+
+impl SessionOwner {
+    pub fn token(id: TokenId) -> Self {
+        SessionOwner(id)
+    }
+
+    /// The owner for the signed token whose signature (tag) is `signature`.
+    pub fn signed(signature: &[u8]) -> Self {
+        let digest = ring::digest::digest(&ring::digest::SHA256, signature);
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest.as_ref()[..8]);
+        SessionOwner(i64::from_be_bytes(first) | i64::MIN)
+    }
+
+    /// As stored (the `owner` column).
+    pub fn from_raw(raw: i64) -> Self {
+        SessionOwner(raw)
+    }
+
+    pub fn raw(self) -> i64 {
+        self.0
+    }
+
+    /// The stored token, when the owner is one.
+    pub fn token_id(self) -> Option<TokenId> {
+        (self.0 > 0).then_some(self.0)
+    }
+}
+
 /// What the decision asks the store to admit or extend, atomically.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionClaim<'a> {
-    pub token_id: TokenId,
+    pub owner: SessionOwner,
     pub key: &'a str,
     /// 0 means unlimited.
     pub max_sessions: u32,
@@ -93,7 +131,10 @@ pub enum Admission {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Session {
     pub id: SessionId,
-    pub token_id: TokenId,
+    /// The stored token holding the session; `None` for a signed token's session.
+    pub token_id: Option<TokenId>,
+    #[serde(skip)]
+    pub owner: SessionOwner,
     #[serde(skip)]
     pub key: String,
     pub user_id: String,
@@ -127,6 +168,17 @@ mod tests {
         assert_eq!(session_key(Some("abc"), ip, "s", "hls"), "id:abc");
         assert_eq!(session_key(None, ip, "s", "hls"), "addr:10.0.0.1|hls|s");
         assert_eq!(session_key(Some(""), ip, "s", "hls"), "addr:10.0.0.1|hls|s");
+    }
+
+    #[test]
+    fn owners_of_tokens_and_signed_tokens_never_meet() {
+        assert_eq!(SessionOwner::token(7).token_id(), Some(7));
+        let signed = SessionOwner::signed(b"tag");
+        assert!(signed.raw() < 0);
+        assert_eq!(signed.token_id(), None);
+        assert_eq!(signed, SessionOwner::signed(b"tag"));
+        assert_ne!(signed, SessionOwner::signed(b"tah"));
+        assert_eq!(SessionOwner::from_raw(signed.raw()), signed);
     }
 
     #[test]

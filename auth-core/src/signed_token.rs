@@ -1,17 +1,23 @@
 //! Signed tokens: claims a verifier can trust without a database.
 //!
-//! Groundwork for signed playback tokens and e-tickets (see the signed-tickets issue): the
-//! format, the key ring and verification. Nothing in the server uses it yet.
+//! Used for playback tokens (`/auth` accepts them without a token lookup) and signed e-tickets
+//! (a scanner verifies them offline with a public key).
 //!
 //! Format (URL-safe, no padding): `v1.<key id>.<base64url(claims JSON)>.<base64url(tag)>`.
 //! The tag covers everything before the last dot. The algorithm is a property of the key the id
 //! names, never read from the token, so a token cannot choose a weaker check. Two algorithms:
 //! HMAC-SHA256 (shared secret) and Ed25519 (a scanner or edge holds only the public key).
 //! Several keys live side by side, so keys rotate without invalidating tokens in flight; a
-//! retired key id is refused like an unknown one.
+//! retired key id is refused like an unknown one. Persistence of the ring is in [`keys`].
+//!
+//! Verification decodes into stack buffers and checks the tag before it parses anything; the
+//! only allocations are the claims' own strings.
+
+pub mod keys;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -23,9 +29,23 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::token::{canonical_ip, StreamAllowList};
+use crate::token::{canonical_ip, glob_matches, StreamAllowList};
 
 const VERSION: &str = "v1";
+/// How every signed token starts; stored token secrets may not (see `token::validate_secret`).
+pub const PREFIX: &str = "v1.";
+/// Longest token accepted: bounds the work an unauthenticated request can cause.
+pub const MAX_TOKEN_LEN: usize = 2048;
+/// Stack buffers verification decodes into: the base64 decoder wants room for its estimate
+/// (up to 2 bytes over the exact length). A token under [`MAX_TOKEN_LEN`] always fits.
+const CLAIMS_BUF_LEN: usize = MAX_TOKEN_LEN / 4 * 3 + 3;
+/// Ed25519 signatures are 64 bytes, HMAC-SHA256 tags 32.
+const TAG_BUF_LEN: usize = 64 + 3;
+
+/// Whether `token` has the signed shape; such a token is never looked up in the token table.
+pub fn is_signed(token: &str) -> bool {
+    token.starts_with(PREFIX)
+}
 
 /// What a signed token asserts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +56,10 @@ pub struct Claims {
     /// The event the token belongs to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evt: Option<String>,
+    /// The ticket an e-ticket stands for. Present on e-tickets and only on them, so that an
+    /// e-ticket is never accepted as a playback token nor the other way round.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tkt: Option<String>,
     /// Stream names or `*` globs it unlocks; empty means any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub streams: Vec<String>,
@@ -58,8 +82,48 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
-/// Why a signed token was refused. Stable codes.
+/// What a token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Unlocks streams (`/auth`).
+    Playback,
+    /// An e-ticket: names a ticket (`tkt`).
+    Ticket,
+}
+
+impl Claims {
+    /// A playback token for `sub`, issued at `now`, good for `ttl`, unlimited otherwise: set the
+    /// other fields with struct update syntax.
+    pub fn new(sub: impl Into<String>, now: Timestamp, ttl: Duration) -> Self {
+        let iat = now.unix_seconds();
+        Claims {
+            sub: sub.into(),
+            evt: None,
+            tkt: None,
+            streams: Vec::new(),
+            iat,
+            exp: iat.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX)),
+            nbf: None,
+            ip: None,
+            max_sessions: 0,
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self.tkt {
+            Some(_) => Kind::Ticket,
+            None => Kind::Playback,
+        }
+    }
+
+    /// Whether the token unlocks `stream` (no allocation: this runs per `/auth` request).
+    pub fn allows_stream(&self, stream: &str) -> bool {
+        self.streams.is_empty() || self.streams.iter().any(|p| glob_matches(p, stream))
+    }
+}
+
+/// Why a signed token was refused. Stable codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Rejection {
     Malformed,
     UnknownKey,
@@ -68,9 +132,22 @@ pub enum Rejection {
     NotYetValid,
     IpMismatch,
     StreamNotAllowed,
+    /// A genuine token of the other kind (an e-ticket at `/auth`, a playback token at a door).
+    WrongKind,
 }
 
 impl Rejection {
+    pub const ALL: [Rejection; 8] = [
+        Rejection::Malformed,
+        Rejection::UnknownKey,
+        Rejection::BadSignature,
+        Rejection::Expired,
+        Rejection::NotYetValid,
+        Rejection::IpMismatch,
+        Rejection::StreamNotAllowed,
+        Rejection::WrongKind,
+    ];
+
     pub fn code(self) -> &'static str {
         match self {
             Rejection::Malformed => "malformed",
@@ -80,6 +157,53 @@ impl Rejection {
             Rejection::NotYetValid => "not_yet_valid",
             Rejection::IpMismatch => "ip_mismatch",
             Rejection::StreamNotAllowed => "stream_not_allowed",
+            Rejection::WrongKind => "wrong_kind",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Rejection::Malformed => "the token is not a well-formed signed token",
+            Rejection::UnknownKey => "the token names a key that is unknown or retired",
+            Rejection::BadSignature => "the token's signature does not match its content",
+            Rejection::Expired => "the token has expired",
+            Rejection::NotYetValid => "the token is not valid yet",
+            Rejection::IpMismatch => "the token is bound to another client address",
+            Rejection::StreamNotAllowed => "the token does not unlock this stream",
+            Rejection::WrongKind => "the token is genuine but meant for another use",
+        }
+    }
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// The key algorithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    /// HMAC-SHA256: signer and verifier share the secret.
+    Hs256,
+    /// Ed25519: verifiers need only the public key.
+    Ed25519,
+}
+
+impl Algorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::Hs256 => "hs256",
+            Algorithm::Ed25519 => "ed25519",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self> {
+        match text {
+            "hs256" => Ok(Algorithm::Hs256),
+            "ed25519" => Ok(Algorithm::Ed25519),
+            _ => Err(Error::invalid("algorithm", "expected `hs256` or `ed25519`")),
         }
     }
 }
@@ -87,7 +211,7 @@ impl Rejection {
 enum Material {
     Hmac(hmac::Key),
     Ed25519Signer(Ed25519KeyPair),
-    Ed25519Verifier(Vec<u8>),
+    Ed25519Verifier([u8; 32]),
 }
 
 struct Entry {
@@ -106,12 +230,13 @@ impl Default for KeyRing {
     fn default() -> Self {
         KeyRing {
             keys: HashMap::new(),
-            leeway: Duration::from_secs(30),
+            leeway: Self::DEFAULT_LEEWAY,
         }
     }
 }
 
-fn check_kid(kid: &str) -> Result<()> {
+/// Key ids appear in tokens and URLs, between dots.
+pub fn check_kid(kid: &str) -> Result<()> {
     let ok = (1..=32).contains(&kid.len())
         && kid
             .bytes()
@@ -127,6 +252,9 @@ fn check_kid(kid: &str) -> Result<()> {
 }
 
 impl KeyRing {
+    /// Clocks of a signer and a verifier on different machines differ by seconds, rarely more.
+    pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+
     pub fn new() -> Self {
         Self::default()
     }
@@ -159,21 +287,18 @@ impl KeyRing {
     /// An Ed25519 public key (32 bytes): verifies, cannot sign.
     pub fn add_ed25519_public(&mut self, kid: &str, public_key: &[u8]) -> Result<()> {
         check_kid(kid)?;
-        if public_key.len() != 32 {
-            return Err(Error::invalid(
-                "public_key",
-                "an Ed25519 public key is 32 bytes",
-            ));
-        }
-        self.insert(kid, Material::Ed25519Verifier(public_key.to_vec()));
+        let public: [u8; 32] = public_key
+            .try_into()
+            .map_err(|_| Error::invalid("public_key", "an Ed25519 public key is 32 bytes"))?;
+        self.insert(kid, Material::Ed25519Verifier(public));
         Ok(())
     }
 
-    /// The public key of an Ed25519 signing key, for verifiers elsewhere.
+    /// The public key of an Ed25519 key, for verifiers elsewhere.
     pub fn ed25519_public_key(&self, kid: &str) -> Option<Vec<u8>> {
         match &self.keys.get(kid)?.material {
             Material::Ed25519Signer(pair) => Some(pair.public_key().as_ref().to_vec()),
-            Material::Ed25519Verifier(public) => Some(public.clone()),
+            Material::Ed25519Verifier(public) => Some(public.to_vec()),
             Material::Hmac(_) => None,
         }
     }
@@ -184,6 +309,22 @@ impl KeyRing {
             .get_mut(kid)
             .map(|entry| entry.retired = true)
             .is_some()
+    }
+
+    /// Ids of the keys that can sign (not retired, not public-only), sorted.
+    pub fn signing_kids(&self) -> Vec<&str> {
+        let mut kids: Vec<&str> = self
+            .keys
+            .iter()
+            .filter(|(_, e)| !e.retired && !matches!(e.material, Material::Ed25519Verifier(_)))
+            .map(|(kid, _)| kid.as_str())
+            .collect();
+        kids.sort_unstable();
+        kids
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
     }
 
     fn insert(&mut self, kid: &str, material: Material) {
@@ -205,6 +346,7 @@ impl KeyRing {
             .ok_or(Error::NotFound {
                 what: "signing key",
             })?;
+        validate_claims(claims)?;
         let payload =
             serde_json::to_vec(claims).map_err(|e| Error::invalid("claims", e.to_string()))?;
         let signed = format!("{VERSION}.{kid}.{}", URL_SAFE_NO_PAD.encode(payload));
@@ -215,18 +357,32 @@ impl KeyRing {
                 return Err(Error::invalid("kid", "this key can only verify"))
             }
         };
-        Ok(format!("{signed}.{}", URL_SAFE_NO_PAD.encode(tag)))
+        let token = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(tag));
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(Error::invalid(
+                "claims",
+                format!("the signed token would exceed {MAX_TOKEN_LEN} characters"),
+            ));
+        }
+        Ok(token)
     }
 
-    /// Checks the token's signature, then its claims against `now` (with [`KeyRing::leeway`]),
-    /// the client address and the stream, when given.
+    /// Checks the token's signature, then its claims: `kind`, validity against `now` (with
+    /// [`KeyRing::leeway`]), and the client address and stream when given.
+    ///
+    /// The HMAC tag is compared in constant time (ring); an Ed25519 signature is checked against
+    /// the public key, which reveals nothing secret however long it takes.
     pub fn verify(
         &self,
         token: &str,
         now: Timestamp,
+        kind: Kind,
         client: Option<IpAddr>,
         stream: Option<&str>,
     ) -> std::result::Result<Claims, Rejection> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(Rejection::Malformed);
+        }
         let (signed, tag) = token.rsplit_once('.').ok_or(Rejection::Malformed)?;
         let mut parts = signed.split('.');
         let (Some(VERSION), Some(kid), Some(payload), None) =
@@ -234,35 +390,35 @@ impl KeyRing {
         else {
             return Err(Rejection::Malformed);
         };
-        let tag = URL_SAFE_NO_PAD
-            .decode(tag)
-            .map_err(|_| Rejection::Malformed)?;
+        let mut tag_buf = [0u8; TAG_BUF_LEN];
+        let tag = decode_into(tag, &mut tag_buf)?;
         let entry = self
             .keys
             .get(kid)
             .filter(|e| !e.retired)
             .ok_or(Rejection::UnknownKey)?;
-        // Both checks compare in constant time (ring).
         let genuine = match &entry.material {
-            Material::Hmac(key) => hmac::verify(key, signed.as_bytes(), &tag).is_ok(),
+            Material::Hmac(key) => hmac::verify(key, signed.as_bytes(), tag).is_ok(),
             Material::Ed25519Signer(pair) => {
                 signature::UnparsedPublicKey::new(&signature::ED25519, pair.public_key().as_ref())
-                    .verify(signed.as_bytes(), &tag)
+                    .verify(signed.as_bytes(), tag)
                     .is_ok()
             }
             Material::Ed25519Verifier(public) => {
                 signature::UnparsedPublicKey::new(&signature::ED25519, public)
-                    .verify(signed.as_bytes(), &tag)
+                    .verify(signed.as_bytes(), tag)
                     .is_ok()
             }
         };
         if !genuine {
             return Err(Rejection::BadSignature);
         }
-        let payload = URL_SAFE_NO_PAD
-            .decode(payload)
-            .map_err(|_| Rejection::Malformed)?;
-        let claims: Claims = serde_json::from_slice(&payload).map_err(|_| Rejection::Malformed)?;
+        let mut payload_buf = [0u8; CLAIMS_BUF_LEN];
+        let payload = decode_into(payload, &mut payload_buf)?;
+        let claims: Claims = serde_json::from_slice(payload).map_err(|_| Rejection::Malformed)?;
+        if claims.kind() != kind {
+            return Err(Rejection::WrongKind);
+        }
         let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
         let now = now.unix_seconds();
         if now > claims.exp.saturating_add(leeway) {
@@ -279,14 +435,61 @@ impl KeyRing {
                 return Err(Rejection::IpMismatch);
             }
         }
-        if let Some(stream) = stream {
-            let allowed =
-                StreamAllowList::parse(&claims.streams).map_err(|_| Rejection::Malformed)?;
-            if !allowed.allows(stream) {
-                return Err(Rejection::StreamNotAllowed);
-            }
+        if stream.is_some_and(|stream| !claims.allows_stream(stream)) {
+            return Err(Rejection::StreamNotAllowed);
         }
         Ok(claims)
+    }
+}
+
+/// Refuses claims a verifier could not honour: stream globs that are not valid allow-list
+/// entries, a window that ends before it starts.
+fn validate_claims(claims: &Claims) -> Result<()> {
+    StreamAllowList::parse(&claims.streams)?;
+    if claims.exp < claims.iat {
+        return Err(Error::invalid("exp", "must not be before `iat`"));
+    }
+    if claims.nbf.is_some_and(|nbf| nbf > claims.exp) {
+        return Err(Error::invalid("nbf", "must not be after `exp`"));
+    }
+    if claims.sub.is_empty() {
+        return Err(Error::invalid("sub", "must not be empty"));
+    }
+    Ok(())
+}
+
+/// Canonical unpadded base64url into `buf` (non-canonical trailing bits are refused, so every
+/// token has exactly one spelling); too long for `buf` is malformed.
+fn decode_into<'b>(text: &str, buf: &'b mut [u8]) -> std::result::Result<&'b [u8], Rejection> {
+    let len = URL_SAFE_NO_PAD
+        .decode_slice(text, buf)
+        .map_err(|_| Rejection::Malformed)?;
+    Ok(&buf[..len])
+}
+
+/// A key ring that can be replaced while requests read it: the server reloads it from the
+/// store, requests take the current one (an `Arc` clone under a read lock held for nanoseconds).
+#[derive(Default)]
+pub struct SharedKeyRing(RwLock<Arc<KeyRing>>);
+
+impl SharedKeyRing {
+    pub fn new(ring: KeyRing) -> Self {
+        SharedKeyRing(RwLock::new(Arc::new(ring)))
+    }
+
+    pub fn current(&self) -> Arc<KeyRing> {
+        match self.0.read() {
+            Ok(ring) => Arc::clone(&ring),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    pub fn replace(&self, ring: KeyRing) {
+        let ring = Arc::new(ring);
+        match self.0.write() {
+            Ok(mut current) => *current = ring,
+            Err(poisoned) => *poisoned.into_inner() = ring,
+        }
     }
 }
 
@@ -308,6 +511,7 @@ mod tests {
         Claims {
             sub: "viewer-1".into(),
             evt: Some("conf-2026".into()),
+            tkt: None,
             streams: vec!["conf/*".into()],
             iat: NOW.unix_seconds(),
             exp: NOW.unix_seconds() + 3600,
@@ -342,7 +546,7 @@ mod tests {
                 "URL-safe: {token}"
             );
             assert_eq!(
-                ring.verify(&token, NOW, ip(), Some("conf/main")),
+                ring.verify(&token, NOW, Kind::Playback, ip(), Some("conf/main")),
                 Ok(claims())
             );
         }
@@ -353,24 +557,38 @@ mod tests {
         for (kid, ring) in rings() {
             let token = ring.sign(kid, &claims()).unwrap();
             assert_eq!(
-                ring.verify("nonsense", NOW, None, None),
+                ring.verify("nonsense", NOW, Kind::Playback, None, None),
                 Err(Rejection::Malformed)
             );
             assert_eq!(
-                ring.verify(&token.replacen("v1.", "v2.", 1), NOW, None, None),
+                ring.verify(
+                    &token.replacen("v1.", "v2.", 1),
+                    NOW,
+                    Kind::Playback,
+                    None,
+                    None
+                ),
                 Err(Rejection::Malformed)
             );
             assert_eq!(
-                ring.verify(&token.replacen(kid, "zz", 1), NOW, None, None),
+                ring.verify(
+                    &token.replacen(kid, "zz", 1),
+                    NOW,
+                    Kind::Playback,
+                    None,
+                    None
+                ),
                 Err(Rejection::UnknownKey)
             );
             let late = NOW.saturating_add(Duration::from_secs(3600 + 31));
             assert_eq!(
-                ring.verify(&token, late, None, None),
+                ring.verify(&token, late, Kind::Playback, None, None),
                 Err(Rejection::Expired)
             );
             let within_leeway = NOW.saturating_add(Duration::from_secs(3600 + 29));
-            assert!(ring.verify(&token, within_leeway, None, None).is_ok());
+            assert!(ring
+                .verify(&token, within_leeway, Kind::Playback, None, None)
+                .is_ok());
             let early = ring
                 .sign(
                     kid,
@@ -381,50 +599,113 @@ mod tests {
                 )
                 .unwrap();
             assert_eq!(
-                ring.verify(&early, NOW, None, None),
+                ring.verify(&early, NOW, Kind::Playback, None, None),
                 Err(Rejection::NotYetValid)
             );
             assert_eq!(
-                ring.verify(&token, NOW, Some("198.51.100.1".parse().unwrap()), None),
+                ring.verify(
+                    &token,
+                    NOW,
+                    Kind::Playback,
+                    Some("198.51.100.1".parse().unwrap()),
+                    None
+                ),
                 Err(Rejection::IpMismatch)
             );
             assert!(ring
                 .verify(
                     &token,
                     NOW,
+                    Kind::Playback,
                     Some("::ffff:203.0.113.7".parse().unwrap()),
                     None
                 )
                 .is_ok());
             assert_eq!(
-                ring.verify(&token, NOW, ip(), Some("other/stream")),
+                ring.verify(&token, NOW, Kind::Playback, ip(), Some("other/stream")),
                 Err(Rejection::StreamNotAllowed)
             );
             let mut forged = token.clone();
             forged.pop();
             forged.push(if token.ends_with('A') { 'B' } else { 'A' });
             assert!(matches!(
-                ring.verify(&forged, NOW, None, None),
+                ring.verify(&forged, NOW, Kind::Playback, None, None),
                 Err(Rejection::BadSignature | Rejection::Malformed)
             ));
         }
     }
 
     #[test]
+    fn tickets_and_playback_tokens_are_not_interchangeable() {
+        for (kid, ring) in rings() {
+            let ticket = Claims {
+                tkt: Some("42".into()),
+                ..claims()
+            };
+            let signed = ring.sign(kid, &ticket).unwrap();
+            assert_eq!(
+                ring.verify(&signed, NOW, Kind::Playback, None, None),
+                Err(Rejection::WrongKind)
+            );
+            assert_eq!(
+                ring.verify(&signed, NOW, Kind::Ticket, None, None),
+                Ok(ticket)
+            );
+            let playback = ring.sign(kid, &claims()).unwrap();
+            assert_eq!(
+                ring.verify(&playback, NOW, Kind::Ticket, None, None),
+                Err(Rejection::WrongKind)
+            );
+        }
+    }
+
+    #[test]
+    fn oversized_tokens_and_claims_are_refused() {
+        for (kid, ring) in rings() {
+            let huge = format!("v1.{kid}.{}.AAAA", "A".repeat(MAX_TOKEN_LEN));
+            assert_eq!(
+                ring.verify(&huge, NOW, Kind::Playback, None, None),
+                Err(Rejection::Malformed)
+            );
+            let fat = Claims {
+                sub: "x".repeat(MAX_TOKEN_LEN),
+                ..claims()
+            };
+            assert!(ring.sign(kid, &fat).is_err());
+            let bad_glob = Claims {
+                streams: vec!["".into()],
+                ..claims()
+            };
+            assert!(ring.sign(kid, &bad_glob).is_err());
+        }
+    }
+
+    #[test]
+    fn codes_are_distinct() {
+        let codes: std::collections::HashSet<_> = Rejection::ALL.iter().map(|r| r.code()).collect();
+        assert_eq!(codes.len(), Rejection::ALL.len());
+    }
+
+    #[test]
     fn flipping_any_byte_is_refused() {
         for (kid, ring) in rings() {
             let token = ring.sign(kid, &claims()).unwrap();
+            let mut checked = 0;
             for i in 0..token.len() {
-                let mut bytes = token.clone().into_bytes();
-                bytes[i] ^= 0x01;
-                let Ok(flipped) = String::from_utf8(bytes) else {
-                    continue;
-                };
-                assert!(
-                    ring.verify(&flipped, NOW, ip(), Some("conf/main")).is_err(),
-                    "byte {i} of {token}"
-                );
+                // Every one-bit change of every byte (a set top bit is not UTF-8, so not a &str).
+                for bit in 0..7 {
+                    let mut bytes = token.clone().into_bytes();
+                    bytes[i] ^= 1 << bit;
+                    let flipped = String::from_utf8(bytes).unwrap();
+                    assert!(
+                        ring.verify(&flipped, NOW, Kind::Playback, ip(), Some("conf/main"))
+                            .is_err(),
+                        "bit {bit} of byte {i} of {token}"
+                    );
+                    checked += 1;
+                }
             }
+            assert_eq!(checked, token.len() * 7);
         }
     }
 
@@ -436,17 +717,18 @@ mod tests {
         ring.add_hmac("new", &[2u8; 32]).unwrap();
         let fresh = ring.sign("new", &claims()).unwrap();
         assert!(
-            ring.verify(&in_flight, NOW, None, None).is_ok(),
+            ring.verify(&in_flight, NOW, Kind::Playback, None, None)
+                .is_ok(),
             "old tokens live on beside the new key"
         );
-        assert!(ring.verify(&fresh, NOW, None, None).is_ok());
+        assert!(ring.verify(&fresh, NOW, Kind::Playback, None, None).is_ok());
         assert!(ring.retire("old"));
         assert_eq!(
-            ring.verify(&in_flight, NOW, None, None),
+            ring.verify(&in_flight, NOW, Kind::Playback, None, None),
             Err(Rejection::UnknownKey)
         );
         assert!(ring.sign("old", &claims()).is_err());
-        assert!(ring.verify(&fresh, NOW, None, None).is_ok());
+        assert!(ring.verify(&fresh, NOW, Kind::Playback, None, None).is_ok());
     }
 
     #[test]
@@ -458,13 +740,16 @@ mod tests {
         let mut edge = KeyRing::new();
         edge.add_ed25519_public("edge", &signer.ed25519_public_key("edge").unwrap())
             .unwrap();
-        assert_eq!(edge.verify(&token, NOW, ip(), None), Ok(claims()));
+        assert_eq!(
+            edge.verify(&token, NOW, Kind::Playback, ip(), None),
+            Ok(claims())
+        );
         assert!(edge.sign("edge", &claims()).is_err());
         // The same id holding an HMAC key cannot be tricked into accepting it.
         let mut confused = KeyRing::new();
         confused.add_hmac("edge", &[9u8; 32]).unwrap();
         assert_eq!(
-            confused.verify(&token, NOW, None, None),
+            confused.verify(&token, NOW, Kind::Playback, None, None),
             Err(Rejection::BadSignature)
         );
     }

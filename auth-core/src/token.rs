@@ -279,6 +279,16 @@ pub fn validate_secret(secret: &str) -> Result<()> {
             "must be printable ASCII without spaces",
         ));
     }
+    // `/auth` reads a token of this shape as signed and never looks it up.
+    if secret.starts_with(crate::signed_token::PREFIX) {
+        return Err(Error::invalid(
+            "token",
+            format!(
+                "must not start with `{}` (reserved for signed tokens)",
+                crate::signed_token::PREFIX
+            ),
+        ));
+    }
     Ok(())
 }
 
@@ -451,7 +461,7 @@ fn check_list_len(field: &'static str, len: usize) -> Result<()> {
 }
 
 /// `*`-only glob match in linear time (no backtracking blow-up on patterns like `*a*a*a*b`).
-fn glob_matches(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob_matches(pattern: &str, text: &str) -> bool {
     let (p, t) = (pattern.as_bytes(), text.as_bytes());
     let (mut pi, mut ti) = (0, 0);
     let mut resume: Option<(usize, usize)> = None;

@@ -20,6 +20,7 @@ use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
 use crate::secret::SecretDigest;
 use crate::session::{Admission, Session, SessionClaim, SessionId};
+use crate::signed_token::keys::StoredSigningKey;
 use crate::token::{NewToken, Token, TokenId, TokenPatch};
 
 pub struct CachedStore {
@@ -252,6 +253,20 @@ impl Store for CachedStore {
     fn ping(&self) -> Result<()> {
         self.inner.ping()
     }
+
+    // --- Signed tokens: the key ring ---
+
+    fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<()> {
+        self.inner.insert_signing_key(key)
+    }
+
+    fn signing_keys(&self) -> Result<Vec<StoredSigningKey>> {
+        self.inner.signing_keys()
+    }
+
+    fn retire_signing_key(&self, kid: &str, now: Timestamp) -> Result<bool> {
+        self.inner.retire_signing_key(kid, now)
+    }
 }
 
 #[cfg(test)]
@@ -295,6 +310,9 @@ mod tests {
             access_logs(&self, filter: &AccessLogFilter) -> Result<Page<AccessLogRecord>>;
             access_stats(&self, since: Timestamp, until: Timestamp, now: Timestamp) -> Result<AccessStats>;
             ping(&self) -> Result<()>;
+            insert_signing_key(&self, key: &StoredSigningKey) -> Result<()>;
+            signing_keys(&self) -> Result<Vec<StoredSigningKey>>;
+            retire_signing_key(&self, kid: &str, now: Timestamp) -> Result<bool>;
         }
     }
 

@@ -35,7 +35,7 @@ pub fn spec(secret: &str, user: &str, max_sessions: i64) -> NewToken {
 
 fn claim<'a>(token: &'a Token, key: &'a str) -> SessionClaim<'a> {
     SessionClaim {
-        token_id: token.id,
+        owner: crate::session::SessionOwner::token(token.id),
         key,
         max_sessions: token.max_sessions,
         user_id: &token.user_id,
@@ -342,7 +342,7 @@ pub fn session_filters(store: &dyn Store) {
             sessions[0].ip.as_str(),
             sessions[0].stream.as_str()
         ),
-        (b.id, "10.0.0.1", "live/one")
+        (Some(b.id), "10.0.0.1", "live/one")
     );
     let by_stream = SessionFilter {
         stream: Some("live/one".into()),
@@ -590,6 +590,193 @@ pub fn ping_answers(store: &dyn Store) {
     store.ping().unwrap();
 }
 
+// --- Signed tokens ---
+
+fn signed_claim<'a>(
+    owner: crate::session::SessionOwner,
+    key: &'a str,
+    max: u32,
+) -> SessionClaim<'a> {
+    SessionClaim {
+        owner,
+        key,
+        max_sessions: max,
+        user_id: "ticket-holder",
+        stream: "conf/main",
+        ip: IpAddr::from([10, 0, 0, 9]),
+        proto: "hls",
+    }
+}
+
+/// A signed token's sessions go through the same admission as a stored token's, with no token
+/// row: limited, extended, terminated, listed, and kept apart from other owners.
+pub fn signed_token_sessions_are_limited_without_a_token_row(store: &dyn Store) {
+    use crate::session::SessionOwner;
+    let owner = SessionOwner::signed(b"tag-one");
+    let other = SessionOwner::signed(b"tag-two");
+    let lease = T0.saturating_add(LEASE);
+    let first = match store
+        .admit_session(&signed_claim(owner, "id:a", 1), T0, lease)
+        .unwrap()
+    {
+        Admission::Admitted { session_id } => session_id,
+        other => panic!("expected admission, got {other:?}"),
+    };
+    assert_eq!(
+        store
+            .admit_session(&signed_claim(owner, "id:a", 1), T0, lease)
+            .unwrap(),
+        Admission::Extended { session_id: first }
+    );
+    assert!(matches!(
+        store
+            .admit_session(&signed_claim(owner, "id:b", 1), T0, lease)
+            .unwrap(),
+        Admission::LimitReached { live: 1 }
+    ));
+    assert!(matches!(
+        store
+            .admit_session(&signed_claim(other, "id:b", 1), T0, lease)
+            .unwrap(),
+        Admission::Admitted { .. }
+    ));
+    // A stored token's sessions do not count against a signed token's, nor the reverse.
+    let token = store
+        .create_token(spec("secret-signed-1", "u", 1), T0)
+        .unwrap();
+    assert!(matches!(
+        admit(store, &token, "id:a", T0),
+        Admission::Admitted { .. }
+    ));
+    let listed = store
+        .sessions(
+            &SessionFilter {
+                user_id: Some("ticket-holder".into()),
+                ..Default::default()
+            },
+            T0,
+        )
+        .unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|s| s.token_id.is_none()));
+    assert_eq!(listed[0].id, first);
+    assert_eq!(listed[0].owner, owner);
+    assert!(store.terminate_session(first, T0).unwrap());
+    assert_eq!(
+        store
+            .admit_session(&signed_claim(owner, "id:a", 1), T0, lease)
+            .unwrap(),
+        Admission::Terminated { session_id: first }
+    );
+    assert!(
+        matches!(
+            store
+                .admit_session(&signed_claim(owner, "id:b", 1), T0, lease)
+                .unwrap(),
+            Admission::Admitted { .. }
+        ),
+        "termination freed the slot"
+    );
+    let later = lease.saturating_add(Duration::from_secs(1));
+    assert!(store.purge_expired_sessions(later).unwrap() >= 3);
+    assert!(matches!(
+        store
+            .admit_session(
+                &signed_claim(owner, "id:c", 1),
+                later,
+                later.saturating_add(LEASE)
+            )
+            .unwrap(),
+        Admission::Admitted { .. }
+    ));
+}
+
+/// Many threads race for one signed token's slots: exactly `max` win, as for a stored token.
+pub fn concurrent_signed_admission_never_over_admits(store: Arc<dyn Store>) {
+    const MAX: u32 = 2;
+    const THREADS: usize = 12;
+    let owner = crate::session::SessionOwner::signed(b"raced-tag");
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                (0..10)
+                    .filter(|i| {
+                        let key = format!("id:{t}-{i}");
+                        matches!(
+                            store
+                                .admit_session(
+                                    &signed_claim(owner, &key, MAX),
+                                    T0,
+                                    T0.saturating_add(LEASE)
+                                )
+                                .unwrap(),
+                            Admission::Admitted { .. }
+                        )
+                    })
+                    .count()
+            })
+        })
+        .collect();
+    let admitted: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(admitted, MAX as usize);
+}
+
+pub fn signing_keys_persist_retire_and_never_reuse_ids(store: &dyn Store) {
+    use crate::signed_token::keys::KeyVault;
+    use crate::signed_token::{Algorithm, Claims, Kind, Rejection};
+    let vault = KeyVault::new(&hasher()).unwrap();
+    assert!(store.signing_keys().unwrap().is_empty());
+    let later = T0.saturating_add(Duration::from_secs(5));
+    let ed = vault.generate("ed-1", Algorithm::Ed25519, later).unwrap();
+    let mac = vault.generate("mac-1", Algorithm::Hs256, T0).unwrap();
+    store.insert_signing_key(&ed).unwrap();
+    store.insert_signing_key(&mac).unwrap();
+    assert_eq!(
+        store.signing_keys().unwrap(),
+        vec![mac.clone(), ed.clone()],
+        "oldest first"
+    );
+    let again = vault.generate("ed-1", Algorithm::Hs256, later).unwrap();
+    let err = store.insert_signing_key(&again).unwrap_err();
+    assert_eq!((err.code(), err.field()), ("conflict", Some("kid")));
+    let mut bad = mac.clone();
+    bad.kid = "no.dots".into();
+    assert_eq!(
+        store.insert_signing_key(&bad).unwrap_err().field(),
+        Some("kid")
+    );
+
+    let ring = vault.ring(&store.signing_keys().unwrap()).unwrap();
+    let claims = Claims::new("u", T0, Duration::from_secs(60));
+    let token = ring.sign("ed-1", &claims).unwrap();
+    assert!(ring.verify(&token, T0, Kind::Playback, None, None).is_ok());
+
+    assert!(store.retire_signing_key("ed-1", later).unwrap());
+    let much_later = later.saturating_add(Duration::from_secs(60));
+    assert!(store.retire_signing_key("ed-1", much_later).unwrap());
+    assert!(!store.retire_signing_key("nope", later).unwrap());
+    let keys = store.signing_keys().unwrap();
+    assert_eq!(
+        keys[1].retired_at,
+        Some(later),
+        "the first retirement stands"
+    );
+    assert_eq!(keys[0].retired_at, None);
+    let ring = vault.ring(&keys).unwrap();
+    assert_eq!(
+        ring.verify(&token, T0, Kind::Playback, None, None),
+        Err(Rejection::UnknownKey)
+    );
+    assert_eq!(
+        store.insert_signing_key(&again).unwrap_err().code(),
+        "conflict",
+        "a retired id is never reused"
+    );
+}
+
 macro_rules! suite {
     ($make:expr) => {
         use crate::store::conformance as c;
@@ -655,6 +842,18 @@ macro_rules! suite {
         #[test]
         fn ping_answers() {
             c::ping_answers(c::held($make).store());
+        }
+        #[test]
+        fn signed_token_sessions_are_limited_without_a_token_row() {
+            c::signed_token_sessions_are_limited_without_a_token_row(c::held($make).store());
+        }
+        #[test]
+        fn concurrent_signed_admission_never_over_admits() {
+            c::concurrent_signed_admission_never_over_admits(c::held($make).shared());
+        }
+        #[test]
+        fn signing_keys_persist_retire_and_never_reuse_ids() {
+            c::signing_keys_persist_retire_and_never_reuse_ids(c::held($make).store());
         }
     };
 }

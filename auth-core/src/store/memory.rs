@@ -12,6 +12,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::secret::SecretDigest;
 use crate::session::{Admission, Session, SessionClaim, SessionId};
+use crate::signed_token::keys::StoredSigningKey;
 use crate::token::{NewToken, Token, TokenId, TokenPatch};
 
 #[derive(Default)]
@@ -27,9 +28,11 @@ struct State {
     by_digest: HashMap<SecretDigest, TokenId>,
     next_session_id: SessionId,
     sessions: BTreeMap<SessionId, Session>,
-    by_key: HashMap<(TokenId, String), SessionId>,
-    by_token: HashMap<TokenId, HashSet<SessionId>>,
+    /// Keyed by [`crate::session::SessionOwner::raw`].
+    by_key: HashMap<(i64, String), SessionId>,
+    by_owner: HashMap<i64, HashSet<SessionId>>,
     logs: Vec<AccessLogRecord>,
+    signing_keys: Vec<StoredSigningKey>,
 }
 
 impl MemoryStore {
@@ -57,8 +60,8 @@ impl State {
 
     fn remove_session(&mut self, id: SessionId) {
         if let Some(session) = self.sessions.remove(&id) {
-            self.by_key.remove(&(session.token_id, session.key));
-            if let Some(ids) = self.by_token.get_mut(&session.token_id) {
+            self.by_key.remove(&(session.owner.raw(), session.key));
+            if let Some(ids) = self.by_owner.get_mut(&session.owner.raw()) {
                 ids.remove(&id);
             }
         }
@@ -177,7 +180,7 @@ impl Store for MemoryStore {
         };
         state.by_digest.remove(&token.digest);
         state.token_generation += 1;
-        for session_id in state.by_token.remove(&id).unwrap_or_default() {
+        for session_id in state.by_owner.remove(&id).unwrap_or_default() {
             state.remove_session(session_id);
         }
         Ok(true)
@@ -190,7 +193,7 @@ impl Store for MemoryStore {
         lease_until: Timestamp,
     ) -> Result<Admission> {
         let mut state = self.state()?;
-        let key = (claim.token_id, claim.key.to_owned());
+        let key = (claim.owner.raw(), claim.key.to_owned());
         if let Some(&id) = state.by_key.get(&key) {
             let live = state.sessions.get(&id).is_some_and(|s| s.is_live(now));
             if live {
@@ -208,8 +211,8 @@ impl Store for MemoryStore {
         }
         if claim.max_sessions > 0 {
             let live = state
-                .by_token
-                .get(&claim.token_id)
+                .by_owner
+                .get(&claim.owner.raw())
                 .into_iter()
                 .flatten()
                 .filter(|id| state.sessions.get(id).is_some_and(|s| s.holds_slot(now)))
@@ -230,7 +233,8 @@ impl Store for MemoryStore {
             id,
             Session {
                 id,
-                token_id: claim.token_id,
+                token_id: claim.owner.token_id(),
+                owner: claim.owner,
                 key: claim.key.to_owned(),
                 user_id: claim.user_id.to_owned(),
                 stream: claim.stream.to_owned(),
@@ -243,7 +247,11 @@ impl Store for MemoryStore {
             },
         );
         state.by_key.insert(key, id);
-        state.by_token.entry(claim.token_id).or_default().insert(id);
+        state
+            .by_owner
+            .entry(claim.owner.raw())
+            .or_default()
+            .insert(id);
         Ok(Admission::Admitted { session_id: id })
     }
 
@@ -253,7 +261,7 @@ impl Store for MemoryStore {
             .sessions
             .values()
             .filter(|s| s.is_live(now))
-            .filter(|s| filter.token_id.is_none_or(|t| s.token_id == t))
+            .filter(|s| filter.token_id.is_none_or(|t| s.token_id == Some(t)))
             .filter(|s| filter.user_id.as_deref().is_none_or(|u| s.user_id == u))
             .filter(|s| filter.stream.as_deref().is_none_or(|n| s.stream == n))
             .cloned()
@@ -361,6 +369,30 @@ impl Store for MemoryStore {
 
     fn ping(&self) -> Result<()> {
         self.state().map(drop)
+    }
+
+    // --- Signed tokens: the key ring ---
+
+    fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<()> {
+        crate::signed_token::check_kid(&key.kid)?;
+        let mut state = self.state()?;
+        if state.signing_keys.iter().any(|k| k.kid == key.kid) {
+            return Err(super::signing_key_conflict(&key.kid));
+        }
+        state.signing_keys.push(key.clone());
+        Ok(())
+    }
+
+    fn signing_keys(&self) -> Result<Vec<StoredSigningKey>> {
+        let mut keys = self.state()?.signing_keys.clone();
+        keys.sort_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
+        Ok(keys)
+    }
+
+    fn retire_signing_key(&self, kid: &str, now: Timestamp) -> Result<bool> {
+        let mut state = self.state()?;
+        let key = state.signing_keys.iter_mut().find(|k| k.kid == kid);
+        Ok(key.map(|k| k.retired_at.get_or_insert(now)).is_some())
     }
 }
 

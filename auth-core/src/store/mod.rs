@@ -35,6 +35,7 @@ use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::secret::SecretDigest;
 use crate::session::{Admission, Session, SessionClaim, SessionId};
+use crate::signed_token::keys::StoredSigningKey;
 use crate::token::{NewToken, Token, TokenId, TokenPatch, TokenStatus};
 
 /// Largest page a listing returns.
@@ -213,6 +214,26 @@ pub trait Store: Send + Sync + 'static {
 
     /// Cheap round trip proving the store answers (health checks).
     fn ping(&self) -> Result<()>;
+
+    // --- Signed tokens: the key ring (see `signed_token::keys` for why it lives here) ---
+
+    /// Adds a signing key; `Conflict` when its id is taken, retired or not (an id is never
+    /// reused, so a token signed under a retired key can never verify again).
+    fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<()>;
+
+    /// Every signing key, retired ones included, oldest first (by creation, then id).
+    fn signing_keys(&self) -> Result<Vec<StoredSigningKey>>;
+
+    /// Marks the key retired at `now`; false if there is no such key. Retiring a retired key
+    /// keeps its first retirement time.
+    fn retire_signing_key(&self, kid: &str, now: Timestamp) -> Result<bool>;
+}
+
+fn signing_key_conflict(kid: &str) -> crate::Error {
+    crate::Error::Conflict {
+        field: "kid",
+        message: format!("a signing key with id `{kid}` exists (ids are never reused)"),
+    }
 }
 
 pub(crate) fn clamp_limit(limit: u32) -> u32 {

@@ -36,7 +36,9 @@ use crate::access_log::{AccessLogEntry, AccessLogRecord, AccessResult, StoredEnt
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::secret::SecretDigest;
-use crate::session::{Admission, Session, SessionClaim, SessionId};
+use crate::session::{Admission, Session, SessionClaim, SessionId, SessionOwner};
+use crate::signed_token::keys::StoredSigningKey;
+use crate::signed_token::Algorithm;
 use crate::token::{
     IpAllowList, NewToken, StreamAllowList, Token, TokenId, TokenPatch, TokenStatus,
 };
@@ -130,6 +132,33 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER tokens_generation
         AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tokens
         FOR EACH STATEMENT EXECUTE FUNCTION bump_token_generation();
+    "#,
+    // 3 (signed tokens): a session belongs to an `owner`, the number admission counts and keys
+    // by: a token's id, or (negative) a signed token's, which has no row. `token_id` keeps the
+    // foreign key (and its cascade) for the sessions of stored tokens and is NULL for the others.
+    r#"
+    ALTER TABLE sessions ADD COLUMN owner BIGINT;
+    UPDATE sessions SET owner = token_id;
+    ALTER TABLE sessions ALTER COLUMN owner SET NOT NULL, ALTER COLUMN token_id DROP NOT NULL;
+    ALTER TABLE sessions DROP CONSTRAINT sessions_token_id_session_key_key;
+    ALTER TABLE sessions ADD CONSTRAINT sessions_owner_session_key UNIQUE (owner, session_key);
+    ALTER TABLE sessions ADD CONSTRAINT sessions_owner_is_token
+        CHECK (CASE WHEN owner > 0 THEN token_id = owner ELSE token_id IS NULL END);
+    DROP INDEX sessions_token_expiry;
+    CREATE INDEX sessions_owner_expiry ON sessions (owner, expires_at);
+    CREATE INDEX sessions_token ON sessions (token_id);
+    "#,
+    // 4 (signed tokens): the key ring, shared by every node. Secrets are sealed (see
+    // `signed_token::keys`): a database dump alone does not let anyone mint tokens.
+    r#"
+    CREATE TABLE signing_keys (
+        kid           TEXT   PRIMARY KEY,
+        algorithm     TEXT   NOT NULL CHECK (algorithm IN ('hs256', 'ed25519')),
+        public_key    BYTEA,
+        sealed_secret BYTEA  NOT NULL,
+        created_at    BIGINT NOT NULL,
+        retired_at    BIGINT
+    );
     "#,
 ];
 
@@ -268,12 +297,23 @@ impl PostgresStore {
         until_us: i64,
     ) -> Result<Admission> {
         let key = nul_free(claim.key);
-        let locked = tx.query_typed_opt(
-            "SELECT id FROM tokens WHERE id = $1 FOR UPDATE",
-            &[(&claim.token_id, Type::INT8)],
-        )?;
-        if locked.is_none() {
-            return Ok(Admission::LimitReached { live: 0 });
+        let owner = claim.owner.raw();
+        match claim.owner.token_id() {
+            Some(token_id) => {
+                let locked = tx.query_typed_opt(
+                    "SELECT id FROM tokens WHERE id = $1 FOR UPDATE",
+                    &[(&token_id, Type::INT8)],
+                )?;
+                if locked.is_none() {
+                    return Ok(Admission::LimitReached { live: 0 });
+                }
+            }
+            // A signed token has no row to lock: the same serialization comes from an advisory
+            // lock on its owner number, released with the transaction. (Single-key advisory locks
+            // never meet the two-key one that serializes migrations.)
+            None => {
+                tx.execute_typed("SELECT pg_advisory_xact_lock($1)", &[(&owner, Type::INT8)])?;
+            }
         }
         let max_sessions = i64::from(claim.max_sessions);
         // Counting is skipped for unlimited tokens (the CASE evaluates its subquery only when
@@ -281,12 +321,12 @@ impl PostgresStore {
         let row = tx.query_typed_one(
             "SELECT s.id, s.expires_at, s.terminated_at, \
                     CASE WHEN $4 > 0 THEN (SELECT COUNT(*) FROM sessions \
-                        WHERE token_id = $1 AND expires_at > $3 AND terminated_at IS NULL) \
+                        WHERE owner = $1 AND expires_at > $3 AND terminated_at IS NULL) \
                     ELSE 0 END \
              FROM (SELECT 1) AS one \
-             LEFT JOIN sessions AS s ON s.token_id = $1 AND s.session_key = $2",
+             LEFT JOIN sessions AS s ON s.owner = $1 AND s.session_key = $2",
             &[
-                (&claim.token_id, Type::INT8),
+                (&owner, Type::INT8),
                 (&key, Type::TEXT),
                 (&now_us, Type::INT8),
                 (&max_sessions, Type::INT8),
@@ -325,17 +365,17 @@ impl PostgresStore {
         );
         let ip = claim.ip.to_string();
         let row = tx.query_typed_one(
-            "INSERT INTO sessions (token_id, session_key, user_id, stream, ip, proto, \
+            "INSERT INTO sessions (owner, token_id, session_key, user_id, stream, ip, proto, \
              started_at, last_seen, expires_at, terminated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, NULL) \
-             ON CONFLICT (token_id, session_key) DO UPDATE SET \
+             VALUES ($1, $9, $2, $3, $4, $5, $6, $7, $7, $8, NULL) \
+             ON CONFLICT (owner, session_key) DO UPDATE SET \
              user_id = excluded.user_id, stream = excluded.stream, ip = excluded.ip, \
              proto = excluded.proto, started_at = excluded.started_at, \
              last_seen = excluded.last_seen, expires_at = excluded.expires_at, \
              terminated_at = NULL \
              RETURNING id",
             &[
-                (&claim.token_id, Type::INT8),
+                (&owner, Type::INT8),
                 (&key, Type::TEXT),
                 (&user_id, Type::TEXT),
                 (&stream, Type::TEXT),
@@ -343,6 +383,7 @@ impl PostgresStore {
                 (&proto, Type::TEXT),
                 (&now_us, Type::INT8),
                 (&until_us, Type::INT8),
+                (&claim.owner.token_id(), Type::INT8),
             ],
         )?;
         Ok(Admission::Admitted {
@@ -710,13 +751,15 @@ impl Where {
 const ACCESS_LOG_COLUMNS: &str = "id, at, token_id, token_prefix, user_id, stream, ip, proto, \
      request_type, session_id, result, reason, latency_us";
 
-const SESSION_COLUMNS: &str = "id, token_id, session_key, user_id, stream, ip, proto, \
+const SESSION_COLUMNS: &str = "id, owner, session_key, user_id, stream, ip, proto, \
      started_at, last_seen, expires_at, terminated_at";
 
 fn session_from_row(row: &Row) -> Result<Session> {
+    let owner = SessionOwner::from_raw(row.try_get(1)?);
     Ok(Session {
         id: row.try_get(0)?,
-        token_id: row.try_get(1)?,
+        token_id: owner.token_id(),
+        owner,
         key: row.try_get(2)?,
         user_id: row.try_get(3)?,
         stream: row.try_get(4)?,
@@ -865,10 +908,10 @@ impl Store for PostgresStore {
         let key = nul_free(claim.key);
         let extended = conn.query_typed_opt(
             "UPDATE sessions SET last_seen = $3, expires_at = $4 \
-             WHERE token_id = $1 AND session_key = $2 AND expires_at > $3 \
+             WHERE owner = $1 AND session_key = $2 AND expires_at > $3 \
              AND terminated_at IS NULL RETURNING id",
             &[
-                (&claim.token_id, Type::INT8),
+                (&claim.owner.raw(), Type::INT8),
                 (&key, Type::TEXT),
                 (&now_us, Type::INT8),
                 (&until_us, Type::INT8),
@@ -1058,6 +1101,62 @@ impl Store for PostgresStore {
         self.conn()?.query_typed_one("SELECT 1", &[])?;
         Ok(())
     }
+
+    // --- Signed tokens: the key ring ---
+
+    fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<()> {
+        crate::signed_token::check_kid(&key.kid)?;
+        let created_at = key.created_at.unix_micros();
+        let retired_at = key.retired_at.map(Timestamp::unix_micros);
+        let inserted = self.conn()?.execute_typed(
+            "INSERT INTO signing_keys (kid, algorithm, public_key, sealed_secret, created_at, \
+             retired_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kid) DO NOTHING",
+            &[
+                (&key.kid, Type::TEXT),
+                (&key.algorithm.as_str(), Type::TEXT),
+                (&key.public_key, Type::BYTEA),
+                (&key.sealed_secret, Type::BYTEA),
+                (&created_at, Type::INT8),
+                (&retired_at, Type::INT8),
+            ],
+        )?;
+        if inserted == 0 {
+            return Err(super::signing_key_conflict(&key.kid));
+        }
+        Ok(())
+    }
+
+    fn signing_keys(&self) -> Result<Vec<StoredSigningKey>> {
+        self.conn()?
+            .query_typed(
+                "SELECT kid, algorithm, public_key, sealed_secret, created_at, retired_at \
+                 FROM signing_keys ORDER BY created_at, kid",
+                &[],
+            )?
+            .iter()
+            .map(|row| {
+                Ok(StoredSigningKey {
+                    kid: row.try_get(0)?,
+                    algorithm: Algorithm::parse(row.try_get(1)?).map_err(Error::storage)?,
+                    public_key: row.try_get(2)?,
+                    sealed_secret: row.try_get(3)?,
+                    created_at: Timestamp::from_unix_micros(row.try_get(4)?),
+                    retired_at: row
+                        .try_get::<_, Option<i64>>(5)?
+                        .map(Timestamp::from_unix_micros),
+                })
+            })
+            .collect()
+    }
+
+    fn retire_signing_key(&self, kid: &str, now: Timestamp) -> Result<bool> {
+        let now = now.unix_micros();
+        let found = self.conn()?.execute_typed(
+            "UPDATE signing_keys SET retired_at = COALESCE(retired_at, $2) WHERE kid = $1",
+            &[(&nul_free(kid), Type::TEXT), (&now, Type::INT8)],
+        )?;
+        Ok(found > 0)
+    }
 }
 
 #[cfg(test)]
@@ -1196,7 +1295,7 @@ mod tests {
 
     fn claim<'a>(token: &'a Token, key: &'a str) -> SessionClaim<'a> {
         SessionClaim {
-            token_id: token.id,
+            owner: crate::session::SessionOwner::token(token.id),
             key,
             max_sessions: token.max_sessions,
             user_id: &token.user_id,

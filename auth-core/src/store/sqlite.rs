@@ -31,7 +31,9 @@ use crate::access_log::{AccessLogEntry, AccessLogRecord, AccessResult, StoredEnt
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::secret::SecretDigest;
-use crate::session::{Admission, Session, SessionClaim, SessionId};
+use crate::session::{Admission, Session, SessionClaim, SessionId, SessionOwner};
+use crate::signed_token::keys::StoredSigningKey;
+use crate::signed_token::Algorithm;
 use crate::token::{
     IpAllowList, NewToken, StreamAllowList, Token, TokenId, TokenPatch, TokenStatus,
 };
@@ -92,6 +94,49 @@ const MIGRATIONS: &[&str] = &[
         BEGIN UPDATE token_generation SET value = value + 1 WHERE id = 1; END;
     CREATE TRIGGER tokens_generation_delete AFTER DELETE ON tokens
         BEGIN UPDATE token_generation SET value = value + 1 WHERE id = 1; END;
+    "#,
+    // 3 (signed tokens): a session belongs to an `owner`, the number admission counts and keys
+    // by: a token's id, or (negative) a signed token's, which has no row. `token_id` keeps the
+    // foreign key (and its cascade) for the sessions of stored tokens and is NULL for the others.
+    // SQLite cannot drop a NOT NULL or a UNIQUE in place, so the table is rebuilt.
+    r#"
+    CREATE TABLE sessions_v3 (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        owner         INTEGER NOT NULL,
+        token_id      INTEGER REFERENCES tokens (id) ON DELETE CASCADE,
+        session_key   TEXT    NOT NULL,
+        user_id       TEXT    NOT NULL,
+        stream        TEXT    NOT NULL,
+        ip            TEXT    NOT NULL,
+        proto         TEXT    NOT NULL,
+        started_at    INTEGER NOT NULL,
+        last_seen     INTEGER NOT NULL,
+        expires_at    INTEGER NOT NULL,
+        terminated_at INTEGER,
+        CHECK (CASE WHEN owner > 0 THEN token_id = owner ELSE token_id IS NULL END),
+        UNIQUE (owner, session_key)
+    );
+    INSERT INTO sessions_v3 (id, owner, token_id, session_key, user_id, stream, ip, proto,
+                             started_at, last_seen, expires_at, terminated_at)
+        SELECT id, token_id, token_id, session_key, user_id, stream, ip, proto,
+               started_at, last_seen, expires_at, terminated_at FROM sessions;
+    DROP TABLE sessions;
+    ALTER TABLE sessions_v3 RENAME TO sessions;
+    CREATE INDEX sessions_owner_expiry ON sessions (owner, expires_at);
+    CREATE INDEX sessions_token ON sessions (token_id);
+    CREATE INDEX sessions_expiry ON sessions (expires_at);
+    "#,
+    // 4 (signed tokens): the key ring. Secrets are sealed (see `signed_token::keys`): a copy of
+    // the file alone does not let anyone mint tokens.
+    r#"
+    CREATE TABLE signing_keys (
+        kid           TEXT    PRIMARY KEY,
+        algorithm     TEXT    NOT NULL CHECK (algorithm IN ('hs256', 'ed25519')),
+        public_key    BLOB,
+        sealed_secret BLOB    NOT NULL,
+        created_at    INTEGER NOT NULL,
+        retired_at    INTEGER
+    );
     "#,
 ];
 
@@ -385,7 +430,7 @@ impl SqliteStore {
 fn load_live_index(conn: &Connection) -> Result<LiveIndex> {
     let mut index = LiveIndex::default();
     let mut rows =
-        conn.prepare("SELECT id, token_id, session_key, expires_at, terminated_at FROM sessions")?;
+        conn.prepare("SELECT id, owner, session_key, expires_at, terminated_at FROM sessions")?;
     let sessions = rows.query_map([], |row| {
         Ok((
             row.get::<_, SessionId>(0)?,
@@ -608,12 +653,14 @@ const ACCESS_LOG_COLUMNS: &str = "id, at, token_id, token_prefix, user_id, strea
      request_type, session_id, result, reason, latency_us";
 
 const SESSION_COLUMNS: &str =
-    "id, token_id, session_key, user_id, stream, ip, proto, started_at, last_seen, expires_at, terminated_at";
+    "id, owner, session_key, user_id, stream, ip, proto, started_at, last_seen, expires_at, terminated_at";
 
 fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
+    let owner = SessionOwner::from_raw(row.get(1)?);
     Ok(Session {
         id: row.get(0)?,
-        token_id: row.get(1)?,
+        token_id: owner.token_id(),
+        owner,
         key: row.get(2)?,
         user_id: row.get(3)?,
         stream: row.get(4)?,
@@ -639,7 +686,7 @@ fn lock_live(live: &Mutex<LiveIndex>) -> std::sync::MutexGuard<'_, LiveIndex> {
 
 /// A [`SessionClaim`] that can travel to the writer thread.
 struct OwnedClaim {
-    token_id: TokenId,
+    owner: SessionOwner,
     key: String,
     max_sessions: u32,
     user_id: String,
@@ -651,7 +698,7 @@ struct OwnedClaim {
 impl From<&SessionClaim<'_>> for OwnedClaim {
     fn from(claim: &SessionClaim<'_>) -> Self {
         OwnedClaim {
-            token_id: claim.token_id,
+            owner: claim.owner,
             key: claim.key.to_owned(),
             max_sessions: claim.max_sessions,
             user_id: claim.user_id.to_owned(),
@@ -763,7 +810,7 @@ impl Store for SqliteStore {
             return answer;
         }
         let claim = OwnedClaim::from(claim);
-        let (token_id, key) = (claim.token_id, claim.key.clone());
+        let (owner, key) = (claim.owner.raw(), claim.key.clone());
         let pending = Arc::clone(&self.pending);
         let live = Arc::clone(&self.live);
         let until_us = lease_until.unix_micros();
@@ -771,22 +818,22 @@ impl Store for SqliteStore {
             let mut index = lock_live(&live);
             match *admission {
                 Admission::Admitted { session_id } | Admission::Extended { session_id } => {
-                    index.insert(token_id, &key, session_id, until_us, false)
+                    index.insert(owner, &key, session_id, until_us, false)
                 }
                 Admission::Terminated { session_id } => {
-                    index.insert(token_id, &key, session_id, until_us, true)
+                    index.insert(owner, &key, session_id, until_us, true)
                 }
                 Admission::LimitReached { .. } => {}
             }
         };
         self.writer.run_then(move |conn| {
-            pending.apply(conn, Some(token_id))?;
+            pending.apply(conn, Some(owner))?;
             let (now_us, until_us) = (now.unix_micros(), lease_until.unix_micros());
             let existing: Option<(SessionId, i64, Option<i64>)> = conn
                 .prepare_cached(
-                    "SELECT id, expires_at, terminated_at FROM sessions WHERE token_id = ?1 AND session_key = ?2",
+                    "SELECT id, expires_at, terminated_at FROM sessions WHERE owner = ?1 AND session_key = ?2",
                 )?
-                .query_row(params![claim.token_id, claim.key], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                .query_row(params![owner, claim.key], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
                 .optional()?;
             let admission = match existing {
                 Some((session_id, expires_at, terminated)) if expires_at > now_us => {
@@ -806,9 +853,9 @@ impl Store for SqliteStore {
                     } else {
                         conn.prepare_cached(
                             "SELECT COUNT(*) FROM sessions \
-                             WHERE token_id = ?1 AND expires_at > ?2 AND terminated_at IS NULL",
+                             WHERE owner = ?1 AND expires_at > ?2 AND terminated_at IS NULL",
                         )?
-                        .query_row(params![claim.token_id, now_us], |row| row.get(0))?
+                        .query_row(params![owner, now_us], |row| row.get(0))?
                     };
                     if claim.max_sessions > 0 && live >= i64::from(claim.max_sessions) {
                         Admission::LimitReached {
@@ -818,10 +865,10 @@ impl Store for SqliteStore {
                         // A dead lease under the same key is replaced by the new session.
                         let session_id: SessionId = conn
                             .prepare_cached(
-                                "INSERT INTO sessions (token_id, session_key, user_id, stream, ip, proto, \
+                                "INSERT INTO sessions (owner, token_id, session_key, user_id, stream, ip, proto, \
                                  started_at, last_seen, expires_at, terminated_at) \
-                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, NULL) \
-                                 ON CONFLICT (token_id, session_key) DO UPDATE SET \
+                                 VALUES (?1, ?9, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, NULL) \
+                                 ON CONFLICT (owner, session_key) DO UPDATE SET \
                                  user_id = excluded.user_id, stream = excluded.stream, ip = excluded.ip, \
                                  proto = excluded.proto, started_at = excluded.started_at, \
                                  last_seen = excluded.last_seen, expires_at = excluded.expires_at, \
@@ -830,14 +877,15 @@ impl Store for SqliteStore {
                             )?
                             .query_row(
                                 params![
-                                    claim.token_id,
+                                    owner,
                                     claim.key,
                                     claim.user_id,
                                     claim.stream,
                                     claim.ip,
                                     claim.proto,
                                     now_us,
-                                    until_us
+                                    until_us,
+                                    claim.owner.token_id()
                                 ],
                                 |row| row.get(0),
                             )?;
@@ -858,10 +906,10 @@ impl Store for SqliteStore {
         let (now_us, until_us) = (now.unix_micros(), lease_until.unix_micros());
         let admission = self
             .live()
-            .recheck(claim.token_id, claim.key, now_us, until_us)?;
+            .recheck(claim.owner.raw(), claim.key, now_us, until_us)?;
         if let Admission::Extended { session_id } = admission {
             self.pending
-                .add(claim.token_id, session_id, now_us, until_us);
+                .add(claim.owner.raw(), session_id, now_us, until_us);
         }
         Some(Ok(admission))
     }
@@ -1059,6 +1107,75 @@ impl Store for SqliteStore {
         self.reader()?.query_row("SELECT 1", [], |_| Ok(()))?;
         self.writer.run(|_| Ok(()))
     }
+
+    // --- Signed tokens: the key ring ---
+
+    fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<()> {
+        crate::signed_token::check_kid(&key.kid)?;
+        let key = key.clone();
+        self.writer.run(move |conn| {
+            let inserted = conn
+                .prepare_cached(
+                    "INSERT INTO signing_keys (kid, algorithm, public_key, sealed_secret, \
+                     created_at, retired_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                     ON CONFLICT (kid) DO NOTHING",
+                )?
+                .execute(params![
+                    key.kid,
+                    key.algorithm.as_str(),
+                    key.public_key,
+                    key.sealed_secret,
+                    key.created_at.unix_micros(),
+                    key.retired_at.map(Timestamp::unix_micros),
+                ])?;
+            if inserted == 0 {
+                return Err(super::signing_key_conflict(&key.kid));
+            }
+            Ok(())
+        })
+    }
+
+    fn signing_keys(&self) -> Result<Vec<StoredSigningKey>> {
+        let conn = self.reader()?;
+        let mut statement = conn.prepare_cached(
+            "SELECT kid, algorithm, public_key, sealed_secret, created_at, retired_at \
+             FROM signing_keys ORDER BY created_at, kid",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<Vec<u8>>>(2)?,
+                row.get::<_, Vec<u8>>(3)?,
+                row.get::<_, i64>(4)?,
+                row.get::<_, Option<i64>>(5)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (kid, algorithm, public_key, sealed_secret, created_at, retired_at) = row?;
+            Ok(StoredSigningKey {
+                kid,
+                algorithm: Algorithm::parse(&algorithm).map_err(Error::storage)?,
+                public_key,
+                sealed_secret,
+                created_at: Timestamp::from_unix_micros(created_at),
+                retired_at: retired_at.map(Timestamp::from_unix_micros),
+            })
+        })
+        .collect()
+    }
+
+    fn retire_signing_key(&self, kid: &str, now: Timestamp) -> Result<bool> {
+        let kid = kid.to_owned();
+        self.writer.run(move |conn| {
+            let found = conn
+                .prepare_cached(
+                    "UPDATE signing_keys SET retired_at = COALESCE(retired_at, ?2) WHERE kid = ?1",
+                )?
+                .execute(params![kid, now.unix_micros()])?;
+            Ok(found > 0)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -1093,7 +1210,7 @@ mod tests {
                 .create_token(crate::store::conformance::spec("extend-me-1", "u", 1), t0)
                 .unwrap();
             let claim = SessionClaim {
-                token_id: token.id,
+                owner: crate::session::SessionOwner::token(token.id),
                 key: "id:a",
                 max_sessions: 1,
                 user_id: "u",
@@ -1122,6 +1239,61 @@ mod tests {
         assert_eq!(sessions[0].last_seen, later);
     }
 
+    /// Migration 3 rebuilds the sessions table: live sessions of a database made before it keep
+    /// their ids, owners and slots, and deleting their token still removes them.
+    #[test]
+    fn sessions_survive_the_owner_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.db");
+        let t0 = crate::store::conformance::T0;
+        let lease = t0.saturating_add(std::time::Duration::from_secs(210));
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            configure(&conn).unwrap();
+            migrate(&mut conn, &MIGRATIONS[..2]).unwrap();
+            conn.execute_batch(&format!(
+                "INSERT INTO tokens (id, token_hash, token_prefix, user_id, status, max_sessions, \
+                 created_at, updated_at) VALUES (7, x'00', 'ab', 'u', 'active', 1, 0, 0);
+                 INSERT INTO sessions (id, token_id, session_key, user_id, stream, ip, proto, \
+                 started_at, last_seen, expires_at) \
+                 VALUES (41, 7, 'id:a', 'u', 's', '10.0.0.1', 'hls', 0, 0, {});",
+                lease.unix_micros()
+            ))
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let sessions = store
+            .sessions(&super::super::SessionFilter::default(), t0)
+            .unwrap();
+        assert_eq!(sessions.len(), 1);
+        assert_eq!(
+            (sessions[0].id, sessions[0].token_id, sessions[0].owner),
+            (41, Some(7), SessionOwner::token(7))
+        );
+        let claim = |key| SessionClaim {
+            owner: SessionOwner::token(7),
+            key,
+            max_sessions: 1,
+            user_id: "u",
+            stream: "s",
+            ip: std::net::IpAddr::from([10, 0, 0, 1]),
+            proto: "hls",
+        };
+        assert_eq!(
+            store.admit_session(&claim("id:a"), t0, lease).unwrap(),
+            Admission::Extended { session_id: 41 }
+        );
+        assert!(matches!(
+            store.admit_session(&claim("id:b"), t0, lease).unwrap(),
+            Admission::LimitReached { live: 1 }
+        ));
+        assert!(store.delete_token(7).unwrap());
+        assert!(store
+            .sessions(&super::super::SessionFilter::default(), t0)
+            .unwrap()
+            .is_empty());
+    }
+
     #[test]
     fn rechecks_of_live_sessions_are_answered_from_memory_and_follow_every_session_write() {
         let (_dir, store) = temp_store();
@@ -1131,7 +1303,7 @@ mod tests {
             .create_token(crate::store::conformance::spec("memory-path-1", "u", 2), t0)
             .unwrap();
         let claim = |key: &'static str| SessionClaim {
-            token_id: token.id,
+            owner: crate::session::SessionOwner::token(token.id),
             key,
             max_sessions: 2,
             user_id: "u",
@@ -1185,7 +1357,7 @@ mod tests {
         let t0 = crate::store::conformance::T0;
         let lease = t0.saturating_add(std::time::Duration::from_secs(210));
         let claim_of = |token_id| SessionClaim {
-            token_id,
+            owner: crate::session::SessionOwner::token(token_id),
             key: "id:a",
             max_sessions: 1,
             user_id: "u",

@@ -252,10 +252,9 @@ fn release_when_done(app: Arc<App>, late: Late<Decision>) {
         let Ok(Ok(Decision::Allow(grant))) = late.await else {
             return;
         };
-        if !grant.new_session {
+        let (true, Some(session_id)) = (grant.new_session, grant.session_id) else {
             return;
-        }
-        let session_id = grant.session_id;
+        };
         let store = Arc::clone(app.store());
         match tokio::task::spawn_blocking(move || store.end_session(session_id)).await {
             Ok(Ok(_)) => log::info!(

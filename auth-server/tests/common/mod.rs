@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::access_log::{AccessLogEntry, AccessLogRecord};
+use auth_core::signed_token::keys::StoredSigningKey;
 use auth_core::store::{AccessLogFilter, AccessStats, Page, SessionFilter, TokenFilter, Upsert};
 use auth_core::{
     Admission, ManualClock, NewToken, SecretDigest, Session, SessionClaim, SessionId, SqliteStore,
@@ -332,6 +333,21 @@ impl Store for FaultyStore {
     fn ping(&self) -> auth_core::Result<()> {
         self.fault()?;
         self.inner.ping()
+    }
+
+    fn insert_signing_key(&self, key: &StoredSigningKey) -> auth_core::Result<()> {
+        self.fault()?;
+        self.inner.insert_signing_key(key)
+    }
+
+    fn signing_keys(&self) -> auth_core::Result<Vec<StoredSigningKey>> {
+        self.fault()?;
+        self.inner.signing_keys()
+    }
+
+    fn retire_signing_key(&self, kid: &str, now: Timestamp) -> auth_core::Result<bool> {
+        self.fault()?;
+        self.inner.retire_signing_key(kid, now)
     }
 }
 

@@ -1,0 +1,298 @@
+//! The key ring at rest: where signing keys live and how their secrets are kept.
+//!
+//! Keys live in the store (a `signing_keys` table, behind [`crate::Store`]), not in a key file
+//! per node: the server may run as several nodes on one PostgreSQL database, and a token minted
+//! by one node must verify on every other, and a key retired on one must be refused by all. The
+//! database is already what the nodes share and what is backed up; a key directory would need
+//! its own distribution and its own backups, and would drift.
+//!
+//! A database dump must not be enough to mint tokens, so each secret (the HMAC key, or the
+//! Ed25519 PKCS#8 document) is sealed with AES-256-GCM under a key derived from the server's
+//! token hashing key (`TOKEN_HASH_KEY`, which every node already shares and which never enters
+//! the database). The key id and algorithm are the sealed box's associated data, so a sealed
+//! secret copied to another row does not open. Public keys are stored in the clear: they are
+//! what offline verifiers are given.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey, NONCE_LEN};
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::signature::{Ed25519KeyPair, KeyPair};
+use serde::Serialize;
+
+use super::{check_kid, generate_ed25519, Algorithm, KeyRing};
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::secret::TokenHasher;
+
+/// Derivation label of the sealing key. The NUL and spaces keep it apart from every token secret
+/// (see [`TokenHasher::derive_key`]).
+const SEAL_LABEL: &str = "\0auth-core signing key seal v1";
+
+/// A signing key as stored. The secret is sealed; [`fmt::Debug`] prints none of it anyway.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredSigningKey {
+    pub kid: String,
+    pub algorithm: Algorithm,
+    /// Ed25519 only: the 32-byte public key.
+    pub public_key: Option<Vec<u8>>,
+    /// Nonce, then AES-256-GCM ciphertext and tag of the secret.
+    pub sealed_secret: Vec<u8>,
+    pub created_at: Timestamp,
+    pub retired_at: Option<Timestamp>,
+}
+
+impl fmt::Debug for StoredSigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredSigningKey")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What may be shown about a key: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyInfo {
+    pub kid: String,
+    pub algorithm: Algorithm,
+    /// `active` or `retired`.
+    pub status: &'static str,
+    /// Ed25519 only, base64url: what an offline verifier needs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    pub created_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<Timestamp>,
+}
+
+impl StoredSigningKey {
+    pub fn info(&self) -> KeyInfo {
+        KeyInfo {
+            kid: self.kid.clone(),
+            algorithm: self.algorithm,
+            status: if self.retired_at.is_some() {
+                "retired"
+            } else {
+                "active"
+            },
+            public_key: self
+                .public_key
+                .as_ref()
+                .map(|public| URL_SAFE_NO_PAD.encode(public)),
+            created_at: self.created_at,
+            retired_at: self.retired_at,
+        }
+    }
+}
+
+/// Seals and opens key secrets, and builds the [`KeyRing`] from stored keys.
+pub struct KeyVault {
+    key: LessSafeKey,
+    rng: SystemRandom,
+}
+
+impl fmt::Debug for KeyVault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyVault(..)")
+    }
+}
+
+fn aad(kid: &str, algorithm: Algorithm) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(kid.len() + 8);
+    aad.extend_from_slice(algorithm.as_str().as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(kid.as_bytes());
+    aad
+}
+
+fn rng_failed() -> Error {
+    Error::storage("the system random number generator failed")
+}
+
+impl KeyVault {
+    /// `hasher` must be the server's token hasher: every node that shares it opens the same keys.
+    pub fn new(hasher: &TokenHasher) -> Result<Self> {
+        let derived = hasher.derive_key(SEAL_LABEL)?;
+        let key = UnboundKey::new(&aead::AES_256_GCM, &derived)
+            .map_err(|_| Error::storage("cannot build the key sealing key"))?;
+        Ok(KeyVault {
+            key: LessSafeKey::new(key),
+            rng: SystemRandom::new(),
+        })
+    }
+
+    /// A fresh key with a random secret.
+    pub fn generate(
+        &self,
+        kid: &str,
+        algorithm: Algorithm,
+        now: Timestamp,
+    ) -> Result<StoredSigningKey> {
+        check_kid(kid)?;
+        let (secret, public_key) = match algorithm {
+            Algorithm::Hs256 => {
+                let mut secret = vec![0u8; 32];
+                self.rng.fill(&mut secret).map_err(|_| rng_failed())?;
+                (secret, None)
+            }
+            Algorithm::Ed25519 => {
+                let pkcs8 = generate_ed25519()?;
+                let pair = Ed25519KeyPair::from_pkcs8(&pkcs8)
+                    .map_err(|_| Error::storage("generated an unusable Ed25519 key"))?;
+                let public = pair.public_key().as_ref().to_vec();
+                (pkcs8, Some(public))
+            }
+        };
+        Ok(StoredSigningKey {
+            kid: kid.to_owned(),
+            algorithm,
+            public_key,
+            sealed_secret: self.seal(kid, algorithm, secret)?,
+            created_at: now,
+            retired_at: None,
+        })
+    }
+
+    fn seal(&self, kid: &str, algorithm: Algorithm, mut secret: Vec<u8>) -> Result<Vec<u8>> {
+        let mut nonce = [0u8; NONCE_LEN];
+        self.rng.fill(&mut nonce).map_err(|_| rng_failed())?;
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad(kid, algorithm)),
+                &mut secret,
+            )
+            .map_err(|_| Error::storage("cannot seal a signing key"))?;
+        let mut sealed = nonce.to_vec();
+        sealed.append(&mut secret);
+        Ok(sealed)
+    }
+
+    /// The secret of `key`; fails when it was sealed under another server key (or altered).
+    fn open(&self, key: &StoredSigningKey) -> Result<Vec<u8>> {
+        let cannot_open = || {
+            Error::storage(format!(
+                "signing key `{}` does not open with this server's TOKEN_HASH_KEY",
+                key.kid
+            ))
+        };
+        let (nonce, sealed) = key
+            .sealed_secret
+            .split_at_checked(NONCE_LEN)
+            .ok_or_else(cannot_open)?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| cannot_open())?;
+        let mut buf = sealed.to_vec();
+        let len = self
+            .key
+            .open_in_place(nonce, Aad::from(aad(&key.kid, key.algorithm)), &mut buf)
+            .map_err(|_| cannot_open())?
+            .len();
+        buf.truncate(len);
+        Ok(buf)
+    }
+
+    /// The ring of every stored key; retired keys are in it as retired, so their tokens get
+    /// `unknown_key` and their ids are never signed with again.
+    pub fn ring(&self, keys: &[StoredSigningKey]) -> Result<KeyRing> {
+        let mut ring = KeyRing::new();
+        for key in keys {
+            let secret = self.open(key)?;
+            match key.algorithm {
+                Algorithm::Hs256 => ring.add_hmac(&key.kid, &secret)?,
+                Algorithm::Ed25519 => ring.add_ed25519_signer(&key.kid, &secret)?,
+            }
+            if key.retired_at.is_some() {
+                ring.retire(&key.kid);
+            }
+        }
+        Ok(ring)
+    }
+}
+
+/// A verify-only ring from public keys (an edge or a door scanner): Ed25519 keys only, since an
+/// HMAC key cannot be given out without giving out the power to sign.
+pub fn public_ring(keys: &[KeyInfo]) -> Result<KeyRing> {
+    let mut ring = KeyRing::new();
+    for key in keys.iter().filter(|k| k.status == "active") {
+        if let Some(public) = &key.public_key {
+            let public = URL_SAFE_NO_PAD
+                .decode(public)
+                .map_err(|_| Error::invalid("public_key", "not base64url"))?;
+            ring.add_ed25519_public(&key.kid, &public)?;
+        }
+    }
+    Ok(ring)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signed_token::{Claims, Kind, Rejection};
+
+    const NOW: Timestamp = Timestamp::from_unix_seconds(1_800_000_000);
+
+    fn claims() -> Claims {
+        Claims::new("viewer", NOW, std::time::Duration::from_secs(60))
+    }
+
+    #[test]
+    fn sealed_keys_open_only_under_the_same_server_key_and_row() {
+        let vault = KeyVault::new(&TokenHasher::new(&[1u8; 32]).unwrap()).unwrap();
+        let keys = vec![
+            vault.generate("h1", Algorithm::Hs256, NOW).unwrap(),
+            vault.generate("e1", Algorithm::Ed25519, NOW).unwrap(),
+        ];
+        assert_eq!(keys[0].public_key, None);
+        assert_eq!(keys[1].public_key.as_ref().map(Vec::len), Some(32));
+        let ring = vault.ring(&keys).unwrap();
+        for kid in ["h1", "e1"] {
+            let token = ring.sign(kid, &claims()).unwrap();
+            assert!(ring.verify(&token, NOW, Kind::Playback, None, None).is_ok());
+        }
+        let other = KeyVault::new(&TokenHasher::new(&[2u8; 32]).unwrap()).unwrap();
+        let err = other.ring(&keys).err().unwrap().to_string();
+        assert!(err.contains("h1"), "{err}");
+        let mut moved = keys[0].clone();
+        moved.kid = "h2".into();
+        assert!(
+            vault.ring(&[moved]).is_err(),
+            "a sealed secret is bound to its id"
+        );
+        let debug = format!("{:?}", keys[0]);
+        assert!(!debug.contains("sealed"), "{debug}");
+    }
+
+    #[test]
+    fn retired_keys_are_refused_and_public_rings_verify_only() {
+        let vault = KeyVault::new(&TokenHasher::new(&[1u8; 32]).unwrap()).unwrap();
+        let mut keys = vec![
+            vault.generate("old", Algorithm::Ed25519, NOW).unwrap(),
+            vault.generate("new", Algorithm::Ed25519, NOW).unwrap(),
+            vault.generate("mac", Algorithm::Hs256, NOW).unwrap(),
+        ];
+        let signer = vault.ring(&keys).unwrap();
+        let old = signer.sign("old", &claims()).unwrap();
+        let new = signer.sign("new", &claims()).unwrap();
+        keys[0].retired_at = Some(NOW);
+        let ring = vault.ring(&keys).unwrap();
+        assert_eq!(
+            ring.verify(&old, NOW, Kind::Playback, None, None),
+            Err(Rejection::UnknownKey)
+        );
+        assert_eq!(ring.signing_kids(), vec!["mac", "new"]);
+        let infos: Vec<KeyInfo> = keys.iter().map(StoredSigningKey::info).collect();
+        assert_eq!(infos[0].status, "retired");
+        let edge = public_ring(&infos).unwrap();
+        assert!(edge.verify(&new, NOW, Kind::Playback, None, None).is_ok());
+        assert_eq!(
+            edge.verify(&old, NOW, Kind::Playback, None, None),
+            Err(Rejection::UnknownKey)
+        );
+        assert!(edge.signing_kids().is_empty());
+    }
+}
