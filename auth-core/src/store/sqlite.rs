@@ -98,11 +98,11 @@ const MIGRATIONS: &[&str] = &[
     // 3 (signed tokens): a session belongs to an `owner`, the number admission counts and keys
     // by: a token's id, or (negative) a signed token's, which has no row. `token_id` keeps the
     // foreign key (and its cascade) for the sessions of stored tokens and is NULL for the others.
-    // SQLite cannot drop a NOT NULL or a UNIQUE in place, so the table is rebuilt.
+    // SQLite cannot drop a NOT NULL or a UNIQUE in place, so the table is rebuilt; `owner` comes
+    // last, where PostgreSQL's ADD COLUMN puts it, so exports of both list the same columns.
     r#"
     CREATE TABLE sessions_v3 (
         id            INTEGER PRIMARY KEY AUTOINCREMENT,
-        owner         INTEGER NOT NULL,
         token_id      INTEGER REFERENCES tokens (id) ON DELETE CASCADE,
         session_key   TEXT    NOT NULL,
         user_id       TEXT    NOT NULL,
@@ -113,13 +113,14 @@ const MIGRATIONS: &[&str] = &[
         last_seen     INTEGER NOT NULL,
         expires_at    INTEGER NOT NULL,
         terminated_at INTEGER,
+        owner         INTEGER NOT NULL,
         CHECK (CASE WHEN owner > 0 THEN token_id = owner ELSE token_id IS NULL END),
         UNIQUE (owner, session_key)
     );
-    INSERT INTO sessions_v3 (id, owner, token_id, session_key, user_id, stream, ip, proto,
-                             started_at, last_seen, expires_at, terminated_at)
-        SELECT id, token_id, token_id, session_key, user_id, stream, ip, proto,
-               started_at, last_seen, expires_at, terminated_at FROM sessions;
+    INSERT INTO sessions_v3 (id, token_id, session_key, user_id, stream, ip, proto,
+                             started_at, last_seen, expires_at, terminated_at, owner)
+        SELECT id, token_id, session_key, user_id, stream, ip, proto,
+               started_at, last_seen, expires_at, terminated_at, token_id FROM sessions;
     DROP TABLE sessions;
     ALTER TABLE sessions_v3 RENAME TO sessions;
     CREATE INDEX sessions_owner_expiry ON sessions (owner, expires_at);
@@ -130,7 +131,8 @@ const MIGRATIONS: &[&str] = &[
     // the file alone does not let anyone mint tokens.
     r#"
     CREATE TABLE signing_keys (
-        kid           TEXT    PRIMARY KEY,
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        kid           TEXT    NOT NULL UNIQUE,
         algorithm     TEXT    NOT NULL CHECK (algorithm IN ('hs256', 'ed25519')),
         public_key    BLOB,
         sealed_secret BLOB    NOT NULL,

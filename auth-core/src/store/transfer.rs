@@ -29,7 +29,7 @@ pub const FORMAT: &str = "auth-server-export";
 pub const VERSION: u64 = 1;
 
 /// The tables an export carries, parents before children (foreign keys point backwards).
-pub const TABLES: &[&str] = &["tokens", "sessions", "access_logs"];
+pub const TABLES: &[&str] = &["tokens", "sessions", "access_logs", "signing_keys"];
 
 /// Tables that hold a store's own bookkeeping, rebuilt by the target: never copied.
 pub const BOOKKEEPING: &[&str] = &["schema_migrations", "token_generation", "sqlite_sequence"];
@@ -332,7 +332,9 @@ pub(crate) fn not_empty(table: &str) -> Error {
 pub(crate) mod tests {
     use super::*;
     use crate::clock::Timestamp;
-    use crate::session::{Admission, SessionClaim};
+    use crate::session::{Admission, SessionClaim, SessionOwner};
+    use crate::signed_token::keys::KeyVault;
+    use crate::signed_token::Algorithm;
     use crate::store::conformance::{spec, T0};
     use crate::store::Store;
     use crate::{AccessLogEntry, AccessResult};
@@ -351,7 +353,7 @@ pub(crate) mod tests {
         let lease = now.saturating_add(Duration::from_secs(210));
         for (token, key) in [(&a, "id:1"), (&a, "id:2"), (&b, "addr:10.0.0.1|hls|x")] {
             let claim = SessionClaim {
-                token_id: token.id,
+                owner: SessionOwner::token(token.id),
                 key,
                 max_sessions: token.max_sessions,
                 user_id: &token.user_id,
@@ -362,6 +364,23 @@ pub(crate) mod tests {
             let admission = store.admit_session(&claim, now, lease).unwrap();
             assert!(matches!(admission, Admission::Admitted { .. }));
         }
+        let signed = SessionClaim {
+            owner: SessionOwner::signed(b"transfer-tag"),
+            key: "id:signed",
+            max_sessions: 1,
+            user_id: "carol",
+            stream: "conf/main",
+            ip: "10.0.0.2".parse().unwrap(),
+            proto: "hls",
+        };
+        let admission = store.admit_session(&signed, now, lease).unwrap();
+        assert!(matches!(admission, Admission::Admitted { .. }));
+        let vault = KeyVault::new(&crate::store::conformance::hasher()).unwrap();
+        for (kid, algorithm) in [("t-ed", Algorithm::Ed25519), ("t-mac", Algorithm::Hs256)] {
+            let key = vault.generate(kid, algorithm, now).unwrap();
+            store.insert_signing_key(&key).unwrap();
+        }
+        assert!(store.retire_signing_key("t-mac", now).unwrap());
         let sessions = store.sessions(&Default::default(), now).unwrap();
         assert!(store.terminate_session(sessions[0].id, now).unwrap());
         let entries: Vec<AccessLogEntry> = (0..2500)
