@@ -321,6 +321,24 @@ pub fn deleting_a_token_ends_its_sessions(store: &dyn Store) {
         .is_empty());
 }
 
+/// A claim for a token deleted since the caller looked it up (a cache a second behind) is
+/// refused as holding no slot, never an error: a server failing open would turn an error into an
+/// allow.
+pub fn admission_for_a_deleted_token_is_refused(store: &dyn Store) {
+    let token = store
+        .create_token(spec("secret-gone-1", "u", 0), T0)
+        .unwrap();
+    assert!(store.delete_token(token.id).unwrap());
+    assert_eq!(
+        admit(store, &token, "id:late", T0),
+        Admission::LimitReached { live: 0 }
+    );
+    assert!(store
+        .sessions(&SessionFilter::default(), T0)
+        .unwrap()
+        .is_empty());
+}
+
 pub fn session_filters(store: &dyn Store) {
     let a = store
         .create_token(spec("secret-sf-1", "alice", 0), T0)
@@ -818,6 +836,10 @@ macro_rules! suite {
         #[test]
         fn session_filters() {
             c::session_filters(c::held($make).store());
+        }
+        #[test]
+        fn admission_for_a_deleted_token_is_refused() {
+            c::admission_for_a_deleted_token_is_refused(c::held($make).store());
         }
         #[test]
         fn access_logs_filter_page_and_count() {

@@ -1516,27 +1516,6 @@ mod tests {
     }
 
     #[test]
-    fn admission_for_a_deleted_token_is_refused() {
-        let Some((_scratch, store)) = fresh() else {
-            return;
-        };
-        let token = store
-            .create_token(spec("secret-deleted-1", "u", 2), T0)
-            .unwrap();
-        assert!(store.delete_token(token.id).unwrap());
-        assert_eq!(
-            store
-                .admit_session(&claim(&token, "id:a"), T0, T0.saturating_add(LEASE))
-                .unwrap(),
-            Admission::LimitReached { live: 0 }
-        );
-        assert!(store
-            .sessions(&SessionFilter::default(), T0)
-            .unwrap()
-            .is_empty());
-    }
-
-    #[test]
     fn nul_characters_from_requests_are_stored() {
         let Some((_scratch, store)) = fresh() else {
             return;

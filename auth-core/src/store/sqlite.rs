@@ -677,6 +677,14 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
     })
 }
 
+/// Whether the stored token `id` exists; true for a signed token's owner (`None`), which has no row.
+fn token_exists(conn: &Connection, id: Option<TokenId>) -> Result<bool> {
+    let Some(id) = id else { return Ok(true) };
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM tokens WHERE id = ?1)")?
+        .query_row([id], |row| row.get(0))?)
+}
+
 fn lock_live(live: &Mutex<LiveIndex>) -> std::sync::MutexGuard<'_, LiveIndex> {
     // The index is rebuilt from plain inserts and removals: a panic elsewhere cannot leave it
     // half-updated in a way that matters more than a stale entry.
@@ -848,6 +856,11 @@ impl Store for SqliteStore {
                         .execute(params![now_us, until_us, session_id])?;
                         Admission::Extended { session_id }
                     }
+                }
+                _ if !token_exists(conn, claim.owner.token_id())? => {
+                    // Deleted since the caller looked it up: it holds no slot. Not the foreign key
+                    // error the insert would raise: a server failing open would allow an error.
+                    Admission::LimitReached { live: 0 }
                 }
                 _ => {
                     let live: i64 = if claim.max_sessions == 0 {
