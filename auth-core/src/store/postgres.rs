@@ -1,9 +1,12 @@
 //! PostgreSQL store: several auth nodes on one database.
 //!
 //! Every node opens its own pool of connections (r2d2, synchronous `postgres` driver: the
-//! [`Store`] trait is synchronous and async callers already run it on a blocking thread). Nothing
-//! is kept in process memory, so every node sees every other node's writes at once; a node's
-//! token cache ([`crate::store::CachedStore`]) notices them through [`Store::token_generation`].
+//! [`Store`] trait is synchronous and async callers already run it on a blocking thread). Every
+//! write goes to the database at once, except lease extensions of sessions a node remembers:
+//! those re-checks are answered from the node's memory and written within about a second, while
+//! terminations and removals made anywhere reach every node's memory through `LISTEN/NOTIFY`
+//! (see `node_sessions`). A node's token cache ([`crate::store::CachedStore`]) notices other
+//! nodes' token writes through [`Store::token_generation`].
 //!
 //! - Schema: versioned [`MIGRATIONS`] recorded in `schema_migrations`, applied at open under an
 //!   advisory lock (see [`migrate`]). PostgreSQL 11 or later.
@@ -20,6 +23,7 @@
 //!   connect. Run the database on a trusted network or add a TLS connector here.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ::postgres::error::SqlState;
@@ -43,7 +47,10 @@ use crate::token::{
     IpAllowList, NewToken, StreamAllowList, Token, TokenId, TokenPatch, TokenStatus,
 };
 
+mod node_sessions;
 mod transfer;
+
+use node_sessions::{NodeSessions, Workers};
 
 /// Schema versions, applied in order; `schema_migrations` records each one applied. Never edit a
 /// shipped migration: append a new one.
@@ -161,6 +168,28 @@ const MIGRATIONS: &[&str] = &[
         retired_at    BIGINT
     );
     "#,
+    // 5: every node remembers the sessions it has seen live and answers their re-checks from
+    // memory (see `node_sessions`); a termination or removal made anywhere must reach them all at
+    // once. The trigger notifies at commit; a purge of expired sessions stays quiet (every node
+    // checks expiry itself), by setting `auth.quiet_purge` for its transaction.
+    r#"
+    CREATE FUNCTION notify_session_gone() RETURNS trigger
+        LANGUAGE plpgsql
+        SET search_path FROM CURRENT
+        AS $$
+        BEGIN
+            IF current_setting('auth.quiet_purge', true) IS DISTINCT FROM 'on' THEN
+                PERFORM pg_notify('auth_sessions', current_schema() || ':' || OLD.id);
+            END IF;
+            RETURN NULL;
+        END;
+        $$;
+    CREATE TRIGGER sessions_terminated AFTER UPDATE OF terminated_at ON sessions
+        FOR EACH ROW WHEN (OLD.terminated_at IS NULL AND NEW.terminated_at IS NOT NULL)
+        EXECUTE FUNCTION notify_session_gone();
+    CREATE TRIGGER sessions_removed AFTER DELETE ON sessions
+        FOR EACH ROW EXECUTE FUNCTION notify_session_gone();
+    "#,
 ];
 
 /// First key of the advisory lock that serializes migrations (the second is the schema's hash):
@@ -179,6 +208,9 @@ type Manager = PostgresConnectionManager<NoTls>;
 pub struct PostgresStore {
     pool: Pool<Manager>,
     schema: Option<String>,
+    node: Arc<NodeSessions>,
+    /// Stopped first when the store is dropped (a last write of pending lease extensions).
+    _workers: Workers,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -244,10 +276,15 @@ impl PostgresStore {
             // restart or failover costs no failed requests, only reconnections.
             .test_on_check_out(true)
             .error_handler(Box::new(LogConnectionErrors))
-            .build(PostgresConnectionManager::new(config, NoTls))?;
+            .build(PostgresConnectionManager::new(config.clone(), NoTls))?;
+        let node = Arc::new(NodeSessions::default());
+        let workers = Workers::spawn(Arc::clone(&node), pool.clone(), config)
+            .map_err(|e| Error::storage(format!("cannot start a PostgreSQL store thread: {e}")))?;
         Ok(PostgresStore {
             pool,
             schema: schema.map(str::to_owned),
+            node,
+            _workers: workers,
         })
     }
 
@@ -291,11 +328,15 @@ impl PostgresStore {
     /// caller looked it up is not found here, and the claim is refused as
     /// `LimitReached { live: 0 }` (a deleted token holds no slots). Not an error: a server
     /// configured to fail open would turn an error into an allow.
+    ///
+    /// `node`'s pending extensions of the owner's sessions are written after the lock, so that
+    /// the count sees them (and the lock order stays: token, then sessions).
     fn admit_locked(
         tx: &mut Transaction<'_>,
         claim: &SessionClaim<'_>,
         now_us: i64,
         until_us: i64,
+        node: &NodeSessions,
     ) -> Result<Admission> {
         let key = nul_free(claim.key);
         let owner = claim.owner.raw();
@@ -316,6 +357,7 @@ impl PostgresStore {
                 tx.execute_typed("SELECT pg_advisory_xact_lock($1)", &[(&owner, Type::INT8)])?;
             }
         }
+        node.write_pending(tx, Some(owner))?;
         let max_sessions = i64::from(claim.max_sessions);
         // Counting is skipped for unlimited tokens (the CASE evaluates its subquery only when
         // that branch is taken).
@@ -890,6 +932,7 @@ impl Store for PostgresStore {
         let deleted = self
             .conn()?
             .execute_typed("DELETE FROM tokens WHERE id = $1", &[(&id, Type::INT8)])?;
+        self.node.forget_owner(id);
         Ok(deleted > 0)
     }
 
@@ -899,13 +942,19 @@ impl Store for PostgresStore {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Admission> {
+        if let Some(answer) = self.try_admit_without_blocking(claim, now, lease_until) {
+            return answer;
+        }
         let (now_us, until_us) = (now.unix_micros(), lease_until.unix_micros());
+        let owner = claim.owner.raw();
+        let epoch = self.node.epoch();
         let mut conn = self.conn()?;
-        // Re-checks of live sessions are most of the traffic and take no slot: one conditional
-        // statement extends the lease without the token lock, so they never queue behind each
-        // other or behind admissions. Safe without the lock because it only ever touches a
-        // session that already holds a slot, and its row lock orders it with a concurrent
-        // terminate, end or purge of that session (the WHERE clause is re-checked after them).
+        // Re-checks of live sessions this node does not remember (seen first at another node, or
+        // forgotten) take no slot: one conditional statement extends the lease without the token
+        // lock, so they never queue behind each other or behind admissions. Safe without the lock
+        // because it only ever touches a session that already holds a slot, and its row lock
+        // orders it with a concurrent terminate, end or purge of that session (the WHERE clause
+        // is re-checked after them).
         let key = nul_free(claim.key);
         let extended = conn.query_typed_opt(
             "UPDATE sessions SET last_seen = $3, expires_at = $4 \
@@ -919,17 +968,42 @@ impl Store for PostgresStore {
             ],
         )?;
         if let Some(row) = extended {
-            return Ok(Admission::Extended {
+            let admission = Admission::Extended {
                 session_id: row.try_get(0)?,
-            });
+            };
+            self.node
+                .learn(owner, claim.key, admission, until_us, epoch);
+            return Ok(admission);
         }
         let mut tx = read_committed(&mut conn)?;
-        let admission = Self::admit_locked(&mut tx, claim, now_us, until_us)?;
+        let admission = Self::admit_locked(&mut tx, claim, now_us, until_us, &self.node)?;
         tx.commit()?;
+        self.node
+            .learn(owner, claim.key, admission, until_us, epoch);
         Ok(admission)
     }
 
+    /// From this node's memory of live sessions (see `node_sessions`).
+    fn try_admit_without_blocking(
+        &self,
+        claim: &SessionClaim<'_>,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Option<Result<Admission>> {
+        self.node
+            .recheck(
+                claim.owner.raw(),
+                claim.key,
+                now.unix_micros(),
+                lease_until.unix_micros(),
+            )
+            .map(Ok)
+    }
+
     fn sessions(&self, filter: &SessionFilter, now: Timestamp) -> Result<Vec<Session>> {
+        let mut conn = self.conn()?;
+        // Leases as given, not as last written.
+        self.node.write_pending(&mut *conn, None)?;
         let mut filters = Where::default();
         filters.integer("expires_at > $?", Some(now.unix_micros()));
         filters.integer("token_id = $?", filter.token_id);
@@ -939,8 +1013,7 @@ impl Store for PostgresStore {
             "SELECT {SESSION_COLUMNS} FROM sessions {} ORDER BY id",
             filters.sql()
         );
-        self.conn()?
-            .query_typed(&sql, &filters.params())?
+        conn.query_typed(&sql, &filters.params())?
             .iter()
             .map(session_from_row)
             .collect()
@@ -953,6 +1026,8 @@ impl Store for PostgresStore {
              WHERE id = $1 AND expires_at > $2",
             &[(&id, Type::INT8), (&now_us, Type::INT8)],
         )?;
+        // Other nodes hear of it through the trigger; this one needs no round trip.
+        self.node.forget(id);
         Ok(changed > 0)
     }
 
@@ -960,15 +1035,23 @@ impl Store for PostgresStore {
         let deleted = self
             .conn()?
             .execute_typed("DELETE FROM sessions WHERE id = $1", &[(&id, Type::INT8)])?;
+        self.node.forget(id);
         Ok(deleted > 0)
     }
 
     fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64> {
         let now_us = now.unix_micros();
-        let purged = self.conn()?.execute_typed(
+        let mut conn = self.conn()?;
+        // Leases given from memory first, or a session live here could be purged as expired.
+        self.node.write_pending(&mut *conn, None)?;
+        let mut tx = read_committed(&mut conn)?;
+        tx.batch_execute("SET LOCAL auth.quiet_purge = 'on'")?;
+        let purged = tx.execute_typed(
             "DELETE FROM sessions WHERE expires_at <= $1",
             &[(&now_us, Type::INT8)],
         )?;
+        tx.commit()?;
+        self.node.purge(now_us);
         Ok(purged)
     }
 
@@ -1294,7 +1377,7 @@ mod tests {
         });
     }
 
-    fn claim<'a>(token: &'a Token, key: &'a str) -> SessionClaim<'a> {
+    pub(super) fn claim<'a>(token: &'a Token, key: &'a str) -> SessionClaim<'a> {
         SessionClaim {
             owner: crate::session::SessionOwner::token(token.id),
             key,
