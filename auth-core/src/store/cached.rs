@@ -252,6 +252,9 @@ impl Store for CachedStore {
     fn ping(&self) -> Result<()> {
         self.inner.ping()
     }
+
+    // Event tickets: nothing cached.
+    crate::forward_ticket_store!(inner);
 }
 
 #[cfg(test)]
@@ -296,6 +299,7 @@ mod tests {
             access_stats(&self, since: Timestamp, until: Timestamp, now: Timestamp) -> Result<AccessStats>;
             ping(&self) -> Result<()>;
         }
+        crate::forward_ticket_store!(inner);
     }
 
     fn cached(

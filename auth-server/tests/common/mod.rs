@@ -319,6 +319,7 @@ impl Store for FaultyStore {
         self.fault()?;
         self.inner.ping()
     }
+    auth_core::forward_ticket_store!(inner);
 }
 
 pub fn temp_db() -> (tempfile::TempDir, PathBuf) {
