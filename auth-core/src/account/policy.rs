@@ -12,6 +12,7 @@
 //! | get a ticket for it | self, when on its users roster | same | for anyone on it | for anyone on it |
 //! | verify its tickets | - | yes | yes | yes |
 //! | revoke its tickets | - | - | yes | yes |
+//! | learn that a ticket id does not exist | - | any agent | any agent | yes |
 //!
 //! A read-only API key may do every viewing action and nothing else.
 
@@ -52,6 +53,8 @@ pub enum Action {
         holder: AccountId,
     },
     VerifyTicket,
+    /// A door check of a ticket id that does not exist: staff of any event learn that much.
+    VerifyUnknownTicket,
     RevokeTicket,
 }
 
@@ -110,6 +113,8 @@ pub fn permits(
         Action::ViewAccount(_) | Action::EditAccount(_) => Err(Forbidden::NotYours),
         Action::ChangeRole | Action::CreateEvent => Err(Forbidden::AdminOnly),
         Action::ListEvents | Action::ViewEvent => Ok(()),
+        Action::VerifyUnknownTicket if role == Role::Agent => Ok(()),
+        Action::VerifyUnknownTicket => Err(Forbidden::NotEventStaff),
         Action::ViewRoster | Action::VerifyTicket if staff => Ok(()),
         Action::ViewRoster | Action::VerifyTicket => Err(Forbidden::NotEventStaff),
         Action::EditEvent | Action::EditRoster | Action::RevokeTicket if standing.admin => Ok(()),
