@@ -19,6 +19,10 @@
 //! - [`signed_token`]: tokens verified by signature alone (HMAC-SHA256 or Ed25519), with a
 //!   rotating key ring kept in the store ([`signed_token::keys`]); [`Authorizer`] accepts them
 //!   as playback tokens without a token lookup.
+//! - [`account`]: people who log in (Argon2id passwords, JWT access tokens, login throttling)
+//!   and [`account::permits`], the one rule of who may do what with events and tickets.
+//! - [`event`]: events (time window, capacity, streams they unlock) and their rosters.
+//! - [`ticket`]: tickets checked at the door with TOTP codes, per-ticket secrets, QR codes.
 //! - [`error`]: the crate's one [`Error`] type, with stable codes.
 //!
 //! # Example
@@ -50,13 +54,16 @@
 )]
 
 pub mod access_log;
+pub mod account;
 pub mod clock;
 pub mod decision;
 pub mod error;
+pub mod event;
 pub mod secret;
 pub mod session;
 pub mod signed_token;
 pub mod store;
+pub mod ticket;
 pub mod token;
 
 pub use access_log::{AccessLogEntry, AccessLogWriter, AccessResult};

@@ -60,6 +60,22 @@ impl TokenHasher {
         Self::new(&random_key()?)
     }
 
+    /// A 32-byte key for another purpose (ticket secrets, access token signatures), derived
+    /// from this hasher's key so that one persisted key serves them all.
+    ///
+    /// Domain separation: the HMAC input starts with a NUL byte, which no token secret can hold
+    /// (they are printable ASCII), so a derived key never equals a token digest that a store
+    /// keeps; and each `purpose` label gives an unrelated key.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        let mut input = Vec::with_capacity(32 + purpose.len());
+        input.extend_from_slice(b"\0auth-core key derivation v1\0");
+        input.extend_from_slice(purpose.as_bytes());
+        let tag = hmac::sign(&self.key, &input);
+        let mut key = [0u8; 32];
+        key.copy_from_slice(tag.as_ref());
+        key
+    }
+
     pub fn digest(&self, secret: &str) -> SecretDigest {
         let tag = hmac::sign(&self.key, secret.as_bytes());
         let mut digest = [0u8; 32];
@@ -75,21 +91,6 @@ impl TokenHasher {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
-    }
-
-    /// A 32-byte key for another purpose, derived from the server key so that every node
-    /// sharing that key derives the same one. `label` must contain a byte no token secret may
-    /// hold (a space or a control character): secrets are hashed with the same key, and their
-    /// digests are stored, so a label a secret could equal would put the derived key in the
-    /// database.
-    pub fn derive_key(&self, label: &str) -> Result<[u8; 32]> {
-        if label.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(Error::invalid(
-                "label",
-                "must contain a byte no token secret may hold",
-            ));
-        }
-        Ok(self.digest(label).0)
     }
 }
 
@@ -150,6 +151,16 @@ mod tests {
             TokenHasher::new(&[0u8; 16]).is_err(),
             "short keys are refused"
         );
+    }
+
+    #[test]
+    fn derived_keys_are_separate_from_digests_and_each_other() {
+        let h = TokenHasher::new(&[1u8; 32]).unwrap();
+        assert_eq!(h.derive_key("tickets"), h.derive_key("tickets"));
+        assert_ne!(h.derive_key("tickets"), h.derive_key("access-tokens"));
+        assert_ne!(h.derive_key("tickets"), h.digest("tickets").0);
+        let other = TokenHasher::new(&[2u8; 32]).unwrap();
+        assert_ne!(h.derive_key("tickets"), other.derive_key("tickets"));
     }
 
     #[test]

@@ -90,6 +90,11 @@ pub struct Config {
     /// HMAC key for token digests (`TOKEN_HASH_KEY`, hex); when absent, a key file beside the
     /// database is used (and created). Never logged or printed.
     pub token_hash_key: Option<Vec<u8>>,
+    /// Event tickets: how long a login's access token lasts (`ACCESS_TOKEN_TTL`, seconds).
+    pub access_token_ttl: Duration,
+    /// Failed logins allowed per username and per client address within a window
+    /// (`LOGIN_MAX_FAILURES_PER_USER`, `LOGIN_MAX_FAILURES_PER_IP`, `LOGIN_FAILURE_WINDOW`).
+    pub login_limits: auth_core::account::LoginLimits,
 }
 
 /// A management API key and what it may do.
@@ -215,6 +220,39 @@ impl Config {
                     }
                 },
             },
+            access_token_ttl: Duration::ZERO,
+            login_limits: auth_core::account::LoginLimits::default(),
+        };
+        let mut config = config;
+        config.access_token_ttl = seconds(
+            "ACCESS_TOKEN_TTL",
+            get("ACCESS_TOKEN_TTL", &None),
+            3600,
+            60,
+            7 * 86400,
+        )?;
+        config.login_limits = auth_core::account::LoginLimits {
+            per_username: count(
+                "LOGIN_MAX_FAILURES_PER_USER",
+                get("LOGIN_MAX_FAILURES_PER_USER", &None),
+                5,
+                1,
+                1000,
+            )?,
+            per_ip: count(
+                "LOGIN_MAX_FAILURES_PER_IP",
+                get("LOGIN_MAX_FAILURES_PER_IP", &None),
+                20,
+                1,
+                100_000,
+            )?,
+            window: seconds(
+                "LOGIN_FAILURE_WINDOW",
+                get("LOGIN_FAILURE_WINDOW", &None),
+                900,
+                1,
+                86400,
+            )?,
         };
         if matches!(config.database, Database::Postgres(_)) && config.token_hash_key.is_none() {
             return Err(ConfigError(
@@ -320,6 +358,24 @@ fn seconds(
         Ok(n) if (min..=max).contains(&n) => Ok(Duration::from_secs(n)),
         _ => Err(ConfigError(format!(
             "{name}=`{value}` is out of range: expected whole seconds from {min} to {max}"
+        ))),
+    }
+}
+
+fn count(
+    name: &str,
+    value: Option<String>,
+    default: u32,
+    min: u32,
+    max: u32,
+) -> Result<u32, ConfigError> {
+    let Some(value) = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
+        return Ok(default);
+    };
+    match value.parse::<u32>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ConfigError(format!(
+            "{name}=`{value}` is out of range: expected a whole number from {min} to {max}"
         ))),
     }
 }

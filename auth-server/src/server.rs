@@ -35,6 +35,8 @@ pub struct App {
     pub max_response_time: Duration,
     pub fail_mode: FailMode,
     pub api_keys: Vec<ApiKey>,
+    /// Event tickets: passwords, access tokens, the ticket key, login throttling.
+    pub ticketing: crate::ticketing::Ticketing,
 }
 
 impl App {
@@ -58,7 +60,10 @@ impl App {
             CachedStore::DEFAULT_RECHECK,
         ));
         let store: Arc<dyn Store> = token_cache.clone();
+        let ticketing = crate::ticketing::Ticketing::new(config, &hasher)
+            .map_err(|e| io::Error::other(e.to_string()))?;
         Ok(App {
+            ticketing,
             token_cache,
             authorizer: Authorizer::new(store, clock, hasher, config.session_policy()),
             access_log,
@@ -338,6 +343,12 @@ async fn purge_expired_sessions(app: Arc<App>, every: Duration) {
             Ok(Ok(0)) => {}
             Ok(Ok(purged)) => log::debug!("purged {purged} expired sessions"),
             Ok(Err(err)) => log::warn!("purging expired sessions failed: {err}"),
+            Err(err) => log::warn!("purge task failed: {err}"),
+        }
+        let store = Arc::clone(app.store());
+        match tokio::task::spawn_blocking(move || store.purge_ticket_state(now)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => log::warn!("purging old ticket state failed: {err}"),
             Err(err) => log::warn!("purge task failed: {err}"),
         }
     }

@@ -27,9 +27,9 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::secret::TokenHasher;
 
-/// Derivation label of the sealing key. The NUL and spaces keep it apart from every token secret
-/// (see [`TokenHasher::derive_key`]).
-const SEAL_LABEL: &str = "\0auth-core signing key seal v1";
+/// Derivation label of the sealing key (see [`TokenHasher::derive_key`] for the separation from
+/// token digests and other derived keys).
+const SEAL_LABEL: &str = "signing key seal v1";
 
 /// A signing key as stored. The secret is sealed; [`fmt::Debug`] prints none of it anyway.
 #[derive(Clone, PartialEq, Eq)]
@@ -117,7 +117,7 @@ fn rng_failed() -> Error {
 impl KeyVault {
     /// `hasher` must be the server's token hasher: every node that shares it opens the same keys.
     pub fn new(hasher: &TokenHasher) -> Result<Self> {
-        let derived = hasher.derive_key(SEAL_LABEL)?;
+        let derived = hasher.derive_key(SEAL_LABEL);
         let key = UnboundKey::new(&aead::AES_256_GCM, &derived)
             .map_err(|_| Error::storage("cannot build the key sealing key"))?;
         Ok(KeyVault {

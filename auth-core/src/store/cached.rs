@@ -267,6 +267,8 @@ impl Store for CachedStore {
     fn retire_signing_key(&self, kid: &str, now: Timestamp) -> Result<bool> {
         self.inner.retire_signing_key(kid, now)
     }
+    // Event tickets: nothing cached.
+    crate::forward_ticket_store!(inner);
 }
 
 #[cfg(test)]
@@ -314,6 +316,7 @@ mod tests {
             signing_keys(&self) -> Result<Vec<StoredSigningKey>>;
             retire_signing_key(&self, kid: &str, now: Timestamp) -> Result<bool>;
         }
+        crate::forward_ticket_store!(inner);
     }
 
     fn cached(

@@ -795,6 +795,496 @@ pub fn signing_keys_persist_retire_and_never_reuse_ids(store: &dyn Store) {
     );
 }
 
+// --- Event tickets: accounts, events, rosters, tickets, revoked access tokens ---
+
+use crate::account::{AccountPatch, NewAccount, Role};
+use crate::event::{EventFilter, EventPatch, NewEvent, RosterRole};
+use crate::ticket::{NewTicket, TicketUse};
+
+pub fn new_account(name: &str) -> NewAccount {
+    NewAccount {
+        username: name.into(),
+        email: format!("{name}@example.org"),
+        first_name: "First".into(),
+        last_name: name.to_uppercase(),
+        role: Role::User,
+        password_hash: "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+    }
+}
+
+pub fn new_event(title: &str, capacity: u32, starts_in_hours: u64) -> NewEvent {
+    NewEvent {
+        title: title.into(),
+        starts_at: T0.saturating_add(Duration::from_secs(3600 * starts_in_hours)),
+        ends_at: T0.saturating_add(Duration::from_secs(3600 * (starts_in_hours + 2))),
+        capacity,
+        streams: vec!["conf/*".into()],
+        single_entry: true,
+    }
+}
+
+pub fn accounts_are_unique_by_username_and_email(store: &dyn Store) {
+    let alice = store.create_account(new_account("alice"), T0).unwrap();
+    assert_eq!(store.account(alice.id).unwrap().as_ref(), Some(&alice));
+    assert_eq!(
+        store.account_by_username("alice").unwrap().as_ref(),
+        Some(&alice)
+    );
+    assert_eq!(store.account_by_username("bob").unwrap(), None);
+    assert_eq!(store.account(alice.id + 100).unwrap(), None);
+    let err = store.create_account(new_account("alice"), T0).unwrap_err();
+    assert_eq!((err.code(), err.field()), ("conflict", Some("username")));
+    let mut same_mail = new_account("alice2");
+    same_mail.email = "alice@example.org".into();
+    let err = store.create_account(same_mail, T0).unwrap_err();
+    assert_eq!((err.code(), err.field()), ("conflict", Some("email")));
+
+    let bob = store.create_account(new_account("bob"), T0).unwrap();
+    assert_ne!(bob.id, alice.id);
+    let err = store
+        .update_account(
+            bob.id,
+            AccountPatch {
+                email: Some("alice@example.org".into()),
+                ..Default::default()
+            },
+            T0,
+        )
+        .unwrap_err();
+    assert_eq!(err.field(), Some("email"));
+    let later = T0.saturating_add(Duration::from_secs(1));
+    let bob = store
+        .update_account(
+            bob.id,
+            AccountPatch {
+                email: Some("bob@example.net".into()),
+                role: Some(Role::Agent),
+                password_hash: Some("$argon2id$new".into()),
+                ..Default::default()
+            },
+            later,
+        )
+        .unwrap();
+    assert_eq!((bob.role, bob.updated_at), (Role::Agent, later));
+    assert_eq!(store.account(bob.id).unwrap().as_ref(), Some(&bob));
+    assert_eq!(
+        store.account(bob.id).unwrap().unwrap().password_hash,
+        "$argon2id$new"
+    );
+    let missing = store.update_account(9999, AccountPatch::default(), T0);
+    assert_eq!(missing.unwrap_err().code(), "not_found");
+}
+
+pub fn events_search_page_and_change(store: &dyn Store) {
+    let late = store
+        .create_event(new_event("RustConf Late", 10, 5), T0)
+        .unwrap();
+    let early = store
+        .create_event(new_event("rustconf EARLY", 10, 1), T0)
+        .unwrap();
+    store
+        .create_event(new_event("Other meetup", 10, 3), T0)
+        .unwrap();
+    assert_eq!(store.event(late.id).unwrap().as_ref(), Some(&late));
+    assert_eq!(store.event(9999).unwrap(), None);
+    let all = store.list_events(&EventFilter::default()).unwrap();
+    assert_eq!(all.total, 3);
+    let found = store
+        .list_events(&EventFilter {
+            title: Some("RUSTconf".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(found.total, 2, "case-insensitive substring");
+    assert_eq!(
+        found.items.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [early.id, late.id],
+        "by start"
+    );
+    let page = store
+        .list_events(&EventFilter {
+            title: Some("rustconf".into()),
+            limit: 1,
+            offset: 1,
+        })
+        .unwrap();
+    assert_eq!((page.total, page.items.len()), (2, 1));
+    assert_eq!(page.items[0].id, late.id);
+    let none = store
+        .list_events(&EventFilter {
+            title: Some("%".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(none.total, 0, "no wildcard characters in a search");
+
+    let later = T0.saturating_add(Duration::from_secs(1));
+    let changed = store
+        .update_event(
+            late.id,
+            &EventPatch {
+                title: Some("Renamed".into()),
+                single_entry: Some(false),
+                streams: Some(vec!["a".into(), "b/*".into()]),
+                ..Default::default()
+            },
+            later,
+        )
+        .unwrap();
+    assert_eq!(changed.title, "Renamed");
+    assert_eq!(store.event(late.id).unwrap().as_ref(), Some(&changed));
+    assert!(!changed.single_entry);
+    assert_eq!(changed.updated_at, later);
+    let found = store
+        .list_events(&EventFilter {
+            title: Some("renamed".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(found.total, 1, "the search follows the new title");
+    let bad = store.update_event(
+        late.id,
+        &EventPatch {
+            ends_at: Some(T0),
+            ..Default::default()
+        },
+        later,
+    );
+    assert_eq!(bad.unwrap_err().field(), Some("ends_at"));
+    assert_eq!(
+        store.event(late.id).unwrap().as_ref(),
+        Some(&changed),
+        "all or nothing"
+    );
+    let missing = store.update_event(9999, &EventPatch::default(), later);
+    assert_eq!(missing.unwrap_err().code(), "not_found");
+}
+
+pub fn rosters_hold_capacity_and_standing(store: &dyn Store) {
+    let event = store.create_event(new_event("Small", 2, 1), T0).unwrap();
+    let ids: Vec<_> = (0..4)
+        .map(|i| {
+            store
+                .create_account(new_account(&format!("member{i}")), T0)
+                .unwrap()
+                .id
+        })
+        .collect();
+    assert!(store
+        .add_to_roster(event.id, ids[0], RosterRole::Users, T0)
+        .unwrap());
+    assert!(
+        !store
+            .add_to_roster(event.id, ids[0], RosterRole::Users, T0)
+            .unwrap(),
+        "already"
+    );
+    assert!(store
+        .add_to_roster(event.id, ids[1], RosterRole::Users, T0)
+        .unwrap());
+    let err = store
+        .add_to_roster(event.id, ids[2], RosterRole::Users, T0)
+        .unwrap_err();
+    assert_eq!((err.code(), err.field()), ("conflict", Some("capacity")));
+    assert!(
+        !store
+            .add_to_roster(event.id, ids[1], RosterRole::Users, T0)
+            .unwrap(),
+        "full, but already on it"
+    );
+    assert!(
+        store
+            .add_to_roster(event.id, ids[2], RosterRole::Agents, T0)
+            .unwrap(),
+        "staff do not count"
+    );
+    assert!(store
+        .add_to_roster(event.id, ids[3], RosterRole::Admins, T0)
+        .unwrap());
+    assert!(store
+        .add_to_roster(event.id, ids[3], RosterRole::Agents, T0)
+        .unwrap());
+    assert_eq!(store.event(event.id).unwrap().unwrap().registered, 2);
+
+    let users = store.roster(event.id, RosterRole::Users, 0, 0).unwrap();
+    assert_eq!(users.total, 2);
+    assert_eq!(
+        users.items.iter().map(|e| e.account_id).collect::<Vec<_>>(),
+        [ids[0], ids[1]]
+    );
+    assert_eq!(users.items[0].username, "member0");
+    assert_eq!(users.items[0].last_name, "MEMBER0");
+    let page = store.roster(event.id, RosterRole::Users, 1, 1).unwrap();
+    assert_eq!((page.total, page.items[0].account_id), (2, ids[1]));
+    assert_eq!(
+        store
+            .roster(event.id, RosterRole::Agents, 0, 0)
+            .unwrap()
+            .total,
+        2
+    );
+    assert_eq!(
+        store
+            .roster(9999, RosterRole::Users, 0, 0)
+            .unwrap_err()
+            .code(),
+        "not_found"
+    );
+
+    let standing = store.roster_standing(event.id, ids[3]).unwrap();
+    assert_eq!(
+        (standing.attendee, standing.agent, standing.admin),
+        (false, true, true)
+    );
+    let standing = store.roster_standing(event.id, ids[0]).unwrap();
+    assert_eq!(
+        (standing.attendee, standing.agent, standing.admin),
+        (true, false, false)
+    );
+    assert_eq!(
+        store.roster_standing(event.id, 9999).unwrap(),
+        Default::default()
+    );
+
+    let err = store
+        .add_to_roster(9999, ids[0], RosterRole::Users, T0)
+        .unwrap_err();
+    assert_eq!(err.code(), "not_found");
+    let err = store
+        .add_to_roster(event.id, 9999, RosterRole::Agents, T0)
+        .unwrap_err();
+    assert_eq!(err.code(), "not_found");
+    let shrink = store.update_event(
+        event.id,
+        &EventPatch {
+            capacity: Some(1),
+            ..Default::default()
+        },
+        T0,
+    );
+    assert_eq!(
+        shrink.unwrap_err().field(),
+        Some("capacity"),
+        "below the registered count"
+    );
+}
+
+/// Many threads race to register for an event with few places: exactly `capacity` get in.
+pub fn concurrent_registrations_never_exceed_capacity(store: Arc<dyn Store>) {
+    const CAPACITY: u32 = 3;
+    const THREADS: usize = 8;
+    let event = store
+        .create_event(new_event("Race", CAPACITY, 1), T0)
+        .unwrap();
+    let ids: Vec<_> = (0..THREADS)
+        .map(|i| {
+            store
+                .create_account(new_account(&format!("racer{i}")), T0)
+                .unwrap()
+                .id
+        })
+        .collect();
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = ids
+        .into_iter()
+        .map(|id| {
+            let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                store.add_to_roster(event.id, id, RosterRole::Users, T0)
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let admitted = results.iter().filter(|r| matches!(r, Ok(true))).count();
+    let full = results
+        .iter()
+        .filter(|r| matches!(r, Err(e) if e.field() == Some("capacity")))
+        .count();
+    assert_eq!(
+        (admitted, full),
+        (CAPACITY as usize, THREADS - CAPACITY as usize)
+    );
+    assert_eq!(
+        store.event(event.id).unwrap().unwrap().registered,
+        u64::from(CAPACITY)
+    );
+}
+
+pub fn one_live_ticket_per_holder_and_revocation(store: &dyn Store) {
+    let event = store.create_event(new_event("Tickets", 5, 1), T0).unwrap();
+    let holder = store.create_account(new_account("holder"), T0).unwrap();
+    let new = |salt: u8| NewTicket {
+        event_id: event.id,
+        holder_id: holder.id,
+        salt: [salt; 16],
+    };
+    let ticket = store.create_ticket(new(1), T0).unwrap();
+    assert_eq!(store.ticket(ticket.id).unwrap().as_ref(), Some(&ticket));
+    assert_eq!(ticket.salt, [1; 16]);
+    assert_eq!((ticket.revoked_at, ticket.checked_in_at), (None, None));
+    let err = store.create_ticket(new(2), T0).unwrap_err();
+    assert_eq!((err.code(), err.field()), ("conflict", Some("ticket")));
+    let later = T0.saturating_add(Duration::from_secs(5));
+    assert!(store.revoke_ticket(ticket.id, later).unwrap());
+    assert!(store
+        .revoke_ticket(ticket.id, T0.saturating_add(Duration::from_secs(9)))
+        .unwrap());
+    assert_eq!(
+        store.ticket(ticket.id).unwrap().unwrap().revoked_at,
+        Some(later),
+        "the first time stays"
+    );
+    assert!(!store.revoke_ticket(9999, later).unwrap());
+    let again = store.create_ticket(new(3), later).unwrap();
+    assert_ne!(
+        again.id, ticket.id,
+        "a new ticket once the old one is revoked"
+    );
+    assert_eq!(store.ticket(9999).unwrap(), None);
+    let err = store
+        .create_ticket(
+            NewTicket {
+                event_id: 9999,
+                ..new(4)
+            },
+            T0,
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), "not_found");
+}
+
+pub fn door_steps_are_accepted_once(store: &dyn Store) {
+    let single = store.create_event(new_event("Once", 5, 1), T0).unwrap();
+    let mut multi = new_event("Many", 5, 1);
+    multi.single_entry = false;
+    let multi = store.create_event(multi, T0).unwrap();
+    let holder = store.create_account(new_account("guest"), T0).unwrap();
+    let agent = store.create_account(new_account("door"), T0).unwrap();
+    let ticket_for = |event_id| {
+        store
+            .create_ticket(
+                NewTicket {
+                    event_id,
+                    holder_id: holder.id,
+                    salt: [7; 16],
+                },
+                T0,
+            )
+            .unwrap()
+    };
+    let (once, many) = (ticket_for(single.id), ticket_for(multi.id));
+    let t1 = T0.saturating_add(Duration::from_secs(60));
+    let t2 = T0.saturating_add(Duration::from_secs(90));
+    assert_eq!(
+        store
+            .use_ticket(once.id, 100, Some(agent.id), true, t1)
+            .unwrap(),
+        TicketUse::Accepted { first_entry: true }
+    );
+    let stored = store.ticket(once.id).unwrap().unwrap();
+    assert_eq!(
+        (stored.checked_in_at, stored.checked_in_by),
+        (Some(t1), Some(agent.id))
+    );
+    assert_eq!(
+        store.use_ticket(once.id, 100, None, true, t2).unwrap(),
+        TicketUse::Reused
+    );
+    assert_eq!(
+        store.use_ticket(once.id, 101, None, true, t2).unwrap(),
+        TicketUse::AlreadyCheckedIn { at: t1 }
+    );
+    assert_eq!(
+        store.use_ticket(once.id, 101, None, true, t2).unwrap(),
+        TicketUse::Reused,
+        "the step was consumed"
+    );
+
+    assert_eq!(
+        store.use_ticket(many.id, 100, None, false, t1).unwrap(),
+        TicketUse::Accepted { first_entry: true }
+    );
+    assert_eq!(
+        store.use_ticket(many.id, 101, None, false, t2).unwrap(),
+        TicketUse::Accepted { first_entry: false }
+    );
+    assert_eq!(
+        store.use_ticket(many.id, 101, None, false, t2).unwrap(),
+        TicketUse::Reused
+    );
+    assert_eq!(
+        store.ticket(many.id).unwrap().unwrap().checked_in_at,
+        Some(t1),
+        "the first entry stays"
+    );
+
+    store.revoke_ticket(many.id, t2).unwrap();
+    assert_eq!(
+        store.use_ticket(many.id, 102, None, false, t2).unwrap(),
+        TicketUse::Revoked
+    );
+    assert_eq!(
+        store.use_ticket(9999, 1, None, true, t2).unwrap(),
+        TicketUse::NotFound
+    );
+
+    // Old steps are forgotten once no code of theirs can match again; recent ones stay.
+    let now = Timestamp::from_unix_seconds(103 * 30);
+    assert_eq!(store.purge_ticket_state(now).unwrap(), 0);
+    let far = now.saturating_add(super::TICKET_USE_RETENTION + Duration::from_secs(60));
+    assert!(store.purge_ticket_state(far).unwrap() >= 4);
+}
+
+/// One code (ticket, step) presented at several doors at once: exactly one is accepted.
+pub fn concurrent_uses_of_one_code_accept_once(store: Arc<dyn Store>) {
+    const THREADS: usize = 8;
+    let event = store.create_event(new_event("Doors", 5, 1), T0).unwrap();
+    let holder = store.create_account(new_account("rusher"), T0).unwrap();
+    let ticket = store
+        .create_ticket(
+            NewTicket {
+                event_id: event.id,
+                holder_id: holder.id,
+                salt: [1; 16],
+            },
+            T0,
+        )
+        .unwrap();
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                store.use_ticket(ticket.id, 42, None, true, T0).unwrap()
+            })
+        })
+        .collect();
+    let uses: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let accepted = uses
+        .iter()
+        .filter(|u| matches!(u, TicketUse::Accepted { .. }))
+        .count();
+    assert_eq!(accepted, 1, "{uses:?}");
+    assert!(uses
+        .iter()
+        .all(|u| matches!(u, TicketUse::Accepted { .. } | TicketUse::Reused)));
+}
+
+pub fn revoked_access_tokens_are_kept_until_they_expire(store: &dyn Store) {
+    let exp = T0.saturating_add(Duration::from_secs(3600));
+    assert!(!store.access_token_revoked("jti-1").unwrap());
+    store.revoke_access_token("jti-1", exp).unwrap();
+    store.revoke_access_token("jti-1", exp).unwrap();
+    assert!(store.access_token_revoked("jti-1").unwrap());
+    assert!(!store.access_token_revoked("jti-2").unwrap());
+    assert_eq!(store.purge_ticket_state(T0).unwrap(), 0);
+    assert!(store.access_token_revoked("jti-1").unwrap());
+    assert_eq!(store.purge_ticket_state(exp).unwrap(), 1);
+    assert!(!store.access_token_revoked("jti-1").unwrap());
+}
+
 macro_rules! suite {
     ($make:expr) => {
         use crate::store::conformance as c;
@@ -876,6 +1366,38 @@ macro_rules! suite {
         #[test]
         fn signing_keys_persist_retire_and_never_reuse_ids() {
             c::signing_keys_persist_retire_and_never_reuse_ids(c::held($make).store());
+        }
+        #[test]
+        fn accounts_are_unique_by_username_and_email() {
+            c::accounts_are_unique_by_username_and_email(c::held($make).store());
+        }
+        #[test]
+        fn events_search_page_and_change() {
+            c::events_search_page_and_change(c::held($make).store());
+        }
+        #[test]
+        fn rosters_hold_capacity_and_standing() {
+            c::rosters_hold_capacity_and_standing(c::held($make).store());
+        }
+        #[test]
+        fn concurrent_registrations_never_exceed_capacity() {
+            c::concurrent_registrations_never_exceed_capacity(c::held($make).shared());
+        }
+        #[test]
+        fn one_live_ticket_per_holder_and_revocation() {
+            c::one_live_ticket_per_holder_and_revocation(c::held($make).store());
+        }
+        #[test]
+        fn door_steps_are_accepted_once() {
+            c::door_steps_are_accepted_once(c::held($make).store());
+        }
+        #[test]
+        fn concurrent_uses_of_one_code_accept_once() {
+            c::concurrent_uses_of_one_code_accept_once(c::held($make).shared());
+        }
+        #[test]
+        fn revoked_access_tokens_are_kept_until_they_expire() {
+            c::revoked_access_tokens_are_kept_until_they_expire(c::held($make).store());
         }
     };
 }

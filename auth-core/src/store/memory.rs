@@ -8,16 +8,20 @@ use super::{
     clamp_limit, AccessLogFilter, AccessStats, Page, SessionFilter, Store, TokenFilter, Upsert,
 };
 use crate::access_log::{AccessLogEntry, AccessLogRecord, AccessResult};
+use crate::account::{Account, AccountId, AccountPatch, EventStanding, NewAccount};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::event::{Event, EventFilter, EventId, EventPatch, NewEvent, RosterEntry, RosterRole};
 use crate::secret::SecretDigest;
 use crate::session::{Admission, Session, SessionClaim, SessionId};
 use crate::signed_token::keys::StoredSigningKey;
+use crate::ticket::{NewTicket, Ticket, TicketId, TicketUse};
 use crate::token::{NewToken, Token, TokenId, TokenPatch};
 
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    tickets: Mutex<super::tickets_memory::TicketState>,
 }
 
 #[derive(Default)]
@@ -43,6 +47,12 @@ impl MemoryStore {
     fn state(&self) -> Result<MutexGuard<'_, State>> {
         // A panic while holding the lock leaves maps that may disagree with each other.
         self.state
+            .lock()
+            .map_err(|_| Error::storage("memory store lock poisoned"))
+    }
+
+    fn tickets(&self) -> Result<MutexGuard<'_, super::tickets_memory::TicketState>> {
+        self.tickets
             .lock()
             .map_err(|_| Error::storage("memory store lock poisoned"))
     }
@@ -399,6 +409,105 @@ impl Store for MemoryStore {
         let mut state = self.state()?;
         let key = state.signing_keys.iter_mut().find(|k| k.kid == kid);
         Ok(key.map(|k| k.retired_at.get_or_insert(now)).is_some())
+    }
+
+    // --- Event tickets (see `tickets_memory`) ---
+
+    fn create_account(&self, account: NewAccount, now: Timestamp) -> Result<Account> {
+        self.tickets()?.create_account(account, now)
+    }
+
+    fn account(&self, id: AccountId) -> Result<Option<Account>> {
+        Ok(self.tickets()?.account(id))
+    }
+
+    fn account_by_username(&self, username: &str) -> Result<Option<Account>> {
+        Ok(self.tickets()?.account_by_username(username))
+    }
+
+    fn update_account(
+        &self,
+        id: AccountId,
+        patch: AccountPatch,
+        now: Timestamp,
+    ) -> Result<Account> {
+        self.tickets()?.update_account(id, patch, now)
+    }
+
+    fn create_event(&self, event: NewEvent, now: Timestamp) -> Result<Event> {
+        Ok(self.tickets()?.create_event(event, now))
+    }
+
+    fn event(&self, id: EventId) -> Result<Option<Event>> {
+        Ok(self.tickets()?.event(id))
+    }
+
+    fn list_events(&self, filter: &EventFilter) -> Result<Page<Event>> {
+        Ok(self.tickets()?.list_events(filter))
+    }
+
+    fn update_event(&self, id: EventId, patch: &EventPatch, now: Timestamp) -> Result<Event> {
+        self.tickets()?.update_event(id, patch, now)
+    }
+
+    fn add_to_roster(
+        &self,
+        event: EventId,
+        account: AccountId,
+        roster: RosterRole,
+        now: Timestamp,
+    ) -> Result<bool> {
+        self.tickets()?.add_to_roster(event, account, roster, now)
+    }
+
+    fn roster(
+        &self,
+        event: EventId,
+        roster: RosterRole,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Page<RosterEntry>> {
+        self.tickets()?.roster(event, roster, limit, offset)
+    }
+
+    fn roster_standing(&self, event: EventId, account: AccountId) -> Result<EventStanding> {
+        Ok(self.tickets()?.roster_standing(event, account))
+    }
+
+    fn create_ticket(&self, ticket: NewTicket, now: Timestamp) -> Result<Ticket> {
+        self.tickets()?.create_ticket(ticket, now)
+    }
+
+    fn ticket(&self, id: TicketId) -> Result<Option<Ticket>> {
+        Ok(self.tickets()?.ticket(id))
+    }
+
+    fn revoke_ticket(&self, id: TicketId, now: Timestamp) -> Result<bool> {
+        Ok(self.tickets()?.revoke_ticket(id, now))
+    }
+
+    fn use_ticket(
+        &self,
+        id: TicketId,
+        step: i64,
+        by: Option<AccountId>,
+        single_entry: bool,
+        now: Timestamp,
+    ) -> Result<TicketUse> {
+        Ok(self.tickets()?.use_ticket(id, step, by, single_entry, now))
+    }
+
+    fn revoke_access_token(&self, jti: &str, expires_at: Timestamp) -> Result<()> {
+        self.tickets()?.revoke_access_token(jti, expires_at);
+        Ok(())
+    }
+
+    fn access_token_revoked(&self, jti: &str) -> Result<bool> {
+        Ok(self.tickets()?.access_token_revoked(jti))
+    }
+
+    fn purge_ticket_state(&self, now: Timestamp) -> Result<u64> {
+        Ok(self.tickets()?.purge(now))
     }
 }
 

@@ -18,6 +18,9 @@ mod live_index;
 mod memory;
 mod postgres;
 mod sqlite;
+mod tickets_memory;
+mod tickets_postgres;
+mod tickets_sqlite;
 pub mod transfer;
 
 pub use cached::CachedStore;
@@ -31,11 +34,14 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::access_log::{AccessLogEntry, AccessLogRecord, AccessResult};
+use crate::account::{Account, AccountId, AccountPatch, EventStanding, NewAccount};
 use crate::clock::Timestamp;
 use crate::error::Result;
+use crate::event::{Event, EventFilter, EventId, EventPatch, NewEvent, RosterEntry, RosterRole};
 use crate::secret::SecretDigest;
 use crate::session::{Admission, Session, SessionClaim, SessionId};
 use crate::signed_token::keys::StoredSigningKey;
+use crate::ticket::{NewTicket, Ticket, TicketId, TicketUse};
 use crate::token::{NewToken, Token, TokenId, TokenPatch, TokenStatus};
 
 /// Largest page a listing returns.
@@ -227,6 +233,85 @@ pub trait Store: Send + Sync + 'static {
     /// Marks the key retired at `now`; false if there is no such key. Retiring a retired key
     /// keeps its first retirement time.
     fn retire_signing_key(&self, kid: &str, now: Timestamp) -> Result<bool>;
+
+    // --- Event tickets: accounts, events, rosters, tickets, revoked access tokens ---
+    // (Wrappers forward all of these with `forward_ticket_store!`.)
+
+    /// Fails with `Conflict` (field `username` or `email`) when either is taken.
+    fn create_account(&self, account: NewAccount, now: Timestamp) -> Result<Account>;
+
+    fn account(&self, id: AccountId) -> Result<Option<Account>>;
+
+    /// `username` as stored (lower-case, see [`crate::account::validate_username`]).
+    fn account_by_username(&self, username: &str) -> Result<Option<Account>>;
+
+    /// `NotFound`, or `Conflict` (field `email`) when the new email is taken.
+    fn update_account(&self, id: AccountId, patch: AccountPatch, now: Timestamp)
+        -> Result<Account>;
+
+    fn create_event(&self, event: NewEvent, now: Timestamp) -> Result<Event>;
+
+    fn event(&self, id: EventId) -> Result<Option<Event>>;
+
+    /// Ordered by start, then id.
+    fn list_events(&self, filter: &EventFilter) -> Result<Page<Event>>;
+
+    /// Applies `patch` ([`EventPatch::apply`]) to the current event atomically: a concurrent
+    /// registration cannot slip under a lowered capacity.
+    fn update_event(&self, id: EventId, patch: &EventPatch, now: Timestamp) -> Result<Event>;
+
+    /// Puts the account on the roster; false when it already was. `NotFound` for a missing event
+    /// or account; `Conflict` (field `capacity`) when the users roster is full: the count and the
+    /// insert are one atomic step.
+    fn add_to_roster(
+        &self,
+        event: EventId,
+        account: AccountId,
+        roster: RosterRole,
+        now: Timestamp,
+    ) -> Result<bool>;
+
+    /// In the order added.
+    fn roster(
+        &self,
+        event: EventId,
+        roster: RosterRole,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Page<RosterEntry>>;
+
+    /// Which of the event's rosters the account is on.
+    fn roster_standing(&self, event: EventId, account: AccountId) -> Result<EventStanding>;
+
+    /// Fails with `Conflict` (field `ticket`) when the holder has a live (unrevoked) ticket for
+    /// the event.
+    fn create_ticket(&self, ticket: NewTicket, now: Timestamp) -> Result<Ticket>;
+
+    fn ticket(&self, id: TicketId) -> Result<Option<Ticket>>;
+
+    /// False if there is no such ticket; revoking again keeps the first time.
+    fn revoke_ticket(&self, id: TicketId, now: Timestamp) -> Result<bool>;
+
+    /// One door check, atomically: refuses a (ticket, step) accepted before (`Reused`), records
+    /// the step, then refuses a single-entry ticket already checked in, else records the first
+    /// check-in (`now`, `by`). Consumed steps persist, and are shared by every node.
+    fn use_ticket(
+        &self,
+        id: TicketId,
+        step: i64,
+        by: Option<AccountId>,
+        single_entry: bool,
+        now: Timestamp,
+    ) -> Result<TicketUse>;
+
+    /// Refuses the access token `jti` from now until `expires_at` (logout).
+    fn revoke_access_token(&self, jti: &str, expires_at: Timestamp) -> Result<()>;
+
+    fn access_token_revoked(&self, jti: &str) -> Result<bool>;
+
+    /// Forgets revocations of tokens expired at `now` and consumed door steps old enough that no
+    /// code of theirs can be accepted again; returns how many rows went.
+    fn purge_ticket_state(&self, now: Timestamp) -> Result<u64>;
 }
 
 fn signing_key_conflict(kid: &str) -> crate::Error {
@@ -234,6 +319,133 @@ fn signing_key_conflict(kid: &str) -> crate::Error {
         field: "kid",
         message: format!("a signing key with id `{kid}` exists (ids are never reused)"),
     }
+}
+
+/// Consumed door steps kept at least this long; codes are accepted only within a step either
+/// side of now, so an older step can never match again.
+pub const TICKET_USE_RETENTION: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Forwards every event-ticket method of [`Store`] to `self.$inner`: for wrappers (caches,
+/// fault injectors) that leave those methods alone.
+#[macro_export]
+macro_rules! forward_ticket_store {
+    ($inner:ident) => {
+        fn create_account(
+            &self,
+            a: $crate::account::NewAccount,
+            now: $crate::Timestamp,
+        ) -> $crate::Result<$crate::account::Account> {
+            self.$inner.create_account(a, now)
+        }
+        fn account(
+            &self,
+            id: $crate::account::AccountId,
+        ) -> $crate::Result<Option<$crate::account::Account>> {
+            self.$inner.account(id)
+        }
+        fn account_by_username(&self, u: &str) -> $crate::Result<Option<$crate::account::Account>> {
+            self.$inner.account_by_username(u)
+        }
+        fn update_account(
+            &self,
+            id: $crate::account::AccountId,
+            p: $crate::account::AccountPatch,
+            now: $crate::Timestamp,
+        ) -> $crate::Result<$crate::account::Account> {
+            self.$inner.update_account(id, p, now)
+        }
+        fn create_event(
+            &self,
+            e: $crate::event::NewEvent,
+            now: $crate::Timestamp,
+        ) -> $crate::Result<$crate::event::Event> {
+            self.$inner.create_event(e, now)
+        }
+        fn event(
+            &self,
+            id: $crate::event::EventId,
+        ) -> $crate::Result<Option<$crate::event::Event>> {
+            self.$inner.event(id)
+        }
+        fn list_events(
+            &self,
+            f: &$crate::event::EventFilter,
+        ) -> $crate::Result<$crate::store::Page<$crate::event::Event>> {
+            self.$inner.list_events(f)
+        }
+        fn update_event(
+            &self,
+            id: $crate::event::EventId,
+            p: &$crate::event::EventPatch,
+            now: $crate::Timestamp,
+        ) -> $crate::Result<$crate::event::Event> {
+            self.$inner.update_event(id, p, now)
+        }
+        fn add_to_roster(
+            &self,
+            e: $crate::event::EventId,
+            a: $crate::account::AccountId,
+            r: $crate::event::RosterRole,
+            now: $crate::Timestamp,
+        ) -> $crate::Result<bool> {
+            self.$inner.add_to_roster(e, a, r, now)
+        }
+        fn roster(
+            &self,
+            e: $crate::event::EventId,
+            r: $crate::event::RosterRole,
+            limit: u32,
+            offset: u32,
+        ) -> $crate::Result<$crate::store::Page<$crate::event::RosterEntry>> {
+            self.$inner.roster(e, r, limit, offset)
+        }
+        fn roster_standing(
+            &self,
+            e: $crate::event::EventId,
+            a: $crate::account::AccountId,
+        ) -> $crate::Result<$crate::account::EventStanding> {
+            self.$inner.roster_standing(e, a)
+        }
+        fn create_ticket(
+            &self,
+            t: $crate::ticket::NewTicket,
+            now: $crate::Timestamp,
+        ) -> $crate::Result<$crate::ticket::Ticket> {
+            self.$inner.create_ticket(t, now)
+        }
+        fn ticket(
+            &self,
+            id: $crate::ticket::TicketId,
+        ) -> $crate::Result<Option<$crate::ticket::Ticket>> {
+            self.$inner.ticket(id)
+        }
+        fn revoke_ticket(
+            &self,
+            id: $crate::ticket::TicketId,
+            now: $crate::Timestamp,
+        ) -> $crate::Result<bool> {
+            self.$inner.revoke_ticket(id, now)
+        }
+        fn use_ticket(
+            &self,
+            id: $crate::ticket::TicketId,
+            step: i64,
+            by: Option<$crate::account::AccountId>,
+            single: bool,
+            now: $crate::Timestamp,
+        ) -> $crate::Result<$crate::ticket::TicketUse> {
+            self.$inner.use_ticket(id, step, by, single, now)
+        }
+        fn revoke_access_token(&self, jti: &str, exp: $crate::Timestamp) -> $crate::Result<()> {
+            self.$inner.revoke_access_token(jti, exp)
+        }
+        fn access_token_revoked(&self, jti: &str) -> $crate::Result<bool> {
+            self.$inner.access_token_revoked(jti)
+        }
+        fn purge_ticket_state(&self, now: $crate::Timestamp) -> $crate::Result<u64> {
+            self.$inner.purge_ticket_state(now)
+        }
+    };
 }
 
 pub(crate) fn clamp_limit(limit: u32) -> u32 {

@@ -33,16 +33,20 @@ use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 use serde_json::{Map, Value};
 
+use super::tickets_postgres as tickets;
 use super::{
     clamp_limit, AccessLogFilter, AccessStats, Page, SessionFilter, Store, TokenFilter, Upsert,
 };
 use crate::access_log::{AccessLogEntry, AccessLogRecord, AccessResult, StoredEntry};
+use crate::account::{Account, AccountId, AccountPatch, EventStanding, NewAccount};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::event::{Event, EventFilter, EventId, EventPatch, NewEvent, RosterEntry, RosterRole};
 use crate::secret::SecretDigest;
 use crate::session::{Admission, Session, SessionClaim, SessionId, SessionOwner};
 use crate::signed_token::keys::StoredSigningKey;
 use crate::signed_token::Algorithm;
+use crate::ticket::{NewTicket, Ticket, TicketId, TicketUse};
 use crate::token::{
     IpAllowList, NewToken, StreamAllowList, Token, TokenId, TokenPatch, TokenStatus,
 };
@@ -190,6 +194,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER sessions_removed AFTER DELETE ON sessions
         FOR EACH ROW EXECUTE FUNCTION notify_session_gone();
     "#,
+    // 6: event tickets (accounts, events, rosters, tickets).
+    super::tickets_postgres::MIGRATION,
 ];
 
 /// First key of the advisory lock that serializes migrations (the second is the schema's hash):
@@ -525,7 +531,7 @@ fn migrate(client: &mut Client, schema: Option<&str>) -> Result<()> {
 /// then relies on its next statement seeing what the lock holder committed. Under REPEATABLE READ
 /// that statement would still read the snapshot taken before the wait (and over-admit); under
 /// SERIALIZABLE the race would end in serialization failures instead of answers.
-fn read_committed(client: &mut Client) -> Result<Transaction<'_>> {
+pub(super) fn read_committed(client: &mut Client) -> Result<Transaction<'_>> {
     Ok(client
         .build_transaction()
         .isolation_level(IsolationLevel::ReadCommitted)
@@ -1240,6 +1246,104 @@ impl Store for PostgresStore {
             &[(&nul_free(kid), Type::TEXT), (&now, Type::INT8)],
         )?;
         Ok(found > 0)
+    }
+
+    // --- Event tickets (see `tickets_postgres`) ---
+
+    fn create_account(&self, account: NewAccount, now: Timestamp) -> Result<Account> {
+        tickets::create_account(&mut *self.conn()?, account, now)
+    }
+
+    fn account(&self, id: AccountId) -> Result<Option<Account>> {
+        tickets::account(&mut *self.conn()?, id, false)
+    }
+
+    fn account_by_username(&self, username: &str) -> Result<Option<Account>> {
+        tickets::account_by_username(&mut *self.conn()?, username)
+    }
+
+    fn update_account(
+        &self,
+        id: AccountId,
+        patch: AccountPatch,
+        now: Timestamp,
+    ) -> Result<Account> {
+        tickets::update_account(&mut *self.conn()?, id, patch, now)
+    }
+
+    fn create_event(&self, event: NewEvent, now: Timestamp) -> Result<Event> {
+        tickets::create_event(&mut *self.conn()?, event, now)
+    }
+
+    fn event(&self, id: EventId) -> Result<Option<Event>> {
+        tickets::event(&mut *self.conn()?, id, false)
+    }
+
+    fn list_events(&self, filter: &EventFilter) -> Result<Page<Event>> {
+        tickets::list_events(&mut *self.conn()?, filter)
+    }
+
+    fn update_event(&self, id: EventId, patch: &EventPatch, now: Timestamp) -> Result<Event> {
+        tickets::update_event(&mut *self.conn()?, id, patch, now)
+    }
+
+    fn add_to_roster(
+        &self,
+        event: EventId,
+        account: AccountId,
+        roster: RosterRole,
+        now: Timestamp,
+    ) -> Result<bool> {
+        tickets::add_to_roster(&mut *self.conn()?, event, account, roster, now)
+    }
+
+    fn roster(
+        &self,
+        event: EventId,
+        roster: RosterRole,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Page<RosterEntry>> {
+        tickets::roster(&mut *self.conn()?, event, roster, limit, offset)
+    }
+
+    fn roster_standing(&self, event: EventId, account: AccountId) -> Result<EventStanding> {
+        tickets::roster_standing(&mut *self.conn()?, event, account)
+    }
+
+    fn create_ticket(&self, ticket: NewTicket, now: Timestamp) -> Result<Ticket> {
+        tickets::create_ticket(&mut *self.conn()?, ticket, now)
+    }
+
+    fn ticket(&self, id: TicketId) -> Result<Option<Ticket>> {
+        tickets::ticket(&mut *self.conn()?, id, false)
+    }
+
+    fn revoke_ticket(&self, id: TicketId, now: Timestamp) -> Result<bool> {
+        tickets::revoke_ticket(&mut *self.conn()?, id, now)
+    }
+
+    fn use_ticket(
+        &self,
+        id: TicketId,
+        step: i64,
+        by: Option<AccountId>,
+        single_entry: bool,
+        now: Timestamp,
+    ) -> Result<TicketUse> {
+        tickets::use_ticket(&mut *self.conn()?, id, step, by, single_entry, now)
+    }
+
+    fn revoke_access_token(&self, jti: &str, expires_at: Timestamp) -> Result<()> {
+        tickets::revoke_access_token(&mut *self.conn()?, jti, expires_at)
+    }
+
+    fn access_token_revoked(&self, jti: &str) -> Result<bool> {
+        tickets::access_token_revoked(&mut *self.conn()?, jti)
+    }
+
+    fn purge_ticket_state(&self, now: Timestamp) -> Result<u64> {
+        tickets::purge(&mut *self.conn()?, now)
     }
 }
 

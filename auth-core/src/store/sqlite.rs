@@ -24,16 +24,20 @@ use serde_json::{Map, Value};
 
 use super::group_commit::GroupCommit;
 use super::live_index::LiveIndex;
+use super::tickets_sqlite as tickets;
 use super::{
     clamp_limit, AccessLogFilter, AccessStats, Page, SessionFilter, Store, TokenFilter, Upsert,
 };
 use crate::access_log::{AccessLogEntry, AccessLogRecord, AccessResult, StoredEntry};
+use crate::account::{Account, AccountId, AccountPatch, EventStanding, NewAccount};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::event::{Event, EventFilter, EventId, EventPatch, NewEvent, RosterEntry, RosterRole};
 use crate::secret::SecretDigest;
 use crate::session::{Admission, Session, SessionClaim, SessionId, SessionOwner};
 use crate::signed_token::keys::StoredSigningKey;
 use crate::signed_token::Algorithm;
+use crate::ticket::{NewTicket, Ticket, TicketId, TicketUse};
 use crate::token::{
     IpAllowList, NewToken, StreamAllowList, Token, TokenId, TokenPatch, TokenStatus,
 };
@@ -140,6 +144,8 @@ const MIGRATIONS: &[&str] = &[
         retired_at    INTEGER
     );
     "#,
+    // 5: event tickets (accounts, events, rosters, tickets).
+    super::tickets_sqlite::MIGRATION,
 ];
 
 /// Schema versions of the access log file (see [`SqliteStore::open`]), applied like
@@ -1190,6 +1196,115 @@ impl Store for SqliteStore {
                 .execute(params![kid, now.unix_micros()])?;
             Ok(found > 0)
         })
+    }
+
+    // --- Event tickets (see `tickets_sqlite`): writes on the writer, reads from the pool ---
+
+    fn create_account(&self, account: NewAccount, now: Timestamp) -> Result<Account> {
+        self.writer
+            .run(move |conn| tickets::create_account(conn, account, now))
+    }
+
+    fn account(&self, id: AccountId) -> Result<Option<Account>> {
+        tickets::account(&*self.reader()?, id)
+    }
+
+    fn account_by_username(&self, username: &str) -> Result<Option<Account>> {
+        tickets::account_by_username(&*self.reader()?, username)
+    }
+
+    fn update_account(
+        &self,
+        id: AccountId,
+        patch: AccountPatch,
+        now: Timestamp,
+    ) -> Result<Account> {
+        self.writer
+            .run(move |conn| tickets::update_account(conn, id, patch, now))
+    }
+
+    fn create_event(&self, event: NewEvent, now: Timestamp) -> Result<Event> {
+        self.writer
+            .run(move |conn| tickets::create_event(conn, event, now))
+    }
+
+    fn event(&self, id: EventId) -> Result<Option<Event>> {
+        tickets::event(&*self.reader()?, id)
+    }
+
+    fn list_events(&self, filter: &EventFilter) -> Result<Page<Event>> {
+        tickets::list_events(&*self.reader()?, filter)
+    }
+
+    fn update_event(&self, id: EventId, patch: &EventPatch, now: Timestamp) -> Result<Event> {
+        let patch = patch.clone();
+        self.writer
+            .run(move |conn| tickets::update_event(conn, id, &patch, now))
+    }
+
+    fn add_to_roster(
+        &self,
+        event: EventId,
+        account: AccountId,
+        roster: RosterRole,
+        now: Timestamp,
+    ) -> Result<bool> {
+        self.writer
+            .run(move |conn| tickets::add_to_roster(conn, event, account, roster, now))
+    }
+
+    fn roster(
+        &self,
+        event: EventId,
+        roster: RosterRole,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Page<RosterEntry>> {
+        tickets::roster(&*self.reader()?, event, roster, limit, offset)
+    }
+
+    fn roster_standing(&self, event: EventId, account: AccountId) -> Result<EventStanding> {
+        tickets::roster_standing(&*self.reader()?, event, account)
+    }
+
+    fn create_ticket(&self, ticket: NewTicket, now: Timestamp) -> Result<Ticket> {
+        self.writer
+            .run(move |conn| tickets::create_ticket(conn, ticket, now))
+    }
+
+    fn ticket(&self, id: TicketId) -> Result<Option<Ticket>> {
+        tickets::ticket(&*self.reader()?, id)
+    }
+
+    fn revoke_ticket(&self, id: TicketId, now: Timestamp) -> Result<bool> {
+        self.writer
+            .run(move |conn| tickets::revoke_ticket(conn, id, now))
+    }
+
+    fn use_ticket(
+        &self,
+        id: TicketId,
+        step: i64,
+        by: Option<AccountId>,
+        single_entry: bool,
+        now: Timestamp,
+    ) -> Result<TicketUse> {
+        self.writer
+            .run(move |conn| tickets::use_ticket(conn, id, step, by, single_entry, now))
+    }
+
+    fn revoke_access_token(&self, jti: &str, expires_at: Timestamp) -> Result<()> {
+        let jti = jti.to_owned();
+        self.writer
+            .run(move |conn| tickets::revoke_access_token(conn, &jti, expires_at))
+    }
+
+    fn access_token_revoked(&self, jti: &str) -> Result<bool> {
+        tickets::access_token_revoked(&*self.reader()?, jti)
+    }
+
+    fn purge_ticket_state(&self, now: Timestamp) -> Result<u64> {
+        self.writer.run(move |conn| tickets::purge(conn, now))
     }
 }
 

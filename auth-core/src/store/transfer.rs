@@ -29,7 +29,18 @@ pub const FORMAT: &str = "auth-server-export";
 pub const VERSION: u64 = 1;
 
 /// The tables an export carries, parents before children (foreign keys point backwards).
-pub const TABLES: &[&str] = &["tokens", "sessions", "access_logs", "signing_keys"];
+pub const TABLES: &[&str] = &[
+    "tokens",
+    "sessions",
+    "access_logs",
+    "signing_keys",
+    "accounts",
+    "events",
+    "rosters",
+    "tickets",
+    "ticket_uses",
+    "revoked_access_tokens",
+];
 
 /// Tables that hold a store's own bookkeeping, rebuilt by the target: never copied.
 pub const BOOKKEEPING: &[&str] = &["schema_migrations", "token_generation", "sqlite_sequence"];
@@ -332,13 +343,17 @@ pub(crate) fn not_empty(table: &str) -> Error {
 pub(crate) mod tests {
     use super::*;
     use crate::clock::Timestamp;
+    use crate::event::RosterRole;
     use crate::session::{Admission, SessionClaim, SessionOwner};
     use crate::signed_token::keys::KeyVault;
     use crate::signed_token::Algorithm;
-    use crate::store::conformance::{spec, T0};
+    use crate::store::conformance::{hasher, new_account, new_event, spec, T0};
     use crate::store::Store;
+    use crate::ticket::NewTicket;
     use crate::{AccessLogEntry, AccessResult};
     use std::time::Duration;
+
+    const LEASE: Duration = Duration::from_secs(210);
 
     /// A store with something in every table: tokens, live and terminated sessions, and access
     /// logs with awkward text (quotes, non-ASCII, a NUL-free control character).
@@ -350,7 +365,7 @@ pub(crate) mod tests {
         let b = store
             .create_token(spec("transfer-b", "bob \"q\"", 0), now)
             .unwrap();
-        let lease = now.saturating_add(Duration::from_secs(210));
+        let lease = now.saturating_add(LEASE);
         for (token, key) in [(&a, "id:1"), (&a, "id:2"), (&b, "addr:10.0.0.1|hls|x")] {
             let claim = SessionClaim {
                 owner: SessionOwner::token(token.id),
@@ -404,6 +419,44 @@ pub(crate) mod tests {
             })
             .collect();
         store.append_access_logs(&entries).unwrap();
+
+        // Every other table: a signing key, accounts, an event with its rosters, tickets, a
+        // door check, a revoked access token.
+        let vault = crate::signed_token::keys::KeyVault::new(&hasher()).unwrap();
+        let key = vault
+            .generate("transfer-1", crate::signed_token::Algorithm::Ed25519, now)
+            .unwrap();
+        store.insert_signing_key(&key).unwrap();
+        let holder = store.create_account(new_account("holder"), now).unwrap();
+        let agent = store.create_account(new_account("agent"), now).unwrap();
+        let event = store
+            .create_event(new_event("Transfer", 10, 0), now)
+            .unwrap();
+        store
+            .add_to_roster(event.id, holder.id, RosterRole::Users, now)
+            .unwrap();
+        store
+            .add_to_roster(event.id, agent.id, RosterRole::Agents, now)
+            .unwrap();
+        let ticket = store
+            .create_ticket(
+                NewTicket {
+                    event_id: event.id,
+                    holder_id: holder.id,
+                    salt: [7; crate::ticket::SALT_LEN],
+                },
+                now,
+            )
+            .unwrap();
+        store
+            .use_ticket(ticket.id, 42, Some(agent.id), true, now)
+            .unwrap();
+        store
+            .revoke_access_token("jti-Transfer-b", now.saturating_add(LEASE))
+            .unwrap();
+        store
+            .revoke_access_token("jti-transfer-a", now.saturating_add(LEASE))
+            .unwrap();
     }
 
     /// An export as text, without its header (which names the key, not the data).

@@ -11,6 +11,7 @@ pub mod api;
 pub mod flussonic;
 pub mod health;
 pub mod openapi;
+mod openapi_tickets;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
 
 use crate::server::App;
+use auth_core::event::RosterRole;
 
 pub type Body = Full<Bytes>;
 
@@ -42,6 +44,36 @@ pub enum Endpoint {
     Session,
     AccessLogs,
     Stats,
+    // Event tickets (see `api::ticketing`).
+    Users,
+    User,
+    Login,
+    Logout,
+    Events,
+    Event,
+    Roster(auth_core::event::RosterRole),
+    Tickets,
+    TicketVerify,
+    Ticket,
+}
+
+impl Endpoint {
+    /// Endpoints of the event-ticket API, authenticated by account or API key.
+    pub fn is_ticketing(self) -> bool {
+        matches!(
+            self,
+            Endpoint::Users
+                | Endpoint::User
+                | Endpoint::Login
+                | Endpoint::Logout
+                | Endpoint::Events
+                | Endpoint::Event
+                | Endpoint::Roster(_)
+                | Endpoint::Tickets
+                | Endpoint::TicketVerify
+                | Endpoint::Ticket
+        )
+    }
 }
 
 /// Every route the server answers. The router matches against this table, and a test checks
@@ -61,6 +93,49 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("DELETE", "/api/sessions/{id}", Endpoint::Session),
     ("GET", "/api/access-logs", Endpoint::AccessLogs),
     ("GET", "/api/stats", Endpoint::Stats),
+    // Event tickets.
+    ("POST", "/api/users", Endpoint::Users),
+    ("GET", "/api/users/{id}", Endpoint::User),
+    ("PATCH", "/api/users/{id}", Endpoint::User),
+    ("POST", "/api/login", Endpoint::Login),
+    ("POST", "/api/logout", Endpoint::Logout),
+    ("GET", "/api/events", Endpoint::Events),
+    ("POST", "/api/events", Endpoint::Events),
+    ("GET", "/api/events/{id}", Endpoint::Event),
+    ("PATCH", "/api/events/{id}", Endpoint::Event),
+    (
+        "GET",
+        "/api/events/{id}/users",
+        Endpoint::Roster(RosterRole::Users),
+    ),
+    (
+        "POST",
+        "/api/events/{id}/users",
+        Endpoint::Roster(RosterRole::Users),
+    ),
+    (
+        "GET",
+        "/api/events/{id}/agents",
+        Endpoint::Roster(RosterRole::Agents),
+    ),
+    (
+        "POST",
+        "/api/events/{id}/agents",
+        Endpoint::Roster(RosterRole::Agents),
+    ),
+    (
+        "GET",
+        "/api/events/{id}/admins",
+        Endpoint::Roster(RosterRole::Admins),
+    ),
+    (
+        "POST",
+        "/api/events/{id}/admins",
+        Endpoint::Roster(RosterRole::Admins),
+    ),
+    ("POST", "/api/tickets", Endpoint::Tickets),
+    ("POST", "/api/tickets/verify", Endpoint::TicketVerify),
+    ("DELETE", "/api/tickets/{id}", Endpoint::Ticket),
 ];
 
 /// Matches `path` against a template with at most one `{id}` segment; returns the captured id.

@@ -64,6 +64,17 @@ fn management_errors(mut responses: Value, write: bool) -> Value {
 
 /// The document itself; public so tests can inspect it without a server.
 pub fn spec() -> Value {
+    let mut spec = core_spec();
+    if let (Some(paths), Value::Object(more)) = (
+        spec["paths"].as_object_mut(),
+        super::openapi_tickets::paths(),
+    ) {
+        paths.extend(more);
+    }
+    spec
+}
+
+fn core_spec() -> Value {
     let flussonic_fields = [
         "name",
         "proto",
@@ -150,7 +161,8 @@ pub fn spec() -> Value {
         "components": {
             "securitySchemes": {
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-                "bearer": {"type": "http", "scheme": "bearer"}
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "access_token"}
             },
             "schemas": {
                 "Error": {"type": "object", "required": ["error", "message"], "properties": {

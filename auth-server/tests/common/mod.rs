@@ -349,6 +349,7 @@ impl Store for FaultyStore {
         self.fault()?;
         self.inner.retire_signing_key(kid, now)
     }
+    auth_core::forward_ticket_store!(inner);
 }
 
 pub fn temp_db() -> (tempfile::TempDir, PathBuf) {

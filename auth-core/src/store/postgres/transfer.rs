@@ -80,6 +80,38 @@ fn cell(row: &::postgres::Row, index: usize, what: &dyn Fn() -> String) -> Resul
     Ok(cell.unwrap_or(Cell::Null))
 }
 
+/// `ORDER BY` terms for `columns` of `table`: `COLLATE "C"` only where the column is text (other
+/// types refuse a collation).
+fn text_order(
+    client: &mut impl ::postgres::GenericClient,
+    table: &str,
+    columns: &[String],
+) -> Result<String> {
+    let rows = client.query(
+        "SELECT column_name::TEXT, data_type::TEXT FROM information_schema.columns \
+         WHERE table_schema = current_schema() AND table_name = $1",
+        &[&table],
+    )?;
+    let mut text = std::collections::HashSet::new();
+    for row in rows {
+        let (name, ty): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+        if matches!(ty.as_str(), "text" | "character varying" | "character") {
+            text.insert(name);
+        }
+    }
+    Ok(columns
+        .iter()
+        .map(|c| {
+            if text.contains(c) {
+                format!("{c} COLLATE \"C\" NULLS FIRST")
+            } else {
+                format!("{c} NULLS FIRST")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", "))
+}
+
 impl Transfer for PostgresStore {
     fn export(&self, sink: &mut dyn ExportSink) -> Result<()> {
         let mut conn = self.conn()?;
@@ -99,7 +131,10 @@ impl Transfer for PostgresStore {
                 .map(|c| check_identifier(c))
                 .collect::<Result<Vec<_>>>()?
                 .join(", ");
-            let portal = tx.bind(&format!("SELECT {list} FROM {table} ORDER BY id"), &[])?;
+            // The order SQLite's export gives: every column left to right, text by bytes
+            // (SQLite's BINARY collation is "C"), NULLs first.
+            let order = text_order(&mut tx, table, &columns)?;
+            let portal = tx.bind(&format!("SELECT {list} FROM {table} ORDER BY {order}"), &[])?;
             let mut cells = Vec::with_capacity(columns.len());
             loop {
                 let rows = tx.query_portal(&portal, FETCH)?;
@@ -215,13 +250,23 @@ impl Import for PostgresImport {
     /// Identity columns do not follow explicit ids: each is moved past the largest id imported,
     /// or the next node-created row would collide with an imported one.
     fn commit(mut self: Box<Self>) -> Result<()> {
-        for table in TABLES {
+        let identities = self.conn.query(
+            "SELECT table_name::TEXT, column_name::TEXT FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND is_identity = 'YES'",
+            &[],
+        )?;
+        for row in identities {
+            let (table, column): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+            if !TABLES.contains(&table.as_str()) {
+                continue;
+            }
+            let column = check_identifier(&column)?;
             self.conn.execute(
                 &format!(
-                    "SELECT setval(pg_get_serial_sequence($1, 'id'), m, true) \
-                     FROM (SELECT MAX(id) AS m FROM {table}) AS t WHERE m IS NOT NULL"
+                    "SELECT setval(pg_get_serial_sequence($1, $2), m, true) \
+                     FROM (SELECT MAX({column}) AS m FROM {table}) AS t WHERE m IS NOT NULL"
                 ),
-                &[table],
+                &[&table, &column],
             )?;
         }
         self.conn.batch_execute("COMMIT")?;

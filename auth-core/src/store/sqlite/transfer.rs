@@ -70,8 +70,17 @@ impl Transfer for SqliteStore {
             let Some(schema) = schema_of(&conn, table)? else {
                 continue;
             };
+            let count = conn
+                .prepare(&format!("SELECT * FROM {schema}.{table}"))?
+                .column_count();
+            // Every column, left to right: the same order PostgreSQL gives (see its export),
+            // also for tables without a rowid.
+            let order = (1..=count)
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
             let mut select =
-                conn.prepare(&format!("SELECT * FROM {schema}.{table} ORDER BY rowid"))?;
+                conn.prepare(&format!("SELECT * FROM {schema}.{table} ORDER BY {order}"))?;
             let columns: Vec<String> = select
                 .column_names()
                 .iter()

@@ -7,6 +7,7 @@
 
 mod access_logs;
 mod sessions;
+mod ticketing;
 mod tokens;
 
 use std::net::{IpAddr, SocketAddr};
@@ -28,6 +29,9 @@ pub async fn handle(
     endpoint: Endpoint,
     id: Option<&str>,
 ) -> Response<Body> {
+    if endpoint.is_ticketing() {
+        return ticketing::handle(app, request, peer, endpoint, id).await;
+    }
     let write = request.method() != Method::GET && request.method() != Method::HEAD;
     if let Err(denied) = authenticate(app, &request, peer, write) {
         return denied;
@@ -122,19 +126,25 @@ fn check_access(
         };
     }
     let presented = presented.ok_or(Refusal::MissingKey)?;
-    // Compare against every key without stopping early, so timing tells nothing about which
-    // (or whether any) key came close.
+    match key_access(keys, presented) {
+        None => Err(Refusal::WrongKey),
+        Some(false) if write => Err(Refusal::ReadOnly),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Whether `presented` is one of `keys`, and if so whether it may write.
+///
+/// Compares against every key without stopping early, so timing tells nothing about which (or
+/// whether any) key came close.
+fn key_access(keys: &[ApiKey], presented: &str) -> Option<bool> {
     let mut may_write: Option<bool> = None;
     for key in keys {
         if auth_core::secret::matches(presented, &key.key) {
             may_write = Some(may_write.unwrap_or(false) || key.write);
         }
     }
-    match may_write {
-        None => Err(Refusal::WrongKey),
-        Some(false) if write => Err(Refusal::ReadOnly),
-        Some(_) => Ok(()),
-    }
+    may_write
 }
 
 /// A dual-stack listener reports IPv4 loopback clients as `::ffff:127.0.0.1`.

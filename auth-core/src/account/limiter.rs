@@ -1,0 +1,165 @@
+//! Login throttling: failed attempts counted per username and per client address in a sliding
+//! window; past the limit, further attempts are refused until the window moves on.
+//!
+//! In memory, per process: with several nodes each enforces its own count, so the effective
+//! limit is the per-node limit times the number of nodes. A successful login clears the
+//! username's count (not the address's: one address guessing many usernames stays throttled).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::clock::Timestamp;
+
+/// Attempts allowed per window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginLimits {
+    pub per_username: u32,
+    pub per_ip: u32,
+    pub window: Duration,
+}
+
+impl Default for LoginLimits {
+    /// 5 failures per username and 20 per address in 15 minutes.
+    fn default() -> Self {
+        LoginLimits {
+            per_username: 5,
+            per_ip: 20,
+            window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// Most keys tracked; beyond it the oldest are forgotten (a flood of usernames cannot exhaust
+/// memory; it can at worst reset its own counts).
+const MAX_KEYS: usize = 100_000;
+
+#[derive(Debug, Default)]
+pub struct LoginLimiter {
+    limits: LoginLimits,
+    failures: Mutex<HashMap<Key, VecDeque<Timestamp>>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    User(String),
+    Ip(IpAddr),
+}
+
+impl LoginLimiter {
+    pub fn new(limits: LoginLimits) -> Self {
+        LoginLimiter {
+            limits,
+            failures: Mutex::default(),
+        }
+    }
+
+    pub fn limits(&self) -> LoginLimits {
+        self.limits
+    }
+
+    /// `Err(retry_after)` when either count is at its limit.
+    pub fn check(&self, username: &str, ip: IpAddr, now: Timestamp) -> Result<(), Duration> {
+        let mut failures = self.lock();
+        let user = self.blocked(
+            &mut failures,
+            Key::User(username.to_owned()),
+            self.limits.per_username,
+            now,
+        );
+        let ip = self.blocked(&mut failures, Key::Ip(ip), self.limits.per_ip, now);
+        match user.max(ip) {
+            Some(wait) => Err(wait),
+            None => Ok(()),
+        }
+    }
+
+    pub fn failed(&self, username: &str, ip: IpAddr, now: Timestamp) {
+        let mut failures = self.lock();
+        if failures.len() >= MAX_KEYS {
+            failures.clear();
+        }
+        for key in [Key::User(username.to_owned()), Key::Ip(ip)] {
+            failures.entry(key).or_default().push_back(now);
+        }
+    }
+
+    pub fn succeeded(&self, username: &str) {
+        self.lock().remove(&Key::User(username.to_owned()));
+    }
+
+    fn blocked(
+        &self,
+        failures: &mut HashMap<Key, VecDeque<Timestamp>>,
+        key: Key,
+        limit: u32,
+        now: Timestamp,
+    ) -> Option<Duration> {
+        let since = now.saturating_sub(self.limits.window);
+        let times = failures.get_mut(&key)?;
+        while times.front().is_some_and(|t| *t <= since) {
+            times.pop_front();
+        }
+        if times.is_empty() {
+            failures.remove(&key);
+            return None;
+        }
+        if times.len() < limit as usize {
+            return None;
+        }
+        let oldest = times.front()?.saturating_add(self.limits.window);
+        let wait = oldest
+            .unix_micros()
+            .saturating_sub(now.unix_micros())
+            .max(1_000_000);
+        Some(Duration::from_micros(
+            u64::try_from(wait).unwrap_or(1_000_000),
+        ))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, VecDeque<Timestamp>>> {
+        match self.failures.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Timestamp = Timestamp::from_unix_seconds(1_800_000_000);
+
+    #[test]
+    fn per_username_then_per_ip_and_the_window_moves_on() {
+        let limiter = LoginLimiter::new(LoginLimits {
+            per_username: 2,
+            per_ip: 3,
+            window: Duration::from_secs(60),
+        });
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        limiter.check("alice", a, T).unwrap();
+        limiter.failed("alice", a, T);
+        limiter.failed("alice", a, T);
+        let wait = limiter.check("alice", b, T).unwrap_err();
+        assert_eq!(
+            wait,
+            Duration::from_secs(60),
+            "the username is throttled from anywhere"
+        );
+        limiter.check("bob", b, T).unwrap();
+        limiter.failed("bob", a, T);
+        assert!(
+            limiter.check("carol", a, T).is_err(),
+            "the address is throttled for anyone"
+        );
+        let later = T.saturating_add(Duration::from_secs(61));
+        limiter.check("alice", a, later).unwrap();
+        limiter.failed("dave", b, T);
+        limiter.succeeded("dave");
+        limiter.check("dave", b, T).unwrap();
+    }
+}

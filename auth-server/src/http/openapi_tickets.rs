@@ -1,0 +1,111 @@
+//! The event-ticket part of the OpenAPI document ([`super::openapi`]).
+
+use serde_json::{json, Value};
+
+fn object(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"type": "object"}}}})
+}
+
+fn error(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+fn body(description: &str, example: Value) -> Value {
+    json!({"required": true, "description": description,
+        "content": {"application/json": {"schema": {"type": "object"}, "example": example}}})
+}
+
+fn id(what: &str) -> Value {
+    json!({"name": "id", "in": "path", "required": true, "description": format!("{what} id"), "schema": {"type": "integer"}})
+}
+
+fn query(name: &str, description: &str, kind: &str) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": kind}})
+}
+
+/// The usual answers of an authenticated call, plus `extra`.
+fn answers(extra: Value) -> Value {
+    let mut map = json!({
+        "400": error("Invalid input; `field` names the culprit"),
+        "401": error("No credential, or an invalid, expired or logged-out access token, or a wrong API key"),
+        "403": error("The caller's role or rosters do not allow this (`message` says why)"),
+        "503": error("The store failed or did not answer in time"),
+    });
+    if let (Some(map), Some(extra)) = (map.as_object_mut(), extra.as_object()) {
+        map.extend(extra.clone());
+    }
+    map
+}
+
+fn roster(name: &str) -> Value {
+    let security = json!([{"bearer": []}, {"cookie": []}, {"apiKey": []}]);
+    json!({
+        "get": {"summary": format!("The event's {name} roster: ids and names, in the order added (agents and admins of the event)"),
+            "security": security, "parameters": [id("Event"), query("page", "From 1", "integer"), query("per_page", "1 to 100, default 20", "integer")],
+            "responses": answers(json!({"200": object("{items: [{account_id, username, first_name, last_name, added_at}], total, page, per_page}"), "404": error("No such event")}))},
+        "post": {"summary": format!("Put an account on the {name} roster (event admins); agents and admins rosters take agent or admin accounts only"),
+            "security": security, "parameters": [id("Event")],
+            "requestBody": body("By id or username", json!({"user_id": 7})),
+            "responses": answers(json!({"201": object("Added"), "200": object("Already on it"), "404": error("No such event or account"), "409": error("The users roster is at capacity")}))}
+    })
+}
+
+pub fn paths() -> Value {
+    let security = json!([{"bearer": []}, {"cookie": []}, {"apiKey": []}]);
+    json!({
+        "/api/users": {"post": {"summary": "Register an account (open to anyone as `user`; `role` needs an administrator)",
+            "requestBody": body("Seed 004's payload", json!({"user": {"username": "alice", "password": "a long passphrase", "first_name": "Alice", "last_name": "Liddell", "email": "alice@example.org"}, "role": "user"})),
+            "responses": answers(json!({"201": object("The account (never the password or its hash)"), "409": error("The username or email is taken")}))}},
+        "/api/users/{id}": {
+            "get": {"summary": "An account (itself, or any for an administrator)", "security": security, "parameters": [id("Account")],
+                "responses": answers(json!({"200": object("The account"), "404": error("No such account")}))},
+            "patch": {"summary": "Change names, email, password; `role` needs an administrator", "security": security, "parameters": [id("Account")],
+                "requestBody": body("Any of first_name, last_name, email, password, role", json!({"password": "another long passphrase"})),
+                "responses": answers(json!({"200": object("The changed account"), "404": error("No such account"), "409": error("The email is taken")}))}
+        },
+        "/api/login": {"post": {"summary": "Exchange a username and password for an access token (also set as an HttpOnly, Secure, SameSite=Strict cookie)",
+            "requestBody": body("Credentials", json!({"username": "alice", "password": "a long passphrase"})),
+            "responses": {
+                "200": object("{access_token, token_type: Bearer, expires_in}"),
+                "400": error("Invalid input"),
+                "401": error("invalid_credentials"),
+                "429": error("too_many_attempts: too many failures for this username or address; see Retry-After"),
+                "503": error("The store failed or did not answer in time")}}},
+        "/api/logout": {"post": {"summary": "Revoke the access token (refused from now until it would have expired) and clear the cookie",
+            "security": [{"bearer": []}, {"cookie": []}],
+            "responses": answers(json!({"204": {"description": "Logged out"}}))}},
+        "/api/events": {
+            "get": {"summary": "Events by start; search by title", "security": security,
+                "parameters": [query("title", "Case-insensitive part of the title", "string"), query("page", "From 1", "integer"), query("per_page", "1 to 100, default 20", "integer")],
+                "responses": answers(json!({"200": object("{items: [event], total, page, per_page}; an event shows its registered count, never who")}))},
+            "post": {"summary": "Create an event (administrators)", "security": security,
+                "requestBody": body("title, starts_at, ends_at, capacity, streams (names or * globs a ticket unlocks), single_entry (default true)",
+                    json!({"title": "RustConf", "starts_at": "2026-09-01T09:00:00Z", "ends_at": "2026-09-01T18:00:00Z", "capacity": 500, "streams": ["rustconf/*"]})),
+                "responses": answers(json!({"201": object("The event")}))}
+        },
+        "/api/events/{id}": {
+            "get": {"summary": "An event", "security": security, "parameters": [id("Event")],
+                "responses": answers(json!({"200": object("The event"), "404": error("No such event")}))},
+            "patch": {"summary": "Change an event (its admins)", "security": security, "parameters": [id("Event")],
+                "requestBody": body("Any of the creation fields", json!({"capacity": 600})),
+                "responses": answers(json!({"200": object("The changed event"), "404": error("No such event")}))}
+        },
+        "/api/events/{id}/users": roster("users"),
+        "/api/events/{id}/agents": roster("agents"),
+        "/api/events/{id}/admins": roster("admins"),
+        "/api/tickets": {"post": {"summary": "Issue a ticket to an account on the event's users roster (itself, or anyone for the event's admins); the secret is in this answer only",
+            "security": security,
+            "requestBody": body("user_id defaults to the caller", json!({"event_id": 1})),
+            "responses": answers(json!({
+                "201": object("{ticket_id, event_id, user_id, issued_at, secret (base32), otpauth_uri, qr_svg, qr_png_url (a data: URL)}"),
+                "404": error("No such event or account"),
+                "409": error("The account already holds a live ticket for this event")}))}},
+        "/api/tickets/verify": {"post": {"summary": "Door check by an agent of the ticket's event: a 6-digit code of this 30 s step or one either side, each accepted once",
+            "security": security,
+            "requestBody": body("The ticket id and the code shown", json!({"ticket_id": 1, "code": "123456"})),
+            "responses": answers(json!({"200": object("{valid: true, holder, event, first_entry, checked_in_at} or {valid: false, reason: ticket_not_found | code_invalid | code_reused | ticket_revoked | event_not_started | event_over | already_checked_in}")}))}},
+        "/api/tickets/{id}": {"delete": {"summary": "Revoke a ticket (the event's admins): its codes are refused with ticket_revoked",
+            "security": security, "parameters": [id("Ticket")],
+            "responses": answers(json!({"204": {"description": "Revoked"}, "404": error("No such ticket")}))}}
+    })
+}

@@ -1,0 +1,42 @@
+//! What the event-ticket endpoints and commands share: password hashing, access token signing,
+//! the ticket key, and login throttling.
+//!
+//! The ticket key and the access token signing key are derived from the token hashing key
+//! ([`auth_core::TokenHasher::derive_key`], one label each), so they persist exactly as it does
+//! (`TOKEN_HASH_KEY`, or `token-hash.key` beside the SQLite file) and every node sharing a
+//! PostgreSQL database derives the same ones. Changing that key invalidates every issued ticket
+//! and access token along with every stored token.
+
+use auth_core::account::{AccessTokens, LoginLimiter, Passwords};
+use auth_core::ticket::TicketKey;
+use auth_core::TokenHasher;
+
+use crate::config::Config;
+
+/// Labels of the derived keys; changing one invalidates what it signs.
+const TICKET_KEY_PURPOSE: &str = "event-tickets/totp-secrets/v1";
+const ACCESS_TOKEN_KEY_PURPOSE: &str = "accounts/access-tokens/jwt-hs256/v1";
+
+/// The issuer shown in authenticator apps next to a ticket.
+pub const TICKET_ISSUER: &str = "auth-server";
+
+pub struct Ticketing {
+    pub passwords: Passwords,
+    pub access_tokens: AccessTokens,
+    pub ticket_key: TicketKey,
+    pub login_limiter: LoginLimiter,
+}
+
+impl Ticketing {
+    pub fn new(config: &Config, hasher: &TokenHasher) -> Result<Self, auth_core::Error> {
+        Ok(Ticketing {
+            passwords: Passwords::new()?,
+            access_tokens: AccessTokens::new(
+                &hasher.derive_key(ACCESS_TOKEN_KEY_PURPOSE),
+                config.access_token_ttl,
+            )?,
+            ticket_key: TicketKey::new(&hasher.derive_key(TICKET_KEY_PURPOSE))?,
+            login_limiter: LoginLimiter::new(config.login_limits),
+        })
+    }
+}

@@ -1,0 +1,1100 @@
+//! Event tickets over real HTTP: accounts, login and logout, throttling, role scoping on every
+//! endpoint, events and rosters, issuing tickets, and every door reason, including replay across
+//! a restart and clock skew at both edges.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth_core::{ManualClock, SqliteStore, Store, Timestamp};
+use auth_server::config::{ApiKey, Config};
+use common::{config, temp_db, Reply, TestServer, T0};
+use serde_json::{json, Value};
+use totp_rs::TOTP;
+
+const RW: &str = "writer-key-0123456789";
+const RO: &str = "reader-key-0123456789";
+const PASSWORD: &str = "correct horse battery staple";
+
+fn keyed_config(db: &Path) -> Config {
+    let mut config = config(db);
+    config.api_keys = vec![
+        ApiKey {
+            key: RW.into(),
+            write: true,
+        },
+        ApiKey {
+            key: RO.into(),
+            write: false,
+        },
+    ];
+    config
+}
+
+fn server_with(config: Config, db: &Path, clock: Arc<ManualClock>) -> TestServer {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).unwrap());
+    TestServer::with_store(config, store, clock)
+}
+
+fn server(db: &Path) -> TestServer {
+    server_with(keyed_config(db), db, Arc::new(ManualClock::new(T0)))
+}
+
+/// How a request authenticates.
+#[derive(Clone, Copy)]
+enum As<'a> {
+    Nobody,
+    Key(&'a str),
+    Bearer(&'a str),
+    Cookie(&'a str),
+}
+
+fn send(server: &TestServer, who: As<'_>, method: &str, path: &str, body: Option<Value>) -> Reply {
+    let cookie;
+    let bearer;
+    let headers: Vec<(&str, &str)> = match who {
+        As::Nobody => vec![],
+        As::Key(key) => vec![("X-API-Key", key)],
+        As::Bearer(token) => {
+            bearer = format!("Bearer {token}");
+            vec![("Authorization", bearer.as_str())]
+        }
+        As::Cookie(token) => {
+            cookie = format!("theme=dark; access_token={token}");
+            vec![("Cookie", cookie.as_str())]
+        }
+    };
+    let body = body.map(|b| b.to_string());
+    server.call(
+        method,
+        path,
+        &headers,
+        body.as_deref().map(|b| ("application/json", b)),
+    )
+}
+
+fn assert_status(reply: &Reply, status: u16, what: &str) {
+    assert_eq!(reply.status, status, "{what}: {}", reply.body);
+}
+
+fn register(server: &TestServer, name: &str, role: &str) -> i64 {
+    let reply = send(
+        server,
+        As::Key(RW),
+        "POST",
+        "/api/users",
+        Some(
+            json!({"user": {"username": name, "password": PASSWORD, "first_name": "F",
+                             "last_name": name, "email": format!("{name}@example.org")},
+                    "role": role}),
+        ),
+    );
+    assert_status(&reply, 201, "register");
+    reply.json()["id"].as_i64().unwrap()
+}
+
+fn login(server: &TestServer, name: &str) -> String {
+    let reply = send(
+        server,
+        As::Nobody,
+        "POST",
+        "/api/login",
+        Some(json!({"username": name, "password": PASSWORD})),
+    );
+    assert_status(&reply, 200, "login");
+    reply.json()["access_token"].as_str().unwrap().to_owned()
+}
+
+/// An account of `role`, logged in.
+fn account(server: &TestServer, name: &str, role: &str) -> (i64, String) {
+    (register(server, name, role), login(server, name))
+}
+
+fn event(server: &TestServer, title: &str, from: Timestamp, hours: u64, extra: Value) -> i64 {
+    let mut body = json!({"title": title, "starts_at": from, "capacity": 10, "streams": ["conf/*"],
+                          "ends_at": from.saturating_add(Duration::from_secs(hours * 3600))});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let reply = send(server, As::Key(RW), "POST", "/api/events", Some(body));
+    assert_status(&reply, 201, "create event");
+    reply.json()["id"].as_i64().unwrap()
+}
+
+fn add(server: &TestServer, event: i64, roster: &str, user: i64) {
+    let reply = send(
+        server,
+        As::Key(RW),
+        "POST",
+        &format!("/api/events/{event}/{roster}"),
+        Some(json!({"user_id": user})),
+    );
+    assert_status(&reply, 201, "add to roster");
+}
+
+/// Issues a ticket as `who`; returns (ticket id, the app's view of its secret).
+fn issue(server: &TestServer, who: As<'_>, event: i64, user: Option<i64>) -> (i64, TOTP) {
+    let mut body = json!({"event_id": event});
+    if let Some(user) = user {
+        body["user_id"] = json!(user);
+    }
+    let reply = send(server, who, "POST", "/api/tickets", Some(body));
+    assert_status(&reply, 201, "issue");
+    let body = reply.json();
+    let app = TOTP::from_url_unchecked(body["otpauth_uri"].as_str().unwrap()).unwrap();
+    (body["ticket_id"].as_i64().unwrap(), app)
+}
+
+fn code(app: &TOTP, at: Timestamp) -> String {
+    app.generate(at.unix_seconds() as u64)
+}
+
+fn verify(server: &TestServer, who: As<'_>, ticket: i64, code: &str) -> Value {
+    let reply = send(
+        server,
+        who,
+        "POST",
+        "/api/tickets/verify",
+        Some(json!({"ticket_id": ticket, "code": code})),
+    );
+    assert_status(&reply, 200, "verify");
+    reply.json()
+}
+
+fn now(server: &TestServer) -> Timestamp {
+    use auth_core::Clock as _;
+    server.clock.now()
+}
+
+fn reason(answer: &Value) -> &str {
+    assert_eq!(answer["valid"], false, "{answer}");
+    answer["reason"].as_str().unwrap()
+}
+
+#[test]
+fn register_login_use_the_token_and_log_out() {
+    let (_dir, db) = temp_db();
+    let server = server(&db);
+    let user = json!({"username": "Alice", "password": PASSWORD, "first_name": "Alice",
+                      "last_name": "Liddell", "email": "Alice@Example.org"});
+    let reply = send(
+        &server,
+        As::Nobody,
+        "POST",
+        "/api/users",
+        Some(json!({"user": user})),
+    );
+    assert_status(&reply, 201, "open registration");
+    let created = reply.json();
+    assert_eq!(created["username"], "alice");
+    assert_eq!(created["email"], "alice@example.org");
+    assert_eq!(created["role"], "user");
+    assert!(!reply.body.contains(PASSWORD) && !reply.body.contains("argon2"));
+    let id = created["id"].as_i64().unwrap();
+
+    let again = send(
+        &server,
+        As::Nobody,
+        "POST",
+        "/api/users",
+        Some(json!({"user": user})),
+    );
+    assert_status(&again, 409, "same username");
+    assert_eq!(again.json()["field"], "username");
+    let mut other = user.clone();
+    other["username"] = json!("alice2");
+    let again = send(
+        &server,
+        As::Nobody,
+        "POST",
+        "/api/users",
+        Some(json!({"user": other})),
+    );
+    assert_eq!(
+        (again.status, again.json()["field"].clone()),
+        (409, json!("email"))
+    );
+    other["email"] = json!("a2@example.org");
+    other["password"] = json!("short");
+    let weak = send(
+        &server,
+        As::Nobody,
+        "POST",
+        "/api/users",
+        Some(json!({"user": other})),
+    );
+    assert_eq!(
+        (weak.status, weak.json()["field"].clone()),
+        (400, json!("password"))
+    );
+    let unknown = send(
+        &server,
+        As::Nobody,
+        "POST",
+        "/api/users",
+        Some(json!({"user": user, "admin": true})),
+    );
+    assert_status(&unknown, 400, "unknown field");
+    let promote = send(
+        &server,
+        As::Nobody,
+        "POST",
+        "/api/users",
+        Some(
+            json!({"user": {"username": "mallory", "password": PASSWORD, "email": "m@example.org"}, "role": "admin"}),
+        ),
+    );
+    assert_status(&promote, 403, "an anonymous caller cannot create an admin");
+
+    let reply = send(
+        &server,
+        As::Nobody,
+        "POST",
+        "/api/login",
+        Some(json!({"username": "ALICE", "password": PASSWORD})),
+    );
+    assert_status(&reply, 200, "login");
+    let body = reply.json();
+    assert_eq!(
+        (body["token_type"].clone(), body["expires_in"].clone()),
+        (json!("Bearer"), json!(3600))
+    );
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let cookie = reply.header("set-cookie").unwrap();
+    for part in [
+        "access_token=",
+        "HttpOnly",
+        "Secure",
+        "SameSite=Strict",
+        "Max-Age=3600",
+    ] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+
+    let me = format!("/api/users/{id}");
+    assert_status(
+        &send(&server, As::Bearer(&token), "GET", &me, None),
+        200,
+        "bearer",
+    );
+    assert_status(
+        &send(&server, As::Cookie(&token), "GET", &me, None),
+        200,
+        "cookie",
+    );
+    assert_status(
+        &send(&server, As::Nobody, "GET", &me, None),
+        401,
+        "no credential",
+    );
+    assert_status(
+        &send(&server, As::Bearer("not-a-token"), "GET", &me, None),
+        401,
+        "garbage",
+    );
+    let renamed = send(
+        &server,
+        As::Bearer(&token),
+        "PATCH",
+        &me,
+        Some(json!({"first_name": "Al"})),
+    );
+    assert_eq!(renamed.json()["first_name"], "Al");
+
+    let wrong = send(
+        &server,
+        As::Nobody,
+        "POST",
+        "/api/login",
+        Some(json!({"username": "alice", "password": "not the password"})),
+    );
+    assert_eq!(
+        (wrong.status, wrong.json()["error"].clone()),
+        (401, json!("invalid_credentials"))
+    );
+    let nobody = send(
+        &server,
+        As::Nobody,
+        "POST",
+        "/api/login",
+        Some(json!({"username": "nobody", "password": PASSWORD})),
+    );
+    assert_eq!(
+        nobody.json()["error"],
+        "invalid_credentials",
+        "same answer for an unknown user"
+    );
+
+    let out = send(&server, As::Cookie(&token), "POST", "/api/logout", None);
+    assert_status(&out, 204, "logout");
+    assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
+    assert_status(
+        &send(&server, As::Bearer(&token), "GET", &me, None),
+        401,
+        "revoked",
+    );
+
+    let fresh = login(&server, "alice");
+    server.advance(3599);
+    assert_status(
+        &send(&server, As::Bearer(&fresh), "GET", &me, None),
+        200,
+        "not yet expired",
+    );
+    server.advance(1);
+    assert_status(
+        &send(&server, As::Bearer(&fresh), "GET", &me, None),
+        401,
+        "expired",
+    );
+    server.stop();
+
+    // Secrets at rest: the database holds an Argon2id hash, never the password.
+    let bytes = std::fs::read(&db).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(!text.contains(PASSWORD));
+    assert!(text.contains("$argon2id$"));
+}
+
+#[test]
+fn failed_logins_are_throttled_per_username_and_per_address() {
+    let (_dir, db) = temp_db();
+    let mut config = keyed_config(&db);
+    config.login_limits.per_username = 3;
+    config.login_limits.per_ip = 5;
+    config.login_limits.window = Duration::from_secs(60);
+    let server = server_with(config, &db, Arc::new(ManualClock::new(T0)));
+    register(&server, "alice", "user");
+    register(&server, "bob", "user");
+    let attempt = |name: &str, password: &str| {
+        send(
+            &server,
+            As::Nobody,
+            "POST",
+            "/api/login",
+            Some(json!({"username": name, "password": password})),
+        )
+    };
+    for _ in 0..3 {
+        assert_status(&attempt("alice", "wrong password!"), 401, "failure");
+    }
+    let limited = attempt("alice", PASSWORD);
+    assert_eq!(
+        (limited.status, limited.json()["error"].clone()),
+        (429, json!("too_many_attempts"))
+    );
+    assert_eq!(limited.header("retry-after"), Some("60"));
+    // The address has 3 failures; 2 more on another name reach its limit of 5.
+    for _ in 0..2 {
+        assert_status(&attempt("bob", "wrong password!"), 401, "failure");
+    }
+    assert_status(&attempt("carol", PASSWORD), 429, "the address is throttled");
+    server.advance(61);
+    assert_status(&attempt("alice", PASSWORD), 200, "the window moved on");
+}
+
+#[test]
+fn every_endpoint_refuses_what_the_role_does_not_allow() {
+    let (_dir, db) = temp_db();
+    let server = server(&db);
+    let (_, admin) = account(&server, "root", "admin");
+    let (user_id, user) = account(&server, "user", "user");
+    let (outsider_id, outsider) = account(&server, "outsider", "user");
+    let (agent_id, agent) = account(&server, "agent", "agent");
+    let (_, stranger) = account(&server, "stranger", "agent");
+    let (boss_id, boss) = account(&server, "boss", "agent");
+    let ev = event(
+        &server,
+        "Scoped",
+        T0.saturating_sub(Duration::from_secs(60)),
+        4,
+        json!({}),
+    );
+    add(&server, ev, "users", user_id);
+    add(&server, ev, "agents", agent_id);
+    add(&server, ev, "admins", boss_id);
+    let check =
+        |who: As<'_>, method: &str, path: &str, body: Option<Value>, status: u16, what: &str| {
+            let reply = send(&server, who, method, path, body);
+            assert_status(&reply, status, what);
+            if status == 403 {
+                assert_eq!(reply.json()["error"], "forbidden");
+            }
+        };
+    let event_path = format!("/api/events/{ev}");
+    let users_path = format!("{event_path}/users");
+    let new_event = json!({"title": "New", "starts_at": T0, "ends_at": T0.saturating_add(Duration::from_secs(60)), "capacity": 1});
+
+    check(As::Nobody, "GET", "/api/events", None, 401, "anonymous");
+    for who in [
+        As::Bearer(&user),
+        As::Bearer(&agent),
+        As::Bearer(&admin),
+        As::Key(RO),
+    ] {
+        check(
+            who,
+            "GET",
+            "/api/events",
+            None,
+            200,
+            "everyone lists events",
+        );
+        check(who, "GET", &event_path, None, 200, "everyone sees an event");
+    }
+    check(
+        As::Bearer(&user),
+        "POST",
+        "/api/events",
+        Some(new_event.clone()),
+        403,
+        "user creates",
+    );
+    check(
+        As::Bearer(&boss),
+        "POST",
+        "/api/events",
+        Some(new_event.clone()),
+        403,
+        "event admin creates",
+    );
+    check(
+        As::Key(RO),
+        "POST",
+        "/api/events",
+        Some(new_event.clone()),
+        403,
+        "read-only key creates",
+    );
+    check(
+        As::Bearer(&admin),
+        "POST",
+        "/api/events",
+        Some(new_event.clone()),
+        201,
+        "admin creates",
+    );
+
+    let patch = Some(json!({"capacity": 20}));
+    check(
+        As::Bearer(&user),
+        "PATCH",
+        &event_path,
+        patch.clone(),
+        403,
+        "user edits",
+    );
+    check(
+        As::Bearer(&agent),
+        "PATCH",
+        &event_path,
+        patch.clone(),
+        403,
+        "agent edits",
+    );
+    check(
+        As::Bearer(&boss),
+        "PATCH",
+        &event_path,
+        patch.clone(),
+        200,
+        "event admin edits",
+    );
+
+    check(
+        As::Bearer(&user),
+        "GET",
+        &users_path,
+        None,
+        403,
+        "user sees the roster",
+    );
+    check(
+        As::Bearer(&stranger),
+        "GET",
+        &users_path,
+        None,
+        403,
+        "another event's agent",
+    );
+    check(
+        As::Bearer(&agent),
+        "GET",
+        &users_path,
+        None,
+        200,
+        "the event's agent",
+    );
+    check(
+        As::Key(RO),
+        "GET",
+        &format!("{event_path}/agents"),
+        None,
+        200,
+        "read-only key",
+    );
+    let add_outsider = Some(json!({"user_id": outsider_id}));
+    check(
+        As::Bearer(&agent),
+        "POST",
+        &users_path,
+        add_outsider.clone(),
+        403,
+        "agent edits the roster",
+    );
+    check(
+        As::Bearer(&user),
+        "POST",
+        &users_path,
+        add_outsider.clone(),
+        403,
+        "user edits the roster",
+    );
+    check(
+        As::Key(RO),
+        "POST",
+        &users_path,
+        add_outsider.clone(),
+        403,
+        "read-only key edits",
+    );
+    check(
+        As::Bearer(&boss),
+        "POST",
+        &format!("{event_path}/agents"),
+        add_outsider.clone(),
+        400,
+        "a plain user as door staff",
+    );
+
+    check(
+        As::Bearer(&outsider),
+        "POST",
+        "/api/tickets",
+        Some(json!({"event_id": ev})),
+        403,
+        "not on the roster",
+    );
+    check(
+        As::Bearer(&user),
+        "POST",
+        "/api/tickets",
+        Some(json!({"event_id": ev, "user_id": outsider_id})),
+        403,
+        "for someone else",
+    );
+    check(
+        As::Bearer(&agent),
+        "POST",
+        "/api/tickets",
+        Some(json!({"event_id": ev, "user_id": user_id})),
+        403,
+        "agent issues",
+    );
+    let (ticket, app) = issue(&server, As::Bearer(&user), ev, None);
+
+    let verify_body = Some(json!({"ticket_id": ticket, "code": code(&app, T0)}));
+    check(
+        As::Bearer(&user),
+        "POST",
+        "/api/tickets/verify",
+        verify_body.clone(),
+        403,
+        "holder verifies",
+    );
+    check(
+        As::Bearer(&stranger),
+        "POST",
+        "/api/tickets/verify",
+        verify_body.clone(),
+        403,
+        "another event's agent",
+    );
+    check(
+        As::Key(RO),
+        "POST",
+        "/api/tickets/verify",
+        verify_body.clone(),
+        403,
+        "read-only key verifies",
+    );
+    check(
+        As::Bearer(&user),
+        "POST",
+        "/api/tickets/verify",
+        Some(json!({"ticket_id": 9999, "code": "000000"})),
+        403,
+        "user probes ids",
+    );
+    check(
+        As::Bearer(&agent),
+        "POST",
+        "/api/tickets/verify",
+        verify_body,
+        200,
+        "the event's agent",
+    );
+
+    let ticket_path = format!("/api/tickets/{ticket}");
+    check(
+        As::Bearer(&user),
+        "DELETE",
+        &ticket_path,
+        None,
+        403,
+        "holder revokes",
+    );
+    check(
+        As::Bearer(&agent),
+        "DELETE",
+        &ticket_path,
+        None,
+        403,
+        "agent revokes",
+    );
+    check(
+        As::Bearer(&agent),
+        "DELETE",
+        "/api/tickets/9999",
+        None,
+        403,
+        "agent probes ids",
+    );
+    check(
+        As::Bearer(&admin),
+        "DELETE",
+        "/api/tickets/9999",
+        None,
+        404,
+        "admin",
+    );
+    check(
+        As::Bearer(&boss),
+        "DELETE",
+        &ticket_path,
+        None,
+        204,
+        "event admin revokes",
+    );
+
+    let other = format!("/api/users/{outsider_id}");
+    check(
+        As::Bearer(&user),
+        "GET",
+        &other,
+        None,
+        403,
+        "another account",
+    );
+    check(
+        As::Bearer(&user),
+        "PATCH",
+        &other,
+        Some(json!({"first_name": "X"})),
+        403,
+        "another account",
+    );
+    check(
+        As::Bearer(&user),
+        "PATCH",
+        &format!("/api/users/{user_id}"),
+        Some(json!({"role": "admin"})),
+        403,
+        "own role",
+    );
+    check(
+        As::Bearer(&agent),
+        "GET",
+        &other,
+        None,
+        403,
+        "agents see rosters, not accounts",
+    );
+    check(As::Bearer(&admin), "GET", &other, None, 200, "admin");
+    check(
+        As::Bearer(&admin),
+        "PATCH",
+        &other,
+        Some(json!({"role": "agent"})),
+        200,
+        "admin changes a role",
+    );
+    check(
+        As::Key("wrong-key-0123456789"),
+        "GET",
+        &other,
+        None,
+        401,
+        "wrong key",
+    );
+}
+
+#[test]
+fn events_search_paginate_and_rosters_fill_up() {
+    let (_dir, db) = temp_db();
+    let server = server(&db);
+    for (i, title) in [
+        "RustConf Day 1",
+        "rustconf day 2",
+        "GopherCon",
+        "RustConf Day 3",
+    ]
+    .iter()
+    .enumerate()
+    {
+        event(
+            &server,
+            title,
+            T0.saturating_add(Duration::from_secs(3600 * i as u64)),
+            1,
+            json!({"capacity": 2}),
+        );
+    }
+    let page = send(
+        &server,
+        As::Key(RO),
+        "GET",
+        "/api/events?title=rustCONF&page=2&per_page=2",
+        None,
+    )
+    .json();
+    assert_eq!(
+        (page["total"].clone(), page["page"].clone()),
+        (json!(3), json!(2))
+    );
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page["items"][0]["title"], "RustConf Day 3");
+    let bad = send(&server, As::Key(RO), "GET", "/api/events?page=0", None);
+    assert_eq!(
+        (bad.status, bad.json()["field"].clone()),
+        (400, json!("page"))
+    );
+    let bad = send(
+        &server,
+        As::Key(RO),
+        "GET",
+        "/api/events?per_page=1000",
+        None,
+    );
+    assert_eq!(bad.json()["field"], "per_page");
+    assert_status(
+        &send(&server, As::Key(RO), "GET", "/api/events/9999", None),
+        404,
+        "missing",
+    );
+    let bad_event = json!({"title": "x", "starts_at": T0, "ends_at": T0, "capacity": 1});
+    let reply = send(&server, As::Key(RW), "POST", "/api/events", Some(bad_event));
+    assert_eq!(
+        (reply.status, reply.json()["field"].clone()),
+        (400, json!("ends_at"))
+    );
+
+    let ids: Vec<i64> = (0..3)
+        .map(|i| register(&server, &format!("fan{i}"), "user"))
+        .collect();
+    add(&server, 1, "users", ids[0]);
+    let again = send(
+        &server,
+        As::Key(RW),
+        "POST",
+        "/api/events/1/users",
+        Some(json!({"username": "FAN0"})),
+    );
+    assert_eq!(
+        (again.status, again.json()["added"].clone()),
+        (200, json!(false))
+    );
+    add(&server, 1, "users", ids[1]);
+    let full = send(
+        &server,
+        As::Key(RW),
+        "POST",
+        "/api/events/1/users",
+        Some(json!({"user_id": ids[2]})),
+    );
+    assert_eq!(
+        (full.status, full.json()["field"].clone()),
+        (409, json!("capacity"))
+    );
+    let missing = send(
+        &server,
+        As::Key(RW),
+        "POST",
+        "/api/events/1/users",
+        Some(json!({"user_id": 9999})),
+    );
+    assert_status(&missing, 404, "no such account");
+    let roster = send(
+        &server,
+        As::Key(RO),
+        "GET",
+        "/api/events/1/users?per_page=1&page=2",
+        None,
+    )
+    .json();
+    assert_eq!(roster["total"], 2);
+    assert_eq!(roster["items"][0]["username"], "fan1");
+    assert!(
+        roster["items"][0].get("email").is_none(),
+        "ids and names only"
+    );
+    let event = send(&server, As::Key(RO), "GET", "/api/events/1", None).json();
+    assert_eq!(
+        (event["registered"].clone(), event["capacity"].clone()),
+        (json!(2), json!(2))
+    );
+    let shrink = send(
+        &server,
+        As::Key(RW),
+        "PATCH",
+        "/api/events/1",
+        Some(json!({"capacity": 1})),
+    );
+    assert_eq!(
+        (shrink.status, shrink.json()["field"].clone()),
+        (400, json!("capacity"))
+    );
+}
+
+#[test]
+fn tickets_issue_once_and_the_door_gives_every_reason() {
+    let (_dir, db) = temp_db();
+    let server = server(&db);
+    let (holder_id, holder) = account(&server, "holder", "user");
+    let (agent_id, agent) = account(&server, "door", "agent");
+    let started = T0.saturating_sub(Duration::from_secs(3600));
+    let ev = event(&server, "Now: live", started, 2, json!({}));
+    let later = event(
+        &server,
+        "Later",
+        T0.saturating_add(Duration::from_secs(86400)),
+        2,
+        json!({}),
+    );
+    for e in [ev, later] {
+        add(&server, e, "users", holder_id);
+        add(&server, e, "agents", agent_id);
+    }
+
+    let reply = send(
+        &server,
+        As::Bearer(&holder),
+        "POST",
+        "/api/tickets",
+        Some(json!({"event_id": ev})),
+    );
+    assert_status(&reply, 201, "issue");
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+    let body = reply.json();
+    let uri = body["otpauth_uri"].as_str().unwrap();
+    assert!(uri.starts_with("otpauth://totp/"), "{uri}");
+    assert!(uri.contains(&format!("secret={}", body["secret"].as_str().unwrap())));
+    assert!(body["qr_svg"].as_str().unwrap().contains("<svg"));
+    assert!(body["qr_png_url"]
+        .as_str()
+        .unwrap()
+        .starts_with("data:image/png;base64,iVBOR"));
+    let ticket = body["ticket_id"].as_i64().unwrap();
+    let app = TOTP::from_url_unchecked(uri).unwrap();
+    let again = send(
+        &server,
+        As::Bearer(&holder),
+        "POST",
+        "/api/tickets",
+        Some(json!({"event_id": ev})),
+    );
+    assert_eq!(
+        (again.status, again.json()["field"].clone()),
+        (409, json!("ticket"))
+    );
+    let missing = send(
+        &server,
+        As::Key(RW),
+        "POST",
+        "/api/tickets",
+        Some(json!({"event_id": 9999, "user_id": holder_id})),
+    );
+    assert_status(&missing, 404, "no such event");
+
+    let door = As::Bearer(&agent);
+    assert_eq!(
+        reason(&verify(&server, door, 9999, "123456")),
+        "ticket_not_found"
+    );
+    assert_eq!(
+        reason(&verify(&server, door, ticket, "12ab56")),
+        "code_invalid"
+    );
+    let wrong = if code(&app, T0) == "000000" {
+        "000001"
+    } else {
+        "000000"
+    };
+    assert_eq!(
+        reason(&verify(&server, door, ticket, wrong)),
+        "code_invalid"
+    );
+    let ok = verify(&server, door, ticket, &code(&app, T0));
+    assert_eq!(ok["valid"], true, "{ok}");
+    assert_eq!(ok["holder"]["username"], "holder");
+    assert!(ok["holder"].get("email").is_none());
+    assert_eq!(ok["event"]["id"], ev);
+    assert_eq!(ok["first_entry"], true);
+    assert_eq!(
+        reason(&verify(&server, door, ticket, &code(&app, T0))),
+        "code_reused"
+    );
+    server.advance(30);
+    assert_eq!(
+        reason(&verify(&server, door, ticket, &code(&app, now(&server)))),
+        "already_checked_in"
+    );
+
+    let (future, future_app) = issue(&server, As::Bearer(&holder), later, None);
+    assert_eq!(
+        reason(&verify(
+            &server,
+            door,
+            future,
+            &code(&future_app, now(&server))
+        )),
+        "event_not_started"
+    );
+
+    let revoke = send(
+        &server,
+        As::Key(RW),
+        "DELETE",
+        &format!("/api/tickets/{future}"),
+        None,
+    );
+    assert_status(&revoke, 204, "revoke");
+    assert_eq!(
+        reason(&verify(
+            &server,
+            door,
+            future,
+            &code(&future_app, now(&server))
+        )),
+        "ticket_revoked"
+    );
+
+    server.advance(2 * 3600);
+    // The agent's access token has expired meanwhile.
+    let agent = login(&server, "door");
+    assert_eq!(
+        reason(&verify(
+            &server,
+            As::Bearer(&agent),
+            ticket,
+            &code(&app, now(&server))
+        )),
+        "event_over"
+    );
+}
+
+#[test]
+fn codes_one_step_either_side_pass_and_two_steps_fail() {
+    let (_dir, db) = temp_db();
+    let server = server(&db);
+    let (holder_id, _) = account(&server, "holder", "user");
+    let (agent_id, agent) = account(&server, "door", "agent");
+    // Entry any number of times, so that each accepted code shows only the skew rule.
+    let ev = event(
+        &server,
+        "Skew",
+        T0.saturating_sub(Duration::from_secs(3600)),
+        3,
+        json!({"single_entry": false}),
+    );
+    add(&server, ev, "users", holder_id);
+    add(&server, ev, "agents", agent_id);
+    let (ticket, app) = issue(&server, As::Key(RW), ev, Some(holder_id));
+    // In the middle of a step, so that ±30 s is exactly one step away.
+    let now = Timestamp::from_unix_seconds((T0.unix_seconds() / 30) * 30 + 15);
+    server.clock.set(now);
+    let at = |seconds: i64| Timestamp::from_unix_seconds(now.unix_seconds() + seconds);
+    let door = As::Bearer(&agent);
+    assert_eq!(
+        reason(&verify(&server, door, ticket, &code(&app, at(-60)))),
+        "code_invalid",
+        "two steps behind"
+    );
+    assert_eq!(
+        reason(&verify(&server, door, ticket, &code(&app, at(60)))),
+        "code_invalid",
+        "two steps ahead"
+    );
+    let behind = verify(&server, door, ticket, &code(&app, at(-30)));
+    assert_eq!(
+        (behind["valid"].clone(), behind["first_entry"].clone()),
+        (json!(true), json!(true))
+    );
+    let ahead = verify(&server, door, ticket, &code(&app, at(30)));
+    assert_eq!(
+        (ahead["valid"].clone(), ahead["first_entry"].clone()),
+        (json!(true), json!(false))
+    );
+    let current = verify(&server, door, ticket, &code(&app, now));
+    assert_eq!(current["valid"], true);
+    assert_eq!(
+        reason(&verify(&server, door, ticket, &code(&app, at(30)))),
+        "code_reused"
+    );
+}
+
+#[test]
+fn a_used_code_and_a_logout_survive_a_restart() {
+    let (_dir, db) = temp_db();
+    let clock = Arc::new(ManualClock::new(T0));
+    let first = server_with(keyed_config(&db), &db, Arc::clone(&clock));
+    let (holder_id, holder) = account(&first, "holder", "user");
+    let (agent_id, agent) = account(&first, "door", "agent");
+    let ev = event(
+        &first,
+        "Restart",
+        T0.saturating_sub(Duration::from_secs(60)),
+        2,
+        json!({"single_entry": false}),
+    );
+    add(&first, ev, "users", holder_id);
+    add(&first, ev, "agents", agent_id);
+    let (ticket, app) = issue(&first, As::Bearer(&holder), ev, None);
+    let shown = code(&app, T0);
+    assert_eq!(
+        verify(&first, As::Bearer(&agent), ticket, &shown)["valid"],
+        true
+    );
+    assert_status(
+        &send(&first, As::Bearer(&holder), "POST", "/api/logout", None),
+        204,
+        "logout",
+    );
+    first.stop();
+
+    let second = server_with(keyed_config(&db), &db, clock);
+    assert_eq!(
+        reason(&verify(&second, As::Bearer(&agent), ticket, &shown)),
+        "code_reused"
+    );
+    let me = format!("/api/users/{holder_id}");
+    assert_status(
+        &send(&second, As::Bearer(&holder), "GET", &me, None),
+        401,
+        "still logged out",
+    );
+    assert_status(
+        &send(
+            &second,
+            As::Bearer(&agent),
+            "GET",
+            &format!("/api/users/{agent_id}"),
+            None,
+        ),
+        200,
+        "other tokens still valid",
+    );
+}
