@@ -314,9 +314,13 @@ fn serve(database_url: Option<String>, args: ServeArgs) -> Result<(), Failure> {
             message: format!("cannot start the runtime: {e}"),
             code: 1,
         })?;
+    // Before the runtime runs: building the app reads the store (the signing keys), and a
+    // blocking store call must not run on a reactor thread.
+    let app = App::new(&config, store, Arc::new(SystemClock), hasher).map_err(|e| Failure {
+        message: format!("cannot start: {e}"),
+        code: 1,
+    })?;
     runtime.block_on(async {
-        let app = App::new(&config, store, Arc::new(SystemClock), hasher)
-            .map_err(|e| Failure { message: format!("cannot start the access log writer: {e}"), code: 1 })?;
         let addr = SocketAddr::new(config.api_host, config.api_port);
         let server = RunningServer::start(addr, Arc::new(app), config.session_cleanup_interval)
             .await

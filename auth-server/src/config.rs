@@ -90,7 +90,20 @@ pub struct Config {
     /// HMAC key for token digests (`TOKEN_HASH_KEY`, hex); when absent, a key file beside the
     /// database is used (and created). Never logged or printed.
     pub token_hash_key: Option<Vec<u8>>,
+    /// Signed tokens: how far past `exp` (or before `nbf`) a token is still accepted, for clock
+    /// differences between the minting and the verifying machine.
+    pub signed_token_leeway: Duration,
+    /// Signed tokens: lifetime of a minted playback token when the request names none.
+    pub playback_token_ttl: Duration,
+    /// Signed tokens: the player URL handed out with a minted playback token; `{token}` is
+    /// filled in, `{stream}` too when the token unlocks exactly one stream.
+    pub player_url_template: String,
 }
+
+/// Where a viewer's player fetches a stream: Flussonic's HLS URL, the token in its query.
+pub const DEFAULT_PLAYER_URL_TEMPLATE: &str = "/{stream}/index.m3u8?token={token}";
+/// Longest lifetime a playback token may be minted with.
+pub const MAX_PLAYBACK_TOKEN_TTL: u64 = 7 * 24 * 3600;
 
 /// A management API key and what it may do.
 #[derive(Clone, PartialEq, Eq)]
@@ -215,7 +228,22 @@ impl Config {
                     }
                 },
             },
+            signed_token_leeway: seconds("SIGNED_TOKEN_LEEWAY", get("SIGNED_TOKEN_LEEWAY", &None), 30, 0, 600)?,
+            playback_token_ttl: seconds(
+                "PLAYBACK_TOKEN_TTL",
+                get("PLAYBACK_TOKEN_TTL", &None),
+                3600,
+                10,
+                MAX_PLAYBACK_TOKEN_TTL,
+            )?,
+            player_url_template: get("PLAYER_URL_TEMPLATE", &None).unwrap_or_else(|| DEFAULT_PLAYER_URL_TEMPLATE.into()),
         };
+        if !config.player_url_template.contains("{token}") {
+            return Err(ConfigError(format!(
+                "PLAYER_URL_TEMPLATE=`{}` is not valid: it must contain {{token}}",
+                config.player_url_template
+            )));
+        }
         if matches!(config.database, Database::Postgres(_)) && config.token_hash_key.is_none() {
             return Err(ConfigError(
                 "TOKEN_HASH_KEY is required with a PostgreSQL DATABASE_URL: every node must hash tokens with the same key".into(),

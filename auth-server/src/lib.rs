@@ -10,12 +10,14 @@
 //! - [`http`]: routing and one module per endpoint family (`flussonic` for `/auth`, `health`).
 //! - [`cli`]: the shell commands (`token ...`, `seed`).
 //! - [`shutdown`]: waiting for SIGINT / SIGTERM.
+//! - [`signing`]: signed tokens: the key ring from the store, kept current, and minting.
 
 pub mod cli;
 pub mod config;
 pub mod http;
 pub mod server;
 pub mod shutdown;
+pub mod signing;
 
 pub use config::{Config, Database, FailMode};
 pub use server::{open_store, App, RunningServer};

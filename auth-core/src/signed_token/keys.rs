@@ -208,6 +208,9 @@ impl KeyVault {
             }
             if key.retired_at.is_some() {
                 ring.retire(&key.kid);
+            } else {
+                // Keys come oldest first: the newest active one signs by default.
+                ring.set_default_kid(&key.kid);
             }
         }
         Ok(ring)
@@ -285,6 +288,8 @@ mod tests {
             Err(Rejection::UnknownKey)
         );
         assert_eq!(ring.signing_kids(), vec!["mac", "new"]);
+        assert_eq!(ring.default_kid(), Some("mac"), "the newest active key");
+        assert!(ring.mint(Some("old"), &claims()).is_err());
         let infos: Vec<KeyInfo> = keys.iter().map(StoredSigningKey::info).collect();
         assert_eq!(infos[0].status, "retired");
         let edge = public_ring(&infos).unwrap();

@@ -42,6 +42,8 @@ pub enum Endpoint {
     Session,
     AccessLogs,
     Stats,
+    PlaybackTokens,
+    SigningKeys,
 }
 
 /// Every route the server answers. The router matches against this table, and a test checks
@@ -61,6 +63,8 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("DELETE", "/api/sessions/{id}", Endpoint::Session),
     ("GET", "/api/access-logs", Endpoint::AccessLogs),
     ("GET", "/api/stats", Endpoint::Stats),
+    ("POST", "/api/playback-tokens", Endpoint::PlaybackTokens),
+    ("GET", "/api/signing-keys", Endpoint::SigningKeys),
 ];
 
 /// Matches `path` against a template with at most one `{id}` segment; returns the captured id.
