@@ -417,6 +417,37 @@ mod tests {
     }
 
     #[test]
+    fn signed_token_settings() {
+        let config = load(&[], Overrides::default()).unwrap();
+        assert_eq!(config.signed_token_leeway, Duration::from_secs(30));
+        assert_eq!(config.playback_token_ttl, Duration::from_secs(3600));
+        assert_eq!(config.player_url_template, DEFAULT_PLAYER_URL_TEMPLATE);
+        let config = load(
+            &[
+                ("SIGNED_TOKEN_LEEWAY", "5"),
+                ("PLAYBACK_TOKEN_TTL", "900"),
+                (
+                    "PLAYER_URL_TEMPLATE",
+                    "https://cdn.example/{stream}.m3u8?token={token}",
+                ),
+            ],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(config.signed_token_leeway, Duration::from_secs(5));
+        assert_eq!(config.playback_token_ttl, Duration::from_secs(900));
+        for (var, value) in [
+            ("SIGNED_TOKEN_LEEWAY", "601"),
+            ("PLAYBACK_TOKEN_TTL", "0"),
+            ("PLAYBACK_TOKEN_TTL", "604801"),
+            ("PLAYER_URL_TEMPLATE", "https://cdn.example/{stream}.m3u8"),
+        ] {
+            let err = load(&[(var, value)], Overrides::default()).unwrap_err();
+            assert!(err.0.starts_with(var), "{err}");
+        }
+    }
+
+    #[test]
     fn defaults_match_the_seed() {
         let config = load(&[], Overrides::default()).unwrap();
         assert_eq!(config.database, Database::Sqlite("./data/tokens.db".into()));

@@ -336,3 +336,107 @@ fn a_retired_key_stops_working_on_a_running_server() {
     let reply = mint_with(&s.server, RW, json!({"user_id": "u", "kid": "ed-1"}));
     assert_eq!(reply.json()["field"], "kid", "{}", reply.body);
 }
+
+mod cli {
+    use std::path::Path;
+    use std::process::Output;
+
+    use super::*;
+    use common::bin;
+
+    fn run(db: &Path, args: &[&str]) -> Output {
+        bin().env("DATABASE_URL", db).args(args).output().unwrap()
+    }
+
+    fn json_of(output: &Output) -> Value {
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout not JSON ({e}): {} / {}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+    }
+
+    fn ok(output: Output) -> Value {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        json_of(&output)
+    }
+
+    #[test]
+    fn keys_sign_and_verify_from_the_shell() {
+        let (_dir, db) = temp_db();
+        let ed = ok(run(&db, &["keys", "generate", "--kid", "door-1"]));
+        assert_eq!(
+            (
+                ed["kid"].as_str(),
+                ed["algorithm"].as_str(),
+                ed["status"].as_str()
+            ),
+            (Some("door-1"), Some("ed25519"), Some("active"))
+        );
+        let mac = ok(run(&db, &["keys", "generate", "--algorithm", "hs256"]));
+        let mac_kid = mac["kid"].as_str().unwrap().to_owned();
+        assert!(mac_kid.starts_with("hs256-"), "{mac_kid}");
+        assert!(mac.get("public_key").is_none());
+        let dup = run(&db, &["keys", "generate", "--kid", "door-1"]);
+        assert_eq!(dup.status.code(), Some(2));
+        let bad = run(&db, &["keys", "generate", "--algorithm", "rsa"]);
+        assert_eq!(bad.status.code(), Some(2));
+
+        let listed = ok(run(&db, &["keys", "list"]));
+        let items = listed["items"].as_array().unwrap();
+        assert_eq!(items.len(), 2);
+        let text = listed.to_string();
+        assert!(!text.contains("secret"), "{text}");
+
+        let minted = ok(run(
+            &db,
+            &[
+                "sign",
+                "--user-id",
+                "holder-1",
+                "--stream",
+                "conf/main",
+                "--ttl",
+                "600",
+                "--kid",
+                "door-1",
+                "--max-sessions",
+                "2",
+            ],
+        ));
+        let token = minted["token"].as_str().unwrap();
+        assert!(token.starts_with("v1.door-1."), "{token}");
+        assert_eq!(
+            minted["player_url"],
+            format!("/conf/main/index.m3u8?token={token}")
+        );
+        let valid = ok(run(&db, &["verify", token, "--stream", "conf/main"]));
+        assert_eq!(valid["valid"], true);
+        assert_eq!(valid["claims"]["sub"], "holder-1");
+        assert_eq!(valid["claims"]["max_sessions"], 2);
+
+        let wrong = run(&db, &["verify", token, "--stream", "other"]);
+        assert_eq!(wrong.status.code(), Some(1));
+        assert_eq!(json_of(&wrong)["reason"], "stream_not_allowed");
+        let ticket = run(&db, &["verify", token, "--ticket"]);
+        assert_eq!(json_of(&ticket)["reason"], "wrong_kind");
+
+        let retired = ok(run(&db, &["keys", "retire", "door-1"]));
+        assert_eq!(retired["status"], "retired");
+        let refused = run(&db, &["verify", token]);
+        assert_eq!(json_of(&refused)["reason"], "unknown_key");
+        let unsigned = run(&db, &["sign", "--user-id", "u", "--kid", "door-1"]);
+        assert_eq!(unsigned.status.code(), Some(2));
+        let missing = run(&db, &["keys", "retire", "nope"]);
+        assert_eq!(missing.status.code(), Some(2));
+        // The default key is now the HMAC one.
+        let minted = ok(run(&db, &["sign", "--user-id", "u"]));
+        assert_eq!(minted["kid"], mac_kid.as_str());
+    }
+}

@@ -381,6 +381,9 @@ pub fn bin() -> std::process::Command {
         "API_KEY",
         "API_KEYS",
         "TOKEN_HASH_KEY",
+        "SIGNED_TOKEN_LEEWAY",
+        "PLAYBACK_TOKEN_TTL",
+        "PLAYER_URL_TEMPLATE",
     ] {
         command.env_remove(var);
     }
