@@ -11,13 +11,8 @@ use std::time::{Duration, Instant};
 use auth_core::signed_token::keys::KeyVault;
 use auth_core::signed_token::{Algorithm, Claims, KeyRing};
 use auth_core::{Clock, ManualClock, SqliteStore, Store};
-use auth_server::config::ApiKey;
-use common::{config, temp_db, FaultyStore, Reply, TestServer, T0};
+use common::{keyed_config, play, temp_db, FaultyStore, Reply, TestServer, IP, RO, RW, T0};
 use serde_json::{json, Value};
-
-const RW: &str = "writer-key-0123456789";
-const RO: &str = "reader-key-0123456789";
-const IP: &str = "10.0.0.7";
 
 struct Setup {
     server: TestServer,
@@ -40,19 +35,8 @@ fn setup() -> Setup {
     sqlite.insert_signing_key(&mac).unwrap();
     let ring = vault.ring(&sqlite.signing_keys().unwrap()).unwrap();
     let faulty = Arc::new(FaultyStore::new(sqlite));
-    let mut config = config(&db);
-    config.api_keys = vec![
-        ApiKey {
-            key: RW.into(),
-            write: true,
-        },
-        ApiKey {
-            key: RO.into(),
-            write: false,
-        },
-    ];
     let store: Arc<dyn Store> = faulty.clone();
-    let server = TestServer::with_store(config, store, Arc::new(ManualClock::new(T0)));
+    let server = TestServer::with_store(keyed_config(&db), store, Arc::new(ManualClock::new(T0)));
     Setup {
         server,
         faulty,
@@ -74,16 +58,6 @@ fn mint(server: &TestServer, body: Value) -> Value {
     let reply = mint_with(server, RW, body);
     assert_eq!(reply.status, 201, "{}", reply.body);
     reply.json()
-}
-
-fn play<'a>(token: &'a str, stream: &'a str, session: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("name", stream),
-        ("proto", "hls"),
-        ("ip", IP),
-        ("token", token),
-        ("session_id", session),
-    ]
 }
 
 #[test]

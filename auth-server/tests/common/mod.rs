@@ -36,6 +36,40 @@ pub struct TestServer {
     server: Option<RunningServer>,
 }
 
+/// The client address test viewers play from.
+pub const IP: &str = "10.0.0.7";
+
+/// `/auth` fields of a new session of `stream` from [`IP`].
+pub fn play<'a>(token: &'a str, stream: &'a str, session: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("name", stream),
+        ("proto", "hls"),
+        ("ip", IP),
+        ("token", token),
+        ("session_id", session),
+    ]
+}
+
+/// Management API keys of keyed test servers.
+pub const RW: &str = "writer-key-0123456789";
+pub const RO: &str = "reader-key-0123456789";
+
+/// `config` with one read-write ([`RW`]) and one read-only ([`RO`]) API key.
+pub fn keyed_config(db: &Path) -> Config {
+    let mut config = config(db);
+    config.api_keys = vec![
+        auth_server::config::ApiKey {
+            key: RW.into(),
+            write: true,
+        },
+        auth_server::config::ApiKey {
+            key: RO.into(),
+            write: false,
+        },
+    ];
+    config
+}
+
 pub fn config(db: &Path) -> Config {
     let overrides = Overrides {
         database_url: Some(format!("sqlite://{}", db.display())),
