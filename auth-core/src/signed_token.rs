@@ -76,6 +76,10 @@ pub struct Claims {
     /// Most concurrent sessions; 0 = not limited by the token.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub max_sessions: u32,
+    /// A random id making each minted token unique: two tokens minted alike in the same second
+    /// still differ, and so hold separate session slots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -106,6 +110,7 @@ impl Claims {
             nbf: None,
             ip: None,
             max_sessions: 0,
+            jti: None,
         }
     }
 
@@ -222,6 +227,8 @@ struct Entry {
 /// Keys by id. Verification needs only public material for Ed25519 keys.
 pub struct KeyRing {
     keys: HashMap<String, Entry>,
+    /// The key [`KeyRing::mint`] signs with when none is named.
+    default_kid: Option<String>,
     /// Tolerance for clock differences on `exp` and `nbf`.
     pub leeway: Duration,
 }
@@ -230,6 +237,7 @@ impl Default for KeyRing {
     fn default() -> Self {
         KeyRing {
             keys: HashMap::new(),
+            default_kid: None,
             leeway: Self::DEFAULT_LEEWAY,
         }
     }
@@ -325,6 +333,30 @@ impl KeyRing {
 
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// Makes `kid` the key [`KeyRing::mint`] uses when none is named.
+    pub fn set_default_kid(&mut self, kid: &str) {
+        self.default_kid = Some(kid.to_owned());
+    }
+
+    pub fn default_kid(&self) -> Option<&str> {
+        self.default_kid.as_deref()
+    }
+
+    /// Signs `claims` with `kid`, or with the default key; returns the token and the key used.
+    pub fn mint(&self, kid: Option<&str>, claims: &Claims) -> Result<(String, String)> {
+        let kid = kid.or(self.default_kid()).ok_or_else(|| {
+            Error::invalid(
+                "kid",
+                "no signing key: create one with `auth-server keys generate`",
+            )
+        })?;
+        let token = self.sign(kid, claims).map_err(|err| match err {
+            Error::NotFound { .. } => Error::invalid("kid", "no active signing key has this id"),
+            other => other,
+        })?;
+        Ok((token, kid.to_owned()))
     }
 
     fn insert(&mut self, kid: &str, material: Material) {
@@ -442,6 +474,77 @@ impl KeyRing {
     }
 }
 
+/// A request to mint a playback token: the API's body and the CLI's flags.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaybackSpec {
+    /// The viewer; the media server is told it as the user id.
+    pub user_id: String,
+    /// The event the token belongs to.
+    #[serde(default)]
+    pub event: Option<String>,
+    /// Stream names or `*` globs; empty means every stream.
+    #[serde(default)]
+    pub streams: Vec<String>,
+    /// Lifetime; the server's default when absent.
+    #[serde(default)]
+    pub ttl_seconds: Option<u64>,
+    /// Bind the token to one client address.
+    #[serde(default)]
+    pub ip: Option<IpAddr>,
+    /// Most concurrent sessions (0 or absent: not limited, and no store call at `/auth`).
+    #[serde(default)]
+    pub max_sessions: Option<u32>,
+    /// The signing key; the newest active key when absent.
+    #[serde(default)]
+    pub kid: Option<String>,
+}
+
+impl PlaybackSpec {
+    /// The claims to sign, issued at `now`; `default_ttl` applies when the spec names none, and
+    /// no lifetime may exceed `max_ttl`.
+    pub fn claims(
+        &self,
+        now: Timestamp,
+        default_ttl: Duration,
+        max_ttl: Duration,
+    ) -> Result<Claims> {
+        let ttl = self.ttl_seconds.map_or(default_ttl, Duration::from_secs);
+        if ttl.is_zero() || ttl > max_ttl {
+            return Err(Error::invalid(
+                "ttl_seconds",
+                format!("must be from 1 to {}", max_ttl.as_secs()),
+            ));
+        }
+        let event = match &self.event {
+            Some(event) if event.trim().is_empty() => {
+                return Err(Error::invalid("event", "must not be empty"))
+            }
+            event => event.clone(),
+        };
+        Ok(Claims {
+            evt: event,
+            streams: self.streams.clone(),
+            ip: self.ip,
+            max_sessions: self.max_sessions.unwrap_or(0),
+            jti: Some(random_id()?),
+            ..Claims::new(
+                crate::token::validate_user_id(self.user_id.clone())?,
+                now,
+                ttl,
+            )
+        })
+    }
+}
+
+/// 96 random bits, base64url (16 characters).
+pub fn random_id() -> Result<String> {
+    let mut bytes = [0u8; 12];
+    ring::rand::SecureRandom::fill(&SystemRandom::new(), &mut bytes)
+        .map_err(|_| Error::storage("the system random number generator failed"))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
 /// Refuses claims a verifier could not honour: stream globs that are not valid allow-list
 /// entries, a window that ends before it starts.
 fn validate_claims(claims: &Claims) -> Result<()> {
@@ -518,6 +621,7 @@ mod tests {
             nbf: None,
             ip: Some("203.0.113.7".parse().unwrap()),
             max_sessions: 1,
+            jti: None,
         }
     }
 
@@ -678,6 +782,60 @@ mod tests {
             };
             assert!(ring.sign(kid, &bad_glob).is_err());
         }
+    }
+
+    #[test]
+    fn playback_specs_become_checked_claims() {
+        let hour = Duration::from_secs(3600);
+        let day = Duration::from_secs(86400);
+        let spec = PlaybackSpec {
+            user_id: " viewer-1 ".into(),
+            event: Some("conf-2026".into()),
+            streams: vec!["conf/*".into()],
+            ip: ip(),
+            max_sessions: Some(1),
+            ..Default::default()
+        };
+        let made = spec.claims(NOW, hour, day).unwrap();
+        assert_eq!(made.jti.as_ref().map(String::len), Some(16));
+        assert_ne!(made.jti, spec.claims(NOW, hour, day).unwrap().jti);
+        assert_eq!(
+            Claims {
+                jti: None,
+                ..made.clone()
+            },
+            claims(),
+            "trimmed user id, default lifetime"
+        );
+        let field = |spec: PlaybackSpec| spec.claims(NOW, hour, day).unwrap_err().field();
+        let long = PlaybackSpec {
+            ttl_seconds: Some(86401),
+            ..spec.clone()
+        };
+        assert_eq!(field(long), Some("ttl_seconds"));
+        let zero = PlaybackSpec {
+            ttl_seconds: Some(0),
+            ..spec.clone()
+        };
+        assert_eq!(field(zero), Some("ttl_seconds"));
+        let header_breaking = PlaybackSpec {
+            user_id: "a\r\nX-Evil: 1".into(),
+            ..spec.clone()
+        };
+        assert_eq!(field(header_breaking), Some("user_id"));
+        let mut ring = KeyRing::new();
+        assert_eq!(
+            ring.mint(None, &made).unwrap_err().field(),
+            Some("kid"),
+            "no key yet"
+        );
+        ring.add_hmac("k", &[1u8; 32]).unwrap();
+        ring.set_default_kid("k");
+        let (token, kid) = ring.mint(None, &made).unwrap();
+        assert_eq!(kid, "k");
+        assert!(ring
+            .verify(&token, NOW, Kind::Playback, ip(), Some("conf/a"))
+            .is_ok());
     }
 
     #[test]

@@ -294,7 +294,7 @@ pub fn validate_secret(secret: &str) -> Result<()> {
 
 /// The user id is sent back to the media server in the `X-UserId` header, so it must be a valid
 /// header value: printable ASCII, no line breaks.
-fn validate_user_id(user_id: String) -> Result<String> {
+pub(crate) fn validate_user_id(user_id: String) -> Result<String> {
     let trimmed = user_id.trim();
     if trimmed.is_empty() || trimmed.len() > MAX_TEXT_LEN {
         return Err(Error::invalid(

@@ -1,5 +1,6 @@
 //! The command line: `serve` (the default), `token create|list|show|update|delete`, `seed FILE`,
-//! `migrate`, `export`, `import`.
+//! `migrate`, `export`, `import`, and for signed tokens `sign`, `verify` and
+//! `keys generate|list|retire`.
 //!
 //! Token commands work on the store directly, so they run with or without a server (SQLite's WAL
 //! lets both write the same file). Their output is JSON on stdout; errors are one line on stderr.
@@ -19,6 +20,7 @@ use serde_json::{json, Map, Value};
 
 use crate::config::{Config, ConfigError, Overrides};
 
+mod signing;
 mod transfer;
 use crate::server::{load_token_hasher, open_store, App, KeySource, RunningServer};
 
@@ -70,6 +72,14 @@ pub enum Command {
         /// The export file, or `-` for stdin.
         file: PathBuf,
     },
+    /// Mint a signed playback token (as POST /api/playback-tokens); prints it as JSON.
+    Sign(signing::SignArgs),
+    /// Check a signed token with this deployment's keys; prints its claims, or the refusal
+    /// reason (exit status 1).
+    Verify(signing::VerifyArgs),
+    /// Manage the keys that sign tokens.
+    #[command(subcommand)]
+    Keys(signing::KeysCommand),
 }
 
 /// Flags of `serve`; each overrides its environment variable.
@@ -246,6 +256,15 @@ pub fn run(cli: Cli) -> ExitCode {
         }),
         Some(Command::Export { output }) => transfer::export(cli.database_url, output),
         Some(Command::Import { file }) => transfer::import(cli.database_url, &file),
+        Some(Command::Sign(args)) => with_setup(cli.database_url, |config, store, hasher| {
+            signing::sign(config, store, hasher, args)
+        }),
+        Some(Command::Verify(args)) => with_setup(cli.database_url, |config, store, hasher| {
+            signing::verify(config, store, hasher, args)
+        }),
+        Some(Command::Keys(command)) => with_setup(cli.database_url, |_, store, hasher| {
+            signing::keys(store, hasher, command)
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -314,9 +333,13 @@ fn serve(database_url: Option<String>, args: ServeArgs) -> Result<(), Failure> {
             message: format!("cannot start the runtime: {e}"),
             code: 1,
         })?;
+    // Before the runtime runs: building the app reads the store (the signing keys), and a
+    // blocking store call must not run on a reactor thread.
+    let app = App::new(&config, store, Arc::new(SystemClock), hasher).map_err(|e| Failure {
+        message: format!("cannot start: {e}"),
+        code: 1,
+    })?;
     runtime.block_on(async {
-        let app = App::new(&config, store, Arc::new(SystemClock), hasher)
-            .map_err(|e| Failure { message: format!("cannot start the access log writer: {e}"), code: 1 })?;
         let addr = SocketAddr::new(config.api_host, config.api_port);
         let server = RunningServer::start(addr, Arc::new(app), config.session_cleanup_interval)
             .await
@@ -345,6 +368,13 @@ fn with_store(
     database_url: Option<String>,
     work: impl FnOnce(&dyn Store, &TokenHasher) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
+    with_setup(database_url, |_, store, hasher| work(store, hasher))
+}
+
+fn with_setup(
+    database_url: Option<String>,
+    work: impl FnOnce(&Config, &dyn Store, &TokenHasher) -> Result<(), Failure>,
+) -> Result<(), Failure> {
     let config = Config::from_env(&Overrides {
         database_url,
         ..Default::default()
@@ -352,7 +382,7 @@ fn with_store(
     init_logging(log::LevelFilter::Warn);
     let store = open_store(&config.database).map_err(|message| Failure { message, code: 1 })?;
     let (hasher, _) = load_token_hasher(&config).map_err(|message| Failure { message, code: 1 })?;
-    work(store.as_ref(), &hasher)
+    work(&config, store.as_ref(), &hasher)
 }
 
 fn print(value: &Value) {

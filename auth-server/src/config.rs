@@ -95,7 +95,20 @@ pub struct Config {
     /// Failed logins allowed per username and per client address within a window
     /// (`LOGIN_MAX_FAILURES_PER_USER`, `LOGIN_MAX_FAILURES_PER_IP`, `LOGIN_FAILURE_WINDOW`).
     pub login_limits: auth_core::account::LoginLimits,
+    /// Signed tokens: how far past `exp` (or before `nbf`) a token is still accepted, for clock
+    /// differences between the minting and the verifying machine.
+    pub signed_token_leeway: Duration,
+    /// Signed tokens: lifetime of a minted playback token when the request names none.
+    pub playback_token_ttl: Duration,
+    /// Signed tokens: the player URL handed out with a minted playback token; `{token}` is
+    /// filled in, `{stream}` too when the token unlocks exactly one stream.
+    pub player_url_template: String,
 }
+
+/// Where a viewer's player fetches a stream: Flussonic's HLS URL, the token in its query.
+pub const DEFAULT_PLAYER_URL_TEMPLATE: &str = "/{stream}/index.m3u8?token={token}";
+/// Longest lifetime a playback token may be minted with.
+pub const MAX_PLAYBACK_TOKEN_TTL: u64 = 7 * 24 * 3600;
 
 /// A management API key and what it may do.
 #[derive(Clone, PartialEq, Eq)]
@@ -220,6 +233,15 @@ impl Config {
                     }
                 },
             },
+            signed_token_leeway: seconds("SIGNED_TOKEN_LEEWAY", get("SIGNED_TOKEN_LEEWAY", &None), 30, 0, 600)?,
+            playback_token_ttl: seconds(
+                "PLAYBACK_TOKEN_TTL",
+                get("PLAYBACK_TOKEN_TTL", &None),
+                3600,
+                10,
+                MAX_PLAYBACK_TOKEN_TTL,
+            )?,
+            player_url_template: get("PLAYER_URL_TEMPLATE", &None).unwrap_or_else(|| DEFAULT_PLAYER_URL_TEMPLATE.into()),
             access_token_ttl: Duration::ZERO,
             login_limits: auth_core::account::LoginLimits::default(),
         };
@@ -254,6 +276,12 @@ impl Config {
                 86400,
             )?,
         };
+        if !config.player_url_template.contains("{token}") {
+            return Err(ConfigError(format!(
+                "PLAYER_URL_TEMPLATE=`{}` is not valid: it must contain {{token}}",
+                config.player_url_template
+            )));
+        }
         if matches!(config.database, Database::Postgres(_)) && config.token_hash_key.is_none() {
             return Err(ConfigError(
                 "TOKEN_HASH_KEY is required with a PostgreSQL DATABASE_URL: every node must hash tokens with the same key".into(),
@@ -442,6 +470,37 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::load(|name| map.get(name).cloned(), &overrides)
+    }
+
+    #[test]
+    fn signed_token_settings() {
+        let config = load(&[], Overrides::default()).unwrap();
+        assert_eq!(config.signed_token_leeway, Duration::from_secs(30));
+        assert_eq!(config.playback_token_ttl, Duration::from_secs(3600));
+        assert_eq!(config.player_url_template, DEFAULT_PLAYER_URL_TEMPLATE);
+        let config = load(
+            &[
+                ("SIGNED_TOKEN_LEEWAY", "5"),
+                ("PLAYBACK_TOKEN_TTL", "900"),
+                (
+                    "PLAYER_URL_TEMPLATE",
+                    "https://cdn.example/{stream}.m3u8?token={token}",
+                ),
+            ],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(config.signed_token_leeway, Duration::from_secs(5));
+        assert_eq!(config.playback_token_ttl, Duration::from_secs(900));
+        for (var, value) in [
+            ("SIGNED_TOKEN_LEEWAY", "601"),
+            ("PLAYBACK_TOKEN_TTL", "0"),
+            ("PLAYBACK_TOKEN_TTL", "604801"),
+            ("PLAYER_URL_TEMPLATE", "https://cdn.example/{stream}.m3u8"),
+        ] {
+            let err = load(&[(var, value)], Overrides::default()).unwrap_err();
+            assert!(err.0.starts_with(var), "{err}");
+        }
     }
 
     #[test]

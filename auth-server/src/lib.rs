@@ -11,12 +11,14 @@
 //! - [`cli`]: the shell commands (`token ...`, `seed`).
 //! - [`shutdown`]: waiting for SIGINT / SIGTERM.
 //! - [`ticketing`]: the keys and limits the event-ticket endpoints and commands share.
+//! - [`signing`]: signed tokens: the key ring from the store, kept current, and minting.
 
 pub mod cli;
 pub mod config;
 pub mod http;
 pub mod server;
 pub mod shutdown;
+pub mod signing;
 pub mod ticketing;
 
 pub use config::{Config, Database, FailMode};

@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{ApiKey, Config, Database, FailMode};
 use crate::http;
+use crate::signing::{self, Signing};
 
 /// How long a client may take to send its request headers (slow clients must not hold sockets).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,6 +38,8 @@ pub struct App {
     pub api_keys: Vec<ApiKey>,
     /// Event tickets: passwords, access tokens, the ticket key, login throttling.
     pub ticketing: crate::ticketing::Ticketing,
+    /// Signed tokens: the key ring `authorizer` verifies with, and minting.
+    pub signing: Signing,
 }
 
 impl App {
@@ -62,10 +65,17 @@ impl App {
         let store: Arc<dyn Store> = token_cache.clone();
         let ticketing = crate::ticketing::Ticketing::new(config, &hasher)
             .map_err(|e| io::Error::other(e.to_string()))?;
+        // One store read at start-up, before anything is served (call `App::new` outside the
+        // runtime: a blocking call must not run on a reactor thread).
+        let signing = Signing::load(config, &hasher, store.as_ref())
+            .map_err(|e| io::Error::other(format!("cannot load the signing keys: {e}")))?;
+        let authorizer = Authorizer::new(store, clock, hasher, config.session_policy())
+            .with_signed_keys(Arc::clone(signing.ring()));
         Ok(App {
             ticketing,
             token_cache,
-            authorizer: Authorizer::new(store, clock, hasher, config.session_policy()),
+            authorizer,
+            signing,
             access_log,
             max_response_time: config.max_response_time,
             fail_mode: config.fail_mode,
@@ -262,6 +272,7 @@ async fn serve(
 ) {
     let purge = tokio::spawn(purge_expired_sessions(Arc::clone(&app), cleanup_interval));
     let revalidate = tokio::spawn(revalidate_token_cache(Arc::clone(&app)));
+    let reload_keys = tokio::spawn(reload_signing_keys(Arc::clone(&app)));
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder
@@ -297,6 +308,7 @@ async fn serve(
     drop(listener);
     purge.abort();
     revalidate.abort();
+    reload_keys.abort();
     tokio::select! {
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(DRAIN_TIMEOUT) => log::warn!("some connections were still open after {DRAIN_TIMEOUT:?}; closing them"),
@@ -328,6 +340,24 @@ async fn revalidate_token_cache(app: Arc<App>) {
             Ok(Ok(())) => {}
             Ok(Err(err)) => log::warn!("revalidating the token cache failed: {err}"),
             Err(err) => log::warn!("token cache task failed: {err}"),
+        }
+    }
+}
+
+/// Picks up keys generated or retired elsewhere (the CLI, another node).
+async fn reload_signing_keys(app: Arc<App>) {
+    let mut ticker = tokio::time::interval(signing::RELOAD_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let app = Arc::clone(&app);
+        let reload = tokio::task::spawn_blocking(move || app.signing.reload(app.store().as_ref()));
+        match reload.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => log::warn!(
+                "reloading the signing keys failed (the previous keys stay in use): {err}"
+            ),
+            Err(err) => log::warn!("signing key reload task failed: {err}"),
         }
     }
 }

@@ -7,28 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::{ManualClock, SqliteStore, Store};
-use auth_server::config::ApiKey;
-use common::{config, temp_db, Reply, TestServer, T0};
+use common::{keyed_config, temp_db, Reply, TestServer, RO, RW, T0};
 use serde_json::{json, Value};
-
-const RW: &str = "writer-key-0123456789";
-const RO: &str = "reader-key-0123456789";
 
 /// A server with one read-write and one read-only key.
 fn keyed_server(db: &std::path::Path) -> TestServer {
-    let mut config = config(db);
-    config.api_keys = vec![
-        ApiKey {
-            key: RW.into(),
-            write: true,
-        },
-        ApiKey {
-            key: RO.into(),
-            write: false,
-        },
-    ];
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).unwrap());
-    TestServer::with_store(config, store, Arc::new(ManualClock::new(T0)))
+    TestServer::with_store(keyed_config(db), store, Arc::new(ManualClock::new(T0)))
 }
 
 trait Api {

@@ -113,9 +113,16 @@ fn token_commands_create_list_update_delete() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("max_sessions"));
 
+    // `--token=` keeps a generated secret that starts with `-` from reading as a flag.
     let dup = run(
         &db,
-        &["token", "create", "--user-id", "x", "--token", &secret],
+        &[
+            "token",
+            "create",
+            "--user-id",
+            "x",
+            &format!("--token={secret}"),
+        ],
     );
     assert_eq!(dup.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&dup.stderr).contains("conflict"));

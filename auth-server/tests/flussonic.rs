@@ -11,19 +11,7 @@ use std::time::Duration;
 use auth_core::store::{AccessLogFilter, SessionFilter};
 use auth_core::{Clock, ManualClock, SqliteStore, Store, TokenSpec, TokenStatus};
 use auth_server::FailMode;
-use common::{config, spec, temp_db, FaultyStore, TestServer, T0};
-
-const IP: &str = "10.0.0.7";
-
-fn play<'a>(token: &'a str, stream: &'a str, session: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("name", stream),
-        ("proto", "hls"),
-        ("ip", IP),
-        ("token", token),
-        ("session_id", session),
-    ]
-}
+use common::{config, play, spec, temp_db, FaultyStore, TestServer, IP, T0};
 
 fn update<'a>(token: &'a str, stream: &'a str, session: &'a str) -> Vec<(&'a str, &'a str)> {
     let mut fields = play(token, stream, session);

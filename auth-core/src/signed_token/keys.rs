@@ -20,7 +20,7 @@ use base64::Engine;
 use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{Ed25519KeyPair, KeyPair};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{check_kid, generate_ed25519, Algorithm, KeyRing};
 use crate::clock::Timestamp;
@@ -55,18 +55,26 @@ impl fmt::Debug for StoredSigningKey {
     }
 }
 
-/// What may be shown about a key: never its secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Whether a key still signs and verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStatus {
+    Active,
+    Retired,
+}
+
+/// What may be shown about a key: never its secret. Also what an offline verifier is given
+/// (`auth-server keys list`, `GET /api/signing-keys`), read back by [`public_ring`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyInfo {
     pub kid: String,
     pub algorithm: Algorithm,
-    /// `active` or `retired`.
-    pub status: &'static str,
+    pub status: KeyStatus,
     /// Ed25519 only, base64url: what an offline verifier needs.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<String>,
     pub created_at: Timestamp,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retired_at: Option<Timestamp>,
 }
 
@@ -76,9 +84,9 @@ impl StoredSigningKey {
             kid: self.kid.clone(),
             algorithm: self.algorithm,
             status: if self.retired_at.is_some() {
-                "retired"
+                KeyStatus::Retired
             } else {
-                "active"
+                KeyStatus::Active
             },
             public_key: self
                 .public_key
@@ -208,6 +216,9 @@ impl KeyVault {
             }
             if key.retired_at.is_some() {
                 ring.retire(&key.kid);
+            } else {
+                // Keys come oldest first: the newest active one signs by default.
+                ring.set_default_kid(&key.kid);
             }
         }
         Ok(ring)
@@ -218,7 +229,7 @@ impl KeyVault {
 /// HMAC key cannot be given out without giving out the power to sign.
 pub fn public_ring(keys: &[KeyInfo]) -> Result<KeyRing> {
     let mut ring = KeyRing::new();
-    for key in keys.iter().filter(|k| k.status == "active") {
+    for key in keys.iter().filter(|k| k.status == KeyStatus::Active) {
         if let Some(public) = &key.public_key {
             let public = URL_SAFE_NO_PAD
                 .decode(public)
@@ -285,8 +296,14 @@ mod tests {
             Err(Rejection::UnknownKey)
         );
         assert_eq!(ring.signing_kids(), vec!["mac", "new"]);
+        assert_eq!(ring.default_kid(), Some("mac"), "the newest active key");
+        assert!(ring.mint(Some("old"), &claims()).is_err());
         let infos: Vec<KeyInfo> = keys.iter().map(StoredSigningKey::info).collect();
-        assert_eq!(infos[0].status, "retired");
+        assert_eq!(infos[0].status, KeyStatus::Retired);
+        let listed = serde_json::to_string(&infos).unwrap();
+        assert!(!listed.contains("sealed"), "{listed}");
+        let read_back: Vec<KeyInfo> = serde_json::from_str(&listed).unwrap();
+        assert_eq!(read_back, infos);
         let edge = public_ring(&infos).unwrap();
         assert!(edge.verify(&new, NOW, Kind::Playback, None, None).is_ok());
         assert_eq!(

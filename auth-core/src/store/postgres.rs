@@ -1493,6 +1493,77 @@ mod tests {
         }
     }
 
+    /// Migration 3 gives sessions an owner: live sessions of a database made before it keep
+    /// their ids and slots, and deleting their token still removes them.
+    #[test]
+    fn sessions_survive_the_owner_migration() {
+        let Some(scratch) = Scratch::new() else {
+            return;
+        };
+        let lease =
+            crate::store::conformance::T0.saturating_add(std::time::Duration::from_secs(210));
+        {
+            let mut client = scratch.client();
+            client
+                .batch_execute(&format!(r#"CREATE SCHEMA "{}""#, scratch.schema))
+                .unwrap();
+            client
+                .batch_execute(&format!("SET search_path TO {}", scratch.schema))
+                .unwrap();
+            client
+                .batch_execute(
+                    "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, \
+                     applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+                )
+                .unwrap();
+            for (index, sql) in MIGRATIONS[..2].iter().enumerate() {
+                client.batch_execute(sql).unwrap();
+                client
+                    .execute(
+                        "INSERT INTO schema_migrations (version) VALUES ($1)",
+                        &[&(index as i32 + 1)],
+                    )
+                    .unwrap();
+            }
+            client
+                .batch_execute(&format!(
+                    "INSERT INTO tokens (id, token_hash, token_prefix, user_id, status, max_sessions, \
+                     created_at, updated_at) VALUES (7, '\\x00', 'ab', 'u', 'active', 1, 0, 0);
+                     INSERT INTO sessions (id, token_id, session_key, user_id, stream, ip, proto, \
+                     started_at, last_seen, expires_at) \
+                     VALUES (41, 7, 'id:a', 'u', 's', '10.0.0.1', 'hls', 0, 0, {});",
+                    lease.unix_micros()
+                ))
+                .unwrap();
+        }
+        let store = scratch.open();
+        let t0 = crate::store::conformance::T0;
+        let sessions = store.sessions(&Default::default(), t0).unwrap();
+        assert_eq!(
+            (sessions.len(), sessions[0].id, sessions[0].token_id),
+            (1, 41, Some(7))
+        );
+        let claim = |key| SessionClaim {
+            owner: SessionOwner::token(7),
+            key,
+            max_sessions: 1,
+            user_id: "u",
+            stream: "s",
+            ip: std::net::IpAddr::from([10, 0, 0, 1]),
+            proto: "hls",
+        };
+        assert!(matches!(
+            store.admit_session(&claim("id:a"), t0, lease).unwrap(),
+            Admission::Extended { session_id: 41 }
+        ));
+        assert!(matches!(
+            store.admit_session(&claim("id:b"), t0, lease).unwrap(),
+            Admission::LimitReached { live: 1 }
+        ));
+        assert!(store.delete_token(7).unwrap());
+        assert!(store.sessions(&Default::default(), t0).unwrap().is_empty());
+    }
+
     #[test]
     fn two_nodes_racing_admissions_never_over_admit() {
         const MAX: i64 = 3;

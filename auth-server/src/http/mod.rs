@@ -44,6 +44,9 @@ pub enum Endpoint {
     Session,
     AccessLogs,
     Stats,
+    // Signed tokens (see `api::playback`).
+    PlaybackTokens,
+    SigningKeys,
     // Event tickets (see `api::ticketing`).
     Users,
     User,
@@ -136,6 +139,8 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("POST", "/api/tickets", Endpoint::Tickets),
     ("POST", "/api/tickets/verify", Endpoint::TicketVerify),
     ("DELETE", "/api/tickets/{id}", Endpoint::Ticket),
+    ("POST", "/api/playback-tokens", Endpoint::PlaybackTokens),
+    ("GET", "/api/signing-keys", Endpoint::SigningKeys),
 ];
 
 /// Matches `path` against a template with at most one `{id}` segment; returns the captured id.

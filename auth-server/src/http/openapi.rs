@@ -23,11 +23,11 @@ pub fn document() -> Response<Body> {
     response
 }
 
-fn error_ref(description: &str) -> Value {
+pub(crate) fn error_ref(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
 }
 
-fn ok_json(description: &str, schema: &str) -> Value {
+pub(crate) fn ok_json(description: &str, schema: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
 }
 
@@ -39,7 +39,7 @@ fn id_param(what: &str) -> Value {
     json!({"name": "id", "in": "path", "required": true, "description": format!("{what} id"), "schema": {"type": "integer"}})
 }
 
-fn management_errors(mut responses: Value, write: bool) -> Value {
+pub(crate) fn management_errors(mut responses: Value, write: bool) -> Value {
     if let Some(map) = responses.as_object_mut() {
         map.insert(
             "400".into(),
@@ -151,7 +151,7 @@ fn core_spec() -> Value {
             json!({"type": "integer", "minimum": 0}),
         ),
     ];
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "auth-server",
@@ -205,7 +205,7 @@ fn core_spec() -> Value {
                 "TokenPage": {"type": "object", "properties": {
                     "items": {"type": "array", "items": {"$ref": "#/components/schemas/Token"}}, "total": {"type": "integer"}}},
                 "Session": {"type": "object", "properties": {
-                    "id": {"type": "integer"}, "token_id": {"type": "integer"}, "user_id": {"type": "string"},
+                    "id": {"type": "integer"}, "token_id": {"type": ["integer", "null"], "description": "null for a signed token's session"}, "user_id": {"type": "string"},
                     "stream": {"type": "string"}, "ip": {"type": "string"}, "proto": {"type": "string"},
                     "started_at": {"type": "string", "format": "date-time"}, "last_seen": {"type": "string", "format": "date-time"},
                     "expires_at": {"type": "string", "format": "date-time"},
@@ -288,7 +288,9 @@ fn core_spec() -> Value {
                     "responses": management_errors(json!({"200": ok_json("Counts", "Stats")}), false)}
             }
         }
-    })
+    });
+    super::api::playback::describe(&mut doc);
+    doc
 }
 
 #[cfg(test)]

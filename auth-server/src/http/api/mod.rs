@@ -6,6 +6,7 @@
 //! answers loopback clients only.
 
 mod access_logs;
+pub(crate) mod playback;
 mod sessions;
 mod ticketing;
 mod tokens;
@@ -58,6 +59,8 @@ pub async fn handle(
         (Endpoint::Session, Method::DELETE, Some(id)) => sessions::terminate(app, id).await,
         (Endpoint::AccessLogs, Method::GET, _) => access_logs::list(app, &request).await,
         (Endpoint::Stats, Method::GET, _) => access_logs::stats(app, &request).await,
+        (Endpoint::PlaybackTokens, Method::POST, _) => playback::mint(app, request).await,
+        (Endpoint::SigningKeys, Method::GET, _) => playback::keys(app).await,
         _ => Err(error_body(
             StatusCode::NOT_FOUND,
             "not_found",

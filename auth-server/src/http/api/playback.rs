@@ -1,0 +1,88 @@
+//! Signed playback tokens: `POST /api/playback-tokens` mints one (the seed-000 flow: after a
+//! ticket or purchase check, the viewer gets a short-lived token and a ready player URL), and
+//! `GET /api/signing-keys` lists the keys: ids, algorithms, status and public keys, never a
+//! secret, so that edges and door scanners can be given what they need to verify offline.
+//!
+//! Minting needs a read-write API key (the admin). Signing is CPU work of microseconds, so it
+//! runs here rather than on a blocking thread.
+
+use std::sync::Arc;
+
+use auth_core::signed_token::keys::StoredSigningKey;
+use auth_core::signed_token::PlaybackSpec;
+use auth_core::Clock;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde_json::{json, Value};
+
+use super::{call, json_body, Answer};
+use crate::http::openapi::{management_errors, ok_json};
+use crate::http::{error_response, json};
+use crate::server::App;
+
+pub(super) async fn mint(app: &Arc<App>, request: Request<Incoming>) -> Answer {
+    let spec: PlaybackSpec = json_body(request).await?;
+    let minted = app
+        .signing
+        .mint(&spec, app.clock().now())
+        .map_err(|err| error_response(&err))?;
+    Ok(json(StatusCode::CREATED, &minted))
+}
+
+pub(super) async fn keys(app: &Arc<App>) -> Answer {
+    let keys = call(app, |app| app.store().signing_keys()).await?;
+    let items: Vec<_> = keys.iter().map(StoredSigningKey::info).collect();
+    Ok(json(StatusCode::OK, &json!({ "items": items })))
+}
+
+/// This module's part of `openapi.json`.
+pub(crate) fn describe(doc: &mut Value) {
+    let security = json!([{"apiKey": []}, {"bearer": []}]);
+    let schemas = json!({
+        "PlaybackTokenRequest": {"type": "object", "required": ["user_id"], "additionalProperties": false, "properties": {
+            "user_id": {"type": "string", "description": "The viewer; sent to the media server as X-UserId"},
+            "event": {"type": "string"},
+            "streams": {"type": "array", "items": {"type": "string"}, "description": "Names or * globs; empty = any"},
+            "ttl_seconds": {"type": "integer", "minimum": 1, "description": "Default PLAYBACK_TOKEN_TTL"},
+            "ip": {"type": "string", "description": "Bind the token to this client address"},
+            "max_sessions": {"type": "integer", "minimum": 0, "description": "0 = unlimited (decided with no store call)"},
+            "kid": {"type": "string", "description": "Signing key; default the newest active one"}}},
+        "PlaybackToken": {"type": "object", "properties": {
+            "token": {"type": "string", "description": "v1.<kid>.<claims>.<signature>, URL-safe"},
+            "kid": {"type": "string"},
+            "expires_at": {"type": "string", "format": "date-time"},
+            "player_url": {"type": "string", "description": "PLAYER_URL_TEMPLATE with {token} (and a single stream) filled in"},
+            "claims": {"type": "object"}}},
+        "SigningKey": {"type": "object", "properties": {
+            "kid": {"type": "string"},
+            "algorithm": {"type": "string", "enum": ["hs256", "ed25519"]},
+            "status": {"type": "string", "enum": ["active", "retired"]},
+            "public_key": {"type": "string", "description": "Ed25519 only, base64url"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "retired_at": {"type": "string", "format": "date-time"}}}
+    });
+    let paths = json!({
+        "/api/playback-tokens": {
+            "post": {"summary": "Mint a signed playback token; /auth accepts it without a token lookup",
+                "security": security,
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PlaybackTokenRequest"}}}},
+                "responses": management_errors(json!({
+                    "201": ok_json("The token and its player URL", "PlaybackToken")}), true)}
+        },
+        "/api/signing-keys": {
+            "get": {"summary": "Signing keys: ids, algorithms, status, public keys (never a secret)",
+                "security": security,
+                "responses": management_errors(json!({"200": {"description": "Every key, oldest first",
+                    "content": {"application/json": {"schema": {"type": "object", "properties": {
+                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/SigningKey"}}}}}}}}), false)}
+        }
+    });
+    merge(&mut doc["components"]["schemas"], schemas);
+    merge(&mut doc["paths"], paths);
+}
+
+fn merge(into: &mut Value, from: Value) {
+    if let (Some(into), Value::Object(from)) = (into.as_object_mut(), from) {
+        into.extend(from);
+    }
+}
