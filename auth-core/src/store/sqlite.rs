@@ -35,7 +35,8 @@ use crate::session::{Admission, Session, SessionClaim, SessionId, SessionOwner};
 use crate::signed_token::keys::StoredSigningKey;
 use crate::signed_token::Algorithm;
 use crate::token::{
-    IpAllowList, NewToken, StreamAllowList, Token, TokenId, TokenPatch, TokenStatus,
+    Action, ActionSet, IpAllowList, NewToken, StreamAllowList, Token, TokenId, TokenPatch,
+    TokenStatus,
 };
 
 mod transfer;
@@ -139,6 +140,10 @@ const MIGRATIONS: &[&str] = &[
         created_at    INTEGER NOT NULL,
         retired_at    INTEGER
     );
+    "#,
+    // hooks: what each token allows (play, publish); tokens made before it could only play.
+    r#"
+    ALTER TABLE tokens ADD COLUMN allowed_actions TEXT NOT NULL DEFAULT '["play"]';
     "#,
 ];
 
@@ -468,7 +473,8 @@ fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<()> {
 }
 
 const TOKEN_COLUMNS: &str = "id, token_hash, user_id, status, max_sessions, allowed_ips, \
-     allowed_streams, valid_from, valid_until, meta, created_at, updated_at, token_prefix";
+     allowed_streams, valid_from, valid_until, meta, created_at, updated_at, token_prefix, \
+     allowed_actions";
 
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> rusqlite::Error {
     rusqlite::Error::ToSqlConversionFailure(
@@ -481,6 +487,9 @@ fn token_from_row(row: &Row<'_>) -> rusqlite::Result<Token> {
     let ips: String = row.get(5)?;
     let streams: String = row.get(6)?;
     let meta: String = row.get(9)?;
+    let actions: String = row.get(13)?;
+    let actions: Vec<Action> =
+        serde_json::from_str(&actions).map_err(|e| corrupt("allowed_actions", e))?;
     let ips: Vec<String> = serde_json::from_str(&ips).map_err(|e| corrupt("allowed_ips", e))?;
     let streams: Vec<String> =
         serde_json::from_str(&streams).map_err(|e| corrupt("allowed_streams", e))?;
@@ -496,6 +505,7 @@ fn token_from_row(row: &Row<'_>) -> rusqlite::Result<Token> {
         allowed_ips: IpAllowList::parse(&ips).map_err(|e| corrupt("allowed_ips", e))?,
         allowed_streams: StreamAllowList::parse(&streams)
             .map_err(|e| corrupt("allowed_streams", e))?,
+        allowed_actions: ActionSet::parse(&actions).map_err(|e| corrupt("allowed_actions", e))?,
         valid_from: row
             .get::<_, Option<i64>>(7)?
             .map(Timestamp::from_unix_micros),
@@ -509,7 +519,7 @@ fn token_from_row(row: &Row<'_>) -> rusqlite::Result<Token> {
 }
 
 /// A token's settings as SQL values, in `SETTINGS_ASSIGNMENTS` order.
-fn settings_values(token: &Token) -> Result<[SqlValue; 8]> {
+fn settings_values(token: &Token) -> Result<[SqlValue; 9]> {
     let json = |v: serde_json::Result<String>| {
         v.map_err(|e| Error::storage(format!("encoding JSON: {e}")))
     };
@@ -526,12 +536,13 @@ fn settings_values(token: &Token) -> Result<[SqlValue; 8]> {
             .valid_until
             .map_or(SqlValue::Null, |t| SqlValue::Integer(t.unix_micros())),
         SqlValue::Text(json(serde_json::to_string(&token.meta))?),
+        SqlValue::Text(json(serde_json::to_string(&token.allowed_actions))?),
     ])
 }
 
 const SETTINGS_ASSIGNMENTS: &str =
     "user_id = ?1, status = ?2, max_sessions = ?3, allowed_ips = ?4, \
-     allowed_streams = ?5, valid_from = ?6, valid_until = ?7, meta = ?8";
+     allowed_streams = ?5, valid_from = ?6, valid_until = ?7, meta = ?8, allowed_actions = ?9";
 
 fn select_token(
     conn: &Connection,
@@ -551,8 +562,9 @@ fn insert_token(conn: &Connection, new: NewToken, now: Timestamp) -> Result<Toke
     let result = conn
         .prepare_cached(
             "INSERT INTO tokens (user_id, status, max_sessions, allowed_ips, allowed_streams, \
-             valid_from, valid_until, meta, token_hash, token_prefix, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+             valid_from, valid_until, meta, allowed_actions, token_hash, token_prefix, \
+             created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
         )?
         .execute(params_from_iter(values.iter().chain([
             &SqlValue::Blob(token.digest.0.to_vec()),
@@ -578,7 +590,7 @@ fn insert_token(conn: &Connection, new: NewToken, now: Timestamp) -> Result<Toke
 
 fn write_settings(conn: &Connection, token: &Token) -> Result<()> {
     let values = settings_values(token)?;
-    let sql = format!("UPDATE tokens SET {SETTINGS_ASSIGNMENTS}, updated_at = ?9 WHERE id = ?10");
+    let sql = format!("UPDATE tokens SET {SETTINGS_ASSIGNMENTS}, updated_at = ?10 WHERE id = ?11");
     conn.prepare_cached(&sql)?
         .execute(params_from_iter(values.iter().chain([
             &SqlValue::Integer(token.updated_at.unix_micros()),
