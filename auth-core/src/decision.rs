@@ -425,7 +425,7 @@ where
 }
 
 /// The session owner of a signed token: from its tag, the part only the key holder could make.
-fn signed_owner(token: &str) -> SessionOwner {
+pub fn signed_owner(token: &str) -> SessionOwner {
     let tag = token.rsplit('.').next().unwrap_or_default();
     SessionOwner::signed(tag.as_bytes())
 }
@@ -874,6 +874,16 @@ mod tests {
                 .authorize(&ask("s1", "sports/final"))
                 .unwrap()
                 .is_allow());
+            assert_eq!(
+                auth.authorize(&AuthRequest {
+                    action: Action::Publish,
+                    ..ask("s9", "sports/final")
+                })
+                .unwrap()
+                .deny_reason(),
+                Some(DenyReason::ActionNotAllowed),
+                "a signed playback token is never a stream key"
+            );
             assert_eq!(
                 auth.authorize(&ask("s2", "sports/final"))
                     .unwrap()

@@ -1,7 +1,8 @@
 //! Flussonic's `auth_backend` / `on_play` hook: `GET /auth` with a query string, or `POST /auth`
-//! with JSON or a form; and its `on_publish` hook, `GET|POST /auth/publish`, the same fields for a
-//! publisher (whose token must allow `publish`). Only the fields the decision needs are read, each loosely typed (Flussonic
-//! sends numbers as strings and vice versa); unknown fields are ignored.
+//! with JSON or a form; and its `on_publish` hook, `GET|POST /auth/publish`, the same fields for
+//! a publisher (whose token must allow `publish`). Only the fields the decision needs are read,
+//! each loosely typed (Flussonic sends numbers as strings and vice versa); unknown fields are
+//! ignored.
 //!
 //! 200 allows, with `X-UserId`, `X-Max-Sessions` (omitted for unlimited tokens: Flussonic would
 //! read 0 as "no sessions") and `X-AuthDuration`. 403 denies with a JSON reason and

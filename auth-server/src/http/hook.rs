@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use auth_core::session::session_key;
+use auth_core::session::{session_key, SessionOwner};
 use auth_core::store::SessionFilter;
 use auth_core::{
     AccessLogEntry, AccessResult, Action, AuthRequest, Decision, Denial, DenyReason, Grant,
@@ -199,8 +199,15 @@ pub async fn end_session(app: &Arc<App>, request: Arc<HookRequest>) -> Ended {
     };
     let found = app
         .blocking(move |app| {
-            let Some(token) = app.store().token_by_digest(&app.hasher().digest(&secret))? else {
-                return Ok(false);
+            // The session's owner, as admission recorded it: a stored token's id, or for a
+            // signed token (which has no row) the owner its signature maps to.
+            let (owner, token_id) = if auth_core::signed_token::is_signed(&secret) {
+                (auth_core::decision::signed_owner(&secret), None)
+            } else {
+                match app.store().token_by_digest(&app.hasher().digest(&secret))? {
+                    Some(token) => (SessionOwner::token(token.id), Some(token.id)),
+                    None => return Ok(false),
+                }
             };
             let key = session_key(
                 request.session_id.as_deref(),
@@ -209,13 +216,13 @@ pub async fn end_session(app: &Arc<App>, request: Arc<HookRequest>) -> Ended {
                 &request.proto,
             );
             let filter = SessionFilter {
-                token_id: Some(token.id),
+                token_id,
                 stream: Some(request.stream.clone()),
                 ..SessionFilter::default()
             };
             let now = app.clock().now();
             let live = app.store().sessions(&filter, now)?;
-            match live.iter().find(|session| session.key == key) {
+            match live.iter().find(|s| s.owner == owner && s.key == key) {
                 Some(session) => app.store().end_session(session.id),
                 None => Ok(false),
             }
