@@ -1418,6 +1418,33 @@ mod tests {
         assert_eq!(store.schema_version().unwrap() as usize, MIGRATIONS.len());
     }
 
+    // hooks: allowed_actions
+    #[test]
+    fn tokens_made_before_allowed_actions_may_only_play() {
+        use crate::token::Action;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.db");
+        let before = MIGRATIONS
+            .iter()
+            .position(|sql| sql.contains("allowed_actions"))
+            .unwrap();
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            migrate(&mut conn, &MIGRATIONS[..before]).unwrap();
+            conn.execute(
+                "INSERT INTO tokens (token_hash, token_prefix, user_id, status, created_at, \
+                 updated_at) VALUES (?1, 'old', 'legacy', 'active', 0, 0)",
+                [vec![7u8; 32]],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let token = store.list_tokens(&TokenFilter::default()).unwrap().items;
+        assert_eq!(token.len(), 1);
+        assert!(token[0].allowed_actions.allows(Action::Play));
+        assert!(!token[0].allowed_actions.allows(Action::Publish));
+    }
+
     #[test]
     fn refuses_a_newer_schema() {
         let dir = tempfile::tempdir().unwrap();
