@@ -1403,6 +1403,30 @@ mod tests {
         }
     }
 
+    // hooks: allowed_actions
+    #[test]
+    fn a_token_row_written_without_allowed_actions_may_only_play() {
+        // What the migration gives existing rows: PostgreSQL fills them with the column's
+        // DEFAULT, the same one a writer that knows nothing of the column gets.
+        use crate::token::Action;
+        let Some(scratch) = Scratch::new() else {
+            return;
+        };
+        let store = scratch.open();
+        scratch
+            .client()
+            .batch_execute(
+                "INSERT INTO tokens (token_hash, token_prefix, user_id, status, created_at,
+                                     updated_at)
+                     VALUES (decode(repeat('07', 32), 'hex'), 'old', 'legacy', 'active', 0, 0);",
+            )
+            .unwrap();
+        let tokens = store.list_tokens(&TokenFilter::default()).unwrap().items;
+        assert_eq!(tokens.len(), 1);
+        assert!(tokens[0].allowed_actions.allows(Action::Play));
+        assert!(!tokens[0].allowed_actions.allows(Action::Publish));
+    }
+
     #[test]
     fn two_nodes_racing_admissions_never_over_admit() {
         const MAX: i64 = 3;
