@@ -64,6 +64,7 @@ fn request(token: &str) -> AuthRequest<'_> {
         proto: "hls",
         request_type: RequestType::UpdateSession,
         session_id: Some("player-1"),
+        action: auth_core::Action::Play,
     }
 }
 

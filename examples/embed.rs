@@ -83,6 +83,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         proto: "hls",
         request_type: RequestType::NewSession,
         session_id: Some("player-1"),
+        action: auth_core::Action::Play,
     };
 
     // 6. A new session takes the token's only slot. `authorize` blocks on the store: from async

@@ -294,6 +294,7 @@ mod tests {
             proto: "hls",
             request_type: RequestType::NewSession,
             session_id: None,
+            action: crate::token::Action::Play,
         };
         let decision = Decision::Deny(Denial::new(DenyReason::TokenNotFound));
         AccessLogEntry::new(

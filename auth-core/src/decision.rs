@@ -17,7 +17,7 @@ use crate::session::{
 };
 use crate::signed_token::{is_signed, Claims, KeyRing, Kind, Rejection, SharedKeyRing};
 use crate::store::Store;
-use crate::token::{Token, TokenId, TokenStatus};
+use crate::token::{Action, Token, TokenId, TokenStatus};
 
 /// Whether the media server is opening a session or re-checking a live one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +54,8 @@ pub struct AuthRequest<'a> {
     pub request_type: RequestType,
     /// The media server's own id of the session, stable across its re-checks.
     pub session_id: Option<&'a str>,
+    /// Play or publish: checked against the token's `allowed_actions`.
+    pub action: Action,
 }
 
 /// Why a request was refused. The codes are a public contract: never renamed.
@@ -68,6 +70,8 @@ pub enum DenyReason {
     StreamNotAllowed,
     SessionLimitReached,
     SessionTerminated,
+    /// The token does not allow this action (e.g. a viewer's token used as a stream key).
+    ActionNotAllowed,
     /// The store did not answer within the response budget.
     BackendTimeout,
     /// The store answered with an error.
@@ -99,7 +103,7 @@ impl From<Rejection> for DenyReason {
 }
 
 impl DenyReason {
-    pub const ALL: [DenyReason; 15] = [
+    pub const ALL: [DenyReason; 16] = [
         DenyReason::TokenMissing,
         DenyReason::TokenNotFound,
         DenyReason::TokenSuspended,
@@ -115,6 +119,7 @@ impl DenyReason {
         DenyReason::UnknownKey,
         DenyReason::BadSignature,
         DenyReason::WrongKind,
+        DenyReason::ActionNotAllowed,
     ];
 
     pub fn code(self) -> &'static str {
@@ -128,6 +133,7 @@ impl DenyReason {
             DenyReason::StreamNotAllowed => "stream_not_allowed",
             DenyReason::SessionLimitReached => "session_limit_reached",
             DenyReason::SessionTerminated => "session_terminated",
+            DenyReason::ActionNotAllowed => "action_not_allowed",
             DenyReason::BackendTimeout => "backend_timeout",
             DenyReason::BackendError => "backend_error",
             DenyReason::Malformed => Rejection::Malformed.code(),
@@ -162,6 +168,9 @@ impl DenyReason {
                 "the token already has as many live sessions as it allows".to_owned()
             }
             DenyReason::SessionTerminated => "this session was terminated".to_owned(),
+            DenyReason::ActionNotAllowed => {
+                format!("this token does not allow `{}`", request.action)
+            }
             DenyReason::BackendTimeout => {
                 "the authorization store did not answer in time".to_owned()
             }
@@ -261,7 +270,7 @@ impl Denial {
 
 /// Checks everything about the token that needs no session state, in a fixed order: expiry
 /// first (a token past `valid_until` is expired whatever its stored status), then status,
-/// validity start, client address, stream.
+/// validity start, client address, stream, action.
 ///
 /// `token` must be the one whose digest matches the presented secret: secrets are never compared
 /// here, only looked up by their keyed digest (see [`crate::secret`]).
@@ -284,6 +293,9 @@ pub fn check_token(
     }
     if !token.allowed_streams.allows(request.stream) {
         return Err(DenyReason::StreamNotAllowed);
+    }
+    if !token.allowed_actions.allows(request.action) {
+        return Err(DenyReason::ActionNotAllowed);
     }
     Ok(())
 }
@@ -387,6 +399,10 @@ where
         Ok(claims) => claims,
         Err(rejection) => return Ok(Decision::Deny(Denial::new(rejection.into()))),
     };
+    // Signed tokens are playback tokens: never stream keys.
+    if request.action != Action::Play {
+        return Ok(Decision::Deny(Denial::new(DenyReason::ActionNotAllowed)));
+    }
     if claims.max_sessions == 0 {
         return Ok(Decision::Allow(Grant {
             token_id: None,
@@ -409,7 +425,7 @@ where
 }
 
 /// The session owner of a signed token: from its tag, the part only the key holder could make.
-fn signed_owner(token: &str) -> SessionOwner {
+pub fn signed_owner(token: &str) -> SessionOwner {
     let tag = token.rsplit('.').next().unwrap_or_default();
     SessionOwner::signed(tag.as_bytes())
 }
@@ -576,6 +592,7 @@ mod tests {
             proto: "hls",
             request_type: RequestType::NewSession,
             session_id: Some("s1"),
+            action: Action::Play,
         }
     }
 
@@ -677,6 +694,28 @@ mod tests {
                 Admission::Terminated { session_id: 1 }
             )),
             Some(DenyReason::SessionTerminated)
+        );
+    }
+
+    #[test]
+    fn publishing_needs_a_token_allowed_to_publish() {
+        let viewer = token(base());
+        let publish = AuthRequest {
+            action: Action::Publish,
+            ..request(Some(SECRET))
+        };
+        assert_eq!(
+            reason(run(Some(&viewer), &publish, NOW, ADMIT)),
+            Some(DenyReason::ActionNotAllowed)
+        );
+        let key = token(TokenSpec {
+            allowed_actions: Some(vec![Action::Publish]),
+            ..base()
+        });
+        assert!(run(Some(&key), &publish, NOW, ADMIT).is_allow());
+        assert_eq!(
+            reason(run(Some(&key), &request(Some(SECRET)), NOW, ADMIT)),
+            Some(DenyReason::ActionNotAllowed)
         );
     }
 
@@ -835,6 +874,16 @@ mod tests {
                 .authorize(&ask("s1", "sports/final"))
                 .unwrap()
                 .is_allow());
+            assert_eq!(
+                auth.authorize(&AuthRequest {
+                    action: Action::Publish,
+                    ..ask("s9", "sports/final")
+                })
+                .unwrap()
+                .deny_reason(),
+                Some(DenyReason::ActionNotAllowed),
+                "a signed playback token is never a stream key"
+            );
             assert_eq!(
                 auth.authorize(&ask("s2", "sports/final"))
                     .unwrap()

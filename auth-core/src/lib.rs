@@ -29,7 +29,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use auth_core::{AuthRequest, Authorizer, MemoryStore, RequestType, SessionPolicy, Store,
+//! use auth_core::{Action, AuthRequest, Authorizer, MemoryStore, RequestType, SessionPolicy, Store,
 //!                 SystemClock, TokenSpec, Clock, TokenHasher};
 //!
 //! let store = Arc::new(MemoryStore::new());
@@ -43,7 +43,8 @@
 //! let policy = SessionPolicy::new(Duration::from_secs(180));
 //! let auth = Authorizer::new(store, Arc::new(SystemClock), hasher, policy);
 //! let request = AuthRequest { token: Some("viewer-secret"), stream: "news", ip: "10.0.0.1".parse().unwrap(),
-//!                             proto: "hls", request_type: RequestType::NewSession, session_id: Some("s1") };
+//!                             proto: "hls", request_type: RequestType::NewSession, session_id: Some("s1"),
+//!                             action: Action::Play };
 //! assert!(auth.authorize(&request)?.is_allow());
 //! # Ok::<(), auth_core::Error>(())
 //! ```
@@ -75,4 +76,4 @@ pub use error::{Error, Result};
 pub use secret::{SecretDigest, TokenHasher};
 pub use session::{Admission, Session, SessionClaim, SessionId, SessionOwner, SessionPolicy};
 pub use store::{MemoryStore, PostgresStore, SqliteStore, Store};
-pub use token::{NewToken, Token, TokenId, TokenPatch, TokenSpec, TokenStatus};
+pub use token::{Action, ActionSet, NewToken, Token, TokenId, TokenPatch, TokenSpec, TokenStatus};

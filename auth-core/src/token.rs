@@ -84,6 +84,8 @@ pub struct Token {
     pub max_sessions: u32,
     pub allowed_ips: IpAllowList,
     pub allowed_streams: StreamAllowList,
+    /// What the token lets its holder do: play (watch), publish (a stream key), or both.
+    pub allowed_actions: ActionSet,
     pub valid_from: Option<Timestamp>,
     pub valid_until: Option<Timestamp>,
     pub meta: Map<String, Value>,
@@ -101,6 +103,7 @@ pub struct NewToken {
     pub max_sessions: u32,
     pub allowed_ips: IpAllowList,
     pub allowed_streams: StreamAllowList,
+    pub allowed_actions: ActionSet,
     pub valid_from: Option<Timestamp>,
     pub valid_until: Option<Timestamp>,
     pub meta: Map<String, Value>,
@@ -118,6 +121,7 @@ impl NewToken {
             max_sessions: self.max_sessions,
             allowed_ips: self.allowed_ips,
             allowed_streams: self.allowed_streams,
+            allowed_actions: self.allowed_actions,
             valid_from: self.valid_from,
             valid_until: self.valid_until,
             meta: self.meta,
@@ -133,6 +137,7 @@ impl NewToken {
             && self.max_sessions == token.max_sessions
             && self.allowed_ips == token.allowed_ips
             && self.allowed_streams == token.allowed_streams
+            && self.allowed_actions == token.allowed_actions
             && self.valid_from == token.valid_from
             && self.valid_until == token.valid_until
             && self.meta == token.meta
@@ -155,6 +160,9 @@ pub struct TokenSpec {
     pub allowed_ips: Vec<String>,
     #[serde(default)]
     pub allowed_streams: Vec<String>,
+    /// Absent: play only.
+    #[serde(default)]
+    pub allowed_actions: Option<Vec<Action>>,
     #[serde(default)]
     pub valid_from: Option<Timestamp>,
     #[serde(default)]
@@ -182,6 +190,10 @@ impl TokenSpec {
             max_sessions: validate_max_sessions(self.max_sessions.unwrap_or(0))?,
             allowed_ips: IpAllowList::parse(&self.allowed_ips)?,
             allowed_streams: StreamAllowList::parse(&self.allowed_streams)?,
+            allowed_actions: match self.allowed_actions {
+                Some(actions) => ActionSet::parse(&actions)?,
+                None => ActionSet::default(),
+            },
             valid_from: self.valid_from,
             valid_until: self.valid_until,
             meta: validate_meta(self.meta.unwrap_or_default())?,
@@ -206,6 +218,8 @@ pub struct TokenPatch {
     pub allowed_ips: Option<Vec<String>>,
     #[serde(default)]
     pub allowed_streams: Option<Vec<String>>,
+    #[serde(default)]
+    pub allowed_actions: Option<Vec<Action>>,
     #[serde(default, deserialize_with = "nullable")]
     pub valid_from: Option<Option<Timestamp>>,
     #[serde(default, deserialize_with = "nullable")]
@@ -241,6 +255,9 @@ impl TokenPatch {
         if let Some(streams) = self.allowed_streams {
             token.allowed_streams = StreamAllowList::parse(&streams)?;
         }
+        if let Some(actions) = self.allowed_actions {
+            token.allowed_actions = ActionSet::parse(&actions)?;
+        }
         if let Some(from) = self.valid_from {
             token.valid_from = from;
         }
@@ -259,6 +276,7 @@ impl TokenPatch {
             && self.max_sessions.is_none()
             && self.allowed_ips.is_none()
             && self.allowed_streams.is_none()
+            && self.allowed_actions.is_none()
             && self.valid_from.is_none()
             && self.valid_until.is_none()
             && self.meta.is_none()
@@ -338,6 +356,94 @@ fn validate_meta(meta: Map<String, Value>) -> Result<Map<String, Value>> {
         ));
     }
     Ok(meta)
+}
+
+/// What a media server asks to do with a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Watch it.
+    Play,
+    /// Send it (the token is a stream key).
+    Publish,
+}
+
+impl Action {
+    pub const ALL: [Action; 2] = [Action::Play, Action::Publish];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Play => "play",
+            Action::Publish => "publish",
+        }
+    }
+
+    const fn bit(self) -> u8 {
+        match self {
+            Action::Play => 1,
+            Action::Publish => 2,
+        }
+    }
+}
+
+impl FromStr for Action {
+    type Err = Error;
+    fn from_str(text: &str) -> Result<Self> {
+        Action::ALL
+            .into_iter()
+            .find(|action| action.as_str() == text)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "allowed_actions",
+                    format!("unknown action `{text}`: expected play or publish"),
+                )
+            })
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The actions a token allows: never empty (a token that allows nothing should be suspended or
+/// deleted instead). Defaults to play only, so that a viewer's token is never a stream key unless
+/// it is made one on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActionSet(u8);
+
+impl Default for ActionSet {
+    fn default() -> Self {
+        ActionSet(Action::Play.bit())
+    }
+}
+
+impl ActionSet {
+    pub fn parse(actions: &[Action]) -> Result<Self> {
+        let bits = actions.iter().fold(0, |bits, action| bits | action.bit());
+        if bits == 0 {
+            return Err(Error::invalid(
+                "allowed_actions",
+                "must name at least one of play, publish",
+            ));
+        }
+        Ok(ActionSet(bits))
+    }
+
+    pub fn allows(self, action: Action) -> bool {
+        self.0 & action.bit() != 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Action> {
+        Action::ALL.into_iter().filter(move |a| self.allows(*a))
+    }
+}
+
+impl Serialize for ActionSet {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
 }
 
 /// Addresses and CIDR blocks, IPv4 and IPv6. Empty allows any address.
@@ -563,6 +669,29 @@ mod tests {
             bad.validate(&hasher()).unwrap_err().field(),
             Some("valid_until")
         );
+    }
+
+    #[test]
+    fn actions_default_to_play_and_are_never_empty() {
+        let (new, _) = spec("u1").validate(&hasher()).unwrap();
+        assert!(new.allowed_actions.allows(Action::Play));
+        assert!(!new.allowed_actions.allows(Action::Publish));
+        let mut both = spec("u1");
+        both.allowed_actions = Some(vec![Action::Publish, Action::Play, Action::Publish]);
+        let (new, _) = both.validate(&hasher()).unwrap();
+        assert_eq!(
+            serde_json::to_string(&new.allowed_actions).unwrap(),
+            r#"["play","publish"]"#
+        );
+        let mut none = spec("u1");
+        none.allowed_actions = Some(vec![]);
+        assert_eq!(
+            none.validate(&hasher()).unwrap_err().field(),
+            Some("allowed_actions")
+        );
+        assert!(serde_json::from_str::<TokenPatch>(r#"{"allowed_actions": ["record"]}"#).is_err());
+        assert_eq!("publish".parse::<Action>().unwrap(), Action::Publish);
+        assert!("record".parse::<Action>().is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use auth_core::store::{TokenFilter, Upsert};
 use auth_core::{
-    Clock, Store, SystemClock, Timestamp, TokenHasher, TokenPatch, TokenSpec, TokenStatus,
+    Action, Clock, Store, SystemClock, Timestamp, TokenHasher, TokenPatch, TokenSpec, TokenStatus,
 };
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Map, Value};
@@ -159,6 +159,9 @@ pub struct CreateArgs {
     /// A stream name or `*` glob; repeat for more.
     #[arg(long = "allowed-stream")]
     pub allowed_streams: Vec<String>,
+    /// play or publish (a stream key); repeat for both. Default: play.
+    #[arg(long = "allowed-action", value_parser = parse_action)]
+    pub allowed_actions: Vec<Action>,
     /// RFC 3339, e.g. 2026-01-31T12:00:00Z.
     #[arg(long)]
     pub valid_from: Option<String>,
@@ -190,6 +193,9 @@ pub struct UpdateArgs {
     /// Empties the list (any stream).
     #[arg(long, conflicts_with = "allowed_streams")]
     pub clear_allowed_streams: bool,
+    /// play or publish; replaces the set; repeat for both.
+    #[arg(long = "allowed-action", value_parser = parse_action)]
+    pub allowed_actions: Vec<Action>,
     /// RFC 3339, or `none` to clear.
     #[arg(long)]
     pub valid_from: Option<String>,
@@ -413,6 +419,10 @@ fn parse_time(flag: &str, text: &str) -> Result<Timestamp, Failure> {
     })
 }
 
+fn parse_action(text: &str) -> Result<Action, String> {
+    text.parse().map_err(|e: auth_core::Error| e.to_string())
+}
+
 fn parse_meta(text: Option<String>) -> Result<Option<Map<String, Value>>, Failure> {
     text.map(|t| serde_json::from_str::<Map<String, Value>>(&t))
         .transpose()
@@ -430,6 +440,7 @@ fn token(store: &dyn Store, hasher: &TokenHasher, command: TokenCommand) -> Resu
                 max_sessions: args.max_sessions,
                 allowed_ips: args.allowed_ips,
                 allowed_streams: args.allowed_streams,
+                allowed_actions: (!args.allowed_actions.is_empty()).then_some(args.allowed_actions),
                 valid_from: args
                     .valid_from
                     .map(|t| parse_time("valid-from", &t))
@@ -486,6 +497,7 @@ fn token(store: &dyn Store, hasher: &TokenHasher, command: TokenCommand) -> Resu
                 max_sessions: args.max_sessions,
                 allowed_ips: list(args.allowed_ips, args.clear_allowed_ips),
                 allowed_streams: list(args.allowed_streams, args.clear_allowed_streams),
+                allowed_actions: (!args.allowed_actions.is_empty()).then_some(args.allowed_actions),
                 valid_from: clearable("valid-from", args.valid_from)?,
                 valid_until: clearable("valid-until", args.valid_until)?,
                 meta: parse_meta(args.meta)?,

@@ -7,7 +7,9 @@
 //! - [`config`]: environment, `.env` and flags, validated into a [`Config`].
 //! - [`server`]: the shared [`App`] state, the accept loop, the session purge task, and a
 //!   shutdown that drains connections and the access log.
-//! - [`http`]: routing and one module per endpoint family (`flussonic` for `/auth`, `health`).
+//! - [`http`]: routing and one module per endpoint family (`flussonic` for `/auth`, `health`),
+//!   with one adapter per media server (`flussonic`, `nginx_rtmp`, `nginx_auth`, `mediamtx`,
+//!   `srs`) over the decision path they share (`hook`).
 //! - [`cli`]: the shell commands (`token ...`, `seed`).
 //! - [`shutdown`]: waiting for SIGINT / SIGTERM.
 //! - [`ticketing`]: the keys and limits the event-ticket endpoints and commands share.

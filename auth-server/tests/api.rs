@@ -687,3 +687,46 @@ fn openapi_describes_every_route() {
     }
     assert!(spec["paths"]["/auth"]["get"].is_object());
 }
+
+#[test]
+fn allowed_actions_default_to_play_and_are_validated() {
+    let (_dir, db) = temp_db();
+    let server = keyed_server(&db);
+    let viewer = create(
+        &server,
+        json!({"user_id": "v", "token": "viewer-actions-1"}),
+    );
+    assert_eq!(viewer["allowed_actions"], json!(["play"]));
+    let key = create(
+        &server,
+        json!({"user_id": "p", "token": "publisher-actions-1", "allowed_actions": ["publish"]}),
+    );
+    assert_eq!(key["allowed_actions"], json!(["publish"]));
+    assert_error(
+        &server.api(
+            "POST",
+            "/api/tokens",
+            Some(json!({"user_id": "x", "allowed_actions": []})),
+        ),
+        400,
+        "invalid_request",
+        Some("allowed_actions"),
+    );
+    let bad = server.api(
+        "POST",
+        "/api/tokens",
+        Some(json!({"user_id": "x", "allowed_actions": ["record"]})),
+    );
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    let id = viewer["id"].as_i64().unwrap();
+    let patched = server.api(
+        "PATCH",
+        &format!("/api/tokens/{id}"),
+        Some(json!({"allowed_actions": ["play", "publish"]})),
+    );
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(
+        patched.json()["allowed_actions"],
+        json!(["play", "publish"])
+    );
+}

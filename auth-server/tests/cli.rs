@@ -79,6 +79,8 @@ fn token_commands_create_list_update_delete() {
             "10.0.0.0/8",
             "--allowed-stream",
             "sports/*",
+            "--allowed-action",
+            "publish",
             "--valid-until",
             "2031-01-01T00:00:00Z",
             "--meta",
@@ -88,6 +90,7 @@ fn token_commands_create_list_update_delete() {
     let secret = created["token"].as_str().unwrap().to_owned();
     assert_eq!(secret.len(), 43, "a generated 32-byte secret");
     assert_eq!(created["valid_until"], "2031-01-01T00:00:00Z");
+    assert_eq!(created["allowed_actions"], serde_json::json!(["publish"]));
     let id = created["id"].as_i64().unwrap().to_string();
 
     let list = run(&db, &["token", "list", "--user-id", "cli-user"]);
@@ -104,9 +107,20 @@ fn token_commands_create_list_update_delete() {
             "--status",
             "suspended",
             "--clear-allowed-ips",
+            "--allowed-action",
+            "play",
+            "--allowed-action",
+            "publish",
         ],
     ));
     assert_eq!(updated["status"], "suspended");
+    assert_eq!(
+        updated["allowed_actions"],
+        serde_json::json!(["play", "publish"])
+    );
+    let bad = run(&db, &["token", "update", &id, "--allowed-action", "record"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("record"));
     assert_eq!(updated["allowed_ips"], serde_json::json!([]));
 
     let bad = run(&db, &["token", "update", &id, "--max-sessions", "-1"]);

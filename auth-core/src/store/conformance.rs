@@ -1285,6 +1285,48 @@ pub fn revoked_access_tokens_are_kept_until_they_expire(store: &dyn Store) {
     assert!(!store.access_token_revoked("jti-1").unwrap());
 }
 
+// hooks: allowed_actions
+pub fn allowed_actions_persist_and_update(store: &dyn Store) {
+    use crate::token::Action;
+    let viewer = store
+        .create_token(spec("secret-act-1", "v", 0), T0)
+        .unwrap();
+    assert!(viewer.allowed_actions.allows(Action::Play));
+    assert!(!viewer.allowed_actions.allows(Action::Publish));
+    let (key, _) = TokenSpec {
+        token: Some("secret-act-2".into()),
+        user_id: "p".into(),
+        allowed_actions: Some(vec![Action::Publish]),
+        ..Default::default()
+    }
+    .validate(&hasher())
+    .unwrap();
+    let key = store.create_token(key, T0).unwrap();
+    let read = store
+        .token_by_digest(&digest("secret-act-2"))
+        .unwrap()
+        .unwrap();
+    assert!(read.allowed_actions.allows(Action::Publish));
+    assert!(!read.allowed_actions.allows(Action::Play));
+    assert_eq!(store.token(key.id).unwrap().as_ref(), Some(&key));
+
+    let patch = TokenPatch {
+        allowed_actions: Some(vec![Action::Play, Action::Publish]),
+        ..Default::default()
+    };
+    let both = store.update_token(viewer.id, patch, T0).unwrap();
+    assert!(both.allowed_actions.allows(Action::Publish));
+    assert_eq!(store.token(viewer.id).unwrap().as_ref(), Some(&both));
+    // An empty set is refused and changes nothing.
+    let empty = TokenPatch {
+        allowed_actions: Some(vec![]),
+        ..Default::default()
+    };
+    let err = store.update_token(viewer.id, empty, T0).unwrap_err();
+    assert_eq!(err.field(), Some("allowed_actions"));
+    assert_eq!(store.token(viewer.id).unwrap().as_ref(), Some(&both));
+}
+
 macro_rules! suite {
     ($make:expr) => {
         use crate::store::conformance as c;
@@ -1398,6 +1440,10 @@ macro_rules! suite {
         #[test]
         fn revoked_access_tokens_are_kept_until_they_expire() {
             c::revoked_access_tokens_are_kept_until_they_expire(c::held($make).store());
+        }
+        #[test]
+        fn allowed_actions_persist_and_update() {
+            c::allowed_actions_persist_and_update(c::held($make).store());
         }
     };
 }

@@ -48,7 +48,8 @@ use crate::signed_token::keys::StoredSigningKey;
 use crate::signed_token::Algorithm;
 use crate::ticket::{NewTicket, Ticket, TicketId, TicketUse};
 use crate::token::{
-    IpAllowList, NewToken, StreamAllowList, Token, TokenId, TokenPatch, TokenStatus,
+    Action, ActionSet, IpAllowList, NewToken, StreamAllowList, Token, TokenId, TokenPatch,
+    TokenStatus,
 };
 
 mod node_sessions;
@@ -196,6 +197,10 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 6: event tickets (accounts, events, rosters, tickets).
     super::tickets_postgres::MIGRATION,
+    // 7: what each token allows (play, publish); tokens made before it could only play.
+    r#"
+    ALTER TABLE tokens ADD COLUMN allowed_actions TEXT NOT NULL DEFAULT '["play"]';
+    "#,
 ];
 
 /// First key of the advisory lock that serializes migrations (the second is the schema's hash):
@@ -548,7 +553,8 @@ fn nul_free(text: &str) -> Cow<'_, str> {
 }
 
 const TOKEN_COLUMNS: &str = "id, token_hash, user_id, status, max_sessions, allowed_ips, \
-     allowed_streams, valid_from, valid_until, meta, created_at, updated_at, token_prefix";
+     allowed_streams, valid_from, valid_until, meta, created_at, updated_at, token_prefix, \
+     allowed_actions";
 
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> Error {
     Error::storage(format!("corrupt {what} in the database: {detail}"))
@@ -561,6 +567,9 @@ fn token_from_row(row: &Row) -> Result<Token> {
     let ips: String = row.try_get(5)?;
     let streams: String = row.try_get(6)?;
     let meta: String = row.try_get(9)?;
+    let actions: String = row.try_get(13)?;
+    let actions: Vec<Action> =
+        serde_json::from_str(&actions).map_err(|e| corrupt("allowed_actions", e))?;
     let ips: Vec<String> = serde_json::from_str(&ips).map_err(|e| corrupt("allowed_ips", e))?;
     let streams: Vec<String> =
         serde_json::from_str(&streams).map_err(|e| corrupt("allowed_streams", e))?;
@@ -580,6 +589,7 @@ fn token_from_row(row: &Row) -> Result<Token> {
         allowed_ips: IpAllowList::parse(&ips).map_err(|e| corrupt("allowed_ips", e))?,
         allowed_streams: StreamAllowList::parse(&streams)
             .map_err(|e| corrupt("allowed_streams", e))?,
+        allowed_actions: ActionSet::parse(&actions).map_err(|e| corrupt("allowed_actions", e))?,
         valid_from: row
             .try_get::<_, Option<i64>>(7)?
             .map(Timestamp::from_unix_micros),
@@ -592,7 +602,7 @@ fn token_from_row(row: &Row) -> Result<Token> {
     })
 }
 
-/// A token's settings as SQL values, numbered `$1`..`$8` in [`SETTINGS_ASSIGNMENTS`] order.
+/// A token's settings as SQL values, numbered `$1`..`$9` in [`SETTINGS_ASSIGNMENTS`] order.
 struct Settings {
     user_id: String,
     status: &'static str,
@@ -602,6 +612,7 @@ struct Settings {
     valid_from: Option<i64>,
     valid_until: Option<i64>,
     meta: String,
+    allowed_actions: String,
 }
 
 impl Settings {
@@ -618,10 +629,11 @@ impl Settings {
             valid_from: token.valid_from.map(Timestamp::unix_micros),
             valid_until: token.valid_until.map(Timestamp::unix_micros),
             meta: json(serde_json::to_string(&token.meta))?,
+            allowed_actions: json(serde_json::to_string(&token.allowed_actions))?,
         })
     }
 
-    fn params(&self) -> [(&(dyn ToSql + Sync), Type); 8] {
+    fn params(&self) -> [(&(dyn ToSql + Sync), Type); 9] {
         [
             (&self.user_id, Type::TEXT),
             (&self.status, Type::TEXT),
@@ -631,13 +643,14 @@ impl Settings {
             (&self.valid_from, Type::INT8),
             (&self.valid_until, Type::INT8),
             (&self.meta, Type::TEXT),
+            (&self.allowed_actions, Type::TEXT),
         ]
     }
 }
 
 const SETTINGS_ASSIGNMENTS: &str =
     "user_id = $1, status = $2, max_sessions = $3, allowed_ips = $4, \
-     allowed_streams = $5, valid_from = $6, valid_until = $7, meta = $8";
+     allowed_streams = $5, valid_from = $6, valid_until = $7, meta = $8, allowed_actions = $9";
 
 fn select_token(
     client: &mut impl GenericClient,
@@ -685,8 +698,9 @@ fn insert_token(
     ]);
     let sql = format!(
         "INSERT INTO tokens (user_id, status, max_sessions, allowed_ips, allowed_streams, \
-         valid_from, valid_until, meta, token_hash, token_prefix, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) {} RETURNING id",
+         valid_from, valid_until, meta, allowed_actions, token_hash, token_prefix, created_at, \
+         updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) {} RETURNING id",
         if on_conflict_do_nothing {
             "ON CONFLICT (token_hash) DO NOTHING"
         } else {
@@ -712,7 +726,7 @@ fn write_settings(client: &mut impl GenericClient, token: &Token) -> Result<()> 
         (&updated_at as &(dyn ToSql + Sync), Type::INT8),
         (&token.id, Type::INT8),
     ]);
-    let sql = format!("UPDATE tokens SET {SETTINGS_ASSIGNMENTS}, updated_at = $9 WHERE id = $10");
+    let sql = format!("UPDATE tokens SET {SETTINGS_ASSIGNMENTS}, updated_at = $10 WHERE id = $11");
     client.execute_typed(&sql, &params)?;
     Ok(())
 }
@@ -1562,6 +1576,30 @@ mod tests {
         ));
         assert!(store.delete_token(7).unwrap());
         assert!(store.sessions(&Default::default(), t0).unwrap().is_empty());
+    }
+
+    // hooks: allowed_actions
+    #[test]
+    fn a_token_row_written_without_allowed_actions_may_only_play() {
+        // What the migration gives existing rows: PostgreSQL fills them with the column's
+        // DEFAULT, the same one a writer that knows nothing of the column gets.
+        use crate::token::Action;
+        let Some(scratch) = Scratch::new() else {
+            return;
+        };
+        let store = scratch.open();
+        scratch
+            .client()
+            .batch_execute(
+                "INSERT INTO tokens (token_hash, token_prefix, user_id, status, created_at,
+                                     updated_at)
+                     VALUES (decode(repeat('07', 32), 'hex'), 'old', 'legacy', 'active', 0, 0);",
+            )
+            .unwrap();
+        let tokens = store.list_tokens(&TokenFilter::default()).unwrap().items;
+        assert_eq!(tokens.len(), 1);
+        assert!(tokens[0].allowed_actions.allows(Action::Play));
+        assert!(!tokens[0].allowed_actions.allows(Action::Publish));
     }
 
     #[test]

@@ -39,7 +39,8 @@ use crate::signed_token::keys::StoredSigningKey;
 use crate::signed_token::Algorithm;
 use crate::ticket::{NewTicket, Ticket, TicketId, TicketUse};
 use crate::token::{
-    IpAllowList, NewToken, StreamAllowList, Token, TokenId, TokenPatch, TokenStatus,
+    Action, ActionSet, IpAllowList, NewToken, StreamAllowList, Token, TokenId, TokenPatch,
+    TokenStatus,
 };
 
 mod transfer;
@@ -146,6 +147,10 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 5: event tickets (accounts, events, rosters, tickets).
     super::tickets_sqlite::MIGRATION,
+    // 6: what each token allows (play, publish); tokens made before it could only play.
+    r#"
+    ALTER TABLE tokens ADD COLUMN allowed_actions TEXT NOT NULL DEFAULT '["play"]';
+    "#,
 ];
 
 /// Schema versions of the access log file (see [`SqliteStore::open`]), applied like
@@ -474,7 +479,8 @@ fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<()> {
 }
 
 const TOKEN_COLUMNS: &str = "id, token_hash, user_id, status, max_sessions, allowed_ips, \
-     allowed_streams, valid_from, valid_until, meta, created_at, updated_at, token_prefix";
+     allowed_streams, valid_from, valid_until, meta, created_at, updated_at, token_prefix, \
+     allowed_actions";
 
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> rusqlite::Error {
     rusqlite::Error::ToSqlConversionFailure(
@@ -487,6 +493,9 @@ fn token_from_row(row: &Row<'_>) -> rusqlite::Result<Token> {
     let ips: String = row.get(5)?;
     let streams: String = row.get(6)?;
     let meta: String = row.get(9)?;
+    let actions: String = row.get(13)?;
+    let actions: Vec<Action> =
+        serde_json::from_str(&actions).map_err(|e| corrupt("allowed_actions", e))?;
     let ips: Vec<String> = serde_json::from_str(&ips).map_err(|e| corrupt("allowed_ips", e))?;
     let streams: Vec<String> =
         serde_json::from_str(&streams).map_err(|e| corrupt("allowed_streams", e))?;
@@ -502,6 +511,7 @@ fn token_from_row(row: &Row<'_>) -> rusqlite::Result<Token> {
         allowed_ips: IpAllowList::parse(&ips).map_err(|e| corrupt("allowed_ips", e))?,
         allowed_streams: StreamAllowList::parse(&streams)
             .map_err(|e| corrupt("allowed_streams", e))?,
+        allowed_actions: ActionSet::parse(&actions).map_err(|e| corrupt("allowed_actions", e))?,
         valid_from: row
             .get::<_, Option<i64>>(7)?
             .map(Timestamp::from_unix_micros),
@@ -515,7 +525,7 @@ fn token_from_row(row: &Row<'_>) -> rusqlite::Result<Token> {
 }
 
 /// A token's settings as SQL values, in `SETTINGS_ASSIGNMENTS` order.
-fn settings_values(token: &Token) -> Result<[SqlValue; 8]> {
+fn settings_values(token: &Token) -> Result<[SqlValue; 9]> {
     let json = |v: serde_json::Result<String>| {
         v.map_err(|e| Error::storage(format!("encoding JSON: {e}")))
     };
@@ -532,12 +542,13 @@ fn settings_values(token: &Token) -> Result<[SqlValue; 8]> {
             .valid_until
             .map_or(SqlValue::Null, |t| SqlValue::Integer(t.unix_micros())),
         SqlValue::Text(json(serde_json::to_string(&token.meta))?),
+        SqlValue::Text(json(serde_json::to_string(&token.allowed_actions))?),
     ])
 }
 
 const SETTINGS_ASSIGNMENTS: &str =
     "user_id = ?1, status = ?2, max_sessions = ?3, allowed_ips = ?4, \
-     allowed_streams = ?5, valid_from = ?6, valid_until = ?7, meta = ?8";
+     allowed_streams = ?5, valid_from = ?6, valid_until = ?7, meta = ?8, allowed_actions = ?9";
 
 fn select_token(
     conn: &Connection,
@@ -557,8 +568,9 @@ fn insert_token(conn: &Connection, new: NewToken, now: Timestamp) -> Result<Toke
     let result = conn
         .prepare_cached(
             "INSERT INTO tokens (user_id, status, max_sessions, allowed_ips, allowed_streams, \
-             valid_from, valid_until, meta, token_hash, token_prefix, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+             valid_from, valid_until, meta, allowed_actions, token_hash, token_prefix, \
+             created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
         )?
         .execute(params_from_iter(values.iter().chain([
             &SqlValue::Blob(token.digest.0.to_vec()),
@@ -584,7 +596,7 @@ fn insert_token(conn: &Connection, new: NewToken, now: Timestamp) -> Result<Toke
 
 fn write_settings(conn: &Connection, token: &Token) -> Result<()> {
     let values = settings_values(token)?;
-    let sql = format!("UPDATE tokens SET {SETTINGS_ASSIGNMENTS}, updated_at = ?9 WHERE id = ?10");
+    let sql = format!("UPDATE tokens SET {SETTINGS_ASSIGNMENTS}, updated_at = ?10 WHERE id = ?11");
     conn.prepare_cached(&sql)?
         .execute(params_from_iter(values.iter().chain([
             &SqlValue::Integer(token.updated_at.unix_micros()),
@@ -1519,6 +1531,33 @@ mod tests {
         drop(store);
         let store = SqliteStore::open(&path).unwrap();
         assert_eq!(store.schema_version().unwrap() as usize, MIGRATIONS.len());
+    }
+
+    // hooks: allowed_actions
+    #[test]
+    fn tokens_made_before_allowed_actions_may_only_play() {
+        use crate::token::Action;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.db");
+        let before = MIGRATIONS
+            .iter()
+            .position(|sql| sql.contains("allowed_actions"))
+            .unwrap();
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            migrate(&mut conn, &MIGRATIONS[..before]).unwrap();
+            conn.execute(
+                "INSERT INTO tokens (token_hash, token_prefix, user_id, status, created_at, \
+                 updated_at) VALUES (?1, 'old', 'legacy', 'active', 0, 0)",
+                [vec![7u8; 32]],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let token = store.list_tokens(&TokenFilter::default()).unwrap().items;
+        assert_eq!(token.len(), 1);
+        assert!(token[0].allowed_actions.allows(Action::Play));
+        assert!(!token[0].allowed_actions.allows(Action::Publish));
     }
 
     #[test]

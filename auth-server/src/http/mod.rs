@@ -10,13 +10,19 @@
 pub mod api;
 pub mod flussonic;
 pub mod health;
+pub mod hook;
+pub mod mediamtx;
+pub mod nginx_auth;
+pub mod nginx_rtmp;
 pub mod openapi;
 mod openapi_tickets;
+pub mod srs;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use auth_core::Action;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -36,6 +42,11 @@ pub const MAX_BODY: usize = 64 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     Auth,
+    AuthPublish,
+    NginxRtmp,
+    NginxAuth,
+    MediaMtx,
+    Srs,
     Health,
     OpenApi,
     Tokens,
@@ -84,6 +95,13 @@ impl Endpoint {
 pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("GET", "/auth", Endpoint::Auth),
     ("POST", "/auth", Endpoint::Auth),
+    ("GET", "/auth/publish", Endpoint::AuthPublish),
+    ("POST", "/auth/publish", Endpoint::AuthPublish),
+    ("POST", "/hooks/nginx-rtmp", Endpoint::NginxRtmp),
+    ("GET", "/hooks/nginx-rtmp", Endpoint::NginxRtmp),
+    ("GET", "/hooks/nginx-auth", Endpoint::NginxAuth),
+    ("POST", "/hooks/mediamtx", Endpoint::MediaMtx),
+    ("POST", "/hooks/srs", Endpoint::Srs),
     ("GET", "/health", Endpoint::Health),
     ("HEAD", "/health", Endpoint::Health),
     ("GET", "/openapi.json", Endpoint::OpenApi),
@@ -175,7 +193,12 @@ pub async fn route(
         }
     }
     let response = match found {
-        Some((Endpoint::Auth, _)) => flussonic::auth(&app, request).await,
+        Some((Endpoint::Auth, _)) => flussonic::auth(&app, request, Action::Play).await,
+        Some((Endpoint::AuthPublish, _)) => flussonic::auth(&app, request, Action::Publish).await,
+        Some((Endpoint::NginxRtmp, _)) => nginx_rtmp::hook(&app, request).await,
+        Some((Endpoint::NginxAuth, _)) => nginx_auth::hook(&app, request).await,
+        Some((Endpoint::MediaMtx, _)) => mediamtx::hook(&app, request).await,
+        Some((Endpoint::Srs, _)) => srs::hook(&app, request).await,
         Some((Endpoint::Health, _)) => health::health(&app).await,
         Some((Endpoint::OpenApi, _)) => openapi::document(),
         Some((endpoint, id)) => api::handle(&app, request, peer, endpoint, id.as_deref()).await,

@@ -178,6 +178,7 @@ fn core_spec() -> Value {
                     "max_sessions": {"type": "integer", "minimum": 0, "description": "0 = unlimited"},
                     "allowed_ips": {"type": "array", "items": {"type": "string"}, "description": "Addresses or CIDR blocks; empty = any"},
                     "allowed_streams": {"type": "array", "items": {"type": "string"}, "description": "Names or * globs; empty = any"},
+                    "allowed_actions": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": ["play", "publish"]}, "description": "play and/or publish (a stream key); default [\"play\"]"},
                     "valid_from": {"type": ["string", "null"], "format": "date-time"},
                     "valid_until": {"type": ["string", "null"], "format": "date-time"},
                     "meta": {"type": "object"}}},
@@ -187,6 +188,7 @@ fn core_spec() -> Value {
                     "max_sessions": {"type": "integer", "minimum": 0},
                     "allowed_ips": {"type": "array", "items": {"type": "string"}},
                     "allowed_streams": {"type": "array", "items": {"type": "string"}},
+                    "allowed_actions": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": ["play", "publish"]}},
                     "valid_from": {"type": ["string", "null"], "format": "date-time"},
                     "valid_until": {"type": ["string", "null"], "format": "date-time"},
                     "meta": {"type": "object"}}},
@@ -195,6 +197,7 @@ fn core_spec() -> Value {
                     "status": {"type": "string"}, "max_sessions": {"type": "integer"},
                     "allowed_ips": {"type": "array", "items": {"type": "string"}},
                     "allowed_streams": {"type": "array", "items": {"type": "string"}},
+                    "allowed_actions": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": ["play", "publish"]}},
                     "valid_from": {"type": ["string", "null"], "format": "date-time"},
                     "valid_until": {"type": ["string", "null"], "format": "date-time"},
                     "meta": {"type": "object"},
@@ -289,8 +292,82 @@ fn core_spec() -> Value {
             }
         }
     });
+    if let (Some(paths), Value::Object(hooks)) = (
+        doc["paths"].as_object_mut(),
+        hook_paths(&auth_query, &auth_responses),
+    ) {
+        paths.extend(hooks);
+    }
     super::api::playback::describe(&mut doc);
     doc
+}
+
+/// The media-server adapters other than Flussonic's play hook.
+fn hook_paths(auth_query: &[Value], auth_responses: &Value) -> Value {
+    let denied = |description: &str| json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Denial"}}}});
+    let form = json!({"content": {
+        "application/x-www-form-urlencoded": {"schema": {"type": "object"}}}});
+    let json_body = |fields: &[&str]| {
+        let properties: serde_json::Map<String, Value> = fields
+            .iter()
+            .map(|f| ((*f).to_owned(), json!({})))
+            .collect();
+        json!({"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": properties}}}})
+    };
+    let rtmp_query: Vec<Value> = ["call", "addr", "clientid", "app", "name", "token"]
+        .iter()
+        .map(|f| json!({"name": f, "in": "query", "required": false, "schema": {"type": "string"}}))
+        .collect();
+    let rtmp_responses = json!({
+        "200": {"description": "Allowed (or a connect/done call, always answered 200)"},
+        "400": error_ref("Missing or malformed `call`, `addr` or `name`"),
+        "403": denied("Denied: nginx-rtmp drops the client (on update: cuts the live stream)")});
+    json!({
+        "/auth/publish": {
+            "get": {"summary": "Flussonic on_publish: may this publisher publish? (the token must allow `publish`)",
+                "parameters": auth_query, "responses": auth_responses},
+            "post": {"summary": "Flussonic on_publish (JSON or form body, same fields)",
+                "requestBody": {"content": {
+                    "application/json": {"schema": {"type": "object"}},
+                    "application/x-www-form-urlencoded": {"schema": {"type": "object"}}}},
+                "responses": auth_responses}
+        },
+        "/hooks/nginx-rtmp": {
+            "post": {"summary": "nginx-rtmp on_connect/on_play/on_publish/on_update/on_*_done (form body; token from the client's query)",
+                "requestBody": form, "responses": rtmp_responses},
+            "get": {"summary": "As POST, with `notify_method get`",
+                "parameters": rtmp_query,
+                "responses": rtmp_responses}
+        },
+        "/hooks/nginx-auth": {
+            "get": {"summary": "nginx auth_request subrequest (HLS): reads X-Original-URI, X-Real-IP, optional X-Stream-Name and Authorization: Bearer",
+                "parameters": [
+                    {"name": "X-Original-URI", "in": "header", "required": true, "schema": {"type": "string"}},
+                    {"name": "X-Real-IP", "in": "header", "required": true, "schema": {"type": "string"}},
+                    {"name": "X-Stream-Name", "in": "header", "required": false, "schema": {"type": "string"}}],
+                "responses": {
+                    "204": {"description": "Allowed", "headers": {"X-UserId": {"schema": {"type": "string"}}}},
+                    "400": error_ref("A required header is missing (nginx answers 500: a configuration error)"),
+                    "401": denied("No token"),
+                    "403": denied("Denied")}}
+        },
+        "/hooks/mediamtx": {
+            "post": {"summary": "MediaMTX authMethod: http",
+                "requestBody": json_body(&["user", "password", "token", "ip", "action", "path", "protocol", "id", "query"]),
+                "responses": {
+                    "200": {"description": "Allowed"},
+                    "400": error_ref("Not a JSON object, or `action`, `ip` or `path` missing"),
+                    "403": denied("Denied; `api`, `metrics` and `pprof` are always refused (error action_not_allowed)")}}
+        },
+        "/hooks/srs": {
+            "post": {"summary": "SRS http_hooks (on_connect, on_publish, on_play, on_unpublish, on_stop, on_close)",
+                "requestBody": json_body(&["action", "server_id", "client_id", "ip", "vhost", "app", "stream", "param", "tcUrl"]),
+                "responses": {
+                    "200": {"description": "Allowed: {\"code\":0}"},
+                    "400": error_ref("Not a JSON object, or a required field missing"),
+                    "403": denied("Denied; the body also carries a non-zero `code`")}}
+        }
+    })
 }
 
 #[cfg(test)]

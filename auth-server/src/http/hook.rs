@@ -1,0 +1,326 @@
+//! What every media-server adapter shares: one path from a parsed request to a verdict, and one
+//! way to end a session when the media server says the viewer (or publisher) is gone.
+//!
+//! Adapters (`flussonic`, `nginx_rtmp`, `nginx_auth`, `mediamtx`, `srs`) only translate their
+//! server's wire format into a [`HookRequest`] and the [`Verdict`] back into the answer that
+//! server understands. The policy, the response budget, `AUTH_FAIL_MODE`, the release of a slot
+//! admitted too late, and the access log live here, once.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use auth_core::session::{session_key, SessionOwner};
+use auth_core::store::SessionFilter;
+use auth_core::{
+    AccessLogEntry, AccessResult, Action, AuthRequest, Decision, Denial, DenyReason, Grant,
+    RequestType,
+};
+
+use bytes::Bytes;
+use hyper::{Response, StatusCode};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{json, Body};
+use crate::server::{App, Late};
+
+/// How long a media server may cache an answer given while the store was failing: short, so that
+/// normal answers resume soon after the store recovers.
+pub const FAILURE_AUTH_DURATION: u32 = 30;
+
+/// A request in the core's terms, owned so that it can move to a blocking thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookRequest {
+    pub token: Option<String>,
+    pub stream: String,
+    pub ip: IpAddr,
+    pub proto: String,
+    pub request_type: RequestType,
+    /// The media server's id of the session, stable across its re-checks and its `done` call.
+    pub session_id: Option<String>,
+    pub action: Action,
+}
+
+impl HookRequest {
+    pub fn as_request(&self) -> AuthRequest<'_> {
+        AuthRequest {
+            token: self.token.as_deref(),
+            stream: &self.stream,
+            ip: self.ip,
+            proto: &self.proto,
+            request_type: self.request_type,
+            session_id: self.session_id.as_deref(),
+            action: self.action,
+        }
+    }
+}
+
+/// The outcome of [`authorize`], for an adapter to render.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The policy allowed the request.
+    Allowed(Grant),
+    /// The store failed or was too slow, and `AUTH_FAIL_MODE` lets this kind of request through.
+    AllowedByFailMode(DenyReason),
+    /// Refused; the media server may cache the refusal for `cache_for` seconds.
+    Denied { denial: Denial, cache_for: u32 },
+}
+
+impl Verdict {
+    pub fn is_allowed(&self) -> bool {
+        !matches!(self, Verdict::Denied { .. })
+    }
+
+    pub fn deny_reason(&self) -> Option<DenyReason> {
+        match self {
+            Verdict::Denied { denial, .. } => Some(denial.reason),
+            _ => None,
+        }
+    }
+}
+
+/// Decides `request`: from memory on the reactor when the store can answer that way (a cached
+/// token re-checking a live session: most requests), else on a blocking thread bounded by the
+/// response budget, with `AUTH_FAIL_MODE` answering when the store fails or is late. Records the
+/// decision in the access log. `started` is when the request arrived, for the logged latency.
+pub async fn authorize(app: &Arc<App>, request: Arc<HookRequest>, started: Instant) -> Verdict {
+    let update = request.request_type == RequestType::UpdateSession;
+    let outcome = match app
+        .authorizer
+        .try_authorize_without_blocking(&request.as_request())
+    {
+        Some(answer) => Ok(answer),
+        None => {
+            let for_store = Arc::clone(&request);
+            app.blocking_or_late(move |app| app.authorizer.authorize(&for_store.as_request()))
+                .await
+        }
+    };
+    let decision = match outcome {
+        Ok(Ok(decision)) => Ok(decision),
+        Ok(Err(err)) => {
+            log::error!("authorization failed in the store: {err}");
+            Err(DenyReason::BackendError)
+        }
+        Err(late) => {
+            log::warn!(
+                "the store did not answer within {:?}; answering by AUTH_FAIL_MODE",
+                app.max_response_time
+            );
+            if !app.fail_mode.allows(update) {
+                release_when_done(Arc::clone(app), late);
+            }
+            Err(DenyReason::BackendTimeout)
+        }
+    };
+
+    let allowed_by_fail_mode = decision.is_err() && app.fail_mode.allows(update);
+    let as_request = request.as_request();
+    log::debug!(
+        "{} {} stream={} ip={} proto={} -> {}",
+        as_request.action,
+        as_request.request_type.as_str(),
+        as_request.stream,
+        as_request.ip,
+        as_request.proto,
+        match &decision {
+            Ok(decision) => decision.deny_reason().map_or("allowed", DenyReason::code),
+            Err(reason) => reason.code(),
+        }
+    );
+    if let Some(writer) = &app.access_log {
+        let at = app.clock().now();
+        let mut entry = match &decision {
+            Ok(decision) => AccessLogEntry::new(&as_request, decision, at, started.elapsed()),
+            Err(reason) => {
+                let failed = Decision::Deny(Denial::new(*reason));
+                AccessLogEntry::new(&as_request, &failed, at, started.elapsed())
+            }
+        };
+        if allowed_by_fail_mode {
+            // The reason still says why.
+            entry.result = AccessResult::Allowed;
+        }
+        writer.record(entry);
+    }
+    match decision {
+        Ok(Decision::Allow(grant)) => Verdict::Allowed(grant),
+        Ok(Decision::Deny(denial)) => Verdict::Denied {
+            denial,
+            cache_for: app.authorizer.policy().auth_duration_secs(),
+        },
+        Err(reason) if allowed_by_fail_mode => Verdict::AllowedByFailMode(reason),
+        Err(reason) => Verdict::Denied {
+            denial: Denial::new(reason),
+            cache_for: FAILURE_AUTH_DURATION,
+        },
+    }
+}
+
+/// The viewer was refused for lack of an answer, but the store may still admit its session once
+/// the call finishes: give that slot back, or it would be held for a whole lease by nobody.
+fn release_when_done(app: Arc<App>, late: Late<Decision>) {
+    tokio::spawn(async move {
+        let Ok(Ok(Decision::Allow(grant))) = late.await else {
+            return;
+        };
+        let (true, Some(session_id)) = (grant.new_session, grant.session_id) else {
+            return;
+        };
+        let store = Arc::clone(app.store());
+        match tokio::task::spawn_blocking(move || store.end_session(session_id)).await {
+            Ok(Ok(_)) => log::info!(
+                "released session {session_id}, admitted after its request had been refused"
+            ),
+            Ok(Err(err)) => log::warn!("could not release session {session_id}: {err}"),
+            Err(err) => log::warn!("could not release session {session_id}: {err}"),
+        }
+    });
+}
+
+/// What [`end_session`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The session was live and is gone: its slot is free now.
+    Ended,
+    /// No live session matched (never admitted, already ended, or its lease ran out).
+    NotFound,
+    /// The store failed or did not answer in time; the lease will free the slot when it runs out.
+    Failed,
+}
+
+/// Ends the session `request` identifies (same token, same session key as when it was admitted)
+/// at once, for a media server's "done" call. A session terminated by an operator is ended too:
+/// the viewer is gone, so nothing is left to refuse.
+pub async fn end_session(app: &Arc<App>, request: Arc<HookRequest>) -> Ended {
+    let Some(secret) = request.token.clone().filter(|t| !t.is_empty()) else {
+        return Ended::NotFound;
+    };
+    let found = app
+        .blocking(move |app| {
+            // The session's owner, as admission recorded it: a stored token's id, or for a
+            // signed token (which has no row) the owner its signature maps to.
+            let (owner, token_id) = if auth_core::signed_token::is_signed(&secret) {
+                (auth_core::decision::signed_owner(&secret), None)
+            } else {
+                match app.store().token_by_digest(&app.hasher().digest(&secret))? {
+                    Some(token) => (SessionOwner::token(token.id), Some(token.id)),
+                    None => return Ok(false),
+                }
+            };
+            let key = session_key(
+                request.session_id.as_deref(),
+                request.ip,
+                &request.stream,
+                &request.proto,
+            );
+            let filter = SessionFilter {
+                token_id,
+                stream: Some(request.stream.clone()),
+                ..SessionFilter::default()
+            };
+            let now = app.clock().now();
+            let live = app.store().sessions(&filter, now)?;
+            match live.iter().find(|s| s.owner == owner && s.key == key) {
+                Some(session) => app.store().end_session(session.id),
+                None => Ok(false),
+            }
+        })
+        .await;
+    match found {
+        Some(Ok(true)) => Ended::Ended,
+        Some(Ok(false)) => Ended::NotFound,
+        Some(Err(err)) => {
+            log::warn!("could not end a session on its done call: {err}");
+            Ended::Failed
+        }
+        None => {
+            log::warn!("the store did not answer in time to end a session on its done call");
+            Ended::Failed
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct DenyBody<'a> {
+    error: &'static str,
+    reason: &'static str,
+    message: String,
+    user_id: Option<&'a str>,
+}
+
+/// A refusal as every adapter renders it: JSON with the stable `reason` code.
+pub fn denial(status: StatusCode, request: &HookRequest, denial: &Denial) -> Response<Body> {
+    let body = DenyBody {
+        error: "access_denied",
+        reason: denial.reason.code(),
+        message: denial.reason.message(&request.as_request()),
+        user_id: denial.user_id.as_deref(),
+    };
+    json(status, &body)
+}
+
+/// An empty answer with this status (what most media servers read: only the status counts).
+pub fn empty(status: StatusCode) -> Response<Body> {
+    let mut response = Response::new(Body::new(Bytes::new()));
+    *response.status_mut() = status;
+    response
+}
+
+/// A JSON body's object, for adapters whose media server posts JSON.
+pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, String> {
+    serde_json::from_slice(body).map_err(|e| format!("the body is not a JSON object: {e}"))
+}
+
+/// A JSON field as text, loosely typed: media servers send ids as numbers or strings depending
+/// on their version. Null, arrays and objects carry nothing an adapter reads: absent.
+pub fn loose_text(value: Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Accepts `1.2.3.4`, `2001:db8::1` and the bracketed `[2001:db8::1]`.
+pub fn parse_ip(text: &str) -> Option<IpAddr> {
+    let text = text.trim();
+    let text = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
+    text.parse().ok()
+}
+
+/// The value of `key` in a query string (`a=1&token=x`), percent-decoded; the first occurrence
+/// wins. A leading `?` is skipped.
+pub fn query_value(query: &str, key: &str) -> Option<String> {
+    let query = query.strip_prefix('?').unwrap_or(query);
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_first_occurrence_and_decoding() {
+        assert_eq!(
+            query_value("?a=1&token=t%2Bx&token=evil", "token").as_deref(),
+            Some("t+x")
+        );
+        assert_eq!(query_value("", "token"), None);
+        assert_eq!(query_value("token=", "token").as_deref(), Some(""));
+    }
+
+    #[test]
+    fn ips_with_and_without_brackets() {
+        assert_eq!(parse_ip("[2001:db8::1]"), "2001:db8::1".parse().ok());
+        assert_eq!(parse_ip(" 10.0.0.1 "), "10.0.0.1".parse().ok());
+        assert_eq!(parse_ip("example.com"), None);
+    }
+}

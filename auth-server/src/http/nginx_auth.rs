@@ -1,0 +1,198 @@
+//! nginx's `auth_request` subrequest: `GET /hooks/nginx-auth`, for HLS (or any HTTP delivery)
+//! served by nginx.
+//!
+//! nginx sends no query string and no body, only the client's headers; the operator adds the
+//! original URI and the client address (see the README):
+//!
+//! - `X-Original-URI` (required): `$request_uri`; its `token` query parameter is the token.
+//!   Players that cannot carry a query string into every segment URL send
+//!   `Authorization: Bearer <token>` instead (nginx passes the client's headers through).
+//! - `X-Real-IP` (required): `$remote_addr`. Never guessed from the connection, which is nginx's.
+//! - `X-Stream-Name` (optional): the stream, when the URL layout is not one of nginx-rtmp's
+//!   (below).
+//!
+//! Without `X-Stream-Name`, the stream is read from the URL the way nginx-rtmp names its files,
+//! so that the playlist and every segment of one stream count as one session (one slot):
+//! `/hls/cam1.m3u8`, `/hls/cam1-17.ts` and, with `hls_nested on`, `/hls/cam1/index.m3u8` and
+//! `/hls/cam1/17.ts` are all stream `cam1`. Sessions have no id here, so one is (address,
+//! stream, proto): a second player behind the same address shares the first one's slot.
+//!
+//! 204 allows (with `X-UserId`, which nginx can hand on with `auth_request_set`); 401 means no
+//! token; 403 any refusal. nginx passes 401 and 403 to the client and turns anything else into
+//! a 500 (so do the 400s for a missing header: that is a configuration error).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use auth_core::{Action, DenyReason, RequestType};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, AUTHORIZATION};
+use hyper::http::HeaderMap;
+use hyper::{Request, Response, StatusCode};
+
+use super::hook::{self, parse_ip, query_value, HookRequest, Verdict};
+use super::{invalid_request, Body};
+use crate::server::App;
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = header(headers, AUTHORIZATION.as_str())?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+        .filter(|t| !t.is_empty())
+}
+
+/// The stream a URL path belongs to, by nginx-rtmp's HLS and DASH file names.
+fn stream_from_path(path: &str) -> Option<&str> {
+    let path = path.trim_end_matches('/');
+    let (dir, file) = path.rsplit_once('/').unwrap_or(("", path));
+    let (stem, extension) = file.rsplit_once('.').unwrap_or((file, ""));
+    let numbered = !stem.is_empty() && stem.bytes().all(|b| b.is_ascii_digit());
+    let stream = if stem == "index" || numbered || stem == "init" {
+        // Nested layout: the folder is the stream.
+        dir.rsplit('/').next().unwrap_or_default()
+    } else if matches!(extension, "m3u8" | "mpd") {
+        stem
+    } else {
+        // `name-17.ts`, `name-init.m4v`, `name-raw.m4a`: the part before the last dash.
+        match stem.rsplit_once('-') {
+            Some((name, suffix))
+                if !name.is_empty()
+                    && (suffix.bytes().all(|b| b.is_ascii_digit()) || suffix == "init") =>
+            {
+                name
+            }
+            _ => stem,
+        }
+    };
+    (!stream.is_empty()).then_some(stream)
+}
+
+fn parse(headers: &HeaderMap) -> Result<HookRequest, String> {
+    let uri = header(headers, "x-original-uri").ok_or(
+        "missing header X-Original-URI: add `proxy_set_header X-Original-URI $request_uri;`",
+    )?;
+    let address = header(headers, "x-real-ip")
+        .ok_or("missing header X-Real-IP: add `proxy_set_header X-Real-IP $remote_addr;`")?;
+    let ip =
+        parse_ip(address).ok_or_else(|| format!("X-Real-IP is not an IP address: `{address}`"))?;
+    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let stream = match header(headers, "x-stream-name") {
+        Some(name) => name.to_owned(),
+        None => stream_from_path(path)
+            .ok_or_else(|| format!("no stream name in `{path}`: set X-Stream-Name"))?
+            .to_owned(),
+    };
+    let token = query_value(query, "token")
+        .filter(|t| !t.is_empty())
+        .or_else(|| bearer(headers));
+    Ok(HookRequest {
+        token,
+        stream,
+        ip,
+        proto: "hls".to_owned(),
+        request_type: RequestType::NewSession,
+        session_id: None,
+        action: Action::Play,
+    })
+}
+
+pub async fn hook(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> {
+    let started = Instant::now();
+    let request = match parse(request.headers()) {
+        Ok(request) => Arc::new(request),
+        Err(message) => return invalid_request(&message),
+    };
+    match hook::authorize(app, Arc::clone(&request), started).await {
+        Verdict::Allowed(grant) => {
+            let mut response = hook::empty(StatusCode::NO_CONTENT);
+            if let Ok(user) = HeaderValue::from_str(&grant.user_id) {
+                response.headers_mut().insert("x-userid", user);
+            }
+            response
+        }
+        Verdict::AllowedByFailMode(_) => hook::empty(StatusCode::NO_CONTENT),
+        Verdict::Denied { denial, .. } => {
+            let status = if denial.reason == DenyReason::TokenMissing {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            hook::denial(status, &request, &denial)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_from_nginx_rtmp_file_names() {
+        for (path, stream) in [
+            ("/hls/cam1.m3u8", "cam1"),
+            ("/hls/cam1-17.ts", "cam1"),
+            ("/hls/cam-1.m3u8", "cam-1"),
+            ("/hls/cam-1-17.ts", "cam-1"),
+            ("/hls/cam1/index.m3u8", "cam1"),
+            ("/hls/cam1/17.ts", "cam1"),
+            ("/dash/cam1.mpd", "cam1"),
+            ("/dash/cam1-init.m4v", "cam1"),
+            ("/dash/cam1-123456.m4a", "cam1"),
+            ("/hls/cam1_hi.m3u8", "cam1_hi"),
+        ] {
+            assert_eq!(stream_from_path(path), Some(stream), "{path}");
+        }
+        assert_eq!(stream_from_path("/"), None);
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn token_from_the_query_then_a_bearer_header() {
+        let r = parse(&headers(&[
+            ("x-original-uri", "/hls/cam1.m3u8?a=1&token=q%2B1"),
+            ("x-real-ip", "10.0.0.9"),
+            ("authorization", "Bearer from-header"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (r.token.as_deref(), r.stream.as_str()),
+            (Some("q+1"), "cam1")
+        );
+        let r = parse(&headers(&[
+            ("x-original-uri", "/hls/cam1-3.ts"),
+            ("x-real-ip", "10.0.0.9"),
+            ("authorization", "bearer from-header"),
+            ("x-stream-name", "live/cam1"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (r.token.as_deref(), r.stream.as_str()),
+            (Some("from-header"), "live/cam1")
+        );
+    }
+
+    #[test]
+    fn missing_headers_name_the_nginx_line_to_add() {
+        let err = parse(&headers(&[("x-real-ip", "10.0.0.9")])).unwrap_err();
+        assert!(err.contains("$request_uri"), "{err}");
+        let err = parse(&headers(&[("x-original-uri", "/hls/a.m3u8")])).unwrap_err();
+        assert!(err.contains("$remote_addr"), "{err}");
+    }
+}

@@ -1,0 +1,358 @@
+//! The media-server adapters over real HTTP, with the bodies each server's documentation
+//! specifies: Flussonic on_publish, nginx-rtmp, nginx auth_request, MediaMTX and SRS. (nginx-rtmp
+//! and auth_request are also driven by a real nginx in `e2e_nginx.rs`; MediaMTX and SRS are not
+//! packaged in Debian, so this is where they are exercised.)
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use auth_core::{Action, Clock as _, ManualClock, SqliteStore, TokenPatch, TokenSpec, TokenStatus};
+use auth_server::config::FailMode;
+use common::{config, spec, temp_db, FaultyStore, Reply, TestServer, T0};
+use serde_json::json;
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+fn publisher(secret: &str) -> TokenSpec {
+    TokenSpec {
+        allowed_actions: Some(vec![Action::Publish]),
+        ..spec(secret, "studio")
+    }
+}
+
+fn reason(reply: &Reply) -> String {
+    reply.json()["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn live_sessions(server: &TestServer) -> usize {
+    server
+        .store
+        .sessions(&Default::default(), server.clock.now())
+        .unwrap()
+        .len()
+}
+
+/// What nginx-rtmp posts: its own fields first, then the client's query string, unescaped.
+fn rtmp(call: &str, clientid: u32, name: &str, client_query: &str) -> String {
+    format!(
+        "app=live&flashver=LNX%209,0,124,2&swfurl=&tcurl=rtmp://127.0.0.1/live&pageurl=\
+         &addr=192.0.2.10&clientid={clientid}&call={call}&name={name}&start=-2&duration=0\
+         &reset=0&{client_query}"
+    )
+}
+
+#[test]
+fn flussonic_on_publish_needs_a_token_allowed_to_publish() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::sqlite(&db);
+    server.token(spec("viewer-token-1", "viewer"));
+    server.token(publisher("publisher-key-1"));
+    let fields = |token: &str| format!("name=cam1&ip=192.0.2.1&proto=rtmp&token={token}");
+    let get = |path: &str, token: &str| server.get(&format!("{path}?{}", fields(token)));
+    assert_eq!(get("/auth/publish", "publisher-key-1").status, 200);
+    let refused = get("/auth/publish", "viewer-token-1");
+    assert_eq!(
+        (refused.status, reason(&refused)),
+        (403, "action_not_allowed".into())
+    );
+    // The key is a stream key only: it does not play.
+    assert_eq!(
+        reason(&get("/auth", "publisher-key-1")),
+        "action_not_allowed"
+    );
+    // Flussonic posts on_publish as JSON.
+    let body = json!({"name": "cam2", "ip": "192.0.2.1", "proto": "rtmp", "token": "publisher-key-1",
+                      "host": "example.com", "request_number": 0});
+    let posted = server.post("/auth/publish", "application/json", &body.to_string());
+    assert_eq!(posted.status, 200, "{}", posted.body);
+}
+
+#[test]
+fn nginx_rtmp_sessions_from_play_to_done() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::sqlite(&db);
+    let token = server.token(TokenSpec {
+        max_sessions: Some(1),
+        ..spec("single-seat-1", "u")
+    });
+    let hook = |form: String| server.post("/hooks/nginx-rtmp", FORM, &form);
+
+    assert_eq!(
+        hook("app=live&addr=192.0.2.10&call=connect&epoch=1".into()).status,
+        200
+    );
+    assert_eq!(
+        hook(rtmp("play", 1, "cam1", "token=single-seat-1")).status,
+        200
+    );
+    // The same connection re-checked: the same session, not a second one.
+    assert_eq!(
+        hook(rtmp("update_play", 1, "cam1", "token=single-seat-1")).status,
+        200
+    );
+    assert_eq!(live_sessions(&server), 1);
+    // Another connection: the one slot is taken.
+    let second = hook(rtmp("play", 2, "cam1", "token=single-seat-1"));
+    assert_eq!(
+        (second.status, reason(&second)),
+        (403, "session_limit_reached".into())
+    );
+    // on_play_done frees it at once; nginx ignores the answer, we give 200.
+    assert_eq!(
+        hook(rtmp("play_done", 1, "cam1", "token=single-seat-1")).status,
+        200
+    );
+    assert_eq!(live_sessions(&server), 0);
+    assert_eq!(
+        hook(rtmp("play", 2, "cam1", "token=single-seat-1")).status,
+        200
+    );
+    // `done` (sent alongside play_done when both are configured) ends the same session.
+    assert_eq!(
+        hook(rtmp("done", 2, "cam1", "token=single-seat-1")).status,
+        200
+    );
+    assert_eq!(live_sessions(&server), 0);
+
+    // A suspended token: the next on_update is refused, which makes nginx cut the stream.
+    assert_eq!(
+        hook(rtmp("play", 3, "cam1", "token=single-seat-1")).status,
+        200
+    );
+    let suspend = TokenPatch {
+        status: Some(TokenStatus::Suspended),
+        ..Default::default()
+    };
+    server
+        .store
+        .update_token(token.id, suspend, server.clock.now())
+        .unwrap();
+    let update = hook(rtmp("update_play", 3, "cam1", "token=single-seat-1"));
+    assert_eq!(
+        (update.status, reason(&update)),
+        (403, "token_suspended".into())
+    );
+}
+
+#[test]
+fn nginx_rtmp_trusts_its_own_fields_over_the_client_tail() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::sqlite(&db);
+    server.token(TokenSpec {
+        allowed_ips: vec!["192.0.2.10".into()],
+        ..spec("ip-bound-1", "u")
+    });
+    // The client appends its own `addr` and `call`: the module's, which come first, count.
+    let form = rtmp(
+        "play",
+        1,
+        "cam1",
+        "token=ip-bound-1&addr=198.51.100.1&call=connect",
+    );
+    assert_eq!(server.post("/hooks/nginx-rtmp", FORM, &form).status, 200);
+    let form =
+        rtmp("play", 2, "cam1", "token=ip-bound-1").replace("addr=192.0.2.10", "addr=198.51.100.1");
+    let refused = server.post("/hooks/nginx-rtmp", FORM, &form);
+    assert_eq!(reason(&refused), "ip_not_allowed");
+    // notify_method get sends the same fields as a query string.
+    let get = server.get(&format!(
+        "/hooks/nginx-rtmp?{}",
+        rtmp("play", 3, "cam1", "token=ip-bound-1")
+    ));
+    assert_eq!(get.status, 200);
+    let missing = server.post("/hooks/nginx-rtmp", FORM, "call=play&name=cam1");
+    assert_eq!(missing.status, 400);
+    assert_eq!(missing.json()["error"], "invalid_request");
+}
+
+#[test]
+fn nginx_rtmp_store_failures_follow_the_fail_mode() {
+    let (_dir, db) = temp_db();
+    let faulty = Arc::new(FaultyStore::new(Arc::new(SqliteStore::open(&db).unwrap())));
+    let mut config = config(&db);
+    config.fail_mode = FailMode::AllowUpdates;
+    let server = TestServer::with_store(config, faulty.clone(), Arc::new(ManualClock::new(T0)));
+    server.token(spec("fail-mode-1", "u"));
+    faulty.failing.store(true, Ordering::SeqCst);
+    let hook = |call: &str| {
+        server.post(
+            "/hooks/nginx-rtmp",
+            FORM,
+            &rtmp(call, 1, "cam1", "token=fail-mode-1"),
+        )
+    };
+    // A new viewer is refused; a live one's re-check is let through, as AUTH_FAIL_MODE says.
+    let refused = hook("play");
+    assert_eq!(
+        (refused.status, reason(&refused)),
+        (403, "backend_error".into())
+    );
+    assert_eq!(hook("update_play").status, 200);
+}
+
+#[test]
+fn nginx_auth_request_answers_204_401_403() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::sqlite(&db);
+    server.token(spec("hls-viewer-1", "alice"));
+    server.token(TokenSpec {
+        allowed_ips: vec!["10.0.0.0/8".into()],
+        ..spec("hls-elsewhere-1", "bob")
+    });
+    let ask = |uri: &str, extra: &[(&str, &str)]| {
+        let mut headers = vec![("X-Original-URI", uri), ("X-Real-IP", "192.0.2.20")];
+        headers.extend_from_slice(extra);
+        server.call("GET", "/hooks/nginx-auth", &headers, None)
+    };
+    let allowed = ask("/hls/cam1.m3u8?token=hls-viewer-1", &[]);
+    assert_eq!(allowed.status, 204, "{}", allowed.body);
+    assert_eq!(allowed.header("x-userid"), Some("alice"));
+    // Segments of the same stream are the same session, whether the token is in the query or
+    // in a Bearer header.
+    assert_eq!(
+        ask(
+            "/hls/cam1-3.ts",
+            &[("Authorization", "Bearer hls-viewer-1")]
+        )
+        .status,
+        204
+    );
+    assert_eq!(live_sessions(&server), 1);
+    let none = ask("/hls/cam1-3.ts", &[]);
+    assert_eq!((none.status, reason(&none)), (401, "token_missing".into()));
+    let wrong = ask("/hls/cam1.m3u8?token=unknown-token-1", &[]);
+    assert_eq!(
+        (wrong.status, reason(&wrong)),
+        (403, "token_not_found".into())
+    );
+    let elsewhere = ask("/hls/cam1.m3u8?token=hls-elsewhere-1", &[]);
+    assert_eq!(
+        (elsewhere.status, reason(&elsewhere)),
+        (403, "ip_not_allowed".into())
+    );
+    // A missing header is the operator's mistake; the message says which nginx line to add.
+    let misconfigured = server.call(
+        "GET",
+        "/hooks/nginx-auth",
+        &[("X-Original-URI", "/hls/cam1.m3u8?token=hls-viewer-1")],
+        None,
+    );
+    assert_eq!(misconfigured.status, 400);
+    assert!(
+        misconfigured.body.contains("$remote_addr"),
+        "{}",
+        misconfigured.body
+    );
+}
+
+#[test]
+fn mediamtx_documented_bodies() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::sqlite(&db);
+    server.token(TokenSpec {
+        max_sessions: Some(1),
+        ..spec("mtx-viewer-1", "viewer")
+    });
+    server.token(publisher("mtx-publisher-1"));
+    let ask = |body: serde_json::Value| {
+        server.post("/hooks/mediamtx", "application/json", &body.to_string())
+    };
+    let read = |token: &str, id: &str| {
+        json!({"user": "", "password": "", "token": token, "ip": "192.0.2.30", "action": "read",
+               "path": "cam1", "protocol": "rtsp", "id": id, "query": "", "userAgent": "ffmpeg"})
+    };
+    assert_eq!(
+        ask(read("mtx-viewer-1", "a7f1c1f2-0000-4000-8000-000000000001")).status,
+        200
+    );
+    let second = ask(read("mtx-viewer-1", "a7f1c1f2-0000-4000-8000-000000000002"));
+    assert_eq!(
+        (second.status, reason(&second)),
+        (403, "session_limit_reached".into())
+    );
+    // Publishing: the key may come as the RTMP/RTSP password.
+    let publish = json!({"user": "studio", "password": "mtx-publisher-1", "token": "", "ip": "192.0.2.31",
+                         "action": "publish", "path": "cam1", "protocol": "rtmp", "id": null, "query": ""});
+    assert_eq!(ask(publish).status, 200);
+    let as_key = json!({"token": "mtx-viewer-1", "ip": "192.0.2.31", "action": "publish",
+                        "path": "cam2", "protocol": "srt", "id": null, "query": ""});
+    assert_eq!(reason(&ask(as_key)), "action_not_allowed");
+    // HLS readers (no id) with the token in the query string.
+    let hls = json!({"user": "", "password": "", "ip": "192.0.2.32", "action": "read", "path": "cam1",
+                     "protocol": "hls", "id": null, "query": "token=unknown-token-9"});
+    assert_eq!(reason(&ask(hls)), "token_not_found");
+    let api =
+        ask(json!({"ip": "192.0.2.32", "action": "api", "path": "", "protocol": "", "id": null}));
+    assert_eq!(
+        (api.status, &api.json()["error"]),
+        (403, &json!("action_not_allowed"))
+    );
+}
+
+#[test]
+fn srs_documented_bodies() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::sqlite(&db);
+    server.token(TokenSpec {
+        max_sessions: Some(1),
+        ..spec("srs-viewer-1", "viewer")
+    });
+    server.token(publisher("srs-publisher-1"));
+    let ask =
+        |body: serde_json::Value| server.post("/hooks/srs", "application/json", &body.to_string());
+    let hook = |action: &str, client: &str, token: &str| {
+        json!({"server_id": "vid-0xk989d", "service_id": "ffn7xt1j", "action": action,
+               "client_id": client, "ip": "192.0.2.40", "vhost": "__defaultVhost__", "app": "live",
+               "tcUrl": "rtmp://127.0.0.1:1935/live", "stream": "livestream",
+               "param": format!("?token={token}"), "stream_url": "/live/livestream",
+               "stream_id": "vid-124q9y3", "pageUrl": ""})
+    };
+    let connect = ask(
+        json!({"action": "on_connect", "client_id": 1985, "ip": "192.0.2.40",
+                             "vhost": "__defaultVhost__", "app": "live",
+                             "tcUrl": "rtmp://127.0.0.1/live", "pageUrl": ""}),
+    );
+    assert_eq!(
+        (connect.status, connect.body.as_str()),
+        (200, r#"{"code":0}"#)
+    );
+    let published = ask(hook("on_publish", "c1", "srs-publisher-1"));
+    assert_eq!(
+        (published.status, published.body.as_str()),
+        (200, r#"{"code":0}"#)
+    );
+    let as_key = ask(hook("on_publish", "c2", "srs-viewer-1"));
+    assert_eq!(as_key.status, 403);
+    assert_ne!(
+        as_key.json()["code"],
+        0,
+        "a refusal under SRS's body reading too"
+    );
+    assert_eq!(reason(&as_key), "action_not_allowed");
+
+    assert_eq!(ask(hook("on_play", "c3", "srs-viewer-1")).status, 200);
+    assert_eq!(
+        reason(&ask(hook("on_play", "c4", "srs-viewer-1"))),
+        "session_limit_reached"
+    );
+    // on_stop frees the slot at once.
+    assert_eq!(ask(hook("on_stop", "c3", "srs-viewer-1")).status, 200);
+    assert_eq!(ask(hook("on_play", "c4", "srs-viewer-1")).status, 200);
+    assert_eq!(
+        reason(&ask(hook("on_play", "c5", "wrong-token-1"))),
+        "token_not_found"
+    );
+    assert_eq!(
+        ask(json!({"action": "on_close", "client_id": "c4", "ip": "192.0.2.40"})).status,
+        200
+    );
+    assert_eq!(
+        server.post("/hooks/srs", "application/json", "0").status,
+        400
+    );
+}
