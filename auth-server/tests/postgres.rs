@@ -447,3 +447,19 @@ fn an_unreachable_database_is_answered_by_the_fail_mode_within_the_budget() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A server's last handle on its store may go on a tokio worker thread; the synchronous driver's
+/// connections must still close without panicking there.
+#[test]
+fn the_store_can_be_dropped_on_a_tokio_worker_thread() {
+    let Some(url) = server_url() else { return };
+    let schema = process_schema(&url, "drop");
+    let store = PostgresStore::open_in_schema(&url, &schema.name).unwrap();
+    store.ping().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let dropped = runtime.block_on(async move { tokio::spawn(async move { drop(store) }).await });
+    assert!(dropped.is_ok(), "{dropped:?}");
+}

@@ -217,11 +217,32 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 type Manager = PostgresConnectionManager<NoTls>;
 
 pub struct PostgresStore {
-    pool: Pool<Manager>,
+    /// Always `Some` until dropped (see the `Drop` impl).
+    pool: Option<Pool<Manager>>,
     schema: Option<String>,
     node: Arc<NodeSessions>,
     /// Stopped first when the store is dropped (a last write of pending lease extensions).
     _workers: Workers,
+}
+
+impl Drop for PostgresStore {
+    /// The synchronous driver closes each connection by blocking on a runtime of its own, which
+    /// tokio refuses on one of its worker threads, where a server's last handle on its store may
+    /// well be dropped ("Cannot start a runtime from within a runtime"). So the pool goes on a
+    /// thread of its own.
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            match std::thread::Builder::new()
+                .name("postgres-close".into())
+                .spawn(move || drop(pool))
+            {
+                Ok(closing) => {
+                    let _ = closing.join();
+                }
+                Err(err) => log::warn!("cannot close PostgreSQL connections on a thread: {err}"),
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -292,7 +313,7 @@ impl PostgresStore {
         let workers = Workers::spawn(Arc::clone(&node), pool.clone(), config)
             .map_err(|e| Error::storage(format!("cannot start a PostgreSQL store thread: {e}")))?;
         Ok(PostgresStore {
-            pool,
+            pool: Some(pool),
             schema: schema.map(str::to_owned),
             node,
             _workers: workers,
@@ -314,7 +335,11 @@ impl PostgresStore {
     }
 
     fn conn(&self) -> Result<PooledConnection<Manager>> {
-        Ok(self.pool.get()?)
+        let pool = self
+            .pool
+            .as_ref()
+            .ok_or_else(|| Error::storage("the store is closed"))?;
+        Ok(pool.get()?)
     }
 
     /// The admission of a claim whose session is not simply live, inside `tx`.
