@@ -1,6 +1,7 @@
 //! The command line: `serve` (the default), `token create|list|show|update|delete`, `seed FILE`,
-//! `migrate`, `export`, `import`, and for signed tokens `sign`, `verify` and
-//! `keys generate|list|retire`.
+//! `migrate`, `export`, `import`, for signed tokens `sign`, `verify` and
+//! `keys generate|list|retire`, and for event tickets `user create` and
+//! `ticket issue|verify|revoke` ([`crate::ticket_cli`]).
 //!
 //! Token commands work on the store directly, so they run with or without a server (SQLite's WAL
 //! lets both write the same file). Their output is JSON on stdout; errors are one line on stderr.
@@ -80,6 +81,12 @@ pub enum Command {
     /// Manage the keys that sign tokens.
     #[command(subcommand)]
     Keys(signing::KeysCommand),
+    /// Event-ticket accounts: `user create` (the password is read from standard input).
+    #[command(subcommand)]
+    User(crate::ticket_cli::UserCommand),
+    /// Event tickets for staff without the HTTP API: issue, verify at the door, revoke.
+    #[command(subcommand)]
+    Ticket(crate::ticket_cli::TicketCommand),
 }
 
 /// Flags of `serve`; each overrides its environment variable.
@@ -237,7 +244,7 @@ impl From<ConfigError> for Failure {
     }
 }
 
-fn usage(message: impl Into<String>) -> Failure {
+pub(crate) fn usage(message: impl Into<String>) -> Failure {
     Failure {
         message: message.into(),
         code: 2,
@@ -271,6 +278,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Keys(command)) => with_setup(cli.database_url, |_, store, hasher| {
             signing::keys(store, hasher, command)
         }),
+        Some(Command::User(command)) => crate::ticket_cli::user(cli.database_url, command),
+        Some(Command::Ticket(command)) => crate::ticket_cli::ticket(cli.database_url, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -377,7 +386,8 @@ fn with_store(
     with_setup(database_url, |_, store, hasher| work(store, hasher))
 }
 
-fn with_setup(
+/// Runs `work` on the configured store, with the configuration and the token hashing key.
+pub(crate) fn with_setup(
     database_url: Option<String>,
     work: impl FnOnce(&Config, &dyn Store, &TokenHasher) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
@@ -391,7 +401,7 @@ fn with_setup(
     work(&config, store.as_ref(), &hasher)
 }
 
-fn print(value: &Value) {
+pub(crate) fn print(value: &Value) {
     match serde_json::to_string_pretty(value) {
         Ok(text) => println!("{text}"),
         Err(err) => eprintln!("error: cannot encode the output: {err}"),

@@ -21,6 +21,7 @@ pub mod http;
 pub mod server;
 pub mod shutdown;
 pub mod signing;
+pub mod ticket_cli;
 pub mod ticketing;
 
 pub use config::{Config, Database, FailMode};

@@ -22,6 +22,11 @@ pub const TICKET_ISSUER: &str = "auth-server";
 
 pub struct Ticketing {
     pub passwords: Passwords,
+    /// Password hashes running at once. Each takes 19 MiB and a core for tens of milliseconds;
+    /// unbounded, a burst of logins or registrations would queue hundreds on the blocking pool
+    /// and exhaust memory. Requests beyond the bound wait their turn here, holding nothing; a
+    /// turn ends when the hash does, even if the request gave up waiting for it.
+    pub password_slots: std::sync::Arc<tokio::sync::Semaphore>,
     pub access_tokens: AccessTokens,
     pub ticket_key: TicketKey,
     pub login_limiter: LoginLimiter,
@@ -29,8 +34,10 @@ pub struct Ticketing {
 
 impl Ticketing {
     pub fn new(config: &Config, hasher: &TokenHasher) -> Result<Self, auth_core::Error> {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Ticketing {
             passwords: Passwords::new()?,
+            password_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(cores * 2)),
             access_tokens: AccessTokens::new(
                 &hasher.derive_key(ACCESS_TOKEN_KEY_PURPOSE),
                 config.access_token_ttl,

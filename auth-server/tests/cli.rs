@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::{bin, temp_db, ServerProcess};
@@ -252,5 +252,139 @@ fn migrate_creates_an_up_to_date_database_and_is_idempotent() {
         stdout_json(&run(&db, &["token", "list"]))["total"],
         0,
         "the schema is in place"
+    );
+}
+
+/// `run`, with `input` on standard input.
+fn run_with_input(db: &Path, args: &[&str], input: &str) -> Output {
+    use std::io::Write as _;
+    let mut child = bin()
+        .env("DATABASE_URL", db)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn staff_create_accounts_and_issue_verify_and_revoke_tickets_from_the_shell() {
+    use auth_core::{Clock as _, Store as _};
+    let (_dir, db) = temp_db();
+    let password = "a long shell passphrase";
+    let admin = stdout_json(&run_with_input(
+        &db,
+        &["user", "create", "--username", "Root", "--role", "admin"],
+        &format!("{password}\n"),
+    ));
+    assert_eq!(
+        (admin["username"].as_str(), admin["role"].as_str()),
+        (Some("root"), Some("admin"))
+    );
+    assert!(!admin.to_string().contains(password));
+    let refused = run(
+        &db,
+        &["user", "create", "--username", "x", "--password", password],
+    );
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "no password on the command line"
+    );
+    let empty = run_with_input(&db, &["user", "create", "--username", "nopass"], "");
+    assert_eq!(empty.status.code(), Some(2));
+    let weak = run_with_input(&db, &["user", "create", "--username", "weak"], "short\n");
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("password"));
+    let holder = stdout_json(&run_with_input(
+        &db,
+        &[
+            "user",
+            "create",
+            "--username",
+            "guest",
+            "--email",
+            "guest@example.org",
+        ],
+        &format!("{password}\n"),
+    ));
+
+    // An event live now (the commands use the real clock).
+    let now = auth_core::SystemClock.now();
+    let event = {
+        let store = auth_core::SqliteStore::open(&db).unwrap();
+        store
+            .create_event(
+                auth_core::event::NewEvent {
+                    title: "Shell".into(),
+                    starts_at: now.saturating_sub(Duration::from_secs(3600)),
+                    ends_at: now.saturating_add(Duration::from_secs(3600)),
+                    capacity: 5,
+                    streams: vec![],
+                    single_entry: true,
+                },
+                now,
+            )
+            .unwrap()
+            .id
+            .to_string()
+    };
+    let png = db.with_file_name("ticket.png");
+    let issued = stdout_json(&run(
+        &db,
+        &[
+            "ticket",
+            "issue",
+            "--event",
+            &event,
+            "--user",
+            "guest",
+            "--register",
+            "--qr-png",
+            png.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(issued["user_id"], holder["id"]);
+    assert_eq!(&std::fs::read(&png).unwrap()[..4], b"\x89PNG");
+    let app = totp_rs::TOTP::from_url_unchecked(issued["otpauth_uri"].as_str().unwrap()).unwrap();
+    let ticket = issued["ticket_id"].to_string();
+    let code = app.generate(auth_core::SystemClock.now().unix_seconds() as u64);
+    let valid = stdout_json(&run(
+        &db,
+        &["ticket", "verify", "--ticket", &ticket, "--code", &code],
+    ));
+    assert_eq!(
+        (
+            valid["valid"].as_bool(),
+            valid["holder"]["username"].as_str()
+        ),
+        (Some(true), Some("guest"))
+    );
+    let replay = run(
+        &db,
+        &["ticket", "verify", "--ticket", &ticket, "--code", &code],
+    );
+    assert_eq!(replay.status.code(), Some(3));
+    let answer: serde_json::Value = serde_json::from_slice(&replay.stdout).unwrap();
+    assert_eq!(answer["reason"], "code_reused");
+    stdout_json(&run(&db, &["ticket", "revoke", "--ticket", &ticket]));
+    let revoked = run(
+        &db,
+        &["ticket", "verify", "--ticket", &ticket, "--code", "123456"],
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&revoked.stdout).unwrap();
+    assert_eq!(answer["reason"], "ticket_revoked");
+    assert_eq!(
+        run(&db, &["ticket", "revoke", "--ticket", "9999"])
+            .status
+            .code(),
+        Some(2)
     );
 }

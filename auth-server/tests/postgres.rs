@@ -463,3 +463,111 @@ fn the_store_can_be_dropped_on_a_tokio_worker_thread() {
     let dropped = runtime.block_on(async move { tokio::spawn(async move { drop(store) }).await });
     assert!(dropped.is_ok(), "{dropped:?}");
 }
+
+/// Event tickets on two nodes: a door code accepted by one is refused by the other as reused,
+/// an access token from one is accepted by the other, and a logout on one holds on the other.
+#[test]
+fn two_nodes_share_used_door_codes_and_logouts() {
+    use auth_core::account::{NewAccount, Passwords, Role};
+    use auth_core::event::{NewEvent, RosterRole};
+    use serde_json::{json, Value};
+
+    let Some(url) = server_url() else { return };
+    let schema = Schema {
+        url: url.clone(),
+        name: format!("auth_http_tickets_{}", std::process::id()),
+    };
+    let (_dir, db) = temp_db();
+    let a = node(&url, &schema.name, &db);
+    let b = node(&url, &schema.name, &db);
+    const PASSWORD: &str = "a long shared passphrase";
+    let hash = Passwords::with_params(1024, 1, 1)
+        .unwrap()
+        .hash(PASSWORD)
+        .unwrap();
+    let account = |name: &str, role| {
+        let new = NewAccount {
+            username: name.into(),
+            email: format!("{name}@example.org"),
+            first_name: String::new(),
+            last_name: String::new(),
+            role,
+            password_hash: hash.clone(),
+        };
+        a.store.create_account(new, T0).unwrap().id
+    };
+    let (holder, agent) = (account("holder", Role::User), account("door", Role::Agent));
+    let event = a
+        .store
+        .create_event(
+            NewEvent {
+                title: "Two nodes".into(),
+                starts_at: T0,
+                ends_at: T0.saturating_add(Duration::from_secs(3600)),
+                capacity: 5,
+                streams: vec![],
+                single_entry: true,
+            },
+            T0,
+        )
+        .unwrap();
+    a.store
+        .add_to_roster(event.id, holder, RosterRole::Users, T0)
+        .unwrap();
+    a.store
+        .add_to_roster(event.id, agent, RosterRole::Agents, T0)
+        .unwrap();
+    let post = |node: &TestServer, path: &str, token: Option<&str>, body: Value| {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = bearer
+            .iter()
+            .map(|b| ("Authorization", b.as_str()))
+            .collect();
+        node.call(
+            "POST",
+            path,
+            &headers,
+            Some(("application/json", &body.to_string())),
+        )
+    };
+    let login = |node: &TestServer, name: &str| {
+        let reply = post(
+            node,
+            "/api/login",
+            None,
+            json!({"username": name, "password": PASSWORD}),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.json()["access_token"].as_str().unwrap().to_owned()
+    };
+    let holder_token = login(&a, "holder");
+    let door_token = login(&a, "door");
+    let issued = post(
+        &a,
+        "/api/tickets",
+        Some(&holder_token),
+        json!({"event_id": event.id}),
+    );
+    assert_eq!(issued.status, 201, "{}", issued.body);
+    let issued = issued.json();
+    let app = totp_rs::TOTP::from_url_unchecked(issued["otpauth_uri"].as_str().unwrap()).unwrap();
+    let check = json!({"ticket_id": issued["ticket_id"], "code": app.generate(T0.unix_seconds() as u64 + 40)});
+    a.clock.advance(Duration::from_secs(40));
+    b.clock.advance(Duration::from_secs(40));
+    let first = post(&a, "/api/tickets/verify", Some(&door_token), check.clone()).json();
+    assert_eq!(first["valid"], true, "{first}");
+    let replay = post(&b, "/api/tickets/verify", Some(&door_token), check).json();
+    assert_eq!(replay["reason"], "code_reused", "{replay}");
+
+    assert_eq!(
+        post(&b, "/api/logout", Some(&holder_token), json!({})).status,
+        204
+    );
+    let me = format!("/api/users/{holder}");
+    let bearer = format!("Bearer {holder_token}");
+    assert_eq!(
+        a.call("GET", &me, &[("Authorization", &bearer)], None)
+            .status,
+        401
+    );
+}

@@ -9,29 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::{ManualClock, SqliteStore, Store, Timestamp};
-use auth_server::config::{ApiKey, Config};
-use common::{config, temp_db, Reply, TestServer, T0};
+use auth_server::config::Config;
+use common::{keyed_config, temp_db, Reply, TestServer, RO, RW, T0};
 use serde_json::{json, Value};
 use totp_rs::TOTP;
 
-const RW: &str = "writer-key-0123456789";
-const RO: &str = "reader-key-0123456789";
 const PASSWORD: &str = "correct horse battery staple";
-
-fn keyed_config(db: &Path) -> Config {
-    let mut config = config(db);
-    config.api_keys = vec![
-        ApiKey {
-            key: RW.into(),
-            write: true,
-        },
-        ApiKey {
-            key: RO.into(),
-            write: false,
-        },
-    ];
-    config
-}
 
 fn server_with(config: Config, db: &Path, clock: Arc<ManualClock>) -> TestServer {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).unwrap());

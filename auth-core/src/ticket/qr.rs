@@ -57,6 +57,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_scanner_reads_the_png_back_as_the_uri() {
+        let uri = "otpauth://totp/auth-server:RustConf%202026%20%231%20alice?\
+                   secret=72RKTDMCH2OQMPGTT7FYAGZIN4SNJGC3AKKHVMU3P4EVPA5XO3QA&issuer=auth-server";
+        let png = png(uri, 4).unwrap();
+        let mut reader = ::png::Decoder::new(std::io::Cursor::new(&png))
+            .read_info()
+            .unwrap();
+        let mut pixels = vec![0u8; reader.output_buffer_size()];
+        let frame = reader.next_frame(&mut pixels).unwrap();
+        let (w, h) = (frame.width as usize, frame.height as usize);
+        let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| pixels[y * w + x]);
+        let grids = image.detect_grids();
+        assert_eq!(grids.len(), 1);
+        let (_, content) = grids[0].decode().unwrap();
+        assert_eq!(content, uri);
+    }
+
+    #[test]
     fn svg_and_png_are_well_formed() {
         let uri = "otpauth://totp/Conf%20%231?secret=JBSWY3DPEHPK3PXP&issuer=Conf";
         let svg = svg(uri, 200).unwrap();

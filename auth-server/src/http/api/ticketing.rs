@@ -230,7 +230,9 @@ async fn register(app: &Arc<App>, request: Request<Incoming>) -> Answer {
         authorize(app, &caller, Action::ChangeRole, None).await?;
     }
     let spec = body.user;
+    let slot = password_slot(app).await?;
     let account = call(app, move |app| {
+        let _slot = slot;
         let new = spec.validate(role, &app.ticketing.passwords)?;
         app.store().create_account(new, app.clock().now())
     })
@@ -269,7 +271,12 @@ async fn update_user(
     if patch.role.is_some() {
         authorize(app, caller, Action::ChangeRole, None).await?;
     }
+    let slot = match patch.password {
+        Some(_) => Some(password_slot(app).await?),
+        None => None,
+    };
     let account = call(app, move |app| {
+        let _slot = slot;
         let current = app
             .store()
             .account(id)?
@@ -307,7 +314,9 @@ async fn login(app: &Arc<App>, request: Request<Incoming>, peer: SocketAddr) -> 
         return Err(response);
     }
     let name = username.clone();
+    let slot = password_slot(app).await?;
     let outcome = call(app, move |app| {
+        let _slot = slot;
         let t = &app.ticketing;
         account::login(
             app.store().as_ref(),
@@ -369,6 +378,19 @@ async fn logout(app: &Arc<App>, caller: &Caller) -> Answer {
         &format!("{COOKIE_NAME}=; Max-Age=0; Path=/api; HttpOnly; Secure; SameSite=Strict"),
     );
     Ok(response)
+}
+
+/// A turn to hash or check a password (see [`crate::ticketing::Ticketing::password_slots`]).
+async fn password_slot(app: &App) -> Result<tokio::sync::OwnedSemaphorePermit, Early> {
+    let slots = std::sync::Arc::clone(&app.ticketing.password_slots);
+    slots.acquire_owned().await.map_err(|_| {
+        error_body(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is stopping",
+            None,
+        )
+    })
 }
 
 fn set_cookie(response: &mut Response<Body>, cookie: &str) {
