@@ -51,6 +51,12 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// leases would start to fall behind the ones given.
 const MAX_FAILED_FLUSHES: u32 = 5;
 
+/// The least lease (in microseconds) a session must have left in the database for a node to
+/// remember it from a read alone, its extension written behind: longer than memory is trusted
+/// while extensions fail to be written, with a margin.
+pub(super) const MIN_LEASE_TO_LEARN: i64 =
+    (MAX_FAILED_FLUSHES as i64 + 5) * FLUSH_EVERY.as_micros() as i64;
+
 /// How long the listener waits for a notification before it checks whether to stop.
 const LISTEN_POLL: Duration = Duration::from_millis(100);
 
@@ -86,7 +92,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl NodeSessions {
-    fn trusted(&self) -> bool {
+    pub fn trusted(&self) -> bool {
         self.listening.load(Ordering::Acquire)
             && self.failed_flushes.load(Ordering::Acquire) < MAX_FAILED_FLUSHES
     }
@@ -131,6 +137,39 @@ impl NodeSessions {
             }
             Admission::LimitReached { .. } => {}
         }
+    }
+
+    /// Remembers a session the database holds live (read, not written) and queues its extension
+    /// to `until` for the next write, as a re-check from memory does. `false` when it cannot be
+    /// remembered (memory not trusted, or an invalidation since `epoch`): the caller then
+    /// extends it in the database itself.
+    ///
+    /// Safe only for a lease with at least [`MIN_LEASE_TO_LEARN`] left in the database: until the
+    /// extension is written (a second, or [`MAX_FAILED_FLUSHES`] seconds before memory stops
+    /// being trusted), other nodes still count the session.
+    pub fn learn_live(
+        &self,
+        owner: i64,
+        key: &str,
+        session_id: SessionId,
+        now: i64,
+        until: i64,
+        epoch: u64,
+    ) -> bool {
+        {
+            let mut index = lock(&self.index);
+            if self.epoch.load(Ordering::Acquire) != epoch || !self.trusted() {
+                return false;
+            }
+            index.insert(owner, key, session_id, until, false);
+        }
+        self.put_back(vec![Extension {
+            owner,
+            id: session_id,
+            seen: now,
+            until,
+        }]);
+        true
     }
 
     /// Whether a live session is remembered, without extending it (tests watch the listener
@@ -488,6 +527,59 @@ mod tests {
             Admission::LimitReached { live: 1 }
         );
         assert_eq!(expires(&a), extended);
+    }
+
+    #[test]
+    fn a_recheck_of_another_nodes_session_is_read_remembered_and_written_behind() {
+        let Some((scratch, a)) = fresh() else { return };
+        let b = scratch.open();
+        listening(&a);
+        listening(&b);
+        let token = a.create_token(spec("node-memory-4", "u", 1), T0).unwrap();
+        let viewer = claim(&token, "id:viewer");
+        let Admission::Admitted { session_id } = a
+            .admit_session(&viewer, T0, T0.saturating_add(LEASE))
+            .unwrap()
+        else {
+            panic!("not admitted")
+        };
+        let expires = |store: &PostgresStore| {
+            store.sessions(&SessionFilter::default(), T0).unwrap()[0].expires_at
+        };
+        // Node B has not seen it: its first re-check asks the database, then remembers.
+        let recheck = T0.saturating_add(Duration::from_secs(60));
+        let owner = viewer.owner.raw();
+        assert_eq!(from_memory(&b, &viewer, recheck), None);
+        assert_eq!(
+            b.admit_session(&viewer, recheck, recheck.saturating_add(LEASE))
+                .unwrap(),
+            Admission::Extended { session_id }
+        );
+        assert!(b.node.remembers(owner, "id:viewer", recheck.unix_micros()));
+        // The extension reaches the database behind the answer, and node A counts it.
+        let extended = recheck.saturating_add(LEASE);
+        eventually("the extension is written", || expires(&a) == extended);
+        let past_first_lease = T0.saturating_add(Duration::from_secs(250));
+        assert_eq!(
+            a.admit_session(
+                &claim(&token, "id:other"),
+                past_first_lease,
+                past_first_lease.saturating_add(LEASE)
+            )
+            .unwrap(),
+            Admission::LimitReached { live: 1 }
+        );
+
+        // A session about to run out is not taken on trust from a read: node B, which forgot
+        // it, extends it in the database before answering.
+        b.node.forget(session_id);
+        let late = extended.saturating_sub(Duration::from_secs(2));
+        assert_eq!(
+            b.admit_session(&viewer, late, late.saturating_add(LEASE))
+                .unwrap(),
+            Admission::Extended { session_id }
+        );
+        assert_eq!(expires(&a), late.saturating_add(LEASE));
     }
 
     #[test]
