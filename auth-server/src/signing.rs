@@ -72,6 +72,11 @@ impl Signing {
         self.ring.current()
     }
 
+    /// The lifetime of a playback token whose request names none.
+    pub fn default_ttl(&self) -> Duration {
+        self.default_ttl
+    }
+
     pub fn vault(&self) -> &KeyVault {
         &self.vault
     }

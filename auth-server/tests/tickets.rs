@@ -1,6 +1,7 @@
 //! Event tickets over real HTTP: accounts, login and logout, throttling, role scoping on every
 //! endpoint, events and rosters, issuing tickets, and every door reason, including replay across
-//! a restart and clock skew at both edges.
+//! a restart and clock skew at both edges; signed e-tickets (offline and at the door, every
+//! reason) and holders minting their own playback tokens.
 
 mod common;
 
@@ -8,9 +9,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use auth_core::signed_token::keys::{public_ring, KeyInfo, KeyVault};
+use auth_core::signed_token::{Algorithm, Claims, KeyRing};
+use auth_core::ticket::signed;
 use auth_core::{ManualClock, SqliteStore, Store, Timestamp};
 use auth_server::config::Config;
-use common::{keyed_config, temp_db, Reply, TestServer, RO, RW, T0};
+use common::{keyed_config, play, temp_db, Reply, TestServer, RO, RW, T0};
 use serde_json::{json, Value};
 use totp_rs::TOTP;
 
@@ -1079,5 +1083,303 @@ fn a_used_code_and_a_logout_survive_a_restart() {
         ),
         200,
         "other tokens still valid",
+    );
+}
+
+/// A server whose store holds an Ed25519 signing key `ed-1`, and a ring with its secret (to sign
+/// what the API would not).
+fn signing_server(db: &Path) -> (TestServer, KeyRing) {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).unwrap());
+    let vault = KeyVault::new(&common::hasher()).unwrap();
+    let key = vault.generate("ed-1", Algorithm::Ed25519, T0).unwrap();
+    store.insert_signing_key(&key).unwrap();
+    let ring = vault.ring(&store.signing_keys().unwrap()).unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    (TestServer::with_store(keyed_config(db), store, clock), ring)
+}
+
+fn verify_signed(server: &TestServer, who: As<'_>, eticket: &str) -> Reply {
+    send(
+        server,
+        who,
+        "POST",
+        "/api/tickets/verify-signed",
+        Some(json!({ "eticket": eticket })),
+    )
+}
+
+/// The claims of an e-ticket for `ticket` of `event` held by `holder`, as the server signs them.
+fn eticket_claims(holder: i64, event: i64, ticket: i64, now: Timestamp) -> Claims {
+    Claims {
+        evt: Some(event.to_string()),
+        tkt: Some(ticket.to_string()),
+        exp: now.unix_seconds() + 3600,
+        ..Claims::new(holder.to_string(), now, Duration::ZERO)
+    }
+}
+
+#[test]
+fn signed_etickets_verify_offline_and_at_the_door_with_every_reason() {
+    let (_dir, db) = temp_db();
+    let (server, ring) = signing_server(&db);
+    let (user_id, user) = account(&server, "holder", "user");
+    let (_, outsider) = account(&server, "outsider", "user");
+    let (agent_id, agent) = account(&server, "agent", "agent");
+    let (_, stranger) = account(&server, "stranger", "agent");
+    let (boss_id, boss) = account(&server, "boss", "agent");
+    let ev = event(
+        &server,
+        "Gala",
+        T0.saturating_sub(Duration::from_secs(60)),
+        4,
+        json!({"single_entry": true}),
+    );
+    add(&server, ev, "users", user_id);
+    add(&server, ev, "agents", agent_id);
+    add(&server, ev, "admins", boss_id);
+    let (ticket, _) = issue(&server, As::Bearer(&user), ev, None);
+    let path = format!("/api/tickets/{ticket}/signed");
+
+    // Who may have the e-ticket: its holder and the event's admins.
+    for (who, status, what) in [
+        (As::Nobody, 401, "anonymous"),
+        (As::Bearer(&outsider), 403, "another user"),
+        (As::Bearer(&agent), 403, "the event's agent"),
+        (As::Key(RO), 403, "read-only key"),
+        (As::Bearer(&boss), 200, "the event's admin"),
+        (As::Cookie(&user), 200, "the holder"),
+    ] {
+        assert_status(&send(&server, who, "GET", &path, None), status, what);
+    }
+    let missing = send(
+        &server,
+        As::Bearer(&user),
+        "GET",
+        "/api/tickets/9999/signed",
+        None,
+    );
+    assert_status(&missing, 404, "no such ticket");
+    let reply = send(&server, As::Bearer(&user), "GET", &path, None);
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+    let body = reply.json();
+    let eticket = body["eticket"].as_str().unwrap().to_owned();
+    assert!(eticket.starts_with("v1.ed-1."), "{eticket}");
+    assert_eq!(body["kid"], "ed-1");
+    assert!(body["qr_svg"].as_str().unwrap().contains("<svg"));
+    assert!(body["qr_png_url"]
+        .as_str()
+        .unwrap()
+        .starts_with("data:image/png;base64,"));
+
+    // A scanner with the published keys alone reads it.
+    let keys = send(&server, As::Key(RO), "GET", "/api/signing-keys", None).json();
+    let keys: Vec<KeyInfo> = serde_json::from_value(keys["items"].clone()).unwrap();
+    let scanner = public_ring(&keys).unwrap();
+    let read = signed::read(&scanner, &eticket, now(&server)).unwrap();
+    assert_eq!(
+        (read.ticket_id, read.event_id, read.holder_id),
+        (ticket, ev, user_id)
+    );
+
+    // Who may check it at the door: the event's staff.
+    for (who, what) in [
+        (As::Bearer(&user), "the holder"),
+        (As::Bearer(&stranger), "another event's agent"),
+        (As::Key(RO), "read-only key"),
+    ] {
+        assert_status(&verify_signed(&server, who, &eticket), 403, what);
+    }
+    let answer = verify_signed(&server, As::Bearer(&agent), &eticket).json();
+    assert_eq!(answer["valid"], true, "{answer}");
+    assert_eq!(answer["first_entry"], true);
+    assert_eq!(answer["holder"]["username"], "holder");
+    let again = verify_signed(&server, As::Bearer(&agent), &eticket).json();
+    assert_eq!(reason(&again), "already_checked_in");
+
+    // Every signature reason, before the ticket is looked at.
+    let refused = |token: &str| {
+        let reply = verify_signed(&server, As::Bearer(&agent), token);
+        assert_status(&reply, 200, "a refusal is an answer");
+        reason(&reply.json()).to_owned()
+    };
+    assert_eq!(refused("not a ticket"), "malformed");
+    assert_eq!(
+        refused(&eticket.replacen("v1.ed-1.", "v1.ed-9.", 1)),
+        "unknown_key"
+    );
+    let mut forged = eticket.clone().into_bytes();
+    let in_signature = eticket.rfind('.').unwrap() + 10;
+    forged[in_signature] = if forged[in_signature] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
+    assert_eq!(
+        refused(&String::from_utf8(forged).unwrap()),
+        "bad_signature"
+    );
+    let playback = send(
+        &server,
+        As::Key(RW),
+        "POST",
+        "/api/playback-tokens",
+        Some(json!({"user_id": "holder"})),
+    );
+    assert_eq!(
+        refused(playback.json()["token"].as_str().unwrap()),
+        "wrong_kind"
+    );
+    let at = now(&server);
+    let early = Claims {
+        nbf: Some(at.unix_seconds() + 600),
+        ..eticket_claims(user_id, ev, ticket, at)
+    };
+    assert_eq!(
+        refused(&ring.sign("ed-1", &early).unwrap()),
+        "not_yet_valid"
+    );
+    let unknown = eticket_claims(user_id, ev, 9999, at);
+    assert_eq!(
+        refused(&ring.sign("ed-1", &unknown).unwrap()),
+        "ticket_not_found"
+    );
+
+    // A later event's e-ticket, before the event, and after its ticket is revoked.
+    let later = event(
+        &server,
+        "Encore",
+        T0.saturating_add(Duration::from_secs(7200)),
+        1,
+        json!({}),
+    );
+    add(&server, later, "users", user_id);
+    add(&server, later, "agents", agent_id);
+    add(&server, later, "admins", boss_id);
+    let (encore, _) = issue(&server, As::Bearer(&user), later, None);
+    let encore_path = format!("/api/tickets/{encore}/signed");
+    let encore_ticket = send(&server, As::Bearer(&user), "GET", &encore_path, None).json()
+        ["eticket"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(refused(&encore_ticket), "event_not_started");
+    let revoke = send(
+        &server,
+        As::Bearer(&boss),
+        "DELETE",
+        &format!("/api/tickets/{encore}"),
+        None,
+    );
+    assert_status(&revoke, 204, "revoke");
+    assert_eq!(refused(&encore_ticket), "ticket_revoked");
+    let no_more = send(&server, As::Bearer(&user), "GET", &encore_path, None);
+    assert_status(&no_more, 409, "a revoked ticket has no e-ticket");
+
+    // The first event ends: within the leeway the door says so, past it the signature does.
+    server.advance(4 * 3600 - 60 + 5);
+    let agent = login(&server, "agent");
+    let answer = verify_signed(&server, As::Bearer(&agent), &eticket).json();
+    assert_eq!(reason(&answer), "event_over");
+    server.advance(60);
+    let answer = verify_signed(&server, As::Bearer(&agent), &eticket).json();
+    assert_eq!(reason(&answer), "expired");
+}
+
+#[test]
+fn a_ticket_holder_mints_a_playback_token_bounded_by_the_ticket() {
+    let (_dir, db) = temp_db();
+    let (server, _) = signing_server(&db);
+    let (user_id, user) = account(&server, "viewer", "user");
+    let (outsider_id, outsider) = account(&server, "outsider", "user");
+    let ev = event(
+        &server,
+        "Final",
+        T0.saturating_sub(Duration::from_secs(60)),
+        2,
+        json!({"streams": ["conf/*", "lobby"]}),
+    );
+    add(&server, ev, "users", user_id);
+    add(&server, ev, "users", outsider_id);
+    let (ticket, _) = issue(&server, As::Bearer(&user), ev, None);
+    let mint =
+        |who: As<'_>, body: Value| send(&server, who, "POST", "/api/playback-tokens", Some(body));
+
+    let reply = mint(As::Bearer(&user), json!({"ticket_id": ticket}));
+    assert_status(&reply, 201, "the holder mints");
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+    let minted = reply.json();
+    let token = minted["token"].as_str().unwrap();
+    assert_eq!(minted["claims"]["sub"], user_id.to_string());
+    assert_eq!(minted["claims"]["evt"], ev.to_string());
+    assert_eq!(minted["claims"]["streams"], json!(["conf/*", "lobby"]));
+    assert_eq!(minted["claims"]["max_sessions"], 1);
+    let event_end = T0.saturating_add(Duration::from_secs(2 * 3600 - 60));
+    let expires = Timestamp::parse_rfc3339(minted["expires_at"].as_str().unwrap()).unwrap();
+    assert!(expires <= event_end, "{expires} after the event's end");
+
+    // It plays the event's streams, one player at a time, and nothing else.
+    assert_eq!(
+        server.auth(&play(token, "conf/main", "p1")).verdict(),
+        "allowed"
+    );
+    assert_eq!(
+        server.auth(&play(token, "conf/main", "p2")).verdict(),
+        "session_limit_reached"
+    );
+    assert_eq!(
+        server.auth(&play(token, "backstage", "p3")).verdict(),
+        "stream_not_allowed"
+    );
+
+    // What a holder may ask for is bounded by the ticket.
+    let narrow = mint(
+        As::Cookie(&user),
+        json!({"ticket_id": ticket, "streams": ["conf/main"], "ttl_seconds": 60}),
+    );
+    assert_status(&narrow, 201, "a narrower token, by cookie");
+    assert_eq!(narrow.json()["claims"]["streams"], json!(["conf/main"]));
+    let wide = mint(
+        As::Bearer(&user),
+        json!({"ticket_id": ticket, "streams": ["*"]}),
+    );
+    assert_status(&wide, 400, "a stream outside the event");
+    assert_eq!(wide.json()["field"], "streams");
+    let named = mint(
+        As::Bearer(&user),
+        json!({"ticket_id": ticket, "user_id": "someone"}),
+    );
+    assert_status(&named, 400, "the holder cannot choose the name");
+    let unlimited = mint(
+        As::Bearer(&user),
+        json!({"ticket_id": ticket, "max_sessions": 0}),
+    );
+    assert_status(&unlimited, 400, "nor the session limit");
+    assert_status(
+        &mint(As::Bearer(&outsider), json!({"ticket_id": ticket})),
+        403,
+        "someone else's ticket",
+    );
+    assert_status(
+        &mint(As::Bearer(&user), json!({"ticket_id": 9999})),
+        404,
+        "no such ticket",
+    );
+    assert_status(
+        &mint(As::Bearer("not-a-token"), json!({"ticket_id": ticket})),
+        401,
+        "a bad access token",
+    );
+    let revoke = send(
+        &server,
+        As::Key(RW),
+        "DELETE",
+        &format!("/api/tickets/{ticket}"),
+        None,
+    );
+    assert_status(&revoke, 204, "revoke");
+    assert_status(
+        &mint(As::Bearer(&user), json!({"ticket_id": ticket})),
+        409,
+        "a revoked ticket",
     );
 }

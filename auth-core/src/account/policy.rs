@@ -10,6 +10,7 @@
 //! | view its rosters | - | yes | yes | yes |
 //! | edit its rosters | - | - | yes | yes |
 //! | get a ticket for it | self, when on its users roster | same | for anyone on it | for anyone on it |
+//! | get a ticket's signed e-ticket, or a playback token for it | its holder | its holder | yes | yes |
 //! | verify its tickets | - | yes | yes | yes |
 //! | revoke its tickets | - | - | yes | yes |
 //! | learn that a ticket id does not exist | - | any agent | any agent | yes |
@@ -52,6 +53,10 @@ pub enum Action {
     IssueTicket {
         holder: AccountId,
     },
+    /// Get the signed e-ticket of, or a playback token for, a ticket `holder` holds.
+    UseTicket {
+        holder: AccountId,
+    },
     VerifyTicket,
     /// A door check of a ticket id that does not exist: staff of any event learn that much.
     VerifyUnknownTicket,
@@ -77,6 +82,7 @@ pub enum Forbidden {
     NotEventStaff,
     NotEventAdmin,
     NotOnRoster,
+    NotYourTicket,
 }
 
 impl Forbidden {
@@ -88,6 +94,9 @@ impl Forbidden {
             Forbidden::NotEventStaff => "only the event's agents and admins may do this",
             Forbidden::NotEventAdmin => "only the event's admins may do this",
             Forbidden::NotOnRoster => "tickets are for accounts on the event's users roster",
+            Forbidden::NotYourTicket => {
+                "only the ticket's holder and the event's admins may do this"
+            }
         }
     }
 }
@@ -125,6 +134,8 @@ pub fn permits(
         Action::IssueTicket { holder } if holder == id && standing.attendee => Ok(()),
         Action::IssueTicket { holder } if holder == id => Err(Forbidden::NotOnRoster),
         Action::IssueTicket { .. } => Err(Forbidden::NotEventAdmin),
+        Action::UseTicket { holder } if holder == id || standing.admin => Ok(()),
+        Action::UseTicket { .. } => Err(Forbidden::NotYourTicket),
     }
 }
 
@@ -205,6 +216,23 @@ mod tests {
     }
 
     #[test]
+    fn only_holders_and_event_admins_use_a_ticket() {
+        let use_ticket = Action::UseTicket { holder: 1 };
+        assert_eq!(permits(USER, use_ticket, ATTENDEE), Ok(()));
+        assert_eq!(
+            permits(USER, Action::UseTicket { holder: 9 }, ATTENDEE),
+            Err(Forbidden::NotYourTicket)
+        );
+        assert_eq!(
+            permits(AGENT, use_ticket, AGENT_OF),
+            Err(Forbidden::NotYourTicket)
+        );
+        assert_eq!(permits(AGENT, use_ticket, ADMIN_OF), Ok(()));
+        let ro = Principal::ApiKey { write: false };
+        assert_eq!(permits(ro, use_ticket, NONE), Err(Forbidden::ReadOnlyKey));
+    }
+
+    #[test]
     fn agents_act_only_on_their_events() {
         assert_eq!(permits(AGENT, Action::ViewRoster, AGENT_OF), Ok(()));
         assert_eq!(permits(AGENT, Action::VerifyTicket, AGENT_OF), Ok(()));
@@ -235,6 +263,7 @@ mod tests {
             Action::VerifyTicket,
             Action::RevokeTicket,
             Action::IssueTicket { holder: 1 },
+            Action::UseTicket { holder: 1 },
         ] {
             assert_eq!(permits(AGENT, action, ADMIN_OF), Ok(()), "{action:?}");
             assert_eq!(permits(ADMIN, action, NONE), Ok(()), "{action:?}");

@@ -11,7 +11,9 @@
 //! ([`crate::Store::use_ticket`]), so a code seen over a shoulder cannot be replayed, even
 //! across a restart or on another node sharing the database.
 
+pub mod playback;
 pub mod qr;
+pub mod signed;
 
 use std::time::Duration;
 
@@ -285,25 +287,52 @@ pub fn verify(
     by: Option<AccountId>,
     now: Timestamp,
 ) -> Result<Verdict> {
+    let (ticket, event) = match at_the_door(store, ticket_id, now)? {
+        Ok(found) => found,
+        Err(reason) => return Ok(Verdict::Invalid(reason)),
+    };
+    let Some(step) = key.matching_step(&ticket, code.trim(), now) else {
+        return Ok(Verdict::Invalid(Reason::CodeInvalid));
+    };
+    admit(store, ticket, event, step, by, now)
+}
+
+/// What every door check asks before weighing its proof (a code, a signature): the ticket
+/// exists, is not revoked, and its event is on.
+fn at_the_door(
+    store: &dyn Store,
+    ticket_id: TicketId,
+    now: Timestamp,
+) -> Result<std::result::Result<(Ticket, Event), Reason>> {
     let Some(ticket) = store.ticket(ticket_id)? else {
-        return Ok(Verdict::Invalid(Reason::TicketNotFound));
+        return Ok(Err(Reason::TicketNotFound));
     };
     if ticket.revoked_at.is_some() {
-        return Ok(Verdict::Invalid(Reason::TicketRevoked));
+        return Ok(Err(Reason::TicketRevoked));
     }
     let event = store
         .event(ticket.event_id)?
         .ok_or_else(|| Error::storage("a ticket's event is missing"))?;
     if now < event.starts_at {
-        return Ok(Verdict::Invalid(Reason::EventNotStarted));
+        return Ok(Err(Reason::EventNotStarted));
     }
     if now >= event.ends_at {
-        return Ok(Verdict::Invalid(Reason::EventOver));
+        return Ok(Err(Reason::EventOver));
     }
-    let Some(step) = key.matching_step(&ticket, code.trim(), now) else {
-        return Ok(Verdict::Invalid(Reason::CodeInvalid));
-    };
-    let first_entry = match store.use_ticket(ticket_id, step, by, event.single_entry, now)? {
+    Ok(Ok((ticket, event)))
+}
+
+/// Records the entry of a ticket whose proof holds; `step` is what the proof consumes, accepted
+/// once by the store, atomically with the check-in.
+fn admit(
+    store: &dyn Store,
+    ticket: Ticket,
+    event: Event,
+    step: i64,
+    by: Option<AccountId>,
+    now: Timestamp,
+) -> Result<Verdict> {
+    let first_entry = match store.use_ticket(ticket.id, step, by, event.single_entry, now)? {
         TicketUse::Accepted { first_entry } => first_entry,
         TicketUse::Reused => return Ok(Verdict::Invalid(Reason::CodeReused)),
         TicketUse::AlreadyCheckedIn { .. } => {
@@ -316,7 +345,7 @@ pub fn verify(
         .account(ticket.holder_id)?
         .map(|a| AccountSummary::from(&a))
         .ok_or_else(|| Error::storage("a ticket's holder is missing"))?;
-    let ticket = store.ticket(ticket_id)?.unwrap_or(ticket);
+    let ticket = store.ticket(ticket.id)?.unwrap_or(ticket);
     Ok(Verdict::Valid(Box::new(CheckIn {
         ticket,
         holder,

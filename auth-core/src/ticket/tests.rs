@@ -16,7 +16,7 @@ fn key() -> TicketKey {
 }
 
 /// An event from T0 to T0 + 2 h, a holder on its users roster and an agent.
-fn setup(store: &dyn Store, single_entry: bool) -> (Event, AccountId, AccountId) {
+pub(super) fn setup(store: &dyn Store, single_entry: bool) -> (Event, AccountId, AccountId) {
     let event = store
         .create_event(
             NewEvent {

@@ -69,6 +69,8 @@ pub enum Endpoint {
     Tickets,
     TicketVerify,
     Ticket,
+    SignedTicket,
+    SignedTicketVerify,
 }
 
 impl Endpoint {
@@ -86,6 +88,8 @@ impl Endpoint {
                 | Endpoint::Tickets
                 | Endpoint::TicketVerify
                 | Endpoint::Ticket
+                | Endpoint::SignedTicket
+                | Endpoint::SignedTicketVerify
         )
     }
 }
@@ -157,6 +161,12 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("POST", "/api/tickets", Endpoint::Tickets),
     ("POST", "/api/tickets/verify", Endpoint::TicketVerify),
     ("DELETE", "/api/tickets/{id}", Endpoint::Ticket),
+    ("GET", "/api/tickets/{id}/signed", Endpoint::SignedTicket),
+    (
+        "POST",
+        "/api/tickets/verify-signed",
+        Endpoint::SignedTicketVerify,
+    ),
     ("POST", "/api/playback-tokens", Endpoint::PlaybackTokens),
     ("GET", "/api/signing-keys", Endpoint::SigningKeys),
 ];

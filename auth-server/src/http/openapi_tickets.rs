@@ -106,6 +106,16 @@ pub fn paths() -> Value {
             "responses": answers(json!({"200": object("{valid: true, holder, event, first_entry, checked_in_at} or {valid: false, reason: ticket_not_found | code_invalid | code_reused | ticket_revoked | event_not_started | event_over | already_checked_in}")}))}},
         "/api/tickets/{id}": {"delete": {"summary": "Revoke a ticket (the event's admins): its codes are refused with ticket_revoked",
             "security": security, "parameters": [id("Ticket")],
-            "responses": answers(json!({"204": {"description": "Revoked"}, "404": error("No such ticket")}))}}
+            "responses": answers(json!({"204": {"description": "Revoked"}, "404": error("No such ticket")}))}},
+        "/api/tickets/{id}/signed": {"get": {"summary": "The ticket's signed e-ticket and its QR code (its holder, the event's admins); valid until the event ends, verifiable offline with the public keys",
+            "security": security, "parameters": [id("Ticket"), query("kid", "Signing key; default the newest active one (an ed25519 key lets scanners verify offline)", "string")],
+            "responses": answers(json!({
+                "200": object("{ticket_id, event_id, eticket, kid, expires_at, qr_svg, qr_png_url (a data: URL)}"),
+                "404": error("No such ticket"),
+                "409": error("The ticket is revoked")}))}},
+        "/api/tickets/verify-signed": {"post": {"summary": "Door check of a scanned e-ticket by an agent of its event: the signature, then the ticket; the entry is recorded",
+            "security": security,
+            "requestBody": body("The scanned string", json!({"eticket": "v1.ed25519-AbCd1234.eyJzdWIiOiIzIiwiZXZ0IjoiMSIsInRrdCI6IjEiLCJpYXQiOjE4MDAwMDAwMDAsImV4cCI6MTgwMDAwNzIwMH0.c2lnbmF0dXJl"})),
+            "responses": answers(json!({"200": object("{valid: true, ticket_id, holder, event, first_entry, checked_in_at} or {valid: false, reason: malformed | unknown_key | bad_signature | wrong_kind | expired | not_yet_valid | ticket_not_found | ticket_revoked | event_not_started | event_over | already_checked_in}")}))}}
     })
 }

@@ -33,6 +33,10 @@ pub async fn handle(
     if endpoint.is_ticketing() {
         return ticketing::handle(app, request, peer, endpoint, id).await;
     }
+    // A ticket holder, logged in, mints their own playback token (seed 000); API keys mint any.
+    if endpoint == Endpoint::PlaybackTokens && ticketing::presents_access_token(app, &request) {
+        return ticketing::mint_for_holder(app, request).await;
+    }
     let write = request.method() != Method::GET && request.method() != Method::HEAD;
     if let Err(denied) = authenticate(app, &request, peer, write) {
         return denied;

@@ -3,7 +3,8 @@
 //! `GET /api/signing-keys` lists the keys: ids, algorithms, status and public keys, never a
 //! secret, so that edges and door scanners can be given what they need to verify offline.
 //!
-//! Minting needs a read-write API key (the admin). Signing is CPU work of microseconds, so it
+//! Minting for anyone needs a read-write API key (the admin); a logged-in ticket holder mints
+//! their own through `ticketing::mint_for_holder`. Signing is CPU work of microseconds, so it
 //! runs here rather than on a blocking thread.
 
 use std::sync::Arc;
@@ -47,6 +48,12 @@ pub(crate) fn describe(doc: &mut Value) {
             "ip": {"type": "string", "description": "Bind the token to this client address"},
             "max_sessions": {"type": "integer", "minimum": 0, "description": "0 = unlimited (decided with no store call)"},
             "kid": {"type": "string", "description": "Signing key; default the newest active one"}}},
+        "HolderPlaybackTokenRequest": {"type": "object", "required": ["ticket_id"], "additionalProperties": false, "properties": {
+            "ticket_id": {"type": "integer", "description": "A ticket the caller holds (not revoked, its event not over)"},
+            "streams": {"type": "array", "items": {"type": "string"}, "description": "Some of the event's streams; default all of them"},
+            "ttl_seconds": {"type": "integer", "minimum": 1, "description": "Default PLAYBACK_TOKEN_TTL; never past the event's end"},
+            "ip": {"type": "string", "description": "Bind the token to this client address"},
+            "kid": {"type": "string"}}},
         "PlaybackToken": {"type": "object", "properties": {
             "token": {"type": "string", "description": "v1.<kid>.<claims>.<signature>, URL-safe"},
             "kid": {"type": "string"},
@@ -63,9 +70,11 @@ pub(crate) fn describe(doc: &mut Value) {
     });
     let paths = json!({
         "/api/playback-tokens": {
-            "post": {"summary": "Mint a signed playback token; /auth accepts it without a token lookup",
-                "security": security,
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PlaybackTokenRequest"}}}},
+            "post": {"summary": "Mint a signed playback token; /auth accepts it without a token lookup. With a read-write API key, for anyone (PlaybackTokenRequest); with an account's access token, for a ticket it holds (HolderPlaybackTokenRequest: the event's streams only, until the event ends, one player)",
+                "security": [{"apiKey": []}, {"bearer": []}, {"cookie": []}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"oneOf": [
+                    {"$ref": "#/components/schemas/PlaybackTokenRequest"},
+                    {"$ref": "#/components/schemas/HolderPlaybackTokenRequest"}]}}}},
                 "responses": management_errors(json!({
                     "201": ok_json("The token and its player URL", "PlaybackToken")}), true)}
         },

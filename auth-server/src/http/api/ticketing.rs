@@ -14,8 +14,8 @@ use auth_core::account::{
     self, AccessClaims, Account, Action, EventStanding, Forbidden, Principal, Role, UserPatch,
     UserSpec,
 };
-use auth_core::event::{EventFilter, EventId, EventPatch, EventSpec, RosterRole};
-use auth_core::ticket::{self, qr, Verdict};
+use auth_core::event::{Event, EventFilter, EventId, EventPatch, EventSpec, RosterRole};
+use auth_core::ticket::{self, playback, qr, signed, Ticket, TicketId, Verdict};
 use auth_core::Clock;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -26,7 +26,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{bad_request, call, json_body, key_access, no_content, query, unauthorized, Answer};
-use crate::http::{error_body, json, Body, Endpoint};
+use crate::http::{error_body, error_response, json, Body, Endpoint};
 use crate::server::App;
 use crate::ticketing::TICKET_ISSUER;
 
@@ -81,6 +81,12 @@ pub async fn handle(
                 }
                 (Endpoint::Ticket, Method::DELETE, Some(id)) => {
                     revoke_ticket(app, &caller, id).await
+                }
+                (Endpoint::SignedTicket, Method::GET, Some(id)) => {
+                    signed_ticket(app, &caller, &request, id).await
+                }
+                (Endpoint::SignedTicketVerify, Method::POST, _) => {
+                    verify_signed_ticket(app, &caller, request).await
                 }
                 _ => Err(error_body(
                     StatusCode::NOT_FOUND,
@@ -607,8 +613,7 @@ async fn issue_ticket(app: &Arc<App>, caller: &Caller, request: Request<Incoming
         )
     })
     .await?;
-    let svg = qr::svg(&issued.otpauth_uri, 256).map_err(|e| crate::http::error_response(&e))?;
-    let png = qr::png(&issued.otpauth_uri, 8).map_err(|e| crate::http::error_response(&e))?;
+    let (svg, png) = qr_codes(&issued.otpauth_uri, 8)?;
     log::info!(
         "ticket {} issued for account {holder}, event {event}",
         issued.ticket.id
@@ -624,11 +629,21 @@ async fn issue_ticket(app: &Arc<App>, caller: &Caller, request: Request<Incoming
             "otpauth_uri": issued.otpauth_uri,
             "qr_svg": svg,
             // A data URL: the secret is given once, so there is no address to fetch it again.
-            "qr_png_url": format!("data:image/png;base64,{}", STANDARD.encode(png)),
+            "qr_png_url": png,
         }),
     );
     no_store(&mut response);
     Ok(response)
+}
+
+/// `data` as an SVG QR code and as a PNG one in a `data:` URL (`scale` pixels per module).
+fn qr_codes(data: &str, scale: usize) -> Result<(String, String), Early> {
+    let svg = qr::svg(data, 256).map_err(|e| error_response(&e))?;
+    let png = qr::png(data, scale).map_err(|e| error_response(&e))?;
+    Ok((
+        svg,
+        format!("data:image/png;base64,{}", STANDARD.encode(png)),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -658,7 +673,12 @@ async fn verify_ticket(app: &Arc<App>, caller: &Caller, request: Request<Incomin
         )
     })
     .await?;
-    let body = match verdict {
+    Ok(json(StatusCode::OK, &door_answer(id, verdict)))
+}
+
+/// The door's answer, the same for a code and an e-ticket.
+fn door_answer(id: TicketId, verdict: Verdict) -> Value {
+    match verdict {
         Verdict::Valid(check_in) => {
             log::info!(
                 "ticket {id} checked in (first entry: {})",
@@ -677,8 +697,7 @@ async fn verify_ticket(app: &Arc<App>, caller: &Caller, request: Request<Incomin
             log::info!("ticket {id} refused at the door: {}", reason.as_str());
             json!({ "valid": false, "ticket_id": id, "reason": reason })
         }
-    };
-    Ok(json(StatusCode::OK, &body))
+    }
 }
 
 async fn revoke_ticket(app: &Arc<App>, caller: &Caller, id: i64) -> Answer {
@@ -695,4 +714,135 @@ async fn revoke_ticket(app: &Arc<App>, caller: &Caller, id: i64) -> Answer {
     .await?;
     log::info!("ticket {id} revoked");
     Ok(no_content())
+}
+
+/// A ticket and its event. An unknown ticket id is a 404 for anyone logged in: ids are
+/// sequential, so their existence tells nothing about whose they are.
+async fn ticket_and_event(app: &Arc<App>, id: TicketId) -> Result<(Ticket, Event), Early> {
+    let found = call(app, move |app| {
+        let store = app.store();
+        let Some(ticket) = store.ticket(id)? else {
+            return Ok(None);
+        };
+        let event = store
+            .event(ticket.event_id)?
+            .ok_or_else(|| auth_core::Error::storage("a ticket's event is missing"))?;
+        Ok(Some((ticket, event)))
+    })
+    .await?;
+    found.ok_or_else(|| not_found("ticket"))
+}
+
+// --- signed e-tickets and holders' playback tokens ---
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SigningKeyQuery {
+    kid: Option<String>,
+}
+
+/// The holder's e-ticket: a signed string (and its QR code) a scanner verifies offline.
+async fn signed_ticket(
+    app: &Arc<App>,
+    caller: &Caller,
+    request: &Request<Incoming>,
+    id: TicketId,
+) -> Answer {
+    let q: SigningKeyQuery = query(request)?;
+    let (ticket, event) = ticket_and_event(app, id).await?;
+    let holder = ticket.holder_id;
+    authorize(app, caller, Action::UseTicket { holder }, Some(event.id)).await?;
+    let ring = app.signing.current();
+    let signed = signed::sign(&ring, &ticket, &event, q.kid.as_deref(), app.clock().now())
+        .map_err(|e| error_response(&e))?;
+    let (svg, png) = qr_codes(&signed.eticket, 6)?;
+    log::info!("e-ticket of ticket {id} signed with key {}", signed.kid);
+    let mut response = json(
+        StatusCode::OK,
+        &json!({
+            "ticket_id": signed.ticket_id,
+            "event_id": signed.event_id,
+            "eticket": signed.eticket,
+            "kid": signed.kid,
+            "expires_at": signed.expires_at,
+            "qr_svg": svg,
+            "qr_png_url": png,
+        }),
+    );
+    no_store(&mut response);
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignedCheck {
+    eticket: String,
+}
+
+/// The door check of a scanned e-ticket: its signature first (no store), then the ticket.
+async fn verify_signed_ticket(
+    app: &Arc<App>,
+    caller: &Caller,
+    request: Request<Incoming>,
+) -> Answer {
+    let check: SignedCheck = json_body(request).await?;
+    let eticket = match signed::read(&app.signing.current(), &check.eticket, app.clock().now()) {
+        Ok(eticket) => eticket,
+        Err(rejection) => {
+            // Nothing genuine names an event: staff of any event may learn that much.
+            authorize(app, caller, Action::VerifyUnknownTicket, None).await?;
+            log::info!("e-ticket refused at the door: {}", rejection.code());
+            return Ok(json(
+                StatusCode::OK,
+                &json!({ "valid": false, "reason": rejection.code() }),
+            ));
+        }
+    };
+    authorize(app, caller, Action::VerifyTicket, Some(eticket.event_id)).await?;
+    let by = caller.account_id();
+    let verdict = call(app, move |app| {
+        signed::check_in(app.store().as_ref(), &eticket, by, app.clock().now())
+    })
+    .await?;
+    Ok(json(
+        StatusCode::OK,
+        &door_answer(eticket.ticket_id, verdict),
+    ))
+}
+
+/// Whether `POST /api/playback-tokens` comes from a logged-in account (an access token, not an
+/// API key): then it is a holder's request, bounded by their ticket.
+pub(super) fn presents_access_token(app: &App, request: &Request<Incoming>) -> bool {
+    match credential(request) {
+        Some((false, presented)) => key_access(&app.api_keys, &presented).is_none(),
+        _ => false,
+    }
+}
+
+/// `POST /api/playback-tokens` by a ticket holder (seed 000): their valid ticket buys a
+/// short-lived token for its event's streams, one player at a time.
+pub(super) async fn mint_for_holder(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> {
+    let answer: Answer = async {
+        let Some(caller) = caller(app, &request).await? else {
+            return Err(unauthorized("log in first"));
+        };
+        let body: playback::HolderRequest = json_body(request).await?;
+        let (ticket, event) = ticket_and_event(app, body.ticket_id).await?;
+        let holder = ticket.holder_id;
+        authorize(app, &caller, Action::UseTicket { holder }, Some(event.id)).await?;
+        let now = app.clock().now();
+        let minted = playback::spec(&ticket, &event, &body, app.signing.default_ttl(), now)
+            .and_then(|spec| app.signing.mint(&spec, now))
+            .map_err(|e| error_response(&e))?;
+        log::info!(
+            "playback token for ticket {} (account {holder}) minted with key {}",
+            ticket.id,
+            minted.kid
+        );
+        let mut response = json(StatusCode::CREATED, &minted);
+        no_store(&mut response);
+        Ok(response)
+    }
+    .await;
+    answer.unwrap_or_else(|response| response)
 }
