@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use auth_core::signed_token::keys::{public_ring, KeyInfo, KeyVault, StoredSigningKey};
 use auth_core::signed_token::{Algorithm, Claims, Kind, Rejection};
+use auth_core::ticket::signed;
 use auth_core::{Clock, SystemClock, Timestamp, TokenHasher};
 
 fn now() -> Result<Timestamp, Box<dyn Error>> {
@@ -60,10 +61,12 @@ fn demonstrate() -> Result<(), Box<dyn Error>> {
     let vault = KeyVault::new(&TokenHasher::random()?)?;
     let stored = vec![vault.generate("door-2026", Algorithm::Ed25519, now)?];
     let server = vault.ring(&stored)?;
+    // As the server signs them (`GET /api/tickets/{id}/signed`): ticket 42 of event 7, held by
+    // account 3, good until the event ends.
     let ticket = Claims {
-        evt: Some("conf-2026".into()),
-        tkt: Some("ticket-0042".into()),
-        ..Claims::new("holder-7", now, Duration::from_secs(8 * 3600))
+        evt: Some("7".into()),
+        tkt: Some("42".into()),
+        ..Claims::new("3", now, Duration::from_secs(8 * 3600))
     };
     let e_ticket = server.sign("door-2026", &ticket)?;
     println!("e-ticket (the QR payload): {e_ticket}");
@@ -86,6 +89,13 @@ fn demonstrate() -> Result<(), Box<dyn Error>> {
         claims.tkt, claims.sub, claims.evt
     );
     assert_eq!(claims, ticket);
+    // The same, read as an e-ticket: numbers a scanner can match against its guest list.
+    let read = signed::read(&scanner, &e_ticket, now).map_err(|r| r.code())?;
+    println!(
+        "as an e-ticket: ticket {}, event {}, holder {}, until {}",
+        read.ticket_id, read.event_id, read.holder_id, read.expires_at
+    );
+    assert_eq!((read.ticket_id, read.event_id, read.holder_id), (42, 7, 3));
 
     let mut forged = e_ticket.clone().into_bytes();
     let middle = forged.len() / 2;
