@@ -741,6 +741,13 @@ fn hls_segments_play_with_the_playlist_segment_token() {
         })
         .0
     };
+    let readme = include_str!("../../README.md");
+    for line in SEGMENT_URL_DIRECTIVES
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
+        assert!(readme.contains(line), "the README documents `{line}`");
+    }
     let Some(stack) = Stack::start_with(server, SEGMENT_URL_DIRECTIVES) else {
         return;
     };
