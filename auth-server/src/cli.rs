@@ -119,6 +119,10 @@ pub struct ServeArgs {
     /// true or false [env: ENABLE_ACCESS_LOGS, default true]
     #[arg(long)]
     pub access_logs: Option<String>,
+    /// Seconds a segment token from /hooks/nginx-auth lasts, 0 (off) to 3600
+    /// [env: SEGMENT_TOKEN_TTL, default 0]
+    #[arg(long)]
+    pub segment_token_ttl: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -302,6 +306,7 @@ fn overrides(database_url: Option<String>, args: ServeArgs) -> Overrides {
         enable_access_logs: args.access_logs,
         api_host: args.host,
         api_port: args.port,
+        segment_token_ttl: args.segment_token_ttl,
     }
 }
 

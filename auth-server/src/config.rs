@@ -103,12 +103,19 @@ pub struct Config {
     /// Signed tokens: the player URL handed out with a minted playback token; `{token}` is
     /// filled in, `{stream}` too when the token unlocks exactly one stream.
     pub player_url_template: String,
+    /// nginx `auth_request`: lifetime of the signed token an allowed playlist answer carries for
+    /// its segments (`SEGMENT_TOKEN_TTL`); zero = off, no token is minted.
+    pub segment_token_ttl: Duration,
 }
 
 /// Where a viewer's player fetches a stream: Flussonic's HLS URL, the token in its query.
 pub const DEFAULT_PLAYER_URL_TEMPLATE: &str = "/{stream}/index.m3u8?token={token}";
 /// Longest lifetime a playback token may be minted with.
 pub const MAX_PLAYBACK_TOKEN_TTL: u64 = 7 * 24 * 3600;
+/// Longest lifetime of a segment token: it outlives the playlist answer it came with only by the
+/// time a player takes to fetch that playlist's segments, and a revoked viewer keeps them that
+/// long.
+pub const MAX_SEGMENT_TOKEN_TTL: u64 = 3600;
 
 /// A management API key and what it may do.
 #[derive(Clone, PartialEq, Eq)]
@@ -152,6 +159,7 @@ pub struct Overrides {
     pub enable_access_logs: Option<String>,
     pub api_host: Option<String>,
     pub api_port: Option<String>,
+    pub segment_token_ttl: Option<String>,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/tokens.db";
@@ -242,6 +250,13 @@ impl Config {
                 MAX_PLAYBACK_TOKEN_TTL,
             )?,
             player_url_template: get("PLAYER_URL_TEMPLATE", &None).unwrap_or_else(|| DEFAULT_PLAYER_URL_TEMPLATE.into()),
+            segment_token_ttl: seconds(
+                "SEGMENT_TOKEN_TTL",
+                get("SEGMENT_TOKEN_TTL", &o.segment_token_ttl),
+                0,
+                0,
+                MAX_SEGMENT_TOKEN_TTL,
+            )?,
             access_token_ttl: Duration::ZERO,
             login_limits: auth_core::account::LoginLimits::default(),
         };
@@ -478,10 +493,16 @@ mod tests {
         assert_eq!(config.signed_token_leeway, Duration::from_secs(30));
         assert_eq!(config.playback_token_ttl, Duration::from_secs(3600));
         assert_eq!(config.player_url_template, DEFAULT_PLAYER_URL_TEMPLATE);
+        assert_eq!(
+            config.segment_token_ttl,
+            Duration::ZERO,
+            "off unless asked for"
+        );
         let config = load(
             &[
                 ("SIGNED_TOKEN_LEEWAY", "5"),
                 ("PLAYBACK_TOKEN_TTL", "900"),
+                ("SEGMENT_TOKEN_TTL", "120"),
                 (
                     "PLAYER_URL_TEMPLATE",
                     "https://cdn.example/{stream}.m3u8?token={token}",
@@ -492,6 +513,22 @@ mod tests {
         .unwrap();
         assert_eq!(config.signed_token_leeway, Duration::from_secs(5));
         assert_eq!(config.playback_token_ttl, Duration::from_secs(900));
+        assert_eq!(config.segment_token_ttl, Duration::from_secs(120));
+        let err = load(&[("SEGMENT_TOKEN_TTL", "3601")], Overrides::default()).unwrap_err();
+        assert_eq!(
+            err.0,
+            "SEGMENT_TOKEN_TTL=`3601` is out of range: expected whole seconds from 0 to 3600"
+        );
+        let flag = Overrides {
+            segment_token_ttl: Some("60".into()),
+            ..Default::default()
+        };
+        let config = load(&[("SEGMENT_TOKEN_TTL", "-1")], flag).unwrap();
+        assert_eq!(
+            config.segment_token_ttl,
+            Duration::from_secs(60),
+            "the flag wins"
+        );
         for (var, value) in [
             ("SIGNED_TOKEN_LEEWAY", "601"),
             ("PLAYBACK_TOKEN_TTL", "0"),

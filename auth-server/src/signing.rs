@@ -1,16 +1,19 @@
 //! Signed tokens in the server: the key ring loaded from the store and kept current, and minting
-//! of playback tokens (shared by `POST /api/playback-tokens` and `auth-server sign`).
+//! of playback tokens (shared by `POST /api/playback-tokens` and `auth-server sign`) and of the
+//! segment tokens nginx `auth_request` playlist answers carry (`SEGMENT_TOKEN_TTL`).
 //!
 //! The ring is read from the store at start and reloaded every [`RELOAD_INTERVAL`], so a key
 //! generated or retired by the CLI or by another node takes effect here within that time; no
 //! request ever waits for it. Secrets stay sealed in the store and are opened only here, in
 //! memory (see `auth_core::signed_token::keys`); nothing in this module logs them.
 
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::signed_token::keys::KeyVault;
-use auth_core::signed_token::{Claims, KeyRing, PlaybackSpec, SharedKeyRing};
+use auth_core::signed_token::{is_signed, Claims, KeyRing, Kind, PlaybackSpec, SharedKeyRing};
 use auth_core::{Store, Timestamp, TokenHasher};
 use serde::Serialize;
 
@@ -25,6 +28,11 @@ pub struct Signing {
     leeway: Duration,
     default_ttl: Duration,
     player_url_template: String,
+    /// Zero: playlist answers carry no segment token.
+    segment_ttl: Duration,
+    /// Set once the lack of a key for segment tokens has been logged, so that it is logged once
+    /// rather than per playlist request; cleared when a key is back.
+    warned_no_key: AtomicBool,
 }
 
 /// A minted playback token, as the API and the CLI show it.
@@ -51,6 +59,8 @@ impl Signing {
             leeway: config.signed_token_leeway,
             default_ttl: config.playback_token_ttl,
             player_url_template: config.player_url_template.clone(),
+            segment_ttl: config.segment_token_ttl,
+            warned_no_key: AtomicBool::new(false),
         };
         signing.reload(store)?;
         Ok(signing)
@@ -96,6 +106,71 @@ impl Signing {
             kid,
             claims,
         })
+    }
+
+    /// Whether allowed playlist answers carry a segment token (`SEGMENT_TOKEN_TTL` > 0).
+    pub fn segment_tokens(&self) -> bool {
+        !self.segment_ttl.is_zero()
+    }
+
+    /// The token an allowed playlist answer carries so that its segments, which nginx-rtmp lists
+    /// without the viewer's token, are decided by signature alone: for `user_id`, the one
+    /// `stream` and the client address `ip` the playlist was allowed for, taking no session slot
+    /// (the playlist's session is the viewer's one), for `SEGMENT_TOKEN_TTL`.
+    ///
+    /// `presented` is the token the playlist was allowed with. A segment token derived from a
+    /// signed token never outlives it and keeps its event: otherwise a segment token presented
+    /// on the playlist would renew itself for as long as the viewer kept asking.
+    ///
+    /// `None` when there is nothing to sign with (logged once), or the stream is a glob (the
+    /// token would unlock more than what was decided). Never logs the token.
+    pub fn segment_token(
+        &self,
+        user_id: &str,
+        stream: &str,
+        ip: IpAddr,
+        presented: Option<&str>,
+        now: Timestamp,
+    ) -> Option<String> {
+        if stream.contains('*') {
+            return None;
+        }
+        let ring = self.current();
+        if ring.default_kid().is_none() {
+            if !self.warned_no_key.swap(true, Ordering::Relaxed) {
+                log::warn!(
+                    "SEGMENT_TOKEN_TTL is set but there is no active signing key: playlists are \
+                     answered without X-Segment-Token (create one with `auth-server keys generate`)"
+                );
+            }
+            return None;
+        }
+        if self.warned_no_key.load(Ordering::Relaxed) {
+            self.warned_no_key.store(false, Ordering::Relaxed);
+        }
+        let mut claims = Claims {
+            streams: vec![stream.to_owned()],
+            ip: Some(ip),
+            ..Claims::new(user_id, now, self.segment_ttl)
+        };
+        if let Some(parent) = presented.filter(|t| is_signed(t)) {
+            // Allowed a moment ago; a key retired since then ends the chain here.
+            let parent = ring
+                .verify(parent, now, Kind::Playback, Some(ip), Some(stream))
+                .ok()?;
+            claims.exp = claims.exp.min(parent.exp);
+            claims.evt = parent.evt;
+            if claims.exp < claims.iat {
+                return None;
+            }
+        }
+        match ring.mint(None, &claims) {
+            Ok((token, _kid)) => Some(token),
+            Err(err) => {
+                log::warn!("could not mint a segment token for user `{user_id}`: {err}");
+                None
+            }
+        }
     }
 }
 

@@ -218,14 +218,25 @@ struct Stack {
     rtmp_port: u16,
     http_port: u16,
     nginx: Option<Proc>,
+    /// More directives for nginx's `location /hls/`.
+    hls_directives: &'static str,
     _db: tempfile::TempDir,
 }
 
 impl Stack {
     fn start() -> Option<Stack> {
+        Self::start_with(TestServer::sqlite, "")
+    }
+
+    /// `server` makes the auth server on the database file it is given; `hls_directives` go into
+    /// nginx's `location /hls/`.
+    fn start_with(
+        server: impl FnOnce(&Path) -> TestServer,
+        hls_directives: &'static str,
+    ) -> Option<Stack> {
         let tools = tools()?;
         let (db_dir, db) = temp_db();
-        let server = TestServer::sqlite(&db);
+        let server = server(&db);
         let dir = tempfile::tempdir().unwrap();
         let mut stack = Stack {
             tools,
@@ -234,6 +245,7 @@ impl Stack {
             rtmp_port: free_port(),
             http_port: free_port(),
             nginx: None,
+            hls_directives,
             _db: db_dir,
         };
         stack.start_nginx();
@@ -293,6 +305,7 @@ http {{
         listen 127.0.0.1:{http};
         location /hls/ {{
             auth_request /_auth;
+            {hls_directives}
             alias {root}/hls/;
             add_header Cache-Control no-cache;
         }}
@@ -312,6 +325,7 @@ http {{
             rtmp = self.rtmp_port,
             http = self.http_port,
             auth = self.auth_addr(),
+            hls_directives = self.hls_directives,
         );
         let conf = root.join("nginx.conf");
         std::fs::write(&conf, config).unwrap();
@@ -479,6 +493,24 @@ http {{
             }
             Err(err) => panic!("GET {url} failed: {err}"),
         }
+    }
+
+    /// A segment nginx-rtmp has listed in `stream`'s playlist on disk, once there is one.
+    fn first_segment(&self, stream: &str) -> String {
+        let playlist = self.dir.path().join(format!("hls/{stream}.m3u8"));
+        let segment = || {
+            std::fs::read_to_string(&playlist)
+                .ok()
+                .and_then(|text| text.lines().find(|l| l.ends_with(".ts")).map(str::to_owned))
+        };
+        assert!(
+            eventually("nginx-rtmp's HLS playlist", Duration::from_secs(20), || {
+                segment().is_some()
+            }),
+            "no HLS playlist; nginx log:\n{}",
+            self.nginx_log()
+        );
+        segment().unwrap()
     }
 
     /// The end of nginx's error log, for failure messages.
@@ -649,20 +681,7 @@ fn hls_through_nginx_auth_request() {
     });
 
     let _publisher = stack.publish_live("cam2", &key, PUBLISH_KEY);
-    let playlist = stack.dir.path().join("hls/cam2.m3u8");
-    let segment = |path: &Path| {
-        std::fs::read_to_string(path)
-            .ok()
-            .and_then(|text| text.lines().find(|l| l.ends_with(".ts")).map(str::to_owned))
-    };
-    assert!(
-        eventually("nginx-rtmp's HLS playlist", Duration::from_secs(20), || {
-            segment(&playlist).is_some()
-        }),
-        "no HLS playlist; nginx log:\n{}",
-        stack.nginx_log()
-    );
-    let segment = segment(&playlist).unwrap();
+    let segment = stack.first_segment("cam2");
 
     // No token: 401, playlist and segments alike.
     assert_eq!(stack.http_get("/hls/cam2.m3u8", &[]).0, 401);
@@ -704,4 +723,70 @@ fn hls_through_nginx_auth_request() {
         "a token bound to another address must not play HLS: {}",
         refused.describe()
     );
+}
+
+/// The README's directives for signed segment URLs: the playlist answer's `X-Segment-Token`
+/// written into every segment URL of the playlist nginx serves.
+const SEGMENT_URL_DIRECTIVES: &str = "
+    auth_request_set $segment_token $upstream_http_x_segment_token;
+    sub_filter_types application/vnd.apple.mpegurl;
+    sub_filter_once off;
+    sub_filter '.ts' '.ts?token=$segment_token';";
+
+#[test]
+fn hls_segments_play_with_the_playlist_segment_token() {
+    let server = |db: &Path| {
+        common::signing_server(db, |config| {
+            config.segment_token_ttl = Duration::from_secs(60);
+        })
+        .0
+    };
+    let readme = include_str!("../../README.md");
+    for line in SEGMENT_URL_DIRECTIVES
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
+        assert!(readme.contains(line), "the README documents `{line}`");
+    }
+    let Some(stack) = Stack::start_with(server, SEGMENT_URL_DIRECTIVES) else {
+        return;
+    };
+    let key = stack.token(publisher_key());
+    let viewer = stack.token(TokenSpec {
+        max_sessions: Some(1),
+        ..spec(VIEWER, "viewer")
+    });
+    let _publisher = stack.publish_live("cam3", &key, PUBLISH_KEY);
+    let segment = stack.first_segment("cam3");
+
+    // The playlist, opened with the viewer's token, lists its segments with a segment token.
+    let (status, body) = stack.http_get(&format!("/hls/cam3.m3u8?token={VIEWER}"), &[]);
+    assert_eq!(status, 200, "{body}");
+    let listed: Vec<&str> = body.lines().filter(|l| l.contains(".ts")).collect();
+    assert!(!listed.is_empty(), "{body}");
+    for line in &listed {
+        assert!(line.contains(".ts?token=v1.seg-1."), "{body}");
+    }
+    // Fetched as listed, a segment plays; the same segment without the token is refused.
+    let (status, media) = stack.http_get(&format!("/hls/{}", listed[0]), &[]);
+    assert_eq!(status, 200, "{media}; nginx log:\n{}", stack.nginx_log());
+    assert!(!media.is_empty());
+    assert_eq!(stack.http_get(&format!("/hls/{segment}"), &[]).0, 401);
+    let bare = listed[0].split('?').next().unwrap();
+    assert_eq!(stack.http_get(&format!("/hls/{bare}"), &[]).0, 401);
+
+    // A real player given only the playlist URL plays it, and the segments it fetched took no
+    // second slot of the viewer's one.
+    let url = format!(
+        "http://127.0.0.1:{}/hls/cam3.m3u8?token={VIEWER}",
+        stack.http_port
+    );
+    let played = stack.probe(&url, &[]);
+    assert!(
+        played.succeeded() && played.stdout.contains("h264"),
+        "the listed segment URLs must play: {}; nginx log:\n{}",
+        played.describe(),
+        stack.nginx_log()
+    );
+    assert_eq!(stack.sessions(&viewer).len(), 1);
 }

@@ -7,10 +7,12 @@ mod common;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
+use auth_core::signed_token::{Claims, Kind};
 use auth_core::{Action, Clock as _, ManualClock, SqliteStore, TokenPatch, TokenSpec, TokenStatus};
 use auth_server::config::FailMode;
-use common::{config, spec, temp_db, FaultyStore, Reply, TestServer, T0};
+use common::{config, signing_server, spec, temp_db, FaultyStore, Reply, TestServer, T0};
 use serde_json::json;
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -248,6 +250,159 @@ fn nginx_auth_request_answers_204_401_403() {
         "{}",
         misconfigured.body
     );
+}
+
+/// `SEGMENT_TOKEN_TTL`: an allowed playlist answer carries a signed token for that viewer, stream
+/// and address, which alone lets the segments through, for that long and no longer.
+#[test]
+fn nginx_auth_playlists_carry_a_segment_token() {
+    let (_dir, db) = temp_db();
+    let (server, ring) = signing_server(&db, |config| {
+        config.segment_token_ttl = Duration::from_secs(60);
+        config.signed_token_leeway = Duration::ZERO;
+    });
+    server.token(TokenSpec {
+        max_sessions: Some(1),
+        ..spec("hls-viewer-1", "alice")
+    });
+    let ask_from = |ip: &str, uri: &str| {
+        let headers = [("X-Original-URI", uri), ("X-Real-IP", ip)];
+        server.call("GET", "/hooks/nginx-auth", &headers, None)
+    };
+    let ask = |uri: &str| ask_from("192.0.2.20", uri);
+
+    let playlist = ask("/hls/cam1.m3u8?token=hls-viewer-1");
+    assert_eq!(playlist.status, 204, "{}", playlist.body);
+    let token = playlist
+        .header("x-segment-token")
+        .expect("a playlist answer carries a segment token")
+        .to_owned();
+    let claims = ring
+        .verify(&token, T0, Kind::Playback, None, None)
+        .expect("signed with the server's key");
+    assert_eq!(
+        (
+            claims.sub.as_str(),
+            claims.streams.as_slice(),
+            claims.ip,
+            claims.max_sessions,
+            claims.exp - claims.iat,
+            claims.evt,
+        ),
+        (
+            "alice",
+            ["cam1".to_owned()].as_slice(),
+            "192.0.2.20".parse().ok(),
+            0,
+            60,
+            None
+        )
+    );
+
+    // The segments: allowed by the token alone, no second slot, no token of their own.
+    let segment = |n: u32| format!("/hls/cam1-{n}.ts?token={token}");
+    let allowed = ask(&segment(3));
+    assert_eq!(allowed.status, 204, "{}", allowed.body);
+    assert_eq!(allowed.header("x-userid"), Some("alice"));
+    assert_eq!(allowed.header("x-segment-token"), None, "segments get none");
+    assert_eq!(live_sessions(&server), 1);
+    let elsewhere = ask_from("192.0.2.99", &segment(3));
+    assert_eq!(elsewhere.status, 403, "bound to the playlist's address");
+    assert_eq!(reason(&elsewhere), "ip_not_allowed");
+    let other_stream = ask(&format!("/hls/cam2-3.ts?token={token}"));
+    assert_eq!(other_stream.status, 403, "bound to the playlist's stream");
+    assert_eq!(reason(&other_stream), "stream_not_allowed");
+
+    // Presented on the playlist, a segment token is renewed only up to its own end: it cannot
+    // outlive the viewer's token by renewing itself.
+    server.advance(30);
+    let renewed = ask(&format!("/hls/cam1.m3u8?token={token}"));
+    assert_eq!(renewed.status, 204, "{}", renewed.body);
+    let renewed = renewed.header("x-segment-token").unwrap();
+    let renewed = ring
+        .verify(renewed, T0, Kind::Playback, None, None)
+        .unwrap();
+    assert_eq!(renewed.exp, claims.exp);
+
+    // Good until `exp` (no leeway in this test), refused after it.
+    server.advance(30);
+    assert_eq!(ask(&segment(4)).status, 204);
+    server.advance(1);
+    let expired = ask(&segment(5));
+    assert_eq!(expired.status, 403, "good for SEGMENT_TOKEN_TTL only");
+    assert_eq!(reason(&expired), "token_expired");
+
+    // Refusals carry none.
+    for refused in [
+        ask("/hls/cam1.m3u8"),
+        ask("/hls/cam1.m3u8?token=unknown-token-1"),
+        ask_from("192.0.2.99", "/hls/cam1.m3u8?token=hls-viewer-1"),
+    ] {
+        assert!(matches!(refused.status, 401 | 403), "{}", refused.body);
+        assert_eq!(refused.header("x-segment-token"), None);
+    }
+}
+
+/// A segment token made from a signed playback token keeps its event and never outlives it.
+#[test]
+fn segment_tokens_from_a_signed_token_keep_its_event_and_end() {
+    let (_dir, db) = temp_db();
+    let (server, ring) = signing_server(&db, |config| {
+        config.segment_token_ttl = Duration::from_secs(600);
+    });
+    let viewer = Claims {
+        evt: Some("conf-2026".into()),
+        streams: vec!["conf-*".into()],
+        ..Claims::new("holder-1", T0, Duration::from_secs(120))
+    };
+    let (viewer, _) = ring.mint(None, &viewer).unwrap();
+    let headers = [
+        ("X-Original-URI", "/hls/conf-main/index.m3u8"),
+        ("X-Real-IP", "192.0.2.20"),
+        ("Authorization", &format!("Bearer {viewer}")),
+    ];
+    let playlist = server.call("GET", "/hooks/nginx-auth", &headers, None);
+    assert_eq!(playlist.status, 204, "{}", playlist.body);
+    let token = playlist.header("x-segment-token").unwrap();
+    let claims = ring.verify(token, T0, Kind::Playback, None, None).unwrap();
+    assert_eq!(claims.evt.as_deref(), Some("conf-2026"));
+    assert_eq!(
+        claims.streams,
+        ["conf-main"],
+        "the stream decided, not the glob"
+    );
+    assert_eq!(claims.exp, T0.unix_seconds() + 120);
+}
+
+#[test]
+fn segment_tokens_only_when_configured_and_signable() {
+    let ask = |server: &TestServer, uri: &str| {
+        let headers = [("X-Original-URI", uri), ("X-Real-IP", "192.0.2.20")];
+        server.call("GET", "/hooks/nginx-auth", &headers, None)
+    };
+    // A key, but SEGMENT_TOKEN_TTL is off (the default).
+    let (_dir, db) = temp_db();
+    let (server, _ring) = signing_server(&db, |_| {});
+    server.token(spec("hls-viewer-1", "alice"));
+    let allowed = ask(&server, "/hls/cam1.m3u8?token=hls-viewer-1");
+    assert_eq!(
+        (allowed.status, allowed.header("x-segment-token")),
+        (204, None)
+    );
+    // On, but no key to sign with: allowed as before, without the header.
+    let (_dir, db) = temp_db();
+    let mut config = config(&db);
+    config.segment_token_ttl = Duration::from_secs(60);
+    let store = Arc::new(SqliteStore::open(&db).unwrap());
+    let server = TestServer::with_store(config, store, Arc::new(ManualClock::new(T0)));
+    server.token(spec("hls-viewer-1", "alice"));
+    for _ in 0..2 {
+        let allowed = ask(&server, "/hls/cam1.m3u8?token=hls-viewer-1");
+        assert_eq!(
+            (allowed.status, allowed.header("x-segment-token")),
+            (204, None)
+        );
+    }
 }
 
 #[test]

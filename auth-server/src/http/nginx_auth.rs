@@ -20,6 +20,11 @@
 //! 204 allows (with `X-UserId`, which nginx can hand on with `auth_request_set`); 401 means no
 //! token; 403 any refusal. nginx passes 401 and 403 to the client and turns anything else into
 //! a 500 (so do the 400s for a missing header: that is a configuration error).
+//!
+//! With `SEGMENT_TOKEN_TTL` set, an allowed playlist (`.m3u8`) also carries `X-Segment-Token`: a
+//! signed token for that viewer, stream and address, which nginx writes into the playlist's
+//! segment URLs (README). The segments are then decided by signature alone, with no token read
+//! and no session slot; only playlist answers pay for the signing.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -77,7 +82,14 @@ fn stream_from_path(path: &str) -> Option<&str> {
     (!stream.is_empty()).then_some(stream)
 }
 
-fn parse(headers: &HeaderMap) -> Result<HookRequest, String> {
+/// A parsed subrequest: the request in the core's terms, and whether it is for a playlist.
+#[derive(Debug)]
+struct Parsed {
+    request: HookRequest,
+    playlist: bool,
+}
+
+fn parse(headers: &HeaderMap) -> Result<Parsed, String> {
     let uri = header(headers, "x-original-uri").ok_or(
         "missing header X-Original-URI: add `proxy_set_header X-Original-URI $request_uri;`",
     )?;
@@ -95,21 +107,24 @@ fn parse(headers: &HeaderMap) -> Result<HookRequest, String> {
     let token = query_value(query, "token")
         .filter(|t| !t.is_empty())
         .or_else(|| bearer(headers));
-    Ok(HookRequest {
-        token,
-        stream,
-        ip,
-        proto: "hls".to_owned(),
-        request_type: RequestType::NewSession,
-        session_id: None,
-        action: Action::Play,
+    Ok(Parsed {
+        request: HookRequest {
+            token,
+            stream,
+            ip,
+            proto: "hls".to_owned(),
+            request_type: RequestType::NewSession,
+            session_id: None,
+            action: Action::Play,
+        },
+        playlist: path.ends_with(".m3u8"),
     })
 }
 
 pub async fn hook(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
-    let request = match parse(request.headers()) {
-        Ok(request) => Arc::new(request),
+    let (request, playlist) = match parse(request.headers()) {
+        Ok(parsed) => (Arc::new(parsed.request), parsed.playlist),
         Err(message) => return invalid_request(&message),
     };
     match hook::authorize(app, Arc::clone(&request), started).await {
@@ -117,6 +132,19 @@ pub async fn hook(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> 
             let mut response = hook::empty(StatusCode::NO_CONTENT);
             if let Ok(user) = HeaderValue::from_str(&grant.user_id) {
                 response.headers_mut().insert("x-userid", user);
+            }
+            if playlist && app.signing.segment_tokens() {
+                let token = app.signing.segment_token(
+                    &grant.user_id,
+                    &request.stream,
+                    request.ip,
+                    request.token.as_deref(),
+                    app.clock().now(),
+                );
+                if let Some(Ok(mut value)) = token.map(HeaderValue::try_from) {
+                    value.set_sensitive(true);
+                    response.headers_mut().insert("x-segment-token", value);
+                }
             }
             response
         }
@@ -165,26 +193,29 @@ mod tests {
 
     #[test]
     fn token_from_the_query_then_a_bearer_header() {
-        let r = parse(&headers(&[
+        let p = parse(&headers(&[
             ("x-original-uri", "/hls/cam1.m3u8?a=1&token=q%2B1"),
             ("x-real-ip", "10.0.0.9"),
             ("authorization", "Bearer from-header"),
         ]))
         .unwrap();
+        let r = &p.request;
         assert_eq!(
-            (r.token.as_deref(), r.stream.as_str()),
-            (Some("q+1"), "cam1")
+            (r.token.as_deref(), r.stream.as_str(), p.playlist),
+            (Some("q+1"), "cam1", true)
         );
-        let r = parse(&headers(&[
-            ("x-original-uri", "/hls/cam1-3.ts"),
+        let p = parse(&headers(&[
+            ("x-original-uri", "/hls/cam1-3.ts?v=x.m3u8"),
             ("x-real-ip", "10.0.0.9"),
             ("authorization", "bearer from-header"),
             ("x-stream-name", "live/cam1"),
         ]))
         .unwrap();
+        let r = &p.request;
         assert_eq!(
-            (r.token.as_deref(), r.stream.as_str()),
-            (Some("from-header"), "live/cam1")
+            (r.token.as_deref(), r.stream.as_str(), p.playlist),
+            (Some("from-header"), "live/cam1", false),
+            "a segment, whatever its query says"
         );
     }
 

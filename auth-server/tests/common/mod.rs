@@ -391,6 +391,26 @@ pub fn temp_db() -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
+/// A server on a fresh SQLite file at `db` whose store holds one HMAC signing key (the default
+/// signer), with `adjust` applied to its configuration; also a ring holding the same key, to
+/// read or make tokens as the server would.
+pub fn signing_server(
+    db: &Path,
+    adjust: impl FnOnce(&mut Config),
+) -> (TestServer, auth_core::signed_token::KeyRing) {
+    use auth_core::signed_token::{keys::KeyVault, Algorithm};
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).unwrap());
+    let vault = KeyVault::new(&hasher()).unwrap();
+    store
+        .insert_signing_key(&vault.generate("seg-1", Algorithm::Hs256, T0).unwrap())
+        .unwrap();
+    let ring = vault.ring(&store.signing_keys().unwrap()).unwrap();
+    let mut config = config(db);
+    adjust(&mut config);
+    let server = TestServer::with_store(config, store, Arc::new(ManualClock::new(T0)));
+    (server, ring)
+}
+
 pub fn spec(secret: &str, user: &str) -> TokenSpec {
     TokenSpec {
         token: Some(secret.into()),
