@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth_core::signed_token::keys::{public_ring, KeyInfo, KeyVault};
+use auth_core::signed_token::keys::{public_ring, KeyInfo};
 use auth_core::signed_token::{Algorithm, Claims, KeyRing};
 use auth_core::ticket::signed;
 use auth_core::{ManualClock, SqliteStore, Store, Timestamp};
@@ -1089,13 +1089,7 @@ fn a_used_code_and_a_logout_survive_a_restart() {
 /// A server whose store holds an Ed25519 signing key `ed-1`, and a ring with its secret (to sign
 /// what the API would not).
 fn signing_server(db: &Path) -> (TestServer, KeyRing) {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).unwrap());
-    let vault = KeyVault::new(&common::hasher()).unwrap();
-    let key = vault.generate("ed-1", Algorithm::Ed25519, T0).unwrap();
-    store.insert_signing_key(&key).unwrap();
-    let ring = vault.ring(&store.signing_keys().unwrap()).unwrap();
-    let clock = Arc::new(ManualClock::new(T0));
-    (TestServer::with_store(keyed_config(db), store, clock), ring)
+    common::signing_server_with(keyed_config(db), db, "ed-1", Algorithm::Ed25519)
 }
 
 fn verify_signed(server: &TestServer, who: As<'_>, eticket: &str) -> Reply {

@@ -398,15 +398,30 @@ pub fn signing_server(
     db: &Path,
     adjust: impl FnOnce(&mut Config),
 ) -> (TestServer, auth_core::signed_token::KeyRing) {
-    use auth_core::signed_token::{keys::KeyVault, Algorithm};
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).unwrap());
-    let vault = KeyVault::new(&hasher()).unwrap();
-    store
-        .insert_signing_key(&vault.generate("seg-1", Algorithm::Hs256, T0).unwrap())
-        .unwrap();
-    let ring = vault.ring(&store.signing_keys().unwrap()).unwrap();
     let mut config = config(db);
     adjust(&mut config);
+    signing_server_with(
+        config,
+        db,
+        "seg-1",
+        auth_core::signed_token::Algorithm::Hs256,
+    )
+}
+
+/// A server with `config` on a fresh SQLite file at `db` whose store holds one signing key,
+/// `kid` of `algorithm`; also a ring holding the same key.
+pub fn signing_server_with(
+    config: Config,
+    db: &Path,
+    kid: &str,
+    algorithm: auth_core::signed_token::Algorithm,
+) -> (TestServer, auth_core::signed_token::KeyRing) {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).unwrap());
+    let vault = auth_core::signed_token::keys::KeyVault::new(&hasher()).unwrap();
+    store
+        .insert_signing_key(&vault.generate(kid, algorithm, T0).unwrap())
+        .unwrap();
+    let ring = vault.ring(&store.signing_keys().unwrap()).unwrap();
     let server = TestServer::with_store(config, store, Arc::new(ManualClock::new(T0)));
     (server, ring)
 }
