@@ -106,6 +106,11 @@ pub struct Config {
     /// nginx `auth_request`: lifetime of the signed token an allowed playlist answer carries for
     /// its segments (`SEGMENT_TOKEN_TTL`); zero = off, no token is minted.
     pub segment_token_ttl: Duration,
+    /// nginx `auth_request`: whether an `X-Stream-Name` header names the stream
+    /// (`NGINX_AUTH_STREAM_HEADER`). Off by default: nginx passes the player's own headers to the
+    /// subrequest, so unless the operator's config always sets it, a player could name a stream
+    /// its token allows while fetching another.
+    pub nginx_auth_stream_header: bool,
 }
 
 /// Where a viewer's player fetches a stream: Flussonic's HLS URL, the token in its query.
@@ -256,6 +261,11 @@ impl Config {
                 0,
                 0,
                 MAX_SEGMENT_TOKEN_TTL,
+            )?,
+            nginx_auth_stream_header: parse_bool(
+                "NGINX_AUTH_STREAM_HEADER",
+                get("NGINX_AUTH_STREAM_HEADER", &None),
+                false,
             )?,
             access_token_ttl: Duration::ZERO,
             login_limits: auth_core::account::LoginLimits::default(),

@@ -250,6 +250,32 @@ fn nginx_auth_request_answers_204_401_403() {
         "{}",
         misconfigured.body
     );
+    // A token for one stream never opens another: not by naming the allowed stream in a header
+    // the player sends, nor by a request line nginx reads as another file.
+    server.token(TokenSpec {
+        allowed_streams: vec!["free".into(), "conf-*".into()],
+        ..spec("hls-free-only-1", "carol")
+    });
+    assert_eq!(ask("/hls/free.m3u8?token=hls-free-only-1", &[]).status, 204);
+    for (uri, extra) in [
+        (
+            "/hls/premium.m3u8?token=hls-free-only-1",
+            &[("X-Stream-Name", "free")][..],
+        ),
+        (
+            "/hls/premium.m3u8#/free/index.m3u8?token=hls-free-only-1",
+            &[],
+        ),
+        ("/hls/conf-%2F..%2Fpremium.m3u8?token=hls-free-only-1", &[]),
+    ] {
+        let smuggled = ask(uri, extra);
+        assert_eq!(smuggled.status, 400, "{uri}: {}", smuggled.body);
+    }
+    let decoded = ask("/hls/prem%69um.m3u8?token=hls-free-only-1", &[]);
+    assert_eq!(
+        (decoded.status, reason(&decoded)),
+        (403, "stream_not_allowed".into())
+    );
 }
 
 /// `SEGMENT_TOKEN_TTL`: an allowed playlist answer carries a signed token for that viewer, stream

@@ -8,8 +8,16 @@
 //!   Players that cannot carry a query string into every segment URL send
 //!   `Authorization: Bearer <token>` instead (nginx passes the client's headers through).
 //! - `X-Real-IP` (required): `$remote_addr`. Never guessed from the connection, which is nginx's.
-//! - `X-Stream-Name` (optional): the stream, when the URL layout is not one of nginx-rtmp's
-//!   (below).
+//! - `X-Stream-Name` (optional, only with `NGINX_AUTH_STREAM_HEADER=true`): the stream, when the
+//!   URL layout is not one of nginx-rtmp's (below). nginx hands the player's own headers to the
+//!   subrequest, so the header is trusted only when the operator says their config always sets
+//!   it; otherwise its presence is refused rather than ignored, which shows a misconfiguration.
+//!
+//! The stream is derived from the path nginx will serve, not from the raw request line: nginx
+//! decodes `%XX`, merges slashes and resolves dot segments, so the raw `$request_uri` can name
+//! one file to us and another to nginx (`/hls/premium.m3u8#/free.m3u8`,
+//! `/hls/conf-%2F..%2Fpremium.m3u8`). Paths are decoded and merged here as nginx does, and
+//! anything whose meaning could differ (`#`, encoded `/` or `\`, dot segments) is refused.
 //!
 //! Without `X-Stream-Name`, the stream is read from the URL the way nginx-rtmp names its files,
 //! so that the playlist and every segment of one stream count as one session (one slot):
@@ -82,6 +90,40 @@ fn stream_from_path(path: &str) -> Option<&str> {
     (!stream.is_empty()).then_some(stream)
 }
 
+/// The path nginx serves for the original `path` (the part of `$request_uri` before `?`):
+/// percent-decoded, slashes merged. Refuses what nginx could read otherwise than we do.
+fn served_path(path: &str) -> Result<String, String> {
+    let refused = |why: &str| Err(format!("refused original URI path: {why}"));
+    if path.contains('#') {
+        return refused("`#` in the path");
+    }
+    let lower = path.to_ascii_lowercase();
+    if ["%2f", "%5c", "%00"]
+        .iter()
+        .any(|escape| lower.contains(escape))
+    {
+        return refused("an encoded `/`, `\\` or NUL");
+    }
+    let Ok(decoded) = percent_encoding::percent_decode_str(path).decode_utf8() else {
+        return refused("not UTF-8 once decoded");
+    };
+    if decoded.contains('\\') {
+        return refused("a `\\`");
+    }
+    let mut served = String::with_capacity(decoded.len());
+    for segment in decoded.split('/').filter(|s| !s.is_empty()) {
+        if segment == "." || segment == ".." {
+            return refused("a `.` or `..` segment");
+        }
+        served.push('/');
+        served.push_str(segment);
+    }
+    if decoded.ends_with('/') {
+        served.push('/');
+    }
+    Ok(served)
+}
+
 /// A parsed subrequest: the request in the core's terms, and whether it is for a playlist.
 #[derive(Debug)]
 struct Parsed {
@@ -89,7 +131,8 @@ struct Parsed {
     playlist: bool,
 }
 
-fn parse(headers: &HeaderMap) -> Result<Parsed, String> {
+/// `trust_stream_header`: `NGINX_AUTH_STREAM_HEADER`.
+fn parse(headers: &HeaderMap, trust_stream_header: bool) -> Result<Parsed, String> {
     let uri = header(headers, "x-original-uri").ok_or(
         "missing header X-Original-URI: add `proxy_set_header X-Original-URI $request_uri;`",
     )?;
@@ -97,11 +140,19 @@ fn parse(headers: &HeaderMap) -> Result<Parsed, String> {
         .ok_or("missing header X-Real-IP: add `proxy_set_header X-Real-IP $remote_addr;`")?;
     let ip =
         parse_ip(address).ok_or_else(|| format!("X-Real-IP is not an IP address: `{address}`"))?;
-    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let (raw_path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let path = served_path(raw_path)?;
     let stream = match header(headers, "x-stream-name") {
-        Some(name) => name.to_owned(),
-        None => stream_from_path(path)
-            .ok_or_else(|| format!("no stream name in `{path}`: set X-Stream-Name"))?
+        Some(name) if trust_stream_header => name.to_owned(),
+        Some(_) => {
+            return Err(
+                "X-Stream-Name is ignored unless NGINX_AUTH_STREAM_HEADER=true (set it \
+                        only when nginx always sets the header: players can send it too)"
+                    .into(),
+            )
+        }
+        None => stream_from_path(&path)
+            .ok_or_else(|| format!("no stream name in `{path}`: see NGINX_AUTH_STREAM_HEADER"))?
             .to_owned(),
     };
     let token = query_value(query, "token")
@@ -123,7 +174,7 @@ fn parse(headers: &HeaderMap) -> Result<Parsed, String> {
 
 pub async fn hook(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
-    let (request, playlist) = match parse(request.headers()) {
+    let (request, playlist) = match parse(request.headers(), app.nginx_auth_stream_header) {
         Ok(parsed) => (Arc::new(parsed.request), parsed.playlist),
         Err(message) => return invalid_request(&message),
     };
@@ -193,23 +244,29 @@ mod tests {
 
     #[test]
     fn token_from_the_query_then_a_bearer_header() {
-        let p = parse(&headers(&[
-            ("x-original-uri", "/hls/cam1.m3u8?a=1&token=q%2B1"),
-            ("x-real-ip", "10.0.0.9"),
-            ("authorization", "Bearer from-header"),
-        ]))
+        let p = parse(
+            &headers(&[
+                ("x-original-uri", "/hls/cam1.m3u8?a=1&token=q%2B1"),
+                ("x-real-ip", "10.0.0.9"),
+                ("authorization", "Bearer from-header"),
+            ]),
+            false,
+        )
         .unwrap();
         let r = &p.request;
         assert_eq!(
             (r.token.as_deref(), r.stream.as_str(), p.playlist),
             (Some("q+1"), "cam1", true)
         );
-        let p = parse(&headers(&[
-            ("x-original-uri", "/hls/cam1-3.ts?v=x.m3u8"),
-            ("x-real-ip", "10.0.0.9"),
-            ("authorization", "bearer from-header"),
-            ("x-stream-name", "live/cam1"),
-        ]))
+        let p = parse(
+            &headers(&[
+                ("x-original-uri", "/hls/cam1-3.ts?v=x.m3u8"),
+                ("x-real-ip", "10.0.0.9"),
+                ("authorization", "bearer from-header"),
+                ("x-stream-name", "live/cam1"),
+            ]),
+            true,
+        )
         .unwrap();
         let r = &p.request;
         assert_eq!(
@@ -221,9 +278,54 @@ mod tests {
 
     #[test]
     fn missing_headers_name_the_nginx_line_to_add() {
-        let err = parse(&headers(&[("x-real-ip", "10.0.0.9")])).unwrap_err();
+        let err = parse(&headers(&[("x-real-ip", "10.0.0.9")]), false).unwrap_err();
         assert!(err.contains("$request_uri"), "{err}");
-        let err = parse(&headers(&[("x-original-uri", "/hls/a.m3u8")])).unwrap_err();
+        let err = parse(&headers(&[("x-original-uri", "/hls/a.m3u8")]), false).unwrap_err();
         assert!(err.contains("$remote_addr"), "{err}");
+    }
+
+    fn stream_of(uri: &str) -> Result<String, String> {
+        parse(
+            &headers(&[("x-original-uri", uri), ("x-real-ip", "10.0.0.9")]),
+            false,
+        )
+        .map(|p| p.request.stream)
+    }
+
+    #[test]
+    fn the_stream_is_read_from_the_path_nginx_serves() {
+        // nginx decodes and merges slashes before it serves: so do we.
+        assert_eq!(stream_of("/hls/prem%69um.m3u8?token=t").unwrap(), "premium");
+        assert_eq!(stream_of("//hls//premium-3.ts").unwrap(), "premium");
+        assert_eq!(stream_of("/hls/caf%C3%A9.m3u8").unwrap(), "café");
+        // What nginx could read otherwise than we would is refused.
+        for uri in [
+            "/hls/premium.m3u8#/free/index.m3u8?token=t",
+            "/hls/premium-17.ts#/free/17.ts",
+            "/hls/conf-%2F..%2Fpremium.m3u8",
+            "/hls/conf-%2f..%2fpremium.m3u8",
+            "/hls/free/../premium.m3u8",
+            "/hls/free/%2E%2E/premium.m3u8",
+            "/hls/./premium.m3u8",
+            "/hls/a%5C..%5Cpremium.m3u8",
+            "/hls/a\\..\\premium.m3u8",
+            "/hls/a%00.m3u8",
+            "/hls/%FF.m3u8",
+        ] {
+            let err = stream_of(uri).unwrap_err();
+            assert!(err.contains("refused original URI path"), "{uri}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_stream_name_header_counts_only_when_the_operator_trusts_it() {
+        let sent = headers(&[
+            ("x-original-uri", "/hls/premium.m3u8?token=t"),
+            ("x-real-ip", "10.0.0.9"),
+            ("x-stream-name", "free"),
+        ]);
+        let err = parse(&sent, false).unwrap_err();
+        assert!(err.contains("NGINX_AUTH_STREAM_HEADER"), "{err}");
+        assert_eq!(parse(&sent, true).unwrap().request.stream, "free");
     }
 }
