@@ -36,6 +36,8 @@ impl Api for TestServer {
 fn create(server: &TestServer, body: Value) -> Value {
     let reply = server.api("POST", "/api/tokens", Some(body));
     assert_eq!(reply.status, 201, "{}", reply.body);
+    // The secret is shown this once: no cache may keep it.
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
     reply.json()
 }
 

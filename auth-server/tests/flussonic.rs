@@ -516,6 +516,20 @@ fn bad_input_is_a_clear_400_or_413_and_never_breaks_the_server() {
         String::from_utf8_lossy(&answer[..n])
     );
 
+    // A body that stops arriving is answered 408 after BODY_READ_TIMEOUT, not waited for forever.
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(auth_server::http::BODY_READ_TIMEOUT * 3))
+        .unwrap();
+    write!(stream, "POST /auth HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\nname=a").unwrap();
+    let mut answer = [0u8; 128];
+    let n = stream.read(&mut answer).unwrap();
+    assert!(
+        String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+
     let not_found = server.get("/nowhere");
     assert_eq!(
         (not_found.status, not_found.json()["error"].as_str()),

@@ -57,6 +57,7 @@ fn mint_with(server: &TestServer, key: &str, body: Value) -> Reply {
 fn mint(server: &TestServer, body: Value) -> Value {
     let reply = mint_with(server, RW, body);
     assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
     reply.json()
 }
 

@@ -490,6 +490,25 @@ fn every_endpoint_refuses_what_the_role_does_not_allow() {
         200,
         "event admin edits",
     );
+    // What an event's tickets unlock is the server's decision: widening it would let the event's
+    // admins mint playback tokens for every stream.
+    let widen = Some(json!({"streams": ["*"]}));
+    check(
+        As::Bearer(&boss),
+        "PATCH",
+        &event_path,
+        widen.clone(),
+        403,
+        "event admin changes the streams",
+    );
+    check(
+        As::Bearer(&admin),
+        "PATCH",
+        &event_path,
+        Some(json!({"streams": ["conf/*"]})),
+        200,
+        "admin changes the streams",
+    );
 
     check(
         As::Bearer(&user),

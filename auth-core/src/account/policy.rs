@@ -7,6 +7,7 @@
 //! | list / view events (with the registered count, no names) | yes | yes | yes | yes |
 //! | create events | - | - | - | yes |
 //! | edit an event | - | - | yes | yes |
+//! | change the streams an event unlocks | - | - | - | yes |
 //! | view its rosters | - | yes | yes | yes |
 //! | edit its rosters | - | - | yes | yes |
 //! | get a ticket for it | self, when on its users roster | same | for anyone on it | for anyone on it |
@@ -47,6 +48,9 @@ pub enum Action {
     ViewEvent,
     CreateEvent,
     EditEvent,
+    /// Change which streams an event's tickets unlock: what its holders' playback tokens open,
+    /// so a server-wide decision, not the event's.
+    SetEventStreams,
     ViewRoster,
     EditRoster,
     /// A ticket for `holder`.
@@ -120,7 +124,9 @@ pub fn permits(
     match action {
         Action::ViewAccount(who) | Action::EditAccount(who) if who == id => Ok(()),
         Action::ViewAccount(_) | Action::EditAccount(_) => Err(Forbidden::NotYours),
-        Action::ChangeRole | Action::CreateEvent => Err(Forbidden::AdminOnly),
+        Action::ChangeRole | Action::CreateEvent | Action::SetEventStreams => {
+            Err(Forbidden::AdminOnly)
+        }
         Action::ListEvents | Action::ViewEvent => Ok(()),
         Action::VerifyUnknownTicket if role == Role::Agent => Ok(()),
         Action::VerifyUnknownTicket => Err(Forbidden::NotEventStaff),
@@ -272,6 +278,11 @@ mod tests {
             permits(AGENT, Action::CreateEvent, ADMIN_OF),
             Err(Forbidden::AdminOnly)
         );
+        assert_eq!(
+            permits(AGENT, Action::SetEventStreams, ADMIN_OF),
+            Err(Forbidden::AdminOnly)
+        );
+        assert_eq!(permits(ADMIN, Action::SetEventStreams, NONE), Ok(()));
         assert_eq!(permits(ADMIN, Action::ChangeRole, NONE), Ok(()));
     }
 

@@ -312,6 +312,10 @@ fn method_not_allowed(allow: &str) -> Response<Body> {
 
 /// Reads the whole body, refusing more than [`MAX_BODY`] bytes with 413 before reading them
 /// when the client announced its length.
+/// The most a request body may take to arrive: hyper bounds only the headers, so without this a
+/// client trickling a byte at a time would hold its connection and task indefinitely.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub async fn read_body(
     request: Request<Incoming>,
 ) -> Result<(hyper::http::request::Parts, Bytes), Response<Body>> {
@@ -332,7 +336,20 @@ pub async fn read_body(
         return Err(too_large());
     }
     let (parts, body) = request.into_parts();
-    match Limited::new(body, MAX_BODY).collect().await {
+    let Ok(collected) =
+        tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, MAX_BODY).collect()).await
+    else {
+        return Err(error_body(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            &format!(
+                "the body did not arrive within {} s",
+                BODY_READ_TIMEOUT.as_secs()
+            ),
+            None,
+        ));
+    };
+    match collected {
         Ok(collected) => Ok((parts, collected.to_bytes())),
         Err(err)
             if err

@@ -230,6 +230,15 @@ fn field_of(path: &str, message: &str) -> Option<String> {
     (path != "." && !path.is_empty()).then(|| path.to_owned())
 }
 
+/// Answers holding secrets (a token shown once, a minted token) must not be kept by caches or
+/// browsers.
+fn no_store(response: &mut Response<Body>) {
+    response.headers_mut().insert(
+        hyper::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+}
+
 fn bad_request(message: &str, field: Option<&str>) -> Response<Body> {
     error_body(StatusCode::BAD_REQUEST, "invalid_request", message, field)
 }

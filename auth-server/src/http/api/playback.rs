@@ -16,7 +16,7 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::{json, Value};
 
-use super::{call, json_body, Answer};
+use super::{call, json_body, no_store, Answer};
 use crate::http::openapi::{management_errors, ok_json};
 use crate::http::{error_response, json};
 use crate::server::App;
@@ -27,7 +27,9 @@ pub(super) async fn mint(app: &Arc<App>, request: Request<Incoming>) -> Answer {
         .signing
         .mint(&spec, app.clock().now())
         .map_err(|err| error_response(&err))?;
-    Ok(json(StatusCode::CREATED, &minted))
+    let mut response = json(StatusCode::CREATED, &minted);
+    no_store(&mut response);
+    Ok(response)
 }
 
 pub(super) async fn keys(app: &Arc<App>) -> Answer {

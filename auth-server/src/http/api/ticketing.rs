@@ -20,12 +20,14 @@ use auth_core::Clock;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, COOKIE, RETRY_AFTER, SET_COOKIE};
+use hyper::header::{HeaderValue, AUTHORIZATION, COOKIE, RETRY_AFTER, SET_COOKIE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{bad_request, call, json_body, key_access, no_content, query, unauthorized, Answer};
+use super::{
+    bad_request, call, json_body, key_access, no_content, no_store, query, unauthorized, Answer,
+};
 use crate::http::{error_body, error_response, json, Body, Endpoint};
 use crate::server::App;
 use crate::ticketing::TICKET_ISSUER;
@@ -336,7 +338,10 @@ async fn login(app: &Arc<App>, request: Request<Incoming>, peer: SocketAddr) -> 
     .await?;
     let Some((account, issued)) = outcome else {
         app.ticketing.login_limiter.failed(&username, ip, now);
-        log::info!("failed login for `{username}` from {ip}");
+        // Escaped and cut short: a username is the client's text, and a password typed into
+        // its field must not land whole in the log.
+        let shown: String = username.chars().take(32).collect();
+        log::info!("failed login for {shown:?} from {ip}");
         return Err(error_body(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",
@@ -403,13 +408,6 @@ fn set_cookie(response: &mut Response<Body>, cookie: &str) {
     if let Ok(value) = HeaderValue::from_str(cookie) {
         response.headers_mut().append(SET_COOKIE, value);
     }
-}
-
-/// Answers holding secrets must not be kept by caches or browsers.
-fn no_store(response: &mut Response<Body>) {
-    response
-        .headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
 // --- events and rosters ---
@@ -495,6 +493,9 @@ async fn update_event(
             "nothing to update: send at least one field",
             None,
         ));
+    }
+    if patch.streams.is_some() {
+        authorize(app, caller, Action::SetEventStreams, Some(id)).await?;
     }
     let event = call(app, move |app| {
         app.store().update_event(id, &patch, app.clock().now())

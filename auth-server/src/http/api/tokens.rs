@@ -9,7 +9,7 @@ use hyper::{Request, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{bad_request, call, json_body, no_content, query, Answer};
+use super::{bad_request, call, json_body, no_content, no_store, query, Answer};
 use crate::http::json;
 use crate::server::App;
 
@@ -62,7 +62,10 @@ pub(super) async fn create(app: &Arc<App>, request: Request<Incoming>) -> Answer
     // The only time the secret leaves the server: the store keeps just its digest.
     body["token"] = Value::String(secret);
     log::info!("token {} created for user {}", token.id, token.user_id);
-    Ok(json(StatusCode::CREATED, &body))
+    // The secret is in this answer only.
+    let mut response = json(StatusCode::CREATED, &body);
+    no_store(&mut response);
+    Ok(response)
 }
 
 pub(super) async fn show(app: &Arc<App>, id: i64) -> Answer {
