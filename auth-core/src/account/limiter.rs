@@ -31,8 +31,9 @@ impl Default for LoginLimits {
     }
 }
 
-/// Most keys tracked; beyond it the oldest are forgotten (a flood of usernames cannot exhaust
-/// memory; it can at worst reset its own counts).
+/// Most keys tracked. When full, counts past their window are dropped; if it is still full, new
+/// keys go uncounted until room comes back, rather than forgetting the counts already held (a
+/// flood of made-up usernames must not reset the count of the one being guessed).
 const MAX_KEYS: usize = 100_000;
 
 #[derive(Debug, Default)]
@@ -44,7 +45,17 @@ pub struct LoginLimiter {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
     User(String),
-    Ip(IpAddr),
+    /// The client's network: its IPv4 address, or its IPv6 /64 (one host usually holds a whole
+    /// /64, and counting its addresses one by one would let it guess without end).
+    Network(IpAddr),
+}
+
+fn network(ip: IpAddr) -> Key {
+    let network = match crate::token::canonical_ip(ip) {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        v4 => v4,
+    };
+    Key::Network(network)
 }
 
 impl LoginLimiter {
@@ -68,7 +79,7 @@ impl LoginLimiter {
             self.limits.per_username,
             now,
         );
-        let ip = self.blocked(&mut failures, Key::Ip(ip), self.limits.per_ip, now);
+        let ip = self.blocked(&mut failures, network(ip), self.limits.per_ip, now);
         match user.max(ip) {
             Some(wait) => Err(wait),
             None => Ok(()),
@@ -78,10 +89,18 @@ impl LoginLimiter {
     pub fn failed(&self, username: &str, ip: IpAddr, now: Timestamp) {
         let mut failures = self.lock();
         if failures.len() >= MAX_KEYS {
-            failures.clear();
+            let since = now.saturating_sub(self.limits.window);
+            failures.retain(|_, times| times.back().is_some_and(|t| *t > since));
         }
-        for key in [Key::User(username.to_owned()), Key::Ip(ip)] {
-            failures.entry(key).or_default().push_back(now);
+        for key in [Key::User(username.to_owned()), network(ip)] {
+            let room = failures.len() < MAX_KEYS;
+            match failures.get_mut(&key) {
+                Some(times) => times.push_back(now),
+                None if room => {
+                    failures.insert(key, VecDeque::from([now]));
+                }
+                None => {}
+            }
         }
     }
 
@@ -161,5 +180,49 @@ mod tests {
         limiter.failed("dave", b, T);
         limiter.succeeded("dave");
         limiter.check("dave", b, T).unwrap();
+    }
+
+    #[test]
+    fn an_ipv6_host_is_counted_by_its_slash_64() {
+        let limiter = LoginLimiter::new(LoginLimits {
+            per_username: 100,
+            per_ip: 2,
+            window: Duration::from_secs(60),
+        });
+        let one: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let same_64: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
+        let other_64: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        limiter.failed("a", one, T);
+        limiter.failed("b", same_64, T);
+        assert!(limiter.check("c", same_64, T).is_err());
+        limiter.check("c", other_64, T).unwrap();
+        // An IPv4 client is its own address, written either way.
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        limiter.failed("a", v4, T);
+        limiter.failed("b", mapped, T);
+        assert!(limiter.check("c", v4, T).is_err());
+        limiter.check("c", "192.0.2.2".parse().unwrap(), T).unwrap();
+    }
+
+    #[test]
+    fn a_flood_of_new_keys_never_resets_a_held_count() {
+        let limiter = LoginLimiter::new(LoginLimits {
+            per_username: 2,
+            per_ip: u32::MAX,
+            window: Duration::from_secs(60),
+        });
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        limiter.failed("victim", ip, T);
+        for n in 0..MAX_KEYS {
+            limiter.failed(&format!("junk-{n}"), ip, T);
+        }
+        limiter.failed("victim", ip, T);
+        assert!(limiter.check("victim", ip, T).is_err());
+        // Once the window has moved on, the stale counts make room again.
+        let later = T.saturating_add(Duration::from_secs(61));
+        limiter.failed("fresh", ip, later);
+        limiter.failed("fresh", ip, later);
+        assert!(limiter.check("fresh", ip, later).is_err());
     }
 }
