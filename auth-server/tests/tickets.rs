@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -1395,4 +1396,37 @@ fn a_ticket_holder_mints_a_playback_token_bounded_by_the_ticket() {
         409,
         "a revoked ticket",
     );
+}
+
+#[test]
+fn json_bodies_must_say_they_are_json() {
+    let (_dir, db) = temp_db();
+    let server = server(&db);
+    let (_, admin) = account(&server, "root", "admin");
+    // What a page on another origin could send with the admin's cookie and no preflight.
+    let body = json!({"user": {"username": "mallory", "password": PASSWORD, "first_name": "M",
+                               "last_name": "M", "email": "m@example.org"}, "role": "admin"})
+    .to_string();
+    let address = server.base.trim_start_matches("http://").to_owned();
+    for content_type in ["", "Content-Type: text/plain\r\n"] {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "POST /api/users HTTP/1.1\r\nHost: x\r\nCookie: access_token={admin}\r\n\
+             {content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 415"),
+            "{content_type:?}: {answer}"
+        );
+    }
+    let missing = send(&server, As::Key(RW), "GET", "/api/users/2", None);
+    assert_status(&missing, 404, "no account was created");
 }
