@@ -80,6 +80,11 @@ pub struct Claims {
     /// still differ, and so hold separate session slots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// A session group: every token naming the same group shares one set of `max_sessions`
+    /// slots, however many are minted (a ticket's holder tokens: `ticket:<id>`). Without it a
+    /// token's slots are its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grp: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -111,6 +116,7 @@ impl Claims {
             ip: None,
             max_sessions: 0,
             jti: None,
+            grp: None,
         }
     }
 
@@ -412,6 +418,36 @@ impl KeyRing {
         client: Option<IpAddr>,
         stream: Option<&str>,
     ) -> std::result::Result<Claims, Rejection> {
+        let claims = self.verify_signature(token)?;
+        if claims.kind() != kind {
+            return Err(Rejection::WrongKind);
+        }
+        let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
+        let now = now.unix_seconds();
+        if now > claims.exp.saturating_add(leeway) {
+            return Err(Rejection::Expired);
+        }
+        if claims
+            .nbf
+            .is_some_and(|nbf| now < nbf.saturating_sub(leeway))
+        {
+            return Err(Rejection::NotYetValid);
+        }
+        if let (Some(bound), Some(client)) = (claims.ip, client) {
+            if canonical_ip(bound) != canonical_ip(client) {
+                return Err(Rejection::IpMismatch);
+            }
+        }
+        if stream.is_some_and(|stream| !claims.allows_stream(stream)) {
+            return Err(Rejection::StreamNotAllowed);
+        }
+        Ok(claims)
+    }
+
+    /// The claims of a genuine token: shape, key and signature only, no claim checked. For
+    /// finding what a token was admitted for (a session that may outlast the token's validity),
+    /// never for admitting anything.
+    pub fn verify_signature(&self, token: &str) -> std::result::Result<Claims, Rejection> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(Rejection::Malformed);
         }
@@ -447,30 +483,7 @@ impl KeyRing {
         }
         let mut payload_buf = [0u8; CLAIMS_BUF_LEN];
         let payload = decode_into(payload, &mut payload_buf)?;
-        let claims: Claims = serde_json::from_slice(payload).map_err(|_| Rejection::Malformed)?;
-        if claims.kind() != kind {
-            return Err(Rejection::WrongKind);
-        }
-        let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
-        let now = now.unix_seconds();
-        if now > claims.exp.saturating_add(leeway) {
-            return Err(Rejection::Expired);
-        }
-        if claims
-            .nbf
-            .is_some_and(|nbf| now < nbf.saturating_sub(leeway))
-        {
-            return Err(Rejection::NotYetValid);
-        }
-        if let (Some(bound), Some(client)) = (claims.ip, client) {
-            if canonical_ip(bound) != canonical_ip(client) {
-                return Err(Rejection::IpMismatch);
-            }
-        }
-        if stream.is_some_and(|stream| !claims.allows_stream(stream)) {
-            return Err(Rejection::StreamNotAllowed);
-        }
-        Ok(claims)
+        serde_json::from_slice(payload).map_err(|_| Rejection::Malformed)
     }
 }
 
@@ -498,6 +511,10 @@ pub struct PlaybackSpec {
     /// The signing key; the newest active key when absent.
     #[serde(default)]
     pub kid: Option<String>,
+    /// The session group (`grp`). Set by the server only (a ticket's holder tokens), never read
+    /// from a request: a caller naming another's group would take or exhaust its slots.
+    #[serde(skip)]
+    pub group: Option<String>,
 }
 
 impl PlaybackSpec {
@@ -528,6 +545,7 @@ impl PlaybackSpec {
             ip: self.ip,
             max_sessions: self.max_sessions.unwrap_or(0),
             jti: Some(random_id()?),
+            grp: self.group.clone(),
             ..Claims::new(
                 crate::token::validate_user_id(self.user_id.clone())?,
                 now,
@@ -557,6 +575,9 @@ fn validate_claims(claims: &Claims) -> Result<()> {
     }
     if claims.sub.is_empty() {
         return Err(Error::invalid("sub", "must not be empty"));
+    }
+    if claims.grp.as_deref().is_some_and(str::is_empty) {
+        return Err(Error::invalid("grp", "must not be empty"));
     }
     Ok(())
 }
@@ -622,6 +643,7 @@ mod tests {
             ip: Some("203.0.113.7".parse().unwrap()),
             max_sessions: 1,
             jti: None,
+            grp: None,
         }
     }
 
