@@ -56,6 +56,10 @@ pub struct AuthRequest<'a> {
     pub session_id: Option<&'a str>,
     /// Play or publish: checked against the token's `allowed_actions`.
     pub action: Action,
+    /// A segment of HTTP delivery (not a playlist): the one request a segment token
+    /// ([`Kind::Segment`]) is good for, since it takes no session slot and the playlist holds
+    /// the viewer's.
+    pub segment: bool,
 }
 
 /// Why a request was refused. The codes are a public contract: never renamed.
@@ -82,7 +86,8 @@ pub enum DenyReason {
     UnknownKey,
     /// A signed token whose signature does not match.
     BadSignature,
-    /// A genuine signed token meant for another use (an e-ticket).
+    /// A genuine signed token meant for another use (an e-ticket; a segment token anywhere but on
+    /// a segment).
     WrongKind,
 }
 
@@ -485,10 +490,12 @@ impl Authorizer {
         request: &AuthRequest<'_>,
         now: Timestamp,
     ) -> std::result::Result<Claims, Rejection> {
-        ring.verify(
+        const PLAYBACK: &[Kind] = &[Kind::Playback];
+        const SEGMENT: &[Kind] = &[Kind::Playback, Kind::Segment];
+        ring.verify_kinds(
             request.token.unwrap_or_default(),
             now,
-            Kind::Playback,
+            if request.segment { SEGMENT } else { PLAYBACK },
             Some(request.ip),
             Some(request.stream),
         )
@@ -605,6 +612,7 @@ mod tests {
             request_type: RequestType::NewSession,
             session_id: Some("s1"),
             action: Action::Play,
+            segment: false,
         }
     }
 
@@ -979,6 +987,29 @@ mod tests {
             let held = live.iter().find(|s| s.key.contains("s1")).unwrap();
             auth.store().end_session(held.id).unwrap();
             assert!(ask(&second, "s2").is_allow(), "free once the first ends");
+        }
+
+        #[test]
+        fn a_segment_token_serves_segments_only() {
+            let auth = authorizer(ring());
+            let token = ring()
+                .sign(
+                    "k1",
+                    &Claims {
+                        seg: true,
+                        ..claims(0)
+                    },
+                )
+                .unwrap();
+            let on = |segment: bool| {
+                auth.authorize(&AuthRequest {
+                    segment,
+                    ..request(Some(&token))
+                })
+                .unwrap()
+            };
+            assert_eq!(on(false).deny_reason(), Some(DenyReason::WrongKind));
+            assert!(on(true).is_allow());
         }
     }
 

@@ -85,10 +85,18 @@ pub struct Claims {
     /// token's slots are its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grp: Option<String>,
+    /// A segment token (nginx `auth_request` playlist answers): good for the segments of HTTP
+    /// delivery only, never where a session is opened, since it takes no session slot.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub seg: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// What a token is for.
@@ -98,6 +106,8 @@ pub enum Kind {
     Playback,
     /// An e-ticket: names a ticket (`tkt`).
     Ticket,
+    /// A segment token (`seg`): segments of HTTP delivery only.
+    Segment,
 }
 
 impl Claims {
@@ -117,13 +127,15 @@ impl Claims {
             max_sessions: 0,
             jti: None,
             grp: None,
+            seg: false,
         }
     }
 
     pub fn kind(&self) -> Kind {
-        match self.tkt {
-            Some(_) => Kind::Ticket,
-            None => Kind::Playback,
+        match (&self.tkt, self.seg) {
+            (Some(_), _) => Kind::Ticket,
+            (None, true) => Kind::Segment,
+            (None, false) => Kind::Playback,
         }
     }
 
@@ -143,7 +155,8 @@ pub enum Rejection {
     NotYetValid,
     IpMismatch,
     StreamNotAllowed,
-    /// A genuine token of the other kind (an e-ticket at `/auth`, a playback token at a door).
+    /// A genuine token of another kind (an e-ticket at `/auth`, a playback token at a door, a
+    /// segment token anywhere but on a segment).
     WrongKind,
 }
 
@@ -418,8 +431,21 @@ impl KeyRing {
         client: Option<IpAddr>,
         stream: Option<&str>,
     ) -> std::result::Result<Claims, Rejection> {
+        self.verify_kinds(token, now, &[kind], client, stream)
+    }
+
+    /// [`KeyRing::verify`] for a request that more than one kind of token may serve (a segment:
+    /// a playback token or a segment token).
+    pub fn verify_kinds(
+        &self,
+        token: &str,
+        now: Timestamp,
+        kinds: &[Kind],
+        client: Option<IpAddr>,
+        stream: Option<&str>,
+    ) -> std::result::Result<Claims, Rejection> {
         let claims = self.verify_signature(token)?;
-        if claims.kind() != kind {
+        if !kinds.contains(&claims.kind()) {
             return Err(Rejection::WrongKind);
         }
         let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
@@ -579,6 +605,12 @@ fn validate_claims(claims: &Claims) -> Result<()> {
     if claims.grp.as_deref().is_some_and(str::is_empty) {
         return Err(Error::invalid("grp", "must not be empty"));
     }
+    if claims.seg && claims.tkt.is_some() {
+        return Err(Error::invalid(
+            "seg",
+            "an e-ticket cannot be a segment token",
+        ));
+    }
     Ok(())
 }
 
@@ -644,6 +676,7 @@ mod tests {
             max_sessions: 1,
             jti: None,
             grp: None,
+            seg: false,
         }
     }
 
@@ -782,6 +815,39 @@ mod tests {
                 ring.verify(&playback, NOW, Kind::Ticket, None, None),
                 Err(Rejection::WrongKind)
             );
+        }
+    }
+
+    #[test]
+    fn segment_tokens_serve_segments_only() {
+        for (kid, ring) in rings() {
+            let segment = Claims {
+                seg: true,
+                max_sessions: 0,
+                ..claims()
+            };
+            let signed = ring.sign(kid, &segment).unwrap();
+            for kind in [Kind::Playback, Kind::Ticket] {
+                assert_eq!(
+                    ring.verify(&signed, NOW, kind, None, None),
+                    Err(Rejection::WrongKind)
+                );
+            }
+            let on_a_segment = [Kind::Playback, Kind::Segment];
+            assert_eq!(
+                ring.verify_kinds(&signed, NOW, &on_a_segment, ip(), Some("conf/main")),
+                Ok(segment)
+            );
+            let playback = ring.sign(kid, &claims()).unwrap();
+            assert!(ring
+                .verify_kinds(&playback, NOW, &on_a_segment, ip(), Some("conf/main"))
+                .is_ok());
+            let both = Claims {
+                seg: true,
+                tkt: Some("42".into()),
+                ..claims()
+            };
+            assert_eq!(ring.sign(kid, &both).unwrap_err().field(), Some("seg"));
         }
     }
 

@@ -40,6 +40,9 @@ pub struct HookRequest {
     /// The media server's id of the session, stable across its re-checks and its `done` call.
     pub session_id: Option<String>,
     pub action: Action,
+    /// A segment of HTTP delivery (nginx `auth_request`, not a playlist): see
+    /// [`AuthRequest::segment`].
+    pub segment: bool,
 }
 
 impl HookRequest {
@@ -52,6 +55,7 @@ impl HookRequest {
             request_type: self.request_type,
             session_id: self.session_id.as_deref(),
             action: self.action,
+            segment: self.segment,
         }
     }
 }
