@@ -74,6 +74,7 @@ fn request(secret: &'static str, request_type: RequestType) -> AuthRequest<'stat
         request_type,
         session_id: Some("player-1"),
         action: auth_core::Action::Play,
+        segment: false,
     }
 }
 

@@ -65,6 +65,7 @@ fn request(token: &str) -> AuthRequest<'_> {
         request_type: RequestType::UpdateSession,
         session_id: Some("player-1"),
         action: auth_core::Action::Play,
+        segment: false,
     }
 }
 

@@ -84,6 +84,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         request_type: RequestType::NewSession,
         session_id: Some("player-1"),
         action: auth_core::Action::Play,
+        segment: false,
     };
 
     // 6. A new session takes the token's only slot. `authorize` blocks on the store: from async

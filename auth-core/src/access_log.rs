@@ -295,6 +295,7 @@ mod tests {
             request_type: RequestType::NewSession,
             session_id: None,
             action: crate::token::Action::Play,
+            segment: false,
         };
         let decision = Decision::Deny(Denial::new(DenyReason::TokenNotFound));
         AccessLogEntry::new(

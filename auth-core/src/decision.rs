@@ -56,6 +56,10 @@ pub struct AuthRequest<'a> {
     pub session_id: Option<&'a str>,
     /// Play or publish: checked against the token's `allowed_actions`.
     pub action: Action,
+    /// A segment of HTTP delivery (not a playlist): the one request a segment token
+    /// ([`Kind::Segment`]) is good for, since it takes no session slot and the playlist holds
+    /// the viewer's.
+    pub segment: bool,
 }
 
 /// Why a request was refused. The codes are a public contract: never renamed.
@@ -82,7 +86,8 @@ pub enum DenyReason {
     UnknownKey,
     /// A signed token whose signature does not match.
     BadSignature,
-    /// A genuine signed token meant for another use (an e-ticket).
+    /// A genuine signed token meant for another use (an e-ticket; a segment token anywhere but on
+    /// a segment).
     WrongKind,
 }
 
@@ -413,7 +418,7 @@ where
             new_session: false,
         }));
     }
-    let owner = signed_owner(request.token.unwrap_or_default());
+    let owner = signed_owner(request.token.unwrap_or_default(), claims.grp.as_deref());
     admit_and_grant(
         request,
         owner,
@@ -424,10 +429,22 @@ where
     )
 }
 
-/// The session owner of a signed token: from its tag, the part only the key holder could make.
-pub fn signed_owner(token: &str) -> SessionOwner {
-    let tag = token.rsplit('.').next().unwrap_or_default();
-    SessionOwner::signed(tag.as_bytes())
+/// The session owner of a signed token: its session group's when it names one (`grp`), so
+/// that every token of the group shares the slots; else from its tag, the part only the key
+/// holder could make.
+pub fn signed_owner(token: &str, group: Option<&str>) -> SessionOwner {
+    match group {
+        Some(group) => SessionOwner::group(group),
+        None => SessionOwner::signed(token.rsplit('.').next().unwrap_or_default().as_bytes()),
+    }
+}
+
+/// The owner of the sessions a signed token was admitted for, to find them again (a media
+/// server's "done" call). Only the signature is checked: the token may have expired while it
+/// played. A token that no longer verifies falls back to its tag, which names no group.
+pub fn signed_session_owner(ring: &KeyRing, token: &str) -> SessionOwner {
+    let claims = ring.verify_signature(token).ok();
+    signed_owner(token, claims.as_ref().and_then(|c| c.grp.as_deref()))
 }
 
 /// The policy wired to a store and a clock: what an embedding server calls per request.
@@ -473,10 +490,12 @@ impl Authorizer {
         request: &AuthRequest<'_>,
         now: Timestamp,
     ) -> std::result::Result<Claims, Rejection> {
-        ring.verify(
+        const PLAYBACK: &[Kind] = &[Kind::Playback];
+        const SEGMENT: &[Kind] = &[Kind::Playback, Kind::Segment];
+        ring.verify_kinds(
             request.token.unwrap_or_default(),
             now,
-            Kind::Playback,
+            if request.segment { SEGMENT } else { PLAYBACK },
             Some(request.ip),
             Some(request.stream),
         )
@@ -593,6 +612,7 @@ mod tests {
             request_type: RequestType::NewSession,
             session_id: Some("s1"),
             action: Action::Play,
+            segment: false,
         }
     }
 
@@ -911,6 +931,85 @@ mod tests {
                 Some(DenyReason::UnknownKey),
                 "a replaced ring takes effect at once"
             );
+        }
+
+        fn authorizer(keys: KeyRing) -> Authorizer {
+            Authorizer::new(
+                Arc::new(MemoryStore::new()),
+                Arc::new(crate::ManualClock::new(NOW)),
+                TokenHasher::new(&[3u8; 32]).unwrap(),
+                policy(),
+            )
+            .with_signed_keys(Arc::new(SharedKeyRing::new(keys)))
+        }
+
+        #[test]
+        fn tokens_of_one_session_group_share_its_slots() {
+            let auth = authorizer(ring());
+            let mint = |grp: &str| {
+                let claims = Claims {
+                    grp: Some(grp.into()),
+                    jti: Some(crate::signed_token::random_id().unwrap()),
+                    ..claims(1)
+                };
+                ring().sign("k1", &claims).unwrap()
+            };
+            let (first, second, other) = (mint("ticket:1"), mint("ticket:1"), mint("ticket:2"));
+            assert_ne!(first, second);
+            let ask = |token: &str, session: &'static str| {
+                auth.authorize(&AuthRequest {
+                    session_id: Some(session),
+                    ..request(Some(token))
+                })
+                .unwrap()
+            };
+            assert!(ask(&first, "s1").is_allow());
+            assert_eq!(
+                ask(&second, "s2").deny_reason(),
+                Some(DenyReason::SessionLimitReached),
+                "a second token of the group is not a second slot"
+            );
+            assert!(ask(&other, "s3").is_allow(), "another group, its own slot");
+            assert!(
+                ask(&first, "s1").is_allow(),
+                "the re-check finds its session"
+            );
+            assert_eq!(
+                signed_session_owner(&ring(), &second),
+                signed_session_owner(&ring(), &first),
+                "a done call of either token finds the group's session"
+            );
+            assert_ne!(
+                signed_session_owner(&ring(), &first),
+                signed_owner(&first, None)
+            );
+            let live = auth.store().sessions(&Default::default(), NOW).unwrap();
+            let held = live.iter().find(|s| s.key.contains("s1")).unwrap();
+            auth.store().end_session(held.id).unwrap();
+            assert!(ask(&second, "s2").is_allow(), "free once the first ends");
+        }
+
+        #[test]
+        fn a_segment_token_serves_segments_only() {
+            let auth = authorizer(ring());
+            let token = ring()
+                .sign(
+                    "k1",
+                    &Claims {
+                        seg: true,
+                        ..claims(0)
+                    },
+                )
+                .unwrap();
+            let on = |segment: bool| {
+                auth.authorize(&AuthRequest {
+                    segment,
+                    ..request(Some(&token))
+                })
+                .unwrap()
+            };
+            assert_eq!(on(false).deny_reason(), Some(DenyReason::WrongKind));
+            assert!(on(true).is_allow());
         }
     }
 

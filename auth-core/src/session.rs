@@ -69,7 +69,8 @@ impl SessionPolicy {
 /// derived from its signature, always negative so that it never meets a token id (those count
 /// up from 1). Stores key sessions (uniqueness, counting, their in-memory index) by this one
 /// number, so admission stays one code path, with one limit rule, for both kinds.
-/// Two signed tokens sharing an owner would need a collision of 63 bits of SHA-256.
+/// Two signed tokens sharing an owner would need a collision of 63 bits of SHA-256, unless they
+/// name the same session group (`grp`), whose tokens share one owner on purpose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SessionOwner(i64);
 
@@ -80,7 +81,20 @@ impl SessionOwner {
 
     /// The owner for the signed token whose signature (tag) is `signature`.
     pub fn signed(signature: &[u8]) -> Self {
-        let digest = ring::digest::digest(&ring::digest::SHA256, signature);
+        Self::from_digest(ring::digest::digest(&ring::digest::SHA256, signature))
+    }
+
+    /// The owner shared by every signed token naming the session group `group`. The hashed input
+    /// starts with a NUL, which a tag (base64url text) never holds, so a group never meets a
+    /// token's own owner.
+    pub fn group(group: &str) -> Self {
+        let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+        context.update(b"\0grp\0");
+        context.update(group.as_bytes());
+        Self::from_digest(context.finish())
+    }
+
+    fn from_digest(digest: ring::digest::Digest) -> Self {
         let mut first = [0u8; 8];
         first.copy_from_slice(&digest.as_ref()[..8]);
         SessionOwner(i64::from_be_bytes(first) | i64::MIN)
@@ -179,6 +193,11 @@ mod tests {
         assert_eq!(signed, SessionOwner::signed(b"tag"));
         assert_ne!(signed, SessionOwner::signed(b"tah"));
         assert_eq!(SessionOwner::from_raw(signed.raw()), signed);
+        let group = SessionOwner::group("ticket:9");
+        assert!(group.raw() < 0);
+        assert_eq!(group, SessionOwner::group("ticket:9"));
+        assert_ne!(group, SessionOwner::group("ticket:90"));
+        assert_ne!(group, SessionOwner::signed(b"ticket:9"));
     }
 
     #[test]

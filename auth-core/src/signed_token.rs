@@ -80,10 +80,23 @@ pub struct Claims {
     /// still differ, and so hold separate session slots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// A session group: every token naming the same group shares one set of `max_sessions`
+    /// slots, however many are minted (a ticket's holder tokens: `ticket:<id>`). Without it a
+    /// token's slots are its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grp: Option<String>,
+    /// A segment token (nginx `auth_request` playlist answers): good for the segments of HTTP
+    /// delivery only, never where a session is opened, since it takes no session slot.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub seg: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// What a token is for.
@@ -93,6 +106,8 @@ pub enum Kind {
     Playback,
     /// An e-ticket: names a ticket (`tkt`).
     Ticket,
+    /// A segment token (`seg`): segments of HTTP delivery only.
+    Segment,
 }
 
 impl Claims {
@@ -111,13 +126,16 @@ impl Claims {
             ip: None,
             max_sessions: 0,
             jti: None,
+            grp: None,
+            seg: false,
         }
     }
 
     pub fn kind(&self) -> Kind {
-        match self.tkt {
-            Some(_) => Kind::Ticket,
-            None => Kind::Playback,
+        match (&self.tkt, self.seg) {
+            (Some(_), _) => Kind::Ticket,
+            (None, true) => Kind::Segment,
+            (None, false) => Kind::Playback,
         }
     }
 
@@ -137,7 +155,8 @@ pub enum Rejection {
     NotYetValid,
     IpMismatch,
     StreamNotAllowed,
-    /// A genuine token of the other kind (an e-ticket at `/auth`, a playback token at a door).
+    /// A genuine token of another kind (an e-ticket at `/auth`, a playback token at a door, a
+    /// segment token anywhere but on a segment).
     WrongKind,
 }
 
@@ -412,6 +431,49 @@ impl KeyRing {
         client: Option<IpAddr>,
         stream: Option<&str>,
     ) -> std::result::Result<Claims, Rejection> {
+        self.verify_kinds(token, now, &[kind], client, stream)
+    }
+
+    /// [`KeyRing::verify`] for a request that more than one kind of token may serve (a segment:
+    /// a playback token or a segment token).
+    pub fn verify_kinds(
+        &self,
+        token: &str,
+        now: Timestamp,
+        kinds: &[Kind],
+        client: Option<IpAddr>,
+        stream: Option<&str>,
+    ) -> std::result::Result<Claims, Rejection> {
+        let claims = self.verify_signature(token)?;
+        if !kinds.contains(&claims.kind()) {
+            return Err(Rejection::WrongKind);
+        }
+        let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
+        let now = now.unix_seconds();
+        if now > claims.exp.saturating_add(leeway) {
+            return Err(Rejection::Expired);
+        }
+        if claims
+            .nbf
+            .is_some_and(|nbf| now < nbf.saturating_sub(leeway))
+        {
+            return Err(Rejection::NotYetValid);
+        }
+        if let (Some(bound), Some(client)) = (claims.ip, client) {
+            if canonical_ip(bound) != canonical_ip(client) {
+                return Err(Rejection::IpMismatch);
+            }
+        }
+        if stream.is_some_and(|stream| !claims.allows_stream(stream)) {
+            return Err(Rejection::StreamNotAllowed);
+        }
+        Ok(claims)
+    }
+
+    /// The claims of a genuine token: shape, key and signature only, no claim checked. For
+    /// finding what a token was admitted for (a session that may outlast the token's validity),
+    /// never for admitting anything.
+    pub fn verify_signature(&self, token: &str) -> std::result::Result<Claims, Rejection> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(Rejection::Malformed);
         }
@@ -447,30 +509,7 @@ impl KeyRing {
         }
         let mut payload_buf = [0u8; CLAIMS_BUF_LEN];
         let payload = decode_into(payload, &mut payload_buf)?;
-        let claims: Claims = serde_json::from_slice(payload).map_err(|_| Rejection::Malformed)?;
-        if claims.kind() != kind {
-            return Err(Rejection::WrongKind);
-        }
-        let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
-        let now = now.unix_seconds();
-        if now > claims.exp.saturating_add(leeway) {
-            return Err(Rejection::Expired);
-        }
-        if claims
-            .nbf
-            .is_some_and(|nbf| now < nbf.saturating_sub(leeway))
-        {
-            return Err(Rejection::NotYetValid);
-        }
-        if let (Some(bound), Some(client)) = (claims.ip, client) {
-            if canonical_ip(bound) != canonical_ip(client) {
-                return Err(Rejection::IpMismatch);
-            }
-        }
-        if stream.is_some_and(|stream| !claims.allows_stream(stream)) {
-            return Err(Rejection::StreamNotAllowed);
-        }
-        Ok(claims)
+        serde_json::from_slice(payload).map_err(|_| Rejection::Malformed)
     }
 }
 
@@ -498,6 +537,10 @@ pub struct PlaybackSpec {
     /// The signing key; the newest active key when absent.
     #[serde(default)]
     pub kid: Option<String>,
+    /// The session group (`grp`). Set by the server only (a ticket's holder tokens), never read
+    /// from a request: a caller naming another's group would take or exhaust its slots.
+    #[serde(skip)]
+    pub group: Option<String>,
 }
 
 impl PlaybackSpec {
@@ -528,6 +571,7 @@ impl PlaybackSpec {
             ip: self.ip,
             max_sessions: self.max_sessions.unwrap_or(0),
             jti: Some(random_id()?),
+            grp: self.group.clone(),
             ..Claims::new(
                 crate::token::validate_user_id(self.user_id.clone())?,
                 now,
@@ -557,6 +601,15 @@ fn validate_claims(claims: &Claims) -> Result<()> {
     }
     if claims.sub.is_empty() {
         return Err(Error::invalid("sub", "must not be empty"));
+    }
+    if claims.grp.as_deref().is_some_and(str::is_empty) {
+        return Err(Error::invalid("grp", "must not be empty"));
+    }
+    if claims.seg && claims.tkt.is_some() {
+        return Err(Error::invalid(
+            "seg",
+            "an e-ticket cannot be a segment token",
+        ));
     }
     Ok(())
 }
@@ -622,6 +675,8 @@ mod tests {
             ip: Some("203.0.113.7".parse().unwrap()),
             max_sessions: 1,
             jti: None,
+            grp: None,
+            seg: false,
         }
     }
 
@@ -760,6 +815,39 @@ mod tests {
                 ring.verify(&playback, NOW, Kind::Ticket, None, None),
                 Err(Rejection::WrongKind)
             );
+        }
+    }
+
+    #[test]
+    fn segment_tokens_serve_segments_only() {
+        for (kid, ring) in rings() {
+            let segment = Claims {
+                seg: true,
+                max_sessions: 0,
+                ..claims()
+            };
+            let signed = ring.sign(kid, &segment).unwrap();
+            for kind in [Kind::Playback, Kind::Ticket] {
+                assert_eq!(
+                    ring.verify(&signed, NOW, kind, None, None),
+                    Err(Rejection::WrongKind)
+                );
+            }
+            let on_a_segment = [Kind::Playback, Kind::Segment];
+            assert_eq!(
+                ring.verify_kinds(&signed, NOW, &on_a_segment, ip(), Some("conf/main")),
+                Ok(segment)
+            );
+            let playback = ring.sign(kid, &claims()).unwrap();
+            assert!(ring
+                .verify_kinds(&playback, NOW, &on_a_segment, ip(), Some("conf/main"))
+                .is_ok());
+            let both = Claims {
+                seg: true,
+                tkt: Some("42".into()),
+                ..claims()
+            };
+            assert_eq!(ring.sign(kid, &both).unwrap_err().field(), Some("seg"));
         }
     }
 

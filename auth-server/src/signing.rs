@@ -116,11 +116,12 @@ impl Signing {
     /// The token an allowed playlist answer carries so that its segments, which nginx-rtmp lists
     /// without the viewer's token, are decided by signature alone: for `user_id`, the one
     /// `stream` and the client address `ip` the playlist was allowed for, taking no session slot
-    /// (the playlist's session is the viewer's one), for `SEGMENT_TOKEN_TTL`.
+    /// (the playlist's session is the viewer's one), for `SEGMENT_TOKEN_TTL`. It is marked
+    /// (`seg`): taking no slot, it must never be what opens a session, so everything but a
+    /// segment refuses it (a playlist too, so it cannot renew itself).
     ///
     /// `presented` is the token the playlist was allowed with. A segment token derived from a
-    /// signed token never outlives it and keeps its event: otherwise a segment token presented
-    /// on the playlist would renew itself for as long as the viewer kept asking.
+    /// signed token never outlives it and keeps its event.
     ///
     /// `None` when there is nothing to sign with (logged once), or the stream is a glob (the
     /// token would unlock more than what was decided). Never logs the token.
@@ -151,6 +152,7 @@ impl Signing {
         let mut claims = Claims {
             streams: vec![stream.to_owned()],
             ip: Some(ip),
+            seg: true,
             ..Claims::new(user_id, now, self.segment_ttl)
         };
         if let Some(parent) = presented.filter(|t| is_signed(t)) {

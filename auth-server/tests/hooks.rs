@@ -304,8 +304,8 @@ fn nginx_auth_playlists_carry_a_segment_token() {
         .expect("a playlist answer carries a segment token")
         .to_owned();
     let claims = ring
-        .verify(&token, T0, Kind::Playback, None, None)
-        .expect("signed with the server's key");
+        .verify(&token, T0, Kind::Segment, None, None)
+        .expect("signed with the server's key, marked a segment token");
     assert_eq!(
         (
             claims.sub.as_str(),
@@ -339,16 +339,15 @@ fn nginx_auth_playlists_carry_a_segment_token() {
     assert_eq!(other_stream.status, 403, "bound to the playlist's stream");
     assert_eq!(reason(&other_stream), "stream_not_allowed");
 
-    // Presented on the playlist, a segment token is renewed only up to its own end: it cannot
-    // outlive the viewer's token by renewing itself.
+    // Presented on the playlist, a segment token is refused: it takes no slot, so it may open
+    // no session, and it cannot renew itself.
     server.advance(30);
-    let renewed = ask(&format!("/hls/cam1.m3u8?token={token}"));
-    assert_eq!(renewed.status, 204, "{}", renewed.body);
-    let renewed = renewed.header("x-segment-token").unwrap();
-    let renewed = ring
-        .verify(renewed, T0, Kind::Playback, None, None)
-        .unwrap();
-    assert_eq!(renewed.exp, claims.exp);
+    let on_playlist = ask(&format!("/hls/cam1.m3u8?token={token}"));
+    assert_eq!(
+        (on_playlist.status, reason(&on_playlist)),
+        (403, "wrong_kind".into())
+    );
+    assert_eq!(on_playlist.header("x-segment-token"), None);
 
     // Good until `exp` (no leeway in this test), refused after it.
     server.advance(30);
@@ -390,7 +389,7 @@ fn segment_tokens_from_a_signed_token_keep_its_event_and_end() {
     let playlist = server.call("GET", "/hooks/nginx-auth", &headers, None);
     assert_eq!(playlist.status, 204, "{}", playlist.body);
     let token = playlist.header("x-segment-token").unwrap();
-    let claims = ring.verify(token, T0, Kind::Playback, None, None).unwrap();
+    let claims = ring.verify(token, T0, Kind::Segment, None, None).unwrap();
     assert_eq!(claims.evt.as_deref(), Some("conf-2026"));
     assert_eq!(
         claims.streams,
@@ -398,6 +397,90 @@ fn segment_tokens_from_a_signed_token_keep_its_event_and_end() {
         "the stream decided, not the glob"
     );
     assert_eq!(claims.exp, T0.unix_seconds() + 120);
+}
+
+/// A segment token takes no session slot, so it is good on a segment and nowhere else: every
+/// adapter that opens a session refuses it, or a viewer limited to one player would fetch
+/// playlists for segment tokens and play them anywhere, unlimited.
+#[test]
+fn segment_tokens_open_no_session_anywhere() {
+    let (_dir, db) = temp_db();
+    let (server, _ring) = signing_server(&db, |config| {
+        config.segment_token_ttl = Duration::from_secs(60);
+    });
+    server.token(TokenSpec {
+        max_sessions: Some(1),
+        ..spec("hls-viewer-1", "alice")
+    });
+    let ip = "192.0.2.20";
+    let nginx = |uri: &str| {
+        let headers = [("X-Original-URI", uri), ("X-Real-IP", ip)];
+        server.call("GET", "/hooks/nginx-auth", &headers, None)
+    };
+    let playlist = nginx("/hls/cam1.m3u8?token=hls-viewer-1");
+    assert_eq!(playlist.status, 204, "{}", playlist.body);
+    let token = playlist.header("x-segment-token").unwrap().to_owned();
+    let query = format!("token={token}");
+
+    assert_eq!(nginx(&format!("/hls/cam1-3.ts?{query}")).status, 204);
+    assert_eq!(nginx(&format!("/hls/cam1/3.ts?{query}")).status, 204);
+    let refused = [
+        ("a playlist", nginx(&format!("/hls/cam1.m3u8?{query}"))),
+        (
+            "a nested playlist",
+            nginx(&format!("/hls/cam1/index.m3u8?{query}")),
+        ),
+        ("a DASH manifest", nginx(&format!("/dash/cam1.mpd?{query}"))),
+        (
+            "Flussonic /auth",
+            server.get(&format!(
+                "/auth?name=cam1&ip={ip}&proto=rtmp&session_id=f1&{query}"
+            )),
+        ),
+        (
+            "nginx-rtmp play",
+            server.post(
+                "/hooks/nginx-rtmp",
+                FORM,
+                &rtmp("play", 1, "cam1", &query).replace("192.0.2.10", ip),
+            ),
+        ),
+        (
+            "MediaMTX read",
+            server.post(
+                "/hooks/mediamtx",
+                "application/json",
+                &json!({"token": token, "ip": ip, "action": "read", "path": "cam1",
+                        "protocol": "rtsp", "id": "a7f1c1f2-0000-4000-8000-000000000009",
+                        "query": ""})
+                .to_string(),
+            ),
+        ),
+        (
+            "SRS on_play",
+            server.post(
+                "/hooks/srs",
+                "application/json",
+                &json!({"action": "on_play", "client_id": "c1", "ip": ip,
+                        "vhost": "__defaultVhost__", "app": "live", "stream": "cam1",
+                        "param": format!("?{query}")})
+                .to_string(),
+            ),
+        ),
+    ];
+    for (what, reply) in refused {
+        assert_eq!(
+            (reply.status, reason(&reply)),
+            (403, "wrong_kind".into()),
+            "{what}: {}",
+            reply.body
+        );
+    }
+    assert_eq!(
+        live_sessions(&server),
+        1,
+        "only the viewer's playlist session"
+    );
 }
 
 #[test]

@@ -1345,6 +1345,51 @@ fn a_ticket_holder_mints_a_playback_token_bounded_by_the_ticket() {
         "stream_not_allowed"
     );
 
+    // One player per ticket, not per token: every token of the ticket shares its one slot.
+    let again = mint(As::Bearer(&user), json!({"ticket_id": ticket})).json();
+    let second = again["token"].as_str().unwrap();
+    assert_ne!(second, token);
+    assert_eq!(again["claims"]["grp"], format!("ticket:{ticket}"));
+    assert_eq!(
+        server.auth(&play(second, "conf/main", "p4")).verdict(),
+        "session_limit_reached",
+        "a second token does not make a second player"
+    );
+    let sessions = send(&server, As::Key(RW), "GET", "/api/sessions", None).json();
+    assert_eq!(sessions["total"], 1);
+    let first_session = sessions["items"][0]["id"].as_i64().unwrap();
+    let terminate = send(
+        &server,
+        As::Key(RW),
+        "DELETE",
+        &format!("/api/sessions/{first_session}"),
+        None,
+    );
+    assert_status(&terminate, 204, "terminate the first player");
+    // The slot is free: the second token plays, over nginx-rtmp, whose play_done must find the
+    // session by its group to free the slot again.
+    let rtmp = |call: &str, token: &str| {
+        let form =
+            format!("app=live&addr=192.0.2.10&clientid=7&call={call}&name=lobby&token={token}");
+        server.post(
+            "/hooks/nginx-rtmp",
+            "application/x-www-form-urlencoded",
+            &form,
+        )
+    };
+    assert_status(&rtmp("play", second), 200, "the second token plays");
+    assert_eq!(
+        server.auth(&play(token, "conf/main", "p5")).verdict(),
+        "session_limit_reached",
+        "now the first token waits"
+    );
+    assert_status(&rtmp("play_done", second), 200, "the second player leaves");
+    assert_eq!(
+        server.auth(&play(token, "conf/main", "p5")).verdict(),
+        "allowed",
+        "play_done freed the ticket's slot"
+    );
+
     // What a holder may ask for is bounded by the ticket.
     let narrow = mint(
         As::Cookie(&user),

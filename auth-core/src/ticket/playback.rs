@@ -4,7 +4,8 @@
 //!
 //! What the holder may ask for is bounded by the ticket: the token names the holder (never a
 //! name they choose), unlocks only the event's streams, ends no later than the event, and admits
-//! one player at a time.
+//! one player at a time: per ticket, not per token, since every token of one ticket names the
+//! same session group (`grp`) and so shares its one slot however many the holder mints.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -95,7 +96,13 @@ pub fn spec(
         ip: request.ip,
         max_sessions: Some(HOLDER_MAX_SESSIONS),
         kid: request.kid.clone(),
+        group: Some(session_group(ticket.id)),
     })
+}
+
+/// The session group every holder token of ticket `id` names.
+pub fn session_group(id: TicketId) -> String {
+    format!("ticket:{id}")
 }
 
 #[cfg(test)]
@@ -149,6 +156,11 @@ mod tests {
         assert_eq!(spec.streams, ["final/*", "lobby"]);
         assert_eq!(spec.max_sessions, Some(1));
         assert_eq!(spec.ttl_seconds, Some(3600));
+        assert_eq!(
+            spec.group.as_deref(),
+            Some("ticket:9"),
+            "one slot per ticket"
+        );
     }
 
     #[test]

@@ -87,6 +87,7 @@ pub fn sign(
         ip: args.ip,
         max_sessions: args.max_sessions,
         kid: args.kid,
+        group: None,
     };
     let minted = signing.mint(&spec, SystemClock.now())?;
     print(&to_json(&minted)?);

@@ -93,6 +93,7 @@ impl Fields {
             request_type: RequestType::parse(self.request_type.as_deref()),
             session_id: self.session_id.filter(|s| !s.is_empty()),
             action,
+            segment: false,
         })
     }
 }

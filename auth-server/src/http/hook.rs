@@ -40,6 +40,9 @@ pub struct HookRequest {
     /// The media server's id of the session, stable across its re-checks and its `done` call.
     pub session_id: Option<String>,
     pub action: Action,
+    /// A segment of HTTP delivery (nginx `auth_request`, not a playlist): see
+    /// [`AuthRequest::segment`].
+    pub segment: bool,
 }
 
 impl HookRequest {
@@ -52,6 +55,7 @@ impl HookRequest {
             request_type: self.request_type,
             session_id: self.session_id.as_deref(),
             action: self.action,
+            segment: self.segment,
         }
     }
 }
@@ -200,9 +204,13 @@ pub async fn end_session(app: &Arc<App>, request: Arc<HookRequest>) -> Ended {
     let found = app
         .blocking(move |app| {
             // The session's owner, as admission recorded it: a stored token's id, or for a
-            // signed token (which has no row) the owner its signature maps to.
+            // signed token (which has no row) its session group's or its signature's.
             let (owner, token_id) = if auth_core::signed_token::is_signed(&secret) {
-                (auth_core::decision::signed_owner(&secret), None)
+                let ring = app.authorizer.signed_keys().current();
+                (
+                    auth_core::decision::signed_session_owner(&ring, &secret),
+                    None,
+                )
             } else {
                 match app.store().token_by_digest(&app.hasher().digest(&secret))? {
                     Some(token) => (SessionOwner::token(token.id), Some(token.id)),

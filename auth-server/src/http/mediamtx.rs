@@ -63,6 +63,7 @@ fn parse(body: &[u8]) -> Result<Ask, String> {
         request_type: RequestType::NewSession,
         session_id,
         action,
+        segment: false,
     }))
 }
 

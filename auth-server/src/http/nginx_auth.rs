@@ -167,6 +167,8 @@ fn parse(headers: &HeaderMap, trust_stream_header: bool) -> Result<Parsed, Strin
             request_type: RequestType::NewSession,
             session_id: None,
             action: Action::Play,
+            // A manifest holds the viewer's session, so a segment token never opens one.
+            segment: !(path.ends_with(".m3u8") || path.ends_with(".mpd")),
         },
         playlist: path.ends_with(".m3u8"),
     })

@@ -106,6 +106,7 @@ fn interpret(fields: Fields) -> Result<Call, String> {
         proto: "rtmp".to_owned(),
         request_type,
         action,
+        segment: false,
     };
     Ok(if done {
         Call::Done(request)

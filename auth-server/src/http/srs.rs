@@ -73,6 +73,7 @@ fn parse(body: &[u8]) -> Result<Ask, String> {
         request_type: RequestType::NewSession,
         session_id: Some(format!("srs:{server_id}:{vhost}/{app}:{client_id}")),
         action,
+        segment: false,
     };
     Ok(if done {
         Ask::Done(request)
