@@ -244,6 +244,18 @@ pub struct Grant {
     /// True when this request opened the session, false when it extended a live one (or none
     /// was recorded).
     pub new_session: bool,
+    /// What the signed token allowed said of itself; `None` for a stored token.
+    pub signed: Option<SignedGrant>,
+}
+
+/// The parts of an allowed signed token's claims that outlive the decision (what a token derived
+/// from it must not exceed), so that nobody verifies the token a second time to learn them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedGrant {
+    /// `exp`, unix seconds.
+    pub expires_at: i64,
+    /// `evt`.
+    pub event: Option<String>,
 }
 
 /// A refused request.
@@ -384,6 +396,7 @@ where
         auth_duration: policy.auth_duration_secs(),
         session_id: Some(session_id),
         new_session,
+        signed: None,
     }))
 }
 
@@ -408,6 +421,10 @@ where
     if request.action != Action::Play {
         return Ok(Decision::Deny(Denial::new(DenyReason::ActionNotAllowed)));
     }
+    let signed = SignedGrant {
+        expires_at: claims.exp,
+        event: claims.evt,
+    };
     if claims.max_sessions == 0 {
         return Ok(Decision::Allow(Grant {
             token_id: None,
@@ -416,17 +433,25 @@ where
             auth_duration: policy.auth_duration_secs(),
             session_id: None,
             new_session: false,
+            signed: Some(signed),
         }));
     }
     let owner = signed_owner(request.token.unwrap_or_default(), claims.grp.as_deref());
-    admit_and_grant(
+    let decision = admit_and_grant(
         request,
         owner,
         &claims.sub,
         claims.max_sessions,
         policy,
         admit,
-    )
+    )?;
+    Ok(match decision {
+        Decision::Allow(grant) => Decision::Allow(Grant {
+            signed: Some(signed),
+            ..grant
+        }),
+        deny => deny,
+    })
 }
 
 /// The session owner of a signed token: its session group's when it names one (`grp`), so

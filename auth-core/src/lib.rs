@@ -71,6 +71,7 @@ pub use access_log::{AccessLogEntry, AccessLogWriter, AccessResult};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use decision::{
     check_token, decide, AuthRequest, Authorizer, Decision, Denial, DenyReason, Grant, RequestType,
+    SignedGrant,
 };
 pub use error::{Error, Result};
 pub use secret::{SecretDigest, TokenHasher};

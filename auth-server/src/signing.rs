@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::signed_token::keys::KeyVault;
-use auth_core::signed_token::{is_signed, Claims, KeyRing, Kind, PlaybackSpec, SharedKeyRing};
-use auth_core::{Store, Timestamp, TokenHasher};
+use auth_core::signed_token::{Claims, KeyRing, PlaybackSpec, SharedKeyRing};
+use auth_core::{SignedGrant, Store, Timestamp, TokenHasher};
 use serde::Serialize;
 
 use crate::config::{Config, MAX_PLAYBACK_TOKEN_TTL};
@@ -120,8 +120,9 @@ impl Signing {
     /// (`seg`): taking no slot, it must never be what opens a session, so everything but a
     /// segment refuses it (a playlist too, so it cannot renew itself).
     ///
-    /// `presented` is the token the playlist was allowed with. A segment token derived from a
-    /// signed token never outlives it and keeps its event.
+    /// `parent` is what the signed token the playlist was allowed with said of itself (the
+    /// grant's, so the token is not verified twice): a segment token derived from a signed token
+    /// never outlives it and keeps its event.
     ///
     /// `None` when there is nothing to sign with (logged once), or the stream is a glob (the
     /// token would unlock more than what was decided). Never logs the token.
@@ -130,7 +131,7 @@ impl Signing {
         user_id: &str,
         stream: &str,
         ip: IpAddr,
-        presented: Option<&str>,
+        parent: Option<&SignedGrant>,
         now: Timestamp,
     ) -> Option<String> {
         if stream.contains('*') {
@@ -155,13 +156,9 @@ impl Signing {
             seg: true,
             ..Claims::new(user_id, now, self.segment_ttl)
         };
-        if let Some(parent) = presented.filter(|t| is_signed(t)) {
-            // Allowed a moment ago; a key retired since then ends the chain here.
-            let parent = ring
-                .verify(parent, now, Kind::Playback, Some(ip), Some(stream))
-                .ok()?;
-            claims.exp = claims.exp.min(parent.exp);
-            claims.evt = parent.evt;
+        if let Some(parent) = parent {
+            claims.exp = claims.exp.min(parent.expires_at);
+            claims.evt.clone_from(&parent.event);
             if claims.exp < claims.iat {
                 return None;
             }

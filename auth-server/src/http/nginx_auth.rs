@@ -191,7 +191,7 @@ pub async fn hook(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> 
                     &grant.user_id,
                     &request.stream,
                     request.ip,
-                    request.token.as_deref(),
+                    grant.signed.as_ref(),
                     app.clock().now(),
                 );
                 if let Some(Ok(mut value)) = token.map(HeaderValue::try_from) {
