@@ -97,11 +97,14 @@ fn served_path(path: &str) -> Result<String, String> {
     if path.contains('#') {
         return refused("`#` in the path");
     }
-    let lower = path.to_ascii_lowercase();
-    if ["%2f", "%5c", "%00"]
-        .iter()
-        .any(|escape| lower.contains(escape))
-    {
+    // Every segment request passes here: look at the escapes in place, without a lowered copy.
+    let forbidden_escape = path.as_bytes().windows(3).any(|w| {
+        w[0] == b'%'
+            && [b"2f", b"5c", b"00"]
+                .iter()
+                .any(|e| w[1..].eq_ignore_ascii_case(&e[..]))
+    });
+    if forbidden_escape {
         return refused("an encoded `/`, `\\` or NUL");
     }
     let Ok(decoded) = percent_encoding::percent_decode_str(path).decode_utf8() else {
@@ -158,6 +161,8 @@ fn parse(headers: &HeaderMap, trust_stream_header: bool) -> Result<Parsed, Strin
     let token = query_value(query, "token")
         .filter(|t| !t.is_empty())
         .or_else(|| bearer(headers));
+    let playlist = path.ends_with(".m3u8");
+    let manifest = playlist || path.ends_with(".mpd");
     Ok(Parsed {
         request: HookRequest {
             token,
@@ -168,9 +173,9 @@ fn parse(headers: &HeaderMap, trust_stream_header: bool) -> Result<Parsed, Strin
             session_id: None,
             action: Action::Play,
             // A manifest holds the viewer's session, so a segment token never opens one.
-            segment: !(path.ends_with(".m3u8") || path.ends_with(".mpd")),
+            segment: !manifest,
         },
-        playlist: path.ends_with(".m3u8"),
+        playlist,
     })
 }
 
