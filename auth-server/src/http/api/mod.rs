@@ -30,12 +30,12 @@ pub async fn handle(
     endpoint: Endpoint,
     id: Option<&str>,
 ) -> Response<Body> {
-    if endpoint.is_ticketing() {
+    // A ticket holder, logged in, mints their own playback token (seed 000) through the
+    // account-authenticated API; API keys mint any through the management one.
+    let holder_mint =
+        endpoint == Endpoint::PlaybackTokens && ticketing::presents_access_token(app, &request);
+    if endpoint.is_ticketing() || holder_mint {
         return ticketing::handle(app, request, peer, endpoint, id).await;
-    }
-    // A ticket holder, logged in, mints their own playback token (seed 000); API keys mint any.
-    if endpoint == Endpoint::PlaybackTokens && ticketing::presents_access_token(app, &request) {
-        return ticketing::mint_for_holder(app, request).await;
     }
     let write = request.method() != Method::GET && request.method() != Method::HEAD;
     if let Err(denied) = authenticate(app, &request, peer, write) {

@@ -90,6 +90,9 @@ pub async fn handle(
                 (Endpoint::SignedTicketVerify, Method::POST, _) => {
                     verify_signed_ticket(app, &caller, request).await
                 }
+                (Endpoint::PlaybackTokens, Method::POST, _) => {
+                    mint_for_holder(app, &caller, request).await
+                }
                 _ => Err(error_body(
                     StatusCode::NOT_FOUND,
                     "not_found",
@@ -822,28 +825,21 @@ pub(super) fn presents_access_token(app: &App, request: &Request<Incoming>) -> b
 
 /// `POST /api/playback-tokens` by a ticket holder (seed 000): their valid ticket buys a
 /// short-lived token for its event's streams, one player at a time.
-pub(super) async fn mint_for_holder(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> {
-    let answer: Answer = async {
-        let Some(caller) = caller(app, &request).await? else {
-            return Err(unauthorized("log in first"));
-        };
-        let body: playback::HolderRequest = json_body(request).await?;
-        let (ticket, event) = ticket_and_event(app, body.ticket_id).await?;
-        let holder = ticket.holder_id;
-        authorize(app, &caller, Action::UseTicket { holder }, Some(event.id)).await?;
-        let now = app.clock().now();
-        let minted = playback::spec(&ticket, &event, &body, app.signing.default_ttl(), now)
-            .and_then(|spec| app.signing.mint(&spec, now))
-            .map_err(|e| error_response(&e))?;
-        log::info!(
-            "playback token for ticket {} (account {holder}) minted with key {}",
-            ticket.id,
-            minted.kid
-        );
-        let mut response = json(StatusCode::CREATED, &minted);
-        no_store(&mut response);
-        Ok(response)
-    }
-    .await;
-    answer.unwrap_or_else(|response| response)
+async fn mint_for_holder(app: &Arc<App>, caller: &Caller, request: Request<Incoming>) -> Answer {
+    let body: playback::HolderRequest = json_body(request).await?;
+    let (ticket, event) = ticket_and_event(app, body.ticket_id).await?;
+    let holder = ticket.holder_id;
+    authorize(app, caller, Action::UseTicket { holder }, Some(event.id)).await?;
+    let now = app.clock().now();
+    let minted = playback::spec(&ticket, &event, &body, app.signing.default_ttl(), now)
+        .and_then(|spec| app.signing.mint(&spec, now))
+        .map_err(|e| error_response(&e))?;
+    log::info!(
+        "playback token for ticket {} (account {holder}) minted with key {}",
+        ticket.id,
+        minted.kid
+    );
+    let mut response = json(StatusCode::CREATED, &minted);
+    no_store(&mut response);
+    Ok(response)
 }
