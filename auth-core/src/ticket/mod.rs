@@ -278,6 +278,21 @@ pub fn issue(
     })
 }
 
+/// Whether `ticket` still entitles its holder to anything derived from it (an e-ticket, a
+/// playback token) at `now`: not revoked, its event not over.
+fn still_good(ticket: &Ticket, event: &Event, now: Timestamp) -> Result<()> {
+    if ticket.revoked_at.is_some() {
+        return Err(Error::Conflict {
+            field: "ticket_id",
+            message: "the ticket is revoked".into(),
+        });
+    }
+    if now >= event.ends_at {
+        return Err(Error::invalid("ticket_id", "the event is over"));
+    }
+    Ok(())
+}
+
 /// The door check. `by` is the agent, recorded with the first check-in.
 pub fn verify(
     store: &dyn Store,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Ticket, TicketId};
+use super::{still_good, Ticket, TicketId};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::event::Event;
@@ -53,12 +53,8 @@ pub fn spec(
     if ticket.id != request.ticket_id || ticket.event_id != event.id {
         return Err(Error::invalid("ticket_id", "not this ticket or event"));
     }
-    if ticket.revoked_at.is_some() {
-        return Err(Error::Conflict {
-            field: "ticket_id",
-            message: "the ticket is revoked".into(),
-        });
-    }
+    still_good(ticket, event, now)?;
+    // Lifetimes are whole seconds: less than one left is over too.
     let left = event.ends_at.unix_seconds() - now.unix_seconds();
     if left < 1 {
         return Err(Error::invalid("ticket_id", "the event is over"));

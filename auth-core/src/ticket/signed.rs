@@ -14,7 +14,7 @@ use std::time::Duration;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
 
-use super::{admit, at_the_door, Reason, Ticket, TicketId, Verdict};
+use super::{admit, at_the_door, still_good, Reason, Ticket, TicketId, Verdict};
 use crate::account::AccountId;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -65,15 +65,7 @@ pub fn sign(
     if ticket.event_id != event.id {
         return Err(Error::invalid("event_id", "not the ticket's event"));
     }
-    if ticket.revoked_at.is_some() {
-        return Err(Error::Conflict {
-            field: "ticket_id",
-            message: "the ticket is revoked".into(),
-        });
-    }
-    if now >= event.ends_at {
-        return Err(Error::invalid("ticket_id", "the event is over"));
-    }
+    still_good(ticket, event, now)?;
     let claims = claims(ticket, event, now);
     let (eticket, kid) = ring.mint(kid, &claims)?;
     Ok(SignedTicket {
