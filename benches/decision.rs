@@ -20,10 +20,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth_core::store::CachedStore;
+use auth_core::prelude::*;
+use auth_core::store::CachedTokens;
 use auth_core::{
     decide, AccessLogEntry, AccessLogWriter, Admission, AuthRequest, Authorizer, Clock, Decision,
-    ManualClock, MemoryStore, RequestType, SessionPolicy, SqliteStore, Store, Timestamp,
+    ManualClock, MemoryStore, RequestType, SessionPolicy, SqliteStore, Step, Timestamp,
     TokenHasher, TokenSpec,
 };
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
@@ -98,14 +99,17 @@ fn pure_allow(c: &mut Criterion) {
 
 /// An authorizer over `store` with a stopped clock, a viewer token created, and its session
 /// `player-1` admitted, ready for re-checks.
-fn authorizer_with_live_session(store: Arc<dyn Store>) -> Authorizer {
+fn authorizer_with_live_session(
+    tokens: Arc<dyn TokenStore>,
+    sessions: Arc<dyn SessionStore>,
+) -> Authorizer {
     let clock = Arc::new(ManualClock::new(NOW));
     let hasher = hasher();
     let (new_token, _secret) = viewer_spec().validate(&hasher).expect("valid spec");
-    store
+    tokens
         .create_token(new_token, clock.now())
         .expect("create token");
-    let authorizer = Authorizer::new(store, clock, hasher, policy());
+    let authorizer = Authorizer::from_parts(tokens, sessions, clock, hasher, policy());
     let first = authorizer
         .authorize(&request(SECRET, RequestType::NewSession))
         .expect("authorize");
@@ -125,7 +129,8 @@ fn assert_extends(authorizer: &Authorizer) {
 }
 
 fn memory_update_session(c: &mut Criterion) {
-    let authorizer = authorizer_with_live_session(Arc::new(MemoryStore::new()));
+    let store = Arc::new(MemoryStore::new());
+    let authorizer = authorizer_with_live_session(store.clone(), store);
     assert_extends(&authorizer);
     let recheck = request(SECRET, RequestType::UpdateSession);
     c.bench_function("authorize/memory/update_session", |b| {
@@ -140,8 +145,8 @@ fn memory_update_session(c: &mut Criterion) {
 
 fn sqlite_update_session(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(dir.path().join("bench.db")).expect("open sqlite");
-    let authorizer = authorizer_with_live_session(Arc::new(store));
+    let store = Arc::new(SqliteStore::open(dir.path().join("bench.db")).expect("open sqlite"));
+    let authorizer = authorizer_with_live_session(store.clone(), store);
     assert_extends(&authorizer);
     let recheck = request(SECRET, RequestType::UpdateSession);
     c.bench_function("authorize/sqlite/update_session", |b| {
@@ -156,8 +161,7 @@ fn sqlite_update_session(c: &mut Criterion) {
 
 fn sqlite_new_session_unlimited(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(dir.path().join("bench.db")).expect("open sqlite"));
+    let store = Arc::new(SqliteStore::open(dir.path().join("bench.db")).expect("open sqlite"));
     let clock = Arc::new(ManualClock::new(NOW));
     let hasher = hasher();
     let (new_token, _secret) = unlimited_spec().validate(&hasher).expect("valid spec");
@@ -202,36 +206,33 @@ fn sqlite_new_session_unlimited(c: &mut Criterion) {
 }
 
 /// What the server does per re-check: the token from the in-process cache, the session from
-/// SQLite's in-memory index (`try_authorize_without_blocking`), and an access log entry queued
+/// SQLite's in-memory index (`Authorizer::start` answering without blocking), and an access log entry queued
 /// for the batching writer.
 fn server_path_update_session_logged(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let sqlite: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(dir.path().join("bench.db")).expect("open sqlite"));
+    let sqlite = Arc::new(SqliteStore::open(dir.path().join("bench.db")).expect("open sqlite"));
     let clock = Arc::new(ManualClock::new(NOW));
-    let cached: Arc<dyn Store> = Arc::new(CachedStore::new(
-        Arc::clone(&sqlite),
+    let cached = Arc::new(CachedTokens::new(
+        sqlite.clone(),
         clock.clone(),
-        CachedStore::DEFAULT_CAPACITY,
-        CachedStore::DEFAULT_RECHECK,
+        CachedTokens::DEFAULT_CAPACITY,
+        CachedTokens::DEFAULT_RECHECK,
     ));
-    let authorizer = authorizer_with_live_session(cached);
+    let authorizer = authorizer_with_live_session(cached, sqlite.clone());
     let log = AccessLogWriter::spawn(sqlite).expect("access log writer");
     let recheck = request(SECRET, RequestType::UpdateSession);
     // The first lookup fills the cache; after it, re-checks never block.
     assert_extends(&authorizer);
     assert!(
-        authorizer
-            .try_authorize_without_blocking(&recheck)
-            .is_some(),
+        matches!(authorizer.start(&recheck), Step::Done(Ok(_))),
         "not on the memory path"
     );
     c.bench_function("server_path/sqlite_cached/update_session_logged", |b| {
         b.iter(|| {
-            let decision = authorizer
-                .try_authorize_without_blocking(black_box(&recheck))
-                .expect("memory path")
-                .expect("authorize");
+            let Step::Done(decision) = authorizer.start(black_box(&recheck)) else {
+                panic!("not on the memory path")
+            };
+            let decision = decision.expect("authorize");
             log.record(AccessLogEntry::new(
                 &recheck,
                 &decision,

@@ -12,7 +12,7 @@
 //!   limits no sessions: verification only, no store call.
 //! - `signed/authorize/hs256_limited_recheck`: a token carrying `max_sessions`, re-checking its
 //!   live session in a [`SqliteStore`] (answered from the store's in-memory index) through
-//!   [`Authorizer::try_authorize_without_blocking`], the server's reactor path.
+//!   [`Authorizer::start`], the server's reactor path.
 //!
 //! Time stands still ([`ManualClock`]); all setup happens outside the measured closures.
 
@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use auth_core::signed_token::{generate_ed25519, Claims, KeyRing, Kind, SharedKeyRing};
 use auth_core::{
-    AuthRequest, Authorizer, ManualClock, MemoryStore, RequestType, SessionPolicy, SqliteStore,
-    Store, Timestamp, TokenHasher,
+    AuthRequest, Authorizer, ManualClock, MemoryStore, RequestType, SessionPolicy, SessionStore,
+    SqliteStore, Step, Timestamp, TokenHasher, TokenStore,
 };
 use criterion::{criterion_group, criterion_main, Criterion};
 
@@ -104,7 +104,7 @@ fn mint_and_verify(c: &mut Criterion) {
     });
 }
 
-fn authorizer(store: Arc<dyn Store>) -> Authorizer {
+fn authorizer<S: TokenStore + SessionStore + 'static>(store: Arc<S>) -> Authorizer {
     Authorizer::new(
         store,
         Arc::new(ManualClock::new(NOW)),
@@ -136,13 +136,15 @@ fn authorize(c: &mut Criterion) {
         .authorize(&request(&token))
         .expect("decision")
         .is_allow());
-    let recheck = auth
-        .try_authorize_without_blocking(&request(&token))
-        .expect("answered from memory")
-        .expect("decision");
-    assert!(recheck.is_allow());
+    let Step::Done(recheck) = auth.start(&request(&token)) else {
+        panic!("not answered from memory")
+    };
+    assert!(recheck.expect("decision").is_allow());
     c.bench_function("signed/authorize/hs256_limited_recheck", |b| {
-        b.iter(|| auth.try_authorize_without_blocking(black_box(&request(&token))))
+        b.iter(|| match auth.start(black_box(&request(&token))) {
+            Step::Done(decision) => decision,
+            Step::Pending(_) => panic!("not answered from memory"),
+        })
     });
 }
 

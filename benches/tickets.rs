@@ -20,8 +20,9 @@ use std::time::Duration;
 
 use auth_core::account::{NewAccount, Role};
 use auth_core::event::{NewEvent, RosterRole};
+use auth_core::ticket::TicketingStore;
 use auth_core::ticket::{self, Ticket, TicketKey, Verdict};
-use auth_core::{MemoryStore, SqliteStore, Store, Timestamp};
+use auth_core::{MemoryStore, SqliteStore, Timestamp};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 
 const START: Timestamp = Timestamp::from_unix_seconds(1_800_000_000);
@@ -31,7 +32,7 @@ fn key() -> TicketKey {
 }
 
 /// A holder with a ticket for a multi-entry event lasting ten years.
-fn setup(store: &dyn Store) -> Ticket {
+fn setup(store: &dyn TicketingStore) -> Ticket {
     let event = store
         .create_event(
             NewEvent {
@@ -67,7 +68,7 @@ fn setup(store: &dyn Store) -> Ticket {
 }
 
 /// Verifies the code of the next time step, each call.
-fn bench_verify(c: &mut Criterion, name: &str, store: &dyn Store) {
+fn bench_verify(c: &mut Criterion, name: &str, store: &dyn TicketingStore) {
     let key = key();
     let ticket = setup(store);
     let step = AtomicI64::new(ticket::step_of(START) + 1);

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use auth_core::account::{Passwords, Role, UserSpec};
 use auth_core::event::{EventSpec, RosterRole};
+use auth_core::prelude::*;
 use auth_core::ticket::{self, qr, TicketKey, Verdict};
-use auth_core::{Clock, ManualClock, MemoryStore, Store, Timestamp, TokenHasher};
+use auth_core::{Clock, ManualClock, MemoryStore, Timestamp, TokenHasher};
 
 fn main() -> Result<(), auth_core::Error> {
     let store = MemoryStore::new();

@@ -12,10 +12,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use auth_core::store::{AccessLogFilter, SessionFilter};
+use auth_core::access_log::AccessLogFilter;
+use auth_core::prelude::*;
+use auth_core::session::SessionFilter;
 use auth_core::{
     AccessLogEntry, AccessLogWriter, AuthRequest, Authorizer, Clock, Decision, DenyReason,
-    RequestType, SessionPolicy, SqliteStore, Store, SystemClock, Timestamp, TokenHasher, TokenId,
+    RequestType, SessionPolicy, SqliteStore, SystemClock, Timestamp, TokenHasher, TokenId,
     TokenSpec,
 };
 
@@ -212,7 +214,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
 /// The expiry of the token's one live session.
 fn live_session_expiry(
-    store: &dyn Store,
+    store: &dyn SessionStore,
     token_id: TokenId,
     now: Timestamp,
 ) -> Result<Timestamp, Box<dyn Error>> {

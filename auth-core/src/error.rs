@@ -75,12 +75,14 @@ impl fmt::Display for StorageError {
 
 impl std::error::Error for StorageError {}
 
+#[cfg(feature = "sqlite")]
 impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Self {
         Error::storage(err)
     }
 }
 
+#[cfg(feature = "postgres")]
 impl From<::postgres::Error> for Error {
     /// With its cause: the driver's own message is only its kind ("db error").
     fn from(err: ::postgres::Error) -> Self {
@@ -91,6 +93,7 @@ impl From<::postgres::Error> for Error {
     }
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl From<r2d2::Error> for Error {
     fn from(err: r2d2::Error) -> Self {
         Error::storage(err)

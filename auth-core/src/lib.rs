@@ -6,30 +6,44 @@
 //! [`Clock`]). Embed it in any Rust server, or use `auth-server` for the HTTP hooks.
 //!
 //! # Layout
-//! - [`token`]: tokens and their rules (status, validity window, IP and stream allow-lists,
-//!   session limit), and the validated shapes that create and change them.
-//! - [`session`]: viewer sessions as expiring leases on a token's slots.
-//! - [`decision`]: the policy. [`decide`] is pure; [`Authorizer`] wires it to a store and clock.
-//! - [`store`]: the [`Store`] trait and its backends ([`SqliteStore`], [`PostgresStore`],
-//!   [`MemoryStore`]).
-//! - [`access_log`]: one record per decision, batched to the store off the request path.
+//! Leaves first; every arrow points from a domain to a leaf, and from `store` to the domains.
 //! - [`clock`]: [`Timestamp`], [`Clock`], and clocks for production and tests.
+//! - [`error`]: the crate's one [`Error`] type, with stable codes.
 //! - [`secret`]: token generation, keyed digests for storage ([`TokenHasher`]), constant-time
 //!   comparison, loggable prefixes.
+//! - [`page`]: the one way every listing pages ([`Page`]).
+//! - [`token`]: tokens and their rules (status, validity window, IP and stream allow-lists,
+//!   allowed actions, session limit), and [`TokenStore`].
+//! - [`session`]: viewer sessions as expiring leases on their owner's slots, and
+//!   [`SessionStore`], whose admission is atomic.
 //! - [`signed_token`]: tokens verified by signature alone (HMAC-SHA256 or Ed25519), with a
-//!   rotating key ring kept in the store ([`signed_token::keys`]); [`Authorizer`] accepts them
-//!   as playback tokens without a token lookup.
-//! - [`account`]: people who log in (Argon2id passwords, JWT access tokens, login throttling)
-//!   and [`account::permits`], the one rule of who may do what with events and tickets.
-//! - [`event`]: events (time window, capacity, streams they unlock) and their rosters.
-//! - [`ticket`]: tickets checked at the door with TOTP codes, per-ticket secrets, QR codes.
-//! - [`error`]: the crate's one [`Error`] type, with stable codes.
+//!   rotating key ring kept in a [`SigningKeyStore`] ([`signed_token::keys`]).
+//! - [`decision`]: the policy. [`decision::plan`] and [`decide`] are pure; [`Authorizer`]
+//!   wires them to the stores and a clock, in one pass per request ([`Step`], [`Pending`]).
+//! - [`access_log`]: one record per decision, batched off the request path into an
+//!   [`AccessLogStore`].
+//! - [`store`]: the backends ([`SqliteStore`] with feature `sqlite`, the default;
+//!   `PostgresStore` with `postgres`; [`MemoryStore`]), the token cache ([`CachedTokens`]), the
+//!   [`Store`] and [`Backend`] bounds, and with feature `testkit` the conformance suite.
+//! - [`prelude`]: every store trait, for `use auth_core::prelude::*`.
+//! - With feature `tickets`: `account` (Argon2id passwords, JWT access tokens, login
+//!   throttling, `AccountStore`, `RevocationStore`, and `account::permits`, the one rule of who
+//!   may do what with events and tickets), `event` (events, rosters, `EventStore`) and `ticket`
+//!   (TOTP door codes, per-ticket secrets, QR codes, signed e-tickets, `TicketStore`).
+//!
+//! # Features
+//! - `sqlite` (default): [`SqliteStore`] (rusqlite, bundled SQLite).
+//! - `postgres`: `PostgresStore`, for several nodes on one database.
+//! - `tickets`: accounts, events, tickets (argon2, totp-rs, qrcode, png, jsonwebtoken).
+//! - `testkit`: `store_suite!`, `token_suite!` and (with `tickets`) `ticketing_suite!`, the
+//!   conformance suite a backend outside this crate can run.
 //!
 //! # Example
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use auth_core::{Action, AuthRequest, Authorizer, MemoryStore, RequestType, SessionPolicy, Store,
+//! use auth_core::prelude::*;
+//! use auth_core::{Action, AuthRequest, Authorizer, MemoryStore, RequestType, SessionPolicy,
 //!                 SystemClock, TokenSpec, Clock, TokenHasher};
 //!
 //! let store = Arc::new(MemoryStore::new());
@@ -55,26 +69,41 @@
 )]
 
 pub mod access_log;
+#[cfg(feature = "tickets")]
 pub mod account;
 pub mod clock;
 pub mod decision;
 pub mod error;
+#[cfg(feature = "tickets")]
 pub mod event;
+pub mod page;
+pub mod prelude;
 pub mod secret;
 pub mod session;
 pub mod signed_token;
 pub mod store;
+#[cfg(feature = "tickets")]
 pub mod ticket;
 pub mod token;
 
-pub use access_log::{AccessLogEntry, AccessLogWriter, AccessResult};
+pub use access_log::{AccessLogEntry, AccessLogStore, AccessLogWriter, AccessResult};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use decision::{
-    check_token, decide, AuthRequest, Authorizer, Decision, Denial, DenyReason, Grant, RequestType,
-    SignedGrant,
+    check_token, decide, AuthRequest, Authorizer, Decision, Denial, DenyReason, Grant, Pending,
+    RequestType, SignedGrant, Step,
 };
 pub use error::{Error, Result};
+pub use page::Page;
 pub use secret::{SecretDigest, TokenHasher};
-pub use session::{Admission, Session, SessionClaim, SessionId, SessionOwner, SessionPolicy};
-pub use store::{MemoryStore, PostgresStore, SqliteStore, Store};
-pub use token::{Action, ActionSet, NewToken, Token, TokenId, TokenPatch, TokenSpec, TokenStatus};
+pub use session::{
+    Admission, Session, SessionClaim, SessionId, SessionOwner, SessionPolicy, SessionStore,
+};
+pub use signed_token::keys::SigningKeyStore;
+#[cfg(feature = "postgres")]
+pub use store::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;
+pub use store::{Backend, CachedTokens, Health, MemoryStore, Store, Stores};
+pub use token::{
+    Action, ActionSet, NewToken, Token, TokenId, TokenPatch, TokenSpec, TokenStatus, TokenStore,
+};

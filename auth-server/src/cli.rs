@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use auth_core::store::{TokenFilter, Upsert};
+use auth_core::token::{TokenFilter, Upsert};
 use auth_core::{
-    Action, Clock, Store, SystemClock, Timestamp, TokenHasher, TokenPatch, TokenSpec, TokenStatus,
+    Action, Backend, Clock, Stores, SystemClock, Timestamp, TokenHasher, TokenPatch, TokenSpec,
+    TokenStatus,
 };
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Map, Value};
@@ -23,7 +24,8 @@ use crate::config::{Config, ConfigError, Overrides};
 
 mod signing;
 mod transfer;
-use crate::server::{load_token_hasher, open_store, App, KeySource, RunningServer};
+use crate::app::{load_token_hasher, open_store, App, KeySource};
+use crate::serve::RunningServer;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -355,9 +357,11 @@ fn serve(database_url: Option<String>, args: ServeArgs) -> Result<(), Failure> {
         })?;
     // Before the runtime runs: building the app reads the store (the signing keys), and a
     // blocking store call must not run on a reactor thread.
-    let app = App::new(&config, store, Arc::new(SystemClock), hasher).map_err(|e| Failure {
-        message: format!("cannot start: {e}"),
-        code: 1,
+    let app = App::new(&config, Stores::of(store), Arc::new(SystemClock), hasher).map_err(|e| {
+        Failure {
+            message: format!("cannot start: {e}"),
+            code: 1,
+        }
     })?;
     runtime.block_on(async {
         let addr = SocketAddr::new(config.api_host, config.api_port);
@@ -386,7 +390,7 @@ fn serve(database_url: Option<String>, args: ServeArgs) -> Result<(), Failure> {
 
 fn with_store(
     database_url: Option<String>,
-    work: impl FnOnce(&dyn Store, &TokenHasher) -> Result<(), Failure>,
+    work: impl FnOnce(&dyn Backend, &TokenHasher) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
     with_setup(database_url, |_, store, hasher| work(store, hasher))
 }
@@ -394,7 +398,7 @@ fn with_store(
 /// Runs `work` on the configured store, with the configuration and the token hashing key.
 pub(crate) fn with_setup(
     database_url: Option<String>,
-    work: impl FnOnce(&Config, &dyn Store, &TokenHasher) -> Result<(), Failure>,
+    work: impl FnOnce(&Config, &dyn Backend, &TokenHasher) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
     let config = Config::from_env(&Overrides {
         database_url,
@@ -444,7 +448,7 @@ fn parse_meta(text: Option<String>) -> Result<Option<Map<String, Value>>, Failur
         .map_err(|e| usage(format!("--meta must be a JSON object: {e}")))
 }
 
-fn token(store: &dyn Store, hasher: &TokenHasher, command: TokenCommand) -> Result<(), Failure> {
+fn token(store: &dyn Backend, hasher: &TokenHasher, command: TokenCommand) -> Result<(), Failure> {
     let now = SystemClock.now();
     match command {
         TokenCommand::Create(args) => {
@@ -535,7 +539,7 @@ fn token(store: &dyn Store, hasher: &TokenHasher, command: TokenCommand) -> Resu
 }
 
 /// Validates every entry before writing any, so a bad file changes nothing.
-fn seed(store: &dyn Store, hasher: &TokenHasher, file: &Path) -> Result<(), Failure> {
+fn seed(store: &dyn Backend, hasher: &TokenHasher, file: &Path) -> Result<(), Failure> {
     let text = std::fs::read_to_string(file).map_err(|e| Failure {
         message: format!("cannot read {}: {e}", file.display()),
         code: 1,

@@ -5,8 +5,9 @@
 //!
 //! # Layout
 //! - [`config`]: environment, `.env` and flags, validated into a [`Config`].
-//! - [`server`]: the shared [`App`] state, the accept loop, the session purge task, and a
-//!   shutdown that drains connections and the access log.
+//! - [`app`]: the shared [`App`] state, and opening the store and the token hashing key.
+//! - [`serve`]: the accept loop, the background tasks, and a shutdown that drains connections
+//!   and the access log.
 //! - [`http`]: routing and one module per endpoint family (`flussonic` for `/auth`, `health`),
 //!   with one adapter per media server (`flussonic`, `nginx_rtmp`, `nginx_auth`, `mediamtx`,
 //!   `srs`) over the decision path they share (`hook`).
@@ -15,14 +16,16 @@
 //! - [`ticketing`]: the keys and limits the event-ticket endpoints and commands share.
 //! - [`signing`]: signed tokens: the key ring from the store, kept current, and minting.
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod http;
-pub mod server;
+pub mod serve;
 pub mod shutdown;
 pub mod signing;
 pub mod ticket_cli;
 pub mod ticketing;
 
+pub use app::{open_store, App};
 pub use config::{Config, Database, FailMode};
-pub use server::{open_store, App, RunningServer};
+pub use serve::RunningServer;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use auth_core::signed_token::keys::KeyVault;
 use auth_core::signed_token::{Claims, KeyRing, PlaybackSpec, SharedKeyRing};
-use auth_core::{SignedGrant, Store, Timestamp, TokenHasher};
+use auth_core::{SignedGrant, SigningKeyStore, Timestamp, TokenHasher};
 use serde::Serialize;
 
 use crate::config::{Config, MAX_PLAYBACK_TOKEN_TTL};
@@ -51,7 +51,7 @@ impl Signing {
     pub fn load(
         config: &Config,
         hasher: &TokenHasher,
-        store: &dyn Store,
+        store: &dyn SigningKeyStore,
     ) -> auth_core::Result<Self> {
         let signing = Signing {
             vault: KeyVault::new(hasher)?,
@@ -67,7 +67,7 @@ impl Signing {
     }
 
     /// Re-reads every key; on failure the current ring stays in use.
-    pub fn reload(&self, store: &dyn Store) -> auth_core::Result<()> {
+    pub fn reload(&self, store: &dyn SigningKeyStore) -> auth_core::Result<()> {
         let mut ring = self.vault.ring(&store.signing_keys()?)?;
         ring.leeway = self.leeway;
         self.ring.replace(ring);

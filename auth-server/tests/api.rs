@@ -6,13 +6,13 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth_core::{ManualClock, SqliteStore, Store};
+use auth_core::{Backend, ManualClock, SqliteStore};
 use common::{keyed_config, temp_db, Reply, TestServer, RO, RW, T0};
 use serde_json::{json, Value};
 
 /// A server with one read-write and one read-only key.
 fn keyed_server(db: &std::path::Path) -> TestServer {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).unwrap());
+    let store: Arc<dyn Backend> = Arc::new(SqliteStore::open(db).unwrap());
     TestServer::with_store(keyed_config(db), store, Arc::new(ManualClock::new(T0)))
 }
 
@@ -651,7 +651,7 @@ fn the_database_holds_no_token_in_clear_text() {
             .verdict(),
         "allowed"
     );
-    let store = Arc::clone(&server.store);
+    let store = server.stores.clone();
     server.stop();
     drop(store);
     let mut bytes = std::fs::read(&db).unwrap();

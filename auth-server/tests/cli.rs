@@ -277,7 +277,8 @@ fn run_with_input(db: &Path, args: &[&str], input: &str) -> Output {
 
 #[test]
 fn staff_create_accounts_and_issue_verify_and_revoke_tickets_from_the_shell() {
-    use auth_core::{Clock as _, Store as _};
+    use auth_core::prelude::*;
+    use auth_core::Clock as _;
     let (_dir, db) = temp_db();
     let password = "a long shell passphrase";
     let admin = stdout_json(&run_with_input(

@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use auth_core::store::{AccessLogFilter, SessionFilter};
+use auth_core::access_log::AccessLogFilter;
+use auth_core::session::SessionFilter;
 use auth_core::{
     AccessResult, Action, Clock as _, Session, Token, TokenPatch, TokenSpec, TokenStatus,
 };
@@ -376,7 +377,8 @@ http {{
             ..Default::default()
         };
         self.server
-            .store
+            .stores
+            .sessions
             .sessions(&filter, self.server.clock.now())
             .unwrap()
     }
@@ -394,7 +396,8 @@ http {{
                     ..Default::default()
                 };
                 self.server
-                    .store
+                    .stores
+                    .access_log
                     .access_logs(&filter)
                     .is_ok_and(|page| page.total > 0)
             },
@@ -407,7 +410,12 @@ http {{
             result: Some(AccessResult::Allowed),
             ..Default::default()
         };
-        self.server.store.access_logs(&filter).unwrap().total
+        self.server
+            .stores
+            .access_log
+            .access_logs(&filter)
+            .unwrap()
+            .total
     }
 
     /// A test stream, published with `key`, for up to `seconds`.
@@ -648,7 +656,8 @@ fn rtmp_publish_and_play_through_nginx_rtmp() {
     };
     stack
         .server
-        .store
+        .stores
+        .tokens
         .update_token(to_suspend.id, patch, stack.server.clock.now())
         .unwrap();
     assert!(
@@ -725,7 +734,7 @@ fn hls_through_nginx_auth_request() {
     );
 }
 
-/// The README's directives for signed segment URLs: the playlist answer's `X-Segment-Token`
+/// The media-server guide's directives for signed segment URLs: the playlist answer's `X-Segment-Token`
 /// written into every segment URL of the playlist nginx serves.
 const SEGMENT_URL_DIRECTIVES: &str = "
     auth_request_set $segment_token $upstream_http_x_segment_token;
@@ -741,12 +750,15 @@ fn hls_segments_play_with_the_playlist_segment_token() {
         })
         .0
     };
-    let readme = include_str!("../../README.md");
+    let readme = include_str!("../../docs/media-servers.md");
     for line in SEGMENT_URL_DIRECTIVES
         .lines()
         .filter(|l| !l.trim().is_empty())
     {
-        assert!(readme.contains(line), "the README documents `{line}`");
+        assert!(
+            readme.contains(line),
+            "docs/media-servers.md documents `{line}`"
+        );
     }
     let Some(stack) = Stack::start_with(server, SEGMENT_URL_DIRECTIVES) else {
         return;

@@ -8,8 +8,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use auth_core::store::{AccessLogFilter, SessionFilter};
-use auth_core::{Clock, ManualClock, SqliteStore, Store, TokenSpec, TokenStatus};
+use auth_core::access_log::AccessLogFilter;
+use auth_core::prelude::*;
+use auth_core::session::SessionFilter;
+use auth_core::{Backend, Clock, ManualClock, SqliteStore, TokenSpec, TokenStatus};
 use auth_server::FailMode;
 use common::{config, play, spec, temp_db, FaultyStore, TestServer, IP, T0};
 
@@ -170,12 +172,14 @@ fn every_reason_code_over_http() {
     );
 
     let session = server
-        .store
+        .stores
+        .sessions
         .sessions(&SessionFilter::default(), server.clock.now())
         .unwrap();
     let a = session.iter().find(|s| s.user_id == "good").unwrap();
     assert!(server
-        .store
+        .stores
+        .sessions
         .terminate_session(a.id, server.clock.now())
         .unwrap());
     assert_eq!(
@@ -268,7 +272,8 @@ fn suspending_a_token_denies_its_live_sessions_at_their_next_recheck() {
         ..Default::default()
     };
     server
-        .store
+        .stores
+        .tokens
         .update_token(token.id, patch, server.clock.now())
         .unwrap();
     assert_eq!(
@@ -290,11 +295,13 @@ fn termination_refuses_the_session_and_frees_its_slot() {
         "allowed"
     );
     let live = server
-        .store
+        .stores
+        .sessions
         .sessions(&SessionFilter::default(), server.clock.now())
         .unwrap();
     assert!(server
-        .store
+        .stores
+        .sessions
         .terminate_session(live[0].id, server.clock.now())
         .unwrap());
     assert_eq!(
@@ -345,7 +352,8 @@ fn concurrent_new_sessions_never_exceed_the_limit() {
         "{verdicts:?}"
     );
     let live = server
-        .store
+        .stores
+        .sessions
         .sessions(&SessionFilter::default(), server.clock.now())
         .unwrap();
     assert_eq!(live.len(), MAX);
@@ -371,7 +379,7 @@ fn sessions_tokens_and_access_logs_survive_a_restart() {
     );
     server.stop();
 
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
+    let store: Arc<dyn Backend> = Arc::new(SqliteStore::open(&db).unwrap());
     let logs = store
         .access_logs(&AccessLogFilter::default())
         .unwrap()
@@ -409,9 +417,10 @@ fn access_log_records_each_decision_with_only_a_token_prefix() {
     });
     server.auth(&play(secret, "news", "s1"));
     server.auth(&play(secret, "movies", "s2"));
-    let store = Arc::clone(&server.store);
+    let store = server.stores.clone();
     server.stop();
     let logs = store
+        .access_log
         .access_logs(&AccessLogFilter::default())
         .unwrap()
         .items;
@@ -552,7 +561,7 @@ fn health_reports_the_store() {
     let (_dir, db) = temp_db();
     let faulty = Arc::new(FaultyStore::new(Arc::new(SqliteStore::open(&db).unwrap())));
     let server =
-        TestServer::with_store(config(&db), faulty.clone(), Arc::new(ManualClock::new(T0)));
+        TestServer::with_store(config(&db), faulty.stores(), Arc::new(ManualClock::new(T0)));
     let ok = server.get("/health");
     assert_eq!(
         (ok.status, ok.json()),
@@ -567,7 +576,7 @@ fn slow_server(db: &std::path::Path, fail_mode: FailMode) -> (TestServer, Arc<Fa
     let mut config = config(db);
     config.max_response_time = Duration::from_millis(200);
     config.fail_mode = fail_mode;
-    let server = TestServer::with_store(config, faulty.clone(), Arc::new(ManualClock::new(T0)));
+    let server = TestServer::with_store(config, faulty.stores(), Arc::new(ManualClock::new(T0)));
     server.token(spec("slow-token-1", "u"));
     (server, faulty)
 }
@@ -638,7 +647,7 @@ fn allow_mode_lets_new_sessions_through_too() {
 #[test]
 fn expired_sessions_are_purged_in_the_background() {
     let (_dir, db) = temp_db();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
+    let store: Arc<dyn Backend> = Arc::new(SqliteStore::open(&db).unwrap());
     let mut config = config(&db);
     // The configured range is 10-600 s; a test needs the task to run within its lifetime.
     config.session_cleanup_interval = Duration::from_millis(50);
@@ -654,7 +663,8 @@ fn expired_sessions_are_purged_in_the_background() {
     loop {
         std::thread::sleep(Duration::from_millis(100));
         let leftover = server
-            .store
+            .stores
+            .sessions
             .purge_expired_sessions(server.clock.now())
             .unwrap();
         if leftover == 0 {
@@ -695,7 +705,7 @@ fn a_token_changed_by_another_process_is_enforced_within_the_cache_recheck() {
     cli.update_token(token.id, patch, T0).unwrap();
     server
         .clock
-        .advance(auth_core::store::CachedStore::DEFAULT_RECHECK + Duration::from_millis(1));
+        .advance(auth_core::store::CachedTokens::DEFAULT_RECHECK + Duration::from_millis(1));
     assert_eq!(
         server
             .auth(&update("elsewhere-token-1", "news", "s1"))
@@ -727,7 +737,8 @@ fn a_session_admitted_after_its_request_timed_out_is_given_back() {
     }
     let now = server.clock.now();
     while !server
-        .store
+        .stores
+        .sessions
         .sessions(&SessionFilter::default(), now)
         .unwrap()
         .is_empty()

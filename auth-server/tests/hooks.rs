@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::signed_token::{Claims, Kind};
-use auth_core::{Action, Clock as _, ManualClock, SqliteStore, TokenPatch, TokenSpec, TokenStatus};
+use auth_core::{
+    Action, Backend, Clock as _, ManualClock, SqliteStore, TokenPatch, TokenSpec, TokenStatus,
+};
 use auth_server::config::FailMode;
 use common::{config, signing_server, spec, temp_db, FaultyStore, Reply, TestServer, T0};
 use serde_json::json;
@@ -33,7 +35,8 @@ fn reason(reply: &Reply) -> String {
 
 fn live_sessions(server: &TestServer) -> usize {
     server
-        .store
+        .stores
+        .sessions
         .sessions(&Default::default(), server.clock.now())
         .unwrap()
         .len()
@@ -131,7 +134,8 @@ fn nginx_rtmp_sessions_from_play_to_done() {
         ..Default::default()
     };
     server
-        .store
+        .stores
+        .tokens
         .update_token(token.id, suspend, server.clock.now())
         .unwrap();
     let update = hook(rtmp("update_play", 3, "cam1", "token=single-seat-1"));
@@ -178,7 +182,7 @@ fn nginx_rtmp_store_failures_follow_the_fail_mode() {
     let faulty = Arc::new(FaultyStore::new(Arc::new(SqliteStore::open(&db).unwrap())));
     let mut config = config(&db);
     config.fail_mode = FailMode::AllowUpdates;
-    let server = TestServer::with_store(config, faulty.clone(), Arc::new(ManualClock::new(T0)));
+    let server = TestServer::with_store(config, faulty.stores(), Arc::new(ManualClock::new(T0)));
     server.token(spec("fail-mode-1", "u"));
     faulty.failing.store(true, Ordering::SeqCst);
     let hook = |call: &str| {
@@ -502,7 +506,7 @@ fn segment_tokens_only_when_configured_and_signable() {
     let (_dir, db) = temp_db();
     let mut config = config(&db);
     config.segment_token_ttl = Duration::from_secs(60);
-    let store = Arc::new(SqliteStore::open(&db).unwrap());
+    let store: Arc<dyn Backend> = Arc::new(SqliteStore::open(&db).unwrap());
     let server = TestServer::with_store(config, store, Arc::new(ManualClock::new(T0)));
     server.token(spec("hls-viewer-1", "alice"));
     for _ in 0..2 {

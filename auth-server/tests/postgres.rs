@@ -12,7 +12,8 @@ mod common;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use auth_core::{ManualClock, PostgresStore, Store, TokenPatch, TokenSpec, TokenStatus};
+use auth_core::prelude::*;
+use auth_core::{Backend, ManualClock, PostgresStore, TokenPatch, TokenSpec, TokenStatus};
 use common::{bin, config, spec, temp_db, ServerProcess, TestServer, T0};
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -51,7 +52,7 @@ impl Drop for Schema {
 }
 
 fn node(url: &str, schema: &str, db: &std::path::Path) -> TestServer {
-    let store: Arc<dyn Store> = Arc::new(PostgresStore::open_in_schema(url, schema).unwrap());
+    let store: Arc<dyn Backend> = Arc::new(PostgresStore::open_in_schema(url, schema).unwrap());
     TestServer::with_store(config(db), store, Arc::new(ManualClock::new(T0)))
 }
 
@@ -122,9 +123,9 @@ fn two_nodes_on_one_database_share_the_session_limit_and_token_changes() {
         status: Some(TokenStatus::Suspended),
         ..Default::default()
     };
-    a.store.update_token(token.id, suspend, T0).unwrap();
+    a.stores.tokens.update_token(token.id, suspend, T0).unwrap();
     b.clock
-        .advance(auth_core::store::CachedStore::DEFAULT_RECHECK + Duration::from_millis(1));
+        .advance(auth_core::store::CachedTokens::DEFAULT_RECHECK + Duration::from_millis(1));
     let recheck = [
         ("name", "news"),
         ("ip", "10.0.0.1"),
@@ -400,7 +401,7 @@ fn an_unreachable_database_is_answered_by_the_fail_mode_within_the_budget() {
         relay.port,
         config_url.get_dbname().unwrap_or("postgres")
     );
-    let store: Arc<dyn Store> =
+    let store: Arc<dyn Backend> =
         Arc::new(PostgresStore::open_in_schema(&relayed_url, &schema.name).unwrap());
     let (_dir, db) = temp_db();
     let mut settings = config(&db);
@@ -494,11 +495,12 @@ fn two_nodes_share_used_door_codes_and_logouts() {
             role,
             password_hash: hash.clone(),
         };
-        a.store.create_account(new, T0).unwrap().id
+        a.stores.ticketing.create_account(new, T0).unwrap().id
     };
     let (holder, agent) = (account("holder", Role::User), account("door", Role::Agent));
     let event = a
-        .store
+        .stores
+        .ticketing
         .create_event(
             NewEvent {
                 title: "Two nodes".into(),
@@ -511,10 +513,12 @@ fn two_nodes_share_used_door_codes_and_logouts() {
             T0,
         )
         .unwrap();
-    a.store
+    a.stores
+        .ticketing
         .add_to_roster(event.id, holder, RosterRole::Users, T0)
         .unwrap();
-    a.store
+    a.stores
+        .ticketing
         .add_to_roster(event.id, agent, RosterRole::Agents, T0)
         .unwrap();
     let post = |node: &TestServer, path: &str, token: Option<&str>, body: Value| {

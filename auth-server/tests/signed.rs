@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use auth_core::signed_token::keys::KeyVault;
 use auth_core::signed_token::{Algorithm, Claims, KeyRing};
-use auth_core::{Clock, ManualClock, SqliteStore, Store};
+use auth_core::{Backend, Clock, ManualClock, SqliteStore};
 use common::{keyed_config, play, temp_db, FaultyStore, Reply, TestServer, IP, RO, RW, T0};
 use serde_json::{json, Value};
 
@@ -26,7 +26,7 @@ struct Setup {
 /// the default), behind a store that can be made to fail.
 fn setup() -> Setup {
     let (dir, db) = temp_db();
-    let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
+    let sqlite: Arc<dyn Backend> = Arc::new(SqliteStore::open(&db).unwrap());
     let vault = KeyVault::new(&common::hasher()).unwrap();
     let ed = vault.generate("ed-1", Algorithm::Ed25519, T0).unwrap();
     let later = T0.saturating_add(Duration::from_secs(1));
@@ -35,7 +35,7 @@ fn setup() -> Setup {
     sqlite.insert_signing_key(&mac).unwrap();
     let ring = vault.ring(&sqlite.signing_keys().unwrap()).unwrap();
     let faulty = Arc::new(FaultyStore::new(sqlite));
-    let store: Arc<dyn Store> = faulty.clone();
+    let store = faulty.stores();
     let server = TestServer::with_store(keyed_config(&db), store, Arc::new(ManualClock::new(T0)));
     Setup {
         server,

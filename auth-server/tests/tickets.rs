@@ -13,7 +13,7 @@ use std::time::Duration;
 use auth_core::signed_token::keys::{public_ring, KeyInfo};
 use auth_core::signed_token::{Algorithm, Claims, KeyRing};
 use auth_core::ticket::signed;
-use auth_core::{ManualClock, SqliteStore, Store, Timestamp};
+use auth_core::{Backend, ManualClock, SqliteStore, Timestamp};
 use auth_server::config::Config;
 use common::{keyed_config, play, temp_db, Reply, TestServer, RO, RW, T0};
 use serde_json::{json, Value};
@@ -22,7 +22,7 @@ use totp_rs::TOTP;
 const PASSWORD: &str = "correct horse battery staple";
 
 fn server_with(config: Config, db: &Path, clock: Arc<ManualClock>) -> TestServer {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).unwrap());
+    let store: Arc<dyn Backend> = Arc::new(SqliteStore::open(db).unwrap());
     TestServer::with_store(config, store, clock)
 }
 

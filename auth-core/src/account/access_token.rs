@@ -3,7 +3,7 @@
 //!
 //! The signature and expiry are checked here against the caller's clock (never the wall clock:
 //! `jsonwebtoken`'s own expiry check is turned off). Whether the token was revoked (logout) is
-//! the store's question ([`crate::Store::access_token_revoked`]); [`crate::account::authenticate`]
+//! the store's question ([`crate::account::RevocationStore::access_token_revoked`]); [`crate::account::authenticate`]
 //! asks both. The account's role is *not* in the token: it is read from the store on every
 //! request, so a demotion takes effect at once.
 

@@ -11,6 +11,9 @@ pub mod access_token;
 pub mod limiter;
 pub mod password;
 pub mod policy;
+pub mod store;
+
+pub use store::{AccountStore, RevocationStore};
 
 use std::fmt;
 use std::str::FromStr;
@@ -19,7 +22,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::store::Store;
 
 pub use access_token::{AccessClaims, AccessTokens, IssuedAccessToken};
 pub use limiter::{LoginLimiter, LoginLimits};
@@ -114,7 +116,7 @@ impl From<&Account> for AccountSummary {
     }
 }
 
-/// A validated account, ready for [`crate::Store::create_account`].
+/// A validated account, ready for [`crate::account::AccountStore::create_account`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct NewAccount {
     pub username: String,
@@ -230,7 +232,7 @@ impl UserPatch {
     }
 }
 
-/// A validated change, applied atomically by [`crate::Store::update_account`].
+/// A validated change, applied atomically by [`crate::account::AccountStore::update_account`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccountPatch {
     pub first_name: Option<String>,
@@ -265,7 +267,7 @@ impl AccountPatch {
 /// unknown username costs the same time as a wrong password). Throttling is the caller's
 /// ([`LoginLimiter`]).
 pub fn login(
-    store: &dyn Store,
+    store: &dyn AccountStore,
     passwords: &Passwords,
     tokens: &AccessTokens,
     username: &str,
@@ -289,8 +291,8 @@ pub fn login(
 
 /// The account an access token stands for: signature, expiry, revocation, and the account
 /// still existing. `None` for any failure of those.
-pub fn authenticate(
-    store: &dyn Store,
+pub fn authenticate<S: AccountStore + RevocationStore + ?Sized>(
+    store: &S,
     tokens: &AccessTokens,
     token: &str,
     now: Timestamp,
@@ -308,7 +310,7 @@ pub fn authenticate(
 }
 
 /// Revokes the token until it would have expired.
-pub fn logout(store: &dyn Store, claims: &AccessClaims) -> Result<()> {
+pub fn logout(store: &dyn RevocationStore, claims: &AccessClaims) -> Result<()> {
     store.revoke_access_token(&claims.jti, claims.expires_at())
 }
 
@@ -374,6 +376,8 @@ fn validate_name(field: &'static str, name: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::prelude::*;
 
     #[test]
     fn usernames_are_folded_and_checked() {

@@ -31,6 +31,28 @@ use crate::secret::TokenHasher;
 /// token digests and other derived keys).
 const SEAL_LABEL: &str = "signing key seal v1";
 
+/// Where the key ring is kept (see the module documentation for why in the store).
+pub trait SigningKeyStore: Send + Sync {
+    /// Adds a signing key; `Conflict` when its id is taken, retired or not (an id is never
+    /// reused, so a token signed under a retired key can never verify again).
+    fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<()>;
+
+    /// Every signing key, retired ones included, oldest first (by creation, then id).
+    fn signing_keys(&self) -> Result<Vec<StoredSigningKey>>;
+
+    /// Marks the key retired at `now`; false if there is no such key. Retiring a retired key
+    /// keeps its first retirement time.
+    fn retire_signing_key(&self, kid: &str, now: Timestamp) -> Result<bool>;
+}
+
+/// The answer of every backend to a taken key id.
+pub(crate) fn signing_key_conflict(kid: &str) -> Error {
+    Error::Conflict {
+        field: "kid",
+        message: format!("a signing key with id `{kid}` exists (ids are never reused)"),
+    }
+}
+
 /// A signing key as stored. The secret is sealed; [`fmt::Debug`] prints none of it anyway.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredSigningKey {

@@ -1,9 +1,10 @@
-//! A bounded in-process cache of tokens in front of any [`Store`].
+//! A bounded in-process cache of tokens in front of any [`TokenStore`]: a wrapper of that one
+//! concern, so nothing else passes through it.
 //!
 //! `/auth` looks a token up on every request, and tokens change rarely: the cache turns that
 //! lookup into a hash-map read. Writes made through the cache invalidate it at once. Writes made
 //! elsewhere (the CLI, another server on the same database) are noticed by polling
-//! [`Store::token_generation`] at most every `recheck_every`; that interval bounds how stale a
+//! [`TokenStore::token_generation`] at most every `recheck_every`; that interval bounds how stale a
 //! token may be. Unknown tokens are cached too, so a flood of bad tokens costs no store reads.
 //!
 //! The cache holds at most `capacity` entries; when full it starts over empty, which keeps every
@@ -14,17 +15,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use super::{AccessLogFilter, AccessStats, Page, SessionFilter, Store, TokenFilter, Upsert};
-use crate::access_log::{AccessLogEntry, AccessLogRecord};
 use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
+use crate::page::Page;
 use crate::secret::SecretDigest;
-use crate::session::{Admission, Session, SessionClaim, SessionId};
-use crate::signed_token::keys::StoredSigningKey;
-use crate::token::{NewToken, Token, TokenId, TokenPatch};
+use crate::token::{NewToken, Token, TokenFilter, TokenId, TokenPatch, TokenStore, Upsert};
 
-pub struct CachedStore {
-    inner: Arc<dyn Store>,
+pub struct CachedTokens {
+    inner: Arc<dyn TokenStore>,
     clock: Arc<dyn Clock>,
     capacity: usize,
     recheck_every: Duration,
@@ -41,19 +39,19 @@ struct CacheState {
     checked_at: Timestamp,
 }
 
-impl CachedStore {
+impl CachedTokens {
     /// Default bound: enough for a large deployment's active tokens in a few tens of MiB.
     pub const DEFAULT_CAPACITY: usize = 100_000;
     /// Default staleness bound for writes made outside this process.
     pub const DEFAULT_RECHECK: Duration = Duration::from_secs(1);
 
     pub fn new(
-        inner: Arc<dyn Store>,
+        inner: Arc<dyn TokenStore>,
         clock: Arc<dyn Clock>,
         capacity: usize,
         recheck_every: Duration,
     ) -> Self {
-        CachedStore {
+        CachedTokens {
             inner,
             clock,
             capacity: capacity.max(1),
@@ -67,7 +65,7 @@ impl CachedStore {
         }
     }
 
-    pub fn inner(&self) -> &Arc<dyn Store> {
+    pub fn inner(&self) -> &Arc<dyn TokenStore> {
         &self.inner
     }
 
@@ -134,14 +132,14 @@ impl CachedStore {
     }
 
     /// Runs a token write on the inner store, then drops every cached token.
-    fn writing<T>(&self, write: impl FnOnce(&dyn Store) -> Result<T>) -> Result<T> {
+    fn writing<T>(&self, write: impl FnOnce(&dyn TokenStore) -> Result<T>) -> Result<T> {
         let result = write(self.inner.as_ref());
         self.invalidate();
         result
     }
 }
 
-impl Store for CachedStore {
+impl TokenStore for CachedTokens {
     fn token_by_digest(&self, digest: &SecretDigest) -> Result<Option<Arc<Token>>> {
         let now = self.clock.now();
         if let Some(hit) = self.cached(digest, now) {
@@ -168,16 +166,6 @@ impl Store for CachedStore {
     fn try_token_without_blocking(&self, digest: &SecretDigest) -> Option<Option<Arc<Token>>> {
         self.cached(digest, self.clock.now())
             .or_else(|| self.inner.try_token_without_blocking(digest))
-    }
-
-    fn try_admit_without_blocking(
-        &self,
-        claim: &SessionClaim<'_>,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Option<Result<Admission>> {
-        self.inner
-            .try_admit_without_blocking(claim, now, lease_until)
     }
 
     fn token_generation(&self) -> Result<u64> {
@@ -207,128 +195,61 @@ impl Store for CachedStore {
     fn list_tokens(&self, filter: &TokenFilter) -> Result<Page<Token>> {
         self.inner.list_tokens(filter)
     }
-
-    fn admit_session(
-        &self,
-        claim: &SessionClaim<'_>,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Result<Admission> {
-        self.inner.admit_session(claim, now, lease_until)
-    }
-
-    fn sessions(&self, filter: &SessionFilter, now: Timestamp) -> Result<Vec<Session>> {
-        self.inner.sessions(filter, now)
-    }
-
-    fn terminate_session(&self, id: SessionId, now: Timestamp) -> Result<bool> {
-        self.inner.terminate_session(id, now)
-    }
-
-    fn end_session(&self, id: SessionId) -> Result<bool> {
-        self.inner.end_session(id)
-    }
-
-    fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64> {
-        self.inner.purge_expired_sessions(now)
-    }
-
-    fn append_access_logs(&self, entries: &[AccessLogEntry]) -> Result<()> {
-        self.inner.append_access_logs(entries)
-    }
-
-    fn access_logs(&self, filter: &AccessLogFilter) -> Result<Page<AccessLogRecord>> {
-        self.inner.access_logs(filter)
-    }
-
-    fn access_stats(
-        &self,
-        since: Timestamp,
-        until: Timestamp,
-        now: Timestamp,
-    ) -> Result<AccessStats> {
-        self.inner.access_stats(since, until, now)
-    }
-
-    fn ping(&self) -> Result<()> {
-        self.inner.ping()
-    }
-
-    // --- Signed tokens: the key ring ---
-
-    fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<()> {
-        self.inner.insert_signing_key(key)
-    }
-
-    fn signing_keys(&self) -> Result<Vec<StoredSigningKey>> {
-        self.inner.signing_keys()
-    }
-
-    fn retire_signing_key(&self, kid: &str, now: Timestamp) -> Result<bool> {
-        self.inner.retire_signing_key(kid, now)
-    }
-    // Event tickets: nothing cached.
-    crate::forward_ticket_store!(inner);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::store::conformance::{digest, spec, T0};
+    #[allow(unused_imports)]
+    use crate::prelude::*;
+    use crate::store::testkit::{digest, spec, T0};
     use crate::store::{MemoryStore, SqliteStore};
 
     /// Counts token reads that reach the inner store.
     struct Counting {
-        inner: Arc<dyn Store>,
+        inner: Arc<dyn TokenStore>,
         reads: AtomicU64,
     }
 
-    macro_rules! delegate {
-        ($($name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)*) => {
-            $(fn $name(&self $(, $arg: $ty)*) -> $ret { self.inner.$name($($arg),*) })*
-        };
-    }
-
-    impl Store for Counting {
+    impl TokenStore for Counting {
         fn token_by_digest(&self, digest: &SecretDigest) -> Result<Option<Arc<Token>>> {
             self.reads.fetch_add(1, Ordering::SeqCst);
             self.inner.token_by_digest(digest)
         }
-        delegate! {
-            token_generation(&self) -> Result<u64>;
-            create_token(&self, token: NewToken, now: Timestamp) -> Result<Token>;
-            upsert_token(&self, token: NewToken, now: Timestamp) -> Result<(Token, Upsert)>;
-            update_token(&self, id: TokenId, patch: TokenPatch, now: Timestamp) -> Result<Token>;
-            delete_token(&self, id: TokenId) -> Result<bool>;
-            token(&self, id: TokenId) -> Result<Option<Token>>;
-            list_tokens(&self, filter: &TokenFilter) -> Result<Page<Token>>;
-            admit_session(&self, claim: &SessionClaim<'_>, now: Timestamp, lease_until: Timestamp) -> Result<Admission>;
-            sessions(&self, filter: &SessionFilter, now: Timestamp) -> Result<Vec<Session>>;
-            terminate_session(&self, id: SessionId, now: Timestamp) -> Result<bool>;
-            end_session(&self, id: SessionId) -> Result<bool>;
-            purge_expired_sessions(&self, now: Timestamp) -> Result<u64>;
-            append_access_logs(&self, entries: &[AccessLogEntry]) -> Result<()>;
-            access_logs(&self, filter: &AccessLogFilter) -> Result<Page<AccessLogRecord>>;
-            access_stats(&self, since: Timestamp, until: Timestamp, now: Timestamp) -> Result<AccessStats>;
-            ping(&self) -> Result<()>;
-            insert_signing_key(&self, key: &StoredSigningKey) -> Result<()>;
-            signing_keys(&self) -> Result<Vec<StoredSigningKey>>;
-            retire_signing_key(&self, kid: &str, now: Timestamp) -> Result<bool>;
+        fn token_generation(&self) -> Result<u64> {
+            self.inner.token_generation()
         }
-        crate::forward_ticket_store!(inner);
+        fn create_token(&self, token: NewToken, now: Timestamp) -> Result<Token> {
+            self.inner.create_token(token, now)
+        }
+        fn upsert_token(&self, token: NewToken, now: Timestamp) -> Result<(Token, Upsert)> {
+            self.inner.upsert_token(token, now)
+        }
+        fn update_token(&self, id: TokenId, patch: TokenPatch, now: Timestamp) -> Result<Token> {
+            self.inner.update_token(id, patch, now)
+        }
+        fn delete_token(&self, id: TokenId) -> Result<bool> {
+            self.inner.delete_token(id)
+        }
+        fn token(&self, id: TokenId) -> Result<Option<Token>> {
+            self.inner.token(id)
+        }
+        fn list_tokens(&self, filter: &TokenFilter) -> Result<Page<Token>> {
+            self.inner.list_tokens(filter)
+        }
     }
 
     fn cached(
-        inner: Arc<dyn Store>,
+        inner: Arc<dyn TokenStore>,
         capacity: usize,
-    ) -> (Arc<Counting>, Arc<ManualClock>, CachedStore) {
+    ) -> (Arc<Counting>, Arc<ManualClock>, CachedTokens) {
         let counting = Arc::new(Counting {
             inner,
             reads: AtomicU64::new(0),
         });
         let clock = Arc::new(ManualClock::new(T0));
-        let cache = CachedStore::new(
+        let cache = CachedTokens::new(
             counting.clone(),
             clock.clone(),
             capacity,
@@ -339,11 +260,11 @@ mod tests {
 
     mod conformance {
         use super::*;
-        crate::store::conformance::suite!(CachedStore::new(
+        crate::token_suite!(CachedTokens::new(
             Arc::new(MemoryStore::new()),
             Arc::new(ManualClock::new(T0)),
-            CachedStore::DEFAULT_CAPACITY,
-            CachedStore::DEFAULT_RECHECK,
+            CachedTokens::DEFAULT_CAPACITY,
+            CachedTokens::DEFAULT_RECHECK,
         ));
     }
 
@@ -411,7 +332,7 @@ mod tests {
     fn writes_from_elsewhere_show_within_the_recheck_interval() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cache.db");
-        let ours: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+        let ours: Arc<dyn TokenStore> = Arc::new(SqliteStore::open(&path).unwrap());
         let theirs = SqliteStore::open(&path).unwrap();
         let (_counting, clock, cache) = cached(ours, 10);
         let token = theirs

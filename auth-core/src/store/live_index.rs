@@ -80,6 +80,7 @@ impl LiveIndex {
         })
     }
 
+    #[cfg(feature = "sqlite")]
     pub fn terminate(&mut self, id: SessionId) {
         if let Some(lease) = self.lease_mut(id) {
             lease.terminated = true;
@@ -127,6 +128,7 @@ impl LiveIndex {
         self.keys.len()
     }
 
+    #[cfg(feature = "sqlite")]
     fn lease_mut(&mut self, id: SessionId) -> Option<&mut Lease> {
         let (token_id, key) = self.keys.get(&id)?;
         self.by_token.get_mut(token_id)?.get_mut(key)

@@ -330,6 +330,7 @@ fn bad_line(number: usize, why: impl std::fmt::Display) -> Error {
 }
 
 /// Why an import target refuses: it already holds data.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn not_empty(table: &str) -> Error {
     Error::Conflict {
         field: "database",
@@ -339,16 +340,16 @@ pub(crate) fn not_empty(table: &str) -> Error {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "tickets"))]
 pub(crate) mod tests {
     use super::*;
     use crate::clock::Timestamp;
     use crate::event::RosterRole;
+    use crate::prelude::*;
     use crate::session::{Admission, SessionClaim, SessionOwner};
     use crate::signed_token::keys::KeyVault;
     use crate::signed_token::Algorithm;
-    use crate::store::conformance::{hasher, new_account, new_event, spec, T0};
-    use crate::store::Store;
+    use crate::store::testkit::{hasher, new_account, new_event, spec, T0};
     use crate::ticket::NewTicket;
     use crate::{AccessLogEntry, AccessResult};
     use std::time::Duration;
@@ -357,7 +358,7 @@ pub(crate) mod tests {
 
     /// A store with something in every table: tokens, live and terminated sessions, and access
     /// logs with awkward text (quotes, non-ASCII, a NUL-free control character).
-    pub(crate) fn fill(store: &dyn Store) {
+    pub(crate) fn fill<S: Store + TicketingStore>(store: &S) {
         let now = T0;
         let a = store
             .create_token(spec("transfer-a", "alice", 2), now)
@@ -390,7 +391,7 @@ pub(crate) mod tests {
         };
         let admission = store.admit_session(&signed, now, lease).unwrap();
         assert!(matches!(admission, Admission::Admitted { .. }));
-        let vault = KeyVault::new(&crate::store::conformance::hasher()).unwrap();
+        let vault = KeyVault::new(&crate::store::testkit::hasher()).unwrap();
         for (kid, algorithm) in [("t-ed", Algorithm::Ed25519), ("t-mac", Algorithm::Hs256)] {
             let key = vault.generate(kid, algorithm, now).unwrap();
             store.insert_signing_key(&key).unwrap();

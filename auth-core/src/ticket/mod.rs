@@ -8,12 +8,15 @@
 //!
 //! At the door an agent submits (ticket id, code); [`verify`] accepts a code of the current time
 //! step or one step either side, and the store accepts each (ticket, step) once
-//! ([`crate::Store::use_ticket`]), so a code seen over a shoulder cannot be replayed, even
+//! ([`crate::ticket::TicketStore::use_ticket`]), so a code seen over a shoulder cannot be replayed, even
 //! across a restart or on another node sharing the database.
 
 pub mod playback;
 pub mod qr;
 pub mod signed;
+pub mod store;
+
+pub use store::{TicketStore, TicketingStore, TICKET_USE_RETENTION};
 
 use std::time::Duration;
 
@@ -27,7 +30,6 @@ use crate::account::{AccountId, AccountSummary};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventId};
-use crate::store::Store;
 
 pub type TicketId = i64;
 
@@ -55,7 +57,7 @@ pub struct Ticket {
     pub checked_in_by: Option<AccountId>,
 }
 
-/// A ticket to store: [`crate::Store::create_ticket`] refuses a second live ticket for the same
+/// A ticket to store: [`crate::ticket::TicketStore::create_ticket`] refuses a second live ticket for the same
 /// holder and event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTicket {
@@ -227,7 +229,7 @@ pub struct IssuedTicket {
 /// Issues a ticket for `holder`, who must be on the event's users roster; the event must not be
 /// over. Whether the caller may ask is [`crate::account::permits`]' question, not this one.
 pub fn issue(
-    store: &dyn Store,
+    store: &dyn TicketingStore,
     key: &TicketKey,
     event_id: EventId,
     holder_id: AccountId,
@@ -295,7 +297,7 @@ fn still_good(ticket: &Ticket, event: &Event, now: Timestamp) -> Result<()> {
 
 /// The door check. `by` is the agent, recorded with the first check-in.
 pub fn verify(
-    store: &dyn Store,
+    store: &dyn TicketingStore,
     key: &TicketKey,
     ticket_id: TicketId,
     code: &str,
@@ -315,7 +317,7 @@ pub fn verify(
 /// What every door check asks before weighing its proof (a code, a signature): the ticket
 /// exists, is not revoked, and its event is on.
 fn at_the_door(
-    store: &dyn Store,
+    store: &dyn TicketingStore,
     ticket_id: TicketId,
     now: Timestamp,
 ) -> Result<std::result::Result<(Ticket, Event), Reason>> {
@@ -340,7 +342,7 @@ fn at_the_door(
 /// Records the entry of a ticket whose proof holds; `step` is what the proof consumes, accepted
 /// once by the store, atomically with the check-in.
 fn admit(
-    store: &dyn Store,
+    store: &dyn TicketingStore,
     ticket: Ticket,
     event: Event,
     step: i64,

@@ -20,7 +20,6 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventId};
 use crate::signed_token::{Claims, KeyRing, Kind, Rejection};
-use crate::store::Store;
 
 /// A signed e-ticket, as given to its holder.
 #[derive(Debug, Clone, Serialize)]
@@ -103,7 +102,7 @@ pub fn read(ring: &KeyRing, eticket: &str, now: Timestamp) -> Result<ETicket, Re
 /// event on, still the holder's), and the entry is recorded as a TOTP check-in is. `by` is the
 /// agent.
 pub fn check_in(
-    store: &dyn Store,
+    store: &dyn super::TicketingStore,
     eticket: &ETicket,
     by: Option<AccountId>,
     now: Timestamp,
@@ -132,7 +131,9 @@ fn scan_step() -> Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::conformance::T0;
+    #[allow(unused_imports)]
+    use crate::prelude::*;
+    use crate::store::testkit::T0;
     use crate::store::MemoryStore;
     use crate::ticket::{issue, TicketKey};
 

@@ -6,7 +6,7 @@ use super::*;
 use crate::account::Role;
 use crate::clock::{Clock, ManualClock};
 use crate::event::{NewEvent, RosterRole};
-use crate::store::conformance::{new_account, T0};
+use crate::store::testkit::{new_account, T0};
 use crate::store::{MemoryStore, SqliteStore};
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -16,7 +16,10 @@ fn key() -> TicketKey {
 }
 
 /// An event from T0 to T0 + 2 h, a holder on its users roster and an agent.
-pub(super) fn setup(store: &dyn Store, single_entry: bool) -> (Event, AccountId, AccountId) {
+pub(super) fn setup(
+    store: &dyn TicketingStore,
+    single_entry: bool,
+) -> (Event, AccountId, AccountId) {
     let event = store
         .create_event(
             NewEvent {

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use auth_core::signed_token::keys::{KeyInfo, KeyVault, StoredSigningKey};
 use auth_core::signed_token::{random_id, Algorithm, Kind, PlaybackSpec};
-use auth_core::{Clock, Store, SystemClock, TokenHasher};
+use auth_core::{Backend, Clock, SystemClock, TokenHasher};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
@@ -74,7 +74,7 @@ pub enum KeysCommand {
 
 pub fn sign(
     config: &Config,
-    store: &dyn Store,
+    store: &dyn Backend,
     hasher: &TokenHasher,
     args: SignArgs,
 ) -> Result<(), Failure> {
@@ -96,7 +96,7 @@ pub fn sign(
 
 pub fn verify(
     config: &Config,
-    store: &dyn Store,
+    store: &dyn Backend,
     hasher: &TokenHasher,
     args: VerifyArgs,
 ) -> Result<(), Failure> {
@@ -132,7 +132,11 @@ pub fn verify(
     }
 }
 
-pub fn keys(store: &dyn Store, hasher: &TokenHasher, command: KeysCommand) -> Result<(), Failure> {
+pub fn keys(
+    store: &dyn Backend,
+    hasher: &TokenHasher,
+    command: KeysCommand,
+) -> Result<(), Failure> {
     let now = SystemClock.now();
     match command {
         KeysCommand::Generate { algorithm, kid } => {

@@ -9,8 +9,8 @@ use auth_core::store::transfer;
 use serde_json::json;
 
 use super::{print, Failure};
+use crate::app::{load_token_hasher, open_transfer};
 use crate::config::{Config, Overrides};
-use crate::server::{load_token_hasher, open_transfer};
 
 fn open(database_url: Option<String>) -> Result<(Box<dyn transfer::Transfer>, String), Failure> {
     let config = Config::from_env(&Overrides {

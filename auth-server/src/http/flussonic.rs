@@ -21,7 +21,7 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use super::hook::{self, parse_ip, HookRequest, Verdict, FAILURE_AUTH_DURATION};
 use super::{invalid_request, media_type, read_body, Body};
-use crate::server::App;
+use crate::app::App;
 
 /// The fields `/auth` reads, owned so that they can move to a blocking thread.
 #[derive(Debug, Default)]

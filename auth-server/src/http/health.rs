@@ -6,10 +6,10 @@ use hyper::{Response, StatusCode};
 use serde_json::json;
 
 use super::{json, Body};
-use crate::server::App;
+use crate::app::App;
 
 pub async fn health(app: &Arc<App>) -> Response<Body> {
-    match app.blocking(|app| app.store().ping()).await {
+    match app.blocking(|app| app.stores.health.ping()).await {
         Some(Ok(())) => json(StatusCode::OK, &json!({"status": "ok"})),
         Some(Err(err)) => {
             log::warn!("health check: the store failed: {err}");

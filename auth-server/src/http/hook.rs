@@ -10,11 +10,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use auth_core::session::{session_key, SessionOwner};
-use auth_core::store::SessionFilter;
 use auth_core::{
     AccessLogEntry, AccessResult, Action, AuthRequest, Decision, Denial, DenyReason, Grant,
-    RequestType,
+    RequestType, Step,
 };
 
 use bytes::Bytes;
@@ -23,7 +21,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{json, Body};
-use crate::server::{App, Late};
+use crate::app::{App, Late};
 
 /// How long a media server may cache an answer given while the store was failing: short, so that
 /// normal answers resume soon after the store recovers.
@@ -84,21 +82,20 @@ impl Verdict {
     }
 }
 
-/// Decides `request`: from memory on the reactor when the store can answer that way (a cached
-/// token re-checking a live session: most requests), else on a blocking thread bounded by the
-/// response budget, with `AUTH_FAIL_MODE` answering when the store fails or is late. Records the
+/// Decides `request` in one pass: from memory on the reactor when the store can answer that way
+/// (a cached token re-checking a live session: most requests), else the pending store work
+/// finishes on a blocking thread bounded by the response budget, with `AUTH_FAIL_MODE` answering when the store fails or is late. Records the
 /// decision in the access log. `started` is when the request arrived, for the logged latency.
 pub async fn authorize(app: &Arc<App>, request: Arc<HookRequest>, started: Instant) -> Verdict {
     let update = request.request_type == RequestType::UpdateSession;
-    let outcome = match app
-        .authorizer
-        .try_authorize_without_blocking(&request.as_request())
-    {
-        Some(answer) => Ok(answer),
-        None => {
+    let outcome = match app.authorizer.start(&request.as_request()) {
+        Step::Done(answer) => Ok(answer),
+        Step::Pending(pending) => {
             let for_store = Arc::clone(&request);
-            app.blocking_or_late(move |app| app.authorizer.authorize(&for_store.as_request()))
-                .await
+            app.blocking_or_late(move |app| {
+                pending.finish(&app.authorizer, &for_store.as_request())
+            })
+            .await
         }
     };
     let decision = match outcome {
@@ -172,8 +169,8 @@ fn release_when_done(app: Arc<App>, late: Late<Decision>) {
         let (true, Some(session_id)) = (grant.new_session, grant.session_id) else {
             return;
         };
-        let store = Arc::clone(app.store());
-        match tokio::task::spawn_blocking(move || store.end_session(session_id)).await {
+        let sessions = Arc::clone(&app.stores.sessions);
+        match tokio::task::spawn_blocking(move || sessions.end_session(session_id)).await {
             Ok(Ok(_)) => log::info!(
                 "released session {session_id}, admitted after its request had been refused"
             ),
@@ -198,43 +195,8 @@ pub enum Ended {
 /// at once, for a media server's "done" call. A session terminated by an operator is ended too:
 /// the viewer is gone, so nothing is left to refuse.
 pub async fn end_session(app: &Arc<App>, request: Arc<HookRequest>) -> Ended {
-    let Some(secret) = request.token.clone().filter(|t| !t.is_empty()) else {
-        return Ended::NotFound;
-    };
     let found = app
-        .blocking(move |app| {
-            // The session's owner, as admission recorded it: a stored token's id, or for a
-            // signed token (which has no row) its session group's or its signature's.
-            let (owner, token_id) = if auth_core::signed_token::is_signed(&secret) {
-                let ring = app.authorizer.signed_keys().current();
-                (
-                    auth_core::decision::signed_session_owner(&ring, &secret),
-                    None,
-                )
-            } else {
-                match app.store().token_by_digest(&app.hasher().digest(&secret))? {
-                    Some(token) => (SessionOwner::token(token.id), Some(token.id)),
-                    None => return Ok(false),
-                }
-            };
-            let key = session_key(
-                request.session_id.as_deref(),
-                request.ip,
-                &request.stream,
-                &request.proto,
-            );
-            let filter = SessionFilter {
-                token_id,
-                stream: Some(request.stream.clone()),
-                ..SessionFilter::default()
-            };
-            let now = app.clock().now();
-            let live = app.store().sessions(&filter, now)?;
-            match live.iter().find(|s| s.owner == owner && s.key == key) {
-                Some(session) => app.store().end_session(session.id),
-                None => Ok(false),
-            }
-        })
+        .blocking(move |app| app.authorizer.end_session(&request.as_request()))
         .await;
     match found {
         Some(Ok(true)) => Ended::Ended,

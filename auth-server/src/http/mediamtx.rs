@@ -20,7 +20,7 @@ use hyper::{Request, Response, StatusCode};
 
 use super::hook::{self, parse_ip, query_value, HookRequest, Verdict};
 use super::{error_body, invalid_request, read_body, Body};
-use crate::server::App;
+use crate::app::App;
 
 /// What the body asks for.
 #[derive(Debug, PartialEq, Eq)]

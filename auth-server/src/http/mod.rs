@@ -30,7 +30,7 @@ use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
 
-use crate::server::App;
+use crate::app::App;
 use auth_core::event::RosterRole;
 
 pub type Body = Full<Bytes>;

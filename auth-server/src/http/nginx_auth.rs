@@ -45,7 +45,7 @@ use hyper::{Request, Response, StatusCode};
 
 use super::hook::{self, parse_ip, query_value, HookRequest, Verdict};
 use super::{invalid_request, Body};
-use crate::server::App;
+use crate::app::App;
 
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers

@@ -28,7 +28,7 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use super::hook::{self, parse_ip, Ended, HookRequest, Verdict};
 use super::{invalid_request, read_body, Body};
-use crate::server::App;
+use crate::app::App;
 
 /// The fields this adapter reads. The first occurrence of each wins.
 #[derive(Debug, Default, PartialEq, Eq)]

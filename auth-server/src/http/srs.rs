@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use super::hook::{self, parse_ip, query_value, HookRequest, Verdict};
 use super::{invalid_request, json, read_body, Body};
-use crate::server::App;
+use crate::app::App;
 
 #[derive(Debug, PartialEq, Eq)]
 enum Ask {

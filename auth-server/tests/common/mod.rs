@@ -9,12 +9,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth_core::access_log::{AccessLogEntry, AccessLogRecord};
-use auth_core::signed_token::keys::StoredSigningKey;
-use auth_core::store::{AccessLogFilter, AccessStats, Page, SessionFilter, TokenFilter, Upsert};
+use auth_core::page::Page;
+use auth_core::session::SessionFilter;
+use auth_core::token::{TokenFilter, Upsert};
 use auth_core::{
-    Admission, ManualClock, NewToken, SecretDigest, Session, SessionClaim, SessionId, SqliteStore,
-    Store, Timestamp, Token, TokenHasher, TokenId, TokenPatch, TokenSpec,
+    Admission, Backend, Health, ManualClock, NewToken, SecretDigest, Session, SessionClaim,
+    SessionId, SessionOwner, SessionStore, SqliteStore, Stores, Timestamp, Token, TokenHasher,
+    TokenId, TokenPatch, TokenSpec, TokenStore,
 };
 use auth_server::config::{Config, Overrides};
 use auth_server::{App, RunningServer};
@@ -31,7 +32,9 @@ pub fn hasher() -> TokenHasher {
 pub struct TestServer {
     pub base: String,
     pub clock: Arc<ManualClock>,
-    pub store: Arc<dyn Store>,
+    /// The server's own stores (tokens behind its token cache): writes through them are what
+    /// the management API does.
+    pub stores: Stores,
     runtime: tokio::runtime::Runtime,
     server: Option<RunningServer>,
 }
@@ -81,17 +84,15 @@ pub fn config(db: &Path) -> Config {
 
 impl TestServer {
     /// Serves `store` with `config`; the clock starts at [`T0`].
-    pub fn with_store(config: Config, store: Arc<dyn Store>, clock: Arc<ManualClock>) -> Self {
+    pub fn with_store(config: Config, stores: impl Into<Stores>, clock: Arc<ManualClock>) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
         let hasher = TokenHasher::new(&TEST_HASH_KEY).unwrap();
-        let app = App::new(&config, store, clock.clone(), hasher).unwrap();
-        // The server's own store (behind its token cache): writes through it are what the
-        // management API does.
-        let store = Arc::clone(app.store());
+        let app = App::new(&config, stores.into(), clock.clone(), hasher).unwrap();
+        let stores = app.stores.clone();
         let addr = std::net::SocketAddr::new(config.api_host, config.api_port);
         let server = runtime
             .block_on(RunningServer::start(
@@ -103,7 +104,7 @@ impl TestServer {
         TestServer {
             base: format!("http://{}", server.local_addr()),
             clock,
-            store,
+            stores,
             runtime,
             server: Some(server),
         }
@@ -111,7 +112,7 @@ impl TestServer {
 
     /// A server on a fresh SQLite file at `db`. `store` writes as the server's own API does.
     pub fn sqlite(db: &Path) -> Self {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).unwrap());
+        let store: Arc<dyn Backend> = Arc::new(SqliteStore::open(db).unwrap());
         Self::with_store(config(db), store, Arc::new(ManualClock::new(T0)))
     }
 
@@ -124,7 +125,10 @@ impl TestServer {
 
     pub fn token(&self, spec: TokenSpec) -> Token {
         let (new, _secret) = spec.validate(&hasher()).unwrap();
-        self.store.create_token(new, self.clock.now()).unwrap()
+        self.stores
+            .tokens
+            .create_token(new, self.clock.now())
+            .unwrap()
     }
 
     pub fn advance(&self, seconds: u64) {
@@ -261,7 +265,7 @@ impl Reply {
 
 /// A store that can be made slow or failing, for the response-budget and fail-mode paths.
 pub struct FaultyStore {
-    pub inner: Arc<dyn Store>,
+    pub inner: Arc<dyn Backend>,
     pub delay_ms: AtomicU64,
     pub failing: AtomicBool,
     /// Admission calls that have returned, whatever their outcome.
@@ -271,7 +275,7 @@ pub struct FaultyStore {
 }
 
 impl FaultyStore {
-    pub fn new(inner: Arc<dyn Store>) -> Self {
+    pub fn new(inner: Arc<dyn Backend>) -> Self {
         FaultyStore {
             inner,
             delay_ms: AtomicU64::new(0),
@@ -294,7 +298,19 @@ impl FaultyStore {
     }
 }
 
-impl Store for FaultyStore {
+impl FaultyStore {
+    /// The server's stores: tokens, sessions and health through the faults, the rest straight.
+    pub fn stores(self: &Arc<Self>) -> Stores {
+        Stores {
+            tokens: self.clone(),
+            sessions: self.clone(),
+            health: self.clone(),
+            ..Stores::of(Arc::clone(&self.inner))
+        }
+    }
+}
+
+impl TokenStore for FaultyStore {
     fn create_token(&self, token: NewToken, now: Timestamp) -> auth_core::Result<Token> {
         self.inner.create_token(token, now)
     }
@@ -325,6 +341,9 @@ impl Store for FaultyStore {
     fn delete_token(&self, id: TokenId) -> auth_core::Result<bool> {
         self.inner.delete_token(id)
     }
+}
+
+impl SessionStore for FaultyStore {
     fn admit_session(
         &self,
         claim: &SessionClaim<'_>,
@@ -347,42 +366,24 @@ impl Store for FaultyStore {
     fn end_session(&self, id: SessionId) -> auth_core::Result<bool> {
         self.inner.end_session(id)
     }
+    fn end_session_by_key(
+        &self,
+        owner: SessionOwner,
+        key: &str,
+        now: Timestamp,
+    ) -> auth_core::Result<bool> {
+        self.inner.end_session_by_key(owner, key, now)
+    }
     fn purge_expired_sessions(&self, now: Timestamp) -> auth_core::Result<u64> {
         self.inner.purge_expired_sessions(now)
     }
-    fn append_access_logs(&self, entries: &[AccessLogEntry]) -> auth_core::Result<()> {
-        self.inner.append_access_logs(entries)
-    }
-    fn access_logs(&self, filter: &AccessLogFilter) -> auth_core::Result<Page<AccessLogRecord>> {
-        self.inner.access_logs(filter)
-    }
-    fn access_stats(
-        &self,
-        since: Timestamp,
-        until: Timestamp,
-        now: Timestamp,
-    ) -> auth_core::Result<AccessStats> {
-        self.inner.access_stats(since, until, now)
-    }
+}
+
+impl Health for FaultyStore {
     fn ping(&self) -> auth_core::Result<()> {
         self.fault()?;
         self.inner.ping()
     }
-
-    // Key ring reads are off the request path (a background reload): no faults, so that tests
-    // counting faults count requests only.
-    fn insert_signing_key(&self, key: &StoredSigningKey) -> auth_core::Result<()> {
-        self.inner.insert_signing_key(key)
-    }
-
-    fn signing_keys(&self) -> auth_core::Result<Vec<StoredSigningKey>> {
-        self.inner.signing_keys()
-    }
-
-    fn retire_signing_key(&self, kid: &str, now: Timestamp) -> auth_core::Result<bool> {
-        self.inner.retire_signing_key(kid, now)
-    }
-    auth_core::forward_ticket_store!(inner);
 }
 
 pub fn temp_db() -> (tempfile::TempDir, PathBuf) {
@@ -416,7 +417,7 @@ pub fn signing_server_with(
     kid: &str,
     algorithm: auth_core::signed_token::Algorithm,
 ) -> (TestServer, auth_core::signed_token::KeyRing) {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).unwrap());
+    let store: Arc<dyn Backend> = Arc::new(SqliteStore::open(db).unwrap());
     let vault = auth_core::signed_token::keys::KeyVault::new(&hasher()).unwrap();
     store
         .insert_signing_key(&vault.generate(kid, algorithm, T0).unwrap())

@@ -433,13 +433,16 @@ fn listen(node: &NodeSessions, config: &Config, stop: &AtomicBool) {
 
 #[cfg(test)]
 mod tests {
+    #[allow(unused_imports)]
+    use crate::prelude::*;
     use std::time::Duration;
 
     use super::super::tests::{claim, fresh};
     use crate::clock::Timestamp;
+    use crate::session::SessionFilter;
     use crate::session::{Admission, SessionClaim};
-    use crate::store::conformance::{spec, T0};
-    use crate::store::{PostgresStore, SessionFilter, Store};
+    use crate::store::testkit::{spec, T0};
+    use crate::store::PostgresStore;
 
     const LEASE: Duration = Duration::from_secs(210);
 

@@ -283,15 +283,17 @@ impl Drop for PostgresImport {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "tickets"))]
 mod tests {
+    #[allow(unused_imports)]
+    use crate::prelude::*;
     use std::collections::BTreeMap;
 
     use super::super::tests::fresh;
-    use crate::store::conformance::{digest, spec, T0};
+    use crate::store::testkit::{digest, spec, T0};
     use crate::store::transfer::tests::{export_body, fill, import_text};
     use crate::store::transfer::{BOOKKEEPING, TABLES};
-    use crate::store::{SqliteStore, Store};
+    use crate::store::SqliteStore;
 
     fn sqlite() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();

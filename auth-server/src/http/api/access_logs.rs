@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use auth_core::access_log::AccessLogFilter;
 use auth_core::access_log::AccessResult;
-use auth_core::store::AccessLogFilter;
 use auth_core::{Clock, DenyReason, Timestamp};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -13,8 +13,8 @@ use serde::Deserialize;
 
 use super::tokens::page_limit;
 use super::{bad_request, call, query, Answer};
+use crate::app::App;
 use crate::http::json;
-use crate::server::App;
 
 /// The window `/api/stats` covers when none is given.
 const DEFAULT_STATS_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -55,7 +55,7 @@ pub(super) async fn list(app: &Arc<App>, request: &Request<Incoming>) -> Answer 
         limit: page_limit(q.limit)?,
         offset: q.offset.unwrap_or(0),
     };
-    let page = call(app, move |app| app.store().access_logs(&filter)).await?;
+    let page = call(app, move |app| app.stores.access_log.access_logs(&filter)).await?;
     Ok(json(StatusCode::OK, &page))
 }
 
@@ -78,7 +78,7 @@ pub(super) async fn stats(app: &Arc<App>, request: &Request<Incoming>) -> Answer
         let since = q
             .since
             .unwrap_or(until.saturating_sub(DEFAULT_STATS_WINDOW));
-        app.store().access_stats(since, until, now)
+        app.stores.access_log.access_stats(since, until, now)
     })
     .await?;
     Ok(json(StatusCode::OK, &stats))

@@ -20,8 +20,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::{error_body, error_response, media_type, read_body, Body, Endpoint};
+use crate::app::App;
 use crate::config::ApiKey;
-use crate::server::App;
 
 pub async fn handle(
     app: &Arc<App>,

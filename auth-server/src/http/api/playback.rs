@@ -17,9 +17,9 @@ use hyper::{Request, StatusCode};
 use serde_json::{json, Value};
 
 use super::{call, json_body, no_store, Answer};
+use crate::app::App;
 use crate::http::openapi::{management_errors, ok_json};
 use crate::http::{error_response, json};
-use crate::server::App;
 
 pub(super) async fn mint(app: &Arc<App>, request: Request<Incoming>) -> Answer {
     let spec: PlaybackSpec = json_body(request).await?;
@@ -33,7 +33,7 @@ pub(super) async fn mint(app: &Arc<App>, request: Request<Incoming>) -> Answer {
 }
 
 pub(super) async fn keys(app: &Arc<App>) -> Answer {
-    let keys = call(app, |app| app.store().signing_keys()).await?;
+    let keys = call(app, |app| app.stores.signing_keys.signing_keys()).await?;
     let items: Vec<_> = keys.iter().map(StoredSigningKey::info).collect();
     Ok(json(StatusCode::OK, &json!({ "items": items })))
 }

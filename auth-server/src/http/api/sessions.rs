@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use auth_core::store::SessionFilter;
+use auth_core::session::SessionFilter;
 use auth_core::Clock;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{call, no_content, query, Answer};
+use crate::app::App;
 use crate::http::{error_response, json};
-use crate::server::App;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,7 +29,7 @@ pub(super) async fn list(app: &Arc<App>, request: &Request<Incoming>) -> Answer 
         stream: q.stream,
     };
     let sessions = call(app, move |app| {
-        app.store().sessions(&filter, app.clock().now())
+        app.stores.sessions.sessions(&filter, app.clock().now())
     })
     .await?;
     Ok(json(
@@ -40,7 +40,7 @@ pub(super) async fn list(app: &Arc<App>, request: &Request<Incoming>) -> Answer 
 
 pub(super) async fn terminate(app: &Arc<App>, id: i64) -> Answer {
     if call(app, move |app| {
-        app.store().terminate_session(id, app.clock().now())
+        app.stores.sessions.terminate_session(id, app.clock().now())
     })
     .await?
     {

@@ -28,8 +28,8 @@ use serde_json::{json, Value};
 use super::{
     bad_request, call, json_body, key_access, no_content, no_store, query, unauthorized, Answer,
 };
+use crate::app::App;
 use crate::http::{error_body, error_response, json, Body, Endpoint};
-use crate::server::App;
 use crate::ticketing::TICKET_ISSUER;
 
 /// The cookie that carries an access token for browsers.
@@ -170,7 +170,7 @@ async fn caller(app: &Arc<App>, request: &Request<Incoming>) -> Result<Option<Ca
     }
     let session = call(app, move |app| {
         account::authenticate(
-            app.store().as_ref(),
+            app.stores.ticketing.as_ref(),
             &app.ticketing.access_tokens,
             &presented,
             app.clock().now(),
@@ -204,7 +204,10 @@ async fn authorize(
 ) -> Result<(), Early> {
     let standing = match (caller.account_id(), event) {
         (Some(account), Some(event)) => {
-            call(app, move |app| app.store().roster_standing(event, account)).await?
+            call(app, move |app| {
+                app.stores.ticketing.roster_standing(event, account)
+            })
+            .await?
         }
         _ => EventStanding::default(),
     };
@@ -245,7 +248,7 @@ async fn register(app: &Arc<App>, request: Request<Incoming>) -> Answer {
     let account = call(app, move |app| {
         let _slot = slot;
         let new = spec.validate(role, &app.ticketing.passwords)?;
-        app.store().create_account(new, app.clock().now())
+        app.stores.ticketing.create_account(new, app.clock().now())
     })
     .await?;
     log::info!(
@@ -259,7 +262,7 @@ async fn register(app: &Arc<App>, request: Request<Incoming>) -> Answer {
 
 async fn show_user(app: &Arc<App>, caller: &Caller, id: i64) -> Answer {
     authorize(app, caller, Action::ViewAccount(id), None).await?;
-    let account = call(app, move |app| app.store().account(id)).await?;
+    let account = call(app, move |app| app.stores.ticketing.account(id)).await?;
     account
         .map(|a| json(StatusCode::OK, &a))
         .ok_or_else(|| not_found("account"))
@@ -289,11 +292,14 @@ async fn update_user(
     let account = call(app, move |app| {
         let _slot = slot;
         let current = app
-            .store()
+            .stores
+            .ticketing
             .account(id)?
             .ok_or(auth_core::Error::NotFound { what: "account" })?;
         let patch = patch.validate(&current.username, &app.ticketing.passwords)?;
-        app.store().update_account(id, patch, app.clock().now())
+        app.stores
+            .ticketing
+            .update_account(id, patch, app.clock().now())
     })
     .await?;
     log::info!("account {id} updated");
@@ -330,7 +336,7 @@ async fn login(app: &Arc<App>, request: Request<Incoming>, peer: SocketAddr) -> 
         let _slot = slot;
         let t = &app.ticketing;
         account::login(
-            app.store().as_ref(),
+            app.stores.ticketing.as_ref(),
             &t.passwords,
             &t.access_tokens,
             &name,
@@ -382,7 +388,7 @@ async fn logout(app: &Arc<App>, caller: &Caller) -> Answer {
         ));
     };
     call(app, move |app| {
-        account::logout(app.store().as_ref(), &claims)
+        account::logout(app.stores.ticketing.as_ref(), &claims)
     })
     .await?;
     log::info!("account {} logged out", account.id);
@@ -442,11 +448,7 @@ fn paging(page: Option<u32>, per_page: Option<u32>) -> Result<(u32, u32, u32), E
     Ok((page, per_page, offset))
 }
 
-fn paged<T: serde::Serialize>(
-    page: auth_core::store::Page<T>,
-    number: u32,
-    per_page: u32,
-) -> Value {
+fn paged<T: serde::Serialize>(page: auth_core::page::Page<T>, number: u32, per_page: u32) -> Value {
     json!({ "items": page.items, "total": page.total, "page": number, "per_page": per_page })
 }
 
@@ -459,7 +461,7 @@ async fn list_events(app: &Arc<App>, caller: &Caller, request: &Request<Incoming
         limit: per_page,
         offset,
     };
-    let events = call(app, move |app| app.store().list_events(&filter)).await?;
+    let events = call(app, move |app| app.stores.ticketing.list_events(&filter)).await?;
     Ok(json(StatusCode::OK, &paged(events, page, per_page)))
 }
 
@@ -467,7 +469,8 @@ async fn create_event(app: &Arc<App>, caller: &Caller, request: Request<Incoming
     authorize(app, caller, Action::CreateEvent, None).await?;
     let spec: EventSpec = json_body(request).await?;
     let event = call(app, move |app| {
-        app.store()
+        app.stores
+            .ticketing
             .create_event(spec.validate()?, app.clock().now())
     })
     .await?;
@@ -477,7 +480,7 @@ async fn create_event(app: &Arc<App>, caller: &Caller, request: Request<Incoming
 
 async fn show_event(app: &Arc<App>, caller: &Caller, id: EventId) -> Answer {
     authorize(app, caller, Action::ViewEvent, Some(id)).await?;
-    let event = call(app, move |app| app.store().event(id)).await?;
+    let event = call(app, move |app| app.stores.ticketing.event(id)).await?;
     event
         .map(|e| json(StatusCode::OK, &e))
         .ok_or_else(|| not_found("event"))
@@ -501,7 +504,9 @@ async fn update_event(
         authorize(app, caller, Action::SetEventStreams, Some(id)).await?;
     }
     let event = call(app, move |app| {
-        app.store().update_event(id, &patch, app.clock().now())
+        app.stores
+            .ticketing
+            .update_event(id, &patch, app.clock().now())
     })
     .await?;
     log::info!("event {id} updated");
@@ -526,7 +531,7 @@ async fn list_roster(
     let q: RosterQuery = query(request)?;
     let (page, per_page, offset) = paging(q.page, q.per_page)?;
     let entries = call(app, move |app| {
-        app.store().roster(event, roster, per_page, offset)
+        app.stores.ticketing.roster(event, roster, per_page, offset)
     })
     .await?;
     Ok(json(StatusCode::OK, &paged(entries, page, per_page)))
@@ -549,7 +554,7 @@ async fn add_to_roster(
     authorize(app, caller, Action::EditRoster, Some(event)).await?;
     let addition: RosterAddition = json_body(request).await?;
     let added = call(app, move |app| {
-        let store = app.store();
+        let store = &app.stores.ticketing;
         let account = match (addition.user_id, addition.username) {
             (Some(id), None) => store.account(id)?,
             (None, Some(name)) => store.account_by_username(&name.trim().to_ascii_lowercase())?,
@@ -608,7 +613,7 @@ async fn issue_ticket(app: &Arc<App>, caller: &Caller, request: Request<Incoming
     authorize(app, caller, Action::IssueTicket { holder }, Some(event)).await?;
     let issued = call(app, move |app| {
         ticket::issue(
-            app.store().as_ref(),
+            app.stores.ticketing.as_ref(),
             &app.ticketing.ticket_key,
             event,
             holder,
@@ -660,7 +665,7 @@ struct Check {
 async fn verify_ticket(app: &Arc<App>, caller: &Caller, request: Request<Incoming>) -> Answer {
     let check: Check = json_body(request).await?;
     let id = check.ticket_id;
-    let ticket = call(app, move |app| app.store().ticket(id)).await?;
+    let ticket = call(app, move |app| app.stores.ticketing.ticket(id)).await?;
     match &ticket {
         Some(ticket) => authorize(app, caller, Action::VerifyTicket, Some(ticket.event_id)).await?,
         None => authorize(app, caller, Action::VerifyUnknownTicket, None).await?,
@@ -668,7 +673,7 @@ async fn verify_ticket(app: &Arc<App>, caller: &Caller, request: Request<Incomin
     let by = caller.account_id();
     let verdict = call(app, move |app| {
         ticket::verify(
-            app.store().as_ref(),
+            app.stores.ticketing.as_ref(),
             &app.ticketing.ticket_key,
             id,
             &check.code,
@@ -705,7 +710,7 @@ fn door_answer(id: TicketId, verdict: Verdict) -> Value {
 }
 
 async fn revoke_ticket(app: &Arc<App>, caller: &Caller, id: i64) -> Answer {
-    let ticket = call(app, move |app| app.store().ticket(id)).await?;
+    let ticket = call(app, move |app| app.stores.ticketing.ticket(id)).await?;
     let Some(ticket) = ticket else {
         // Only those who may revoke any ticket learn that this id does not exist.
         authorize(app, caller, Action::RevokeTicket, None).await?;
@@ -713,7 +718,7 @@ async fn revoke_ticket(app: &Arc<App>, caller: &Caller, id: i64) -> Answer {
     };
     authorize(app, caller, Action::RevokeTicket, Some(ticket.event_id)).await?;
     call(app, move |app| {
-        app.store().revoke_ticket(id, app.clock().now())
+        app.stores.ticketing.revoke_ticket(id, app.clock().now())
     })
     .await?;
     log::info!("ticket {id} revoked");
@@ -724,7 +729,7 @@ async fn revoke_ticket(app: &Arc<App>, caller: &Caller, id: i64) -> Answer {
 /// sequential, so their existence tells nothing about whose they are.
 async fn ticket_and_event(app: &Arc<App>, id: TicketId) -> Result<(Ticket, Event), Early> {
     let found = call(app, move |app| {
-        let store = app.store();
+        let store = &app.stores.ticketing;
         let Some(ticket) = store.ticket(id)? else {
             return Ok(None);
         };
@@ -805,7 +810,12 @@ async fn verify_signed_ticket(
     authorize(app, caller, Action::VerifyTicket, Some(eticket.event_id)).await?;
     let by = caller.account_id();
     let verdict = call(app, move |app| {
-        signed::check_in(app.store().as_ref(), &eticket, by, app.clock().now())
+        signed::check_in(
+            app.stores.ticketing.as_ref(),
+            &eticket,
+            by,
+            app.clock().now(),
+        )
     })
     .await?;
     Ok(json(

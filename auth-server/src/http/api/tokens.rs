@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use auth_core::store::TokenFilter;
+use auth_core::token::TokenFilter;
 use auth_core::{Clock, TokenPatch, TokenSpec, TokenStatus};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{bad_request, call, json_body, no_content, no_store, query, Answer};
+use crate::app::App;
 use crate::http::json;
-use crate::server::App;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,9 +28,9 @@ struct ListQuery {
 pub(super) fn page_limit(limit: Option<u32>) -> Result<u32, hyper::Response<crate::http::Body>> {
     match limit {
         None => Ok(50),
-        Some(n) if (1..=auth_core::store::MAX_PAGE).contains(&n) => Ok(n),
+        Some(n) if (1..=auth_core::page::MAX_PAGE).contains(&n) => Ok(n),
         Some(_) => Err(bad_request(
-            &format!("must be from 1 to {}", auth_core::store::MAX_PAGE),
+            &format!("must be from 1 to {}", auth_core::page::MAX_PAGE),
             Some("limit"),
         )),
     }
@@ -45,7 +45,7 @@ pub(super) async fn list(app: &Arc<App>, request: &Request<Incoming>) -> Answer 
         limit: page_limit(q.limit)?,
         offset: q.offset.unwrap_or(0),
     };
-    let page = call(app, move |app| app.store().list_tokens(&filter)).await?;
+    let page = call(app, move |app| app.stores.tokens.list_tokens(&filter)).await?;
     Ok(json(StatusCode::OK, &page))
 }
 
@@ -53,7 +53,7 @@ pub(super) async fn create(app: &Arc<App>, request: Request<Incoming>) -> Answer
     let spec: TokenSpec = json_body(request).await?;
     let token = call(app, move |app| {
         let (new, secret) = spec.validate(app.hasher())?;
-        let token = app.store().create_token(new, app.clock().now())?;
+        let token = app.stores.tokens.create_token(new, app.clock().now())?;
         Ok((token, secret))
     })
     .await;
@@ -70,7 +70,8 @@ pub(super) async fn create(app: &Arc<App>, request: Request<Incoming>) -> Answer
 
 pub(super) async fn show(app: &Arc<App>, id: i64) -> Answer {
     let token = call(app, move |app| {
-        app.store()
+        app.stores
+            .tokens
             .token(id)?
             .ok_or(auth_core::Error::NotFound { what: "token" })
     })
@@ -87,7 +88,7 @@ pub(super) async fn update(app: &Arc<App>, request: Request<Incoming>, id: i64) 
         ));
     }
     let token = call(app, move |app| {
-        app.store().update_token(id, patch, app.clock().now())
+        app.stores.tokens.update_token(id, patch, app.clock().now())
     })
     .await?;
     log::info!("token {id} updated");
@@ -95,7 +96,7 @@ pub(super) async fn update(app: &Arc<App>, request: Request<Incoming>, id: i64) 
 }
 
 pub(super) async fn delete(app: &Arc<App>, id: i64) -> Answer {
-    if call(app, move |app| app.store().delete_token(id)).await? {
+    if call(app, move |app| app.stores.tokens.delete_token(id)).await? {
         log::info!("token {id} deleted, with its sessions");
         Ok(no_content())
     } else {

@@ -1,0 +1,234 @@
+//! The policy wired to the stores and a clock, in one pass per request.
+//!
+//! [`Authorizer::start`] never blocks: it answers from memory when it can (a cached token and a
+//! re-check of a live session, typically most requests, or a signed token, which is verified by
+//! CPU alone) and otherwise hands back the [`Pending`] store work. [`Pending::finish`] does that
+//! work on a thread that may block, carrying on from where `start` stopped: the secret is
+//! digested once, a signature verified once, the checks run once.
+
+use std::sync::Arc;
+
+use super::{plan, plan_signed, signed_session_owner, AdmissionPlan, AuthRequest, Decision, Plan};
+use crate::clock::{Clock, Timestamp};
+use crate::error::Result;
+use crate::secret::{SecretDigest, TokenHasher};
+use crate::session::{session_key, SessionOwner, SessionPolicy, SessionStore};
+use crate::signed_token::{is_signed, Claims, KeyRing, Kind, Rejection, SharedKeyRing};
+use crate::token::TokenStore;
+
+/// What an embedding server calls per request.
+pub struct Authorizer {
+    tokens: Arc<dyn TokenStore>,
+    sessions: Arc<dyn SessionStore>,
+    clock: Arc<dyn Clock>,
+    hasher: TokenHasher,
+    policy: SessionPolicy,
+    signed_keys: Arc<SharedKeyRing>,
+}
+
+/// The outcome of [`Authorizer::start`].
+#[must_use]
+#[derive(Debug)]
+pub enum Step {
+    /// Decided without blocking (or failed in memory).
+    Done(Result<Decision>),
+    /// The decision needs the store: call [`Pending::finish`] on a thread that may block.
+    Pending(Pending),
+}
+
+/// Store work a decision waits for, with everything computed so far.
+#[derive(Debug)]
+pub struct Pending {
+    now: Timestamp,
+    lease_until: Timestamp,
+    work: Work,
+}
+
+#[derive(Debug)]
+enum Work {
+    /// The token is not in memory: look it up by this digest, then run the checks.
+    Lookup(SecretDigest),
+    /// Every check passed; the admission needs the store.
+    Admit(AdmissionPlan),
+}
+
+impl Pending {
+    /// Finishes the decision `start` began for this same `request`. Blocking: call it from a
+    /// thread that may block (e.g. `spawn_blocking`).
+    pub fn finish(self, authorizer: &Authorizer, request: &AuthRequest<'_>) -> Result<Decision> {
+        let admission = match self.work {
+            Work::Admit(admission) => admission,
+            Work::Lookup(digest) => {
+                let token = authorizer.tokens.token_by_digest(&digest)?;
+                match plan(request, token.as_deref(), self.now) {
+                    Plan::Decided(decision) => return Ok(decision),
+                    Plan::Admit(admission) => admission,
+                }
+            }
+        };
+        let answer = authorizer.sessions.admit_session(
+            &admission.claim(request),
+            self.now,
+            self.lease_until,
+        )?;
+        Ok(admission.conclude(answer, &authorizer.policy))
+    }
+}
+
+impl Authorizer {
+    /// One store for both concerns. `hasher` must be the one the store's tokens were created
+    /// with.
+    pub fn new<S: TokenStore + SessionStore + 'static>(
+        store: Arc<S>,
+        clock: Arc<dyn Clock>,
+        hasher: TokenHasher,
+        policy: SessionPolicy,
+    ) -> Self {
+        let tokens: Arc<dyn TokenStore> = store.clone();
+        Self::from_parts(tokens, store, clock, hasher, policy)
+    }
+
+    /// Tokens and sessions from separate stores, e.g. tokens through a
+    /// [`CachedTokens`](crate::store::CachedTokens) in front of the store that keeps both.
+    pub fn from_parts(
+        tokens: Arc<dyn TokenStore>,
+        sessions: Arc<dyn SessionStore>,
+        clock: Arc<dyn Clock>,
+        hasher: TokenHasher,
+        policy: SessionPolicy,
+    ) -> Self {
+        Authorizer {
+            tokens,
+            sessions,
+            clock,
+            hasher,
+            policy,
+            signed_keys: Arc::default(),
+        }
+    }
+
+    /// Accept signed tokens verified by `keys` (without it, every signed token is refused as
+    /// `unknown_key`). The ring may be replaced at any time (key rotation).
+    pub fn with_signed_keys(mut self, keys: Arc<SharedKeyRing>) -> Self {
+        self.signed_keys = keys;
+        self
+    }
+
+    pub fn signed_keys(&self) -> &Arc<SharedKeyRing> {
+        &self.signed_keys
+    }
+
+    pub fn hasher(&self) -> &TokenHasher {
+        &self.hasher
+    }
+
+    pub fn policy(&self) -> &SessionPolicy {
+        &self.policy
+    }
+
+    pub fn tokens(&self) -> &Arc<dyn TokenStore> {
+        &self.tokens
+    }
+
+    pub fn sessions(&self) -> &Arc<dyn SessionStore> {
+        &self.sessions
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    fn verify_signed(
+        &self,
+        ring: &KeyRing,
+        request: &AuthRequest<'_>,
+        now: Timestamp,
+    ) -> std::result::Result<Claims, Rejection> {
+        const PLAYBACK: &[Kind] = &[Kind::Playback];
+        const SEGMENT: &[Kind] = &[Kind::Playback, Kind::Segment];
+        ring.verify_kinds(
+            request.token.unwrap_or_default(),
+            now,
+            if request.segment { SEGMENT } else { PLAYBACK },
+            Some(request.ip),
+            Some(request.stream),
+        )
+    }
+
+    /// Starts deciding `request` without blocking: an async server calls this on its reactor
+    /// threads, and [`Pending::finish`] on its blocking pool only when the store must be asked.
+    pub fn start(&self, request: &AuthRequest<'_>) -> Step {
+        let now = self.clock.now();
+        let lease_until = self.policy.lease_until(now);
+        let pending = |work| {
+            Step::Pending(Pending {
+                now,
+                lease_until,
+                work,
+            })
+        };
+        let plan = match request.token {
+            // Verification is CPU only (microseconds), so it runs here rather than a thread hop.
+            Some(token) if is_signed(token) => plan_signed(
+                request,
+                self.verify_signed(&self.signed_keys.current(), request, now),
+                &self.policy,
+            ),
+            Some(secret) if !secret.is_empty() => {
+                let digest = self.hasher.digest(secret);
+                match self.tokens.try_token_without_blocking(&digest) {
+                    Some(token) => plan(request, token.as_deref(), now),
+                    None => return pending(Work::Lookup(digest)),
+                }
+            }
+            _ => plan(request, None, now),
+        };
+        let admission = match plan {
+            Plan::Decided(decision) => return Step::Done(Ok(decision)),
+            Plan::Admit(admission) => admission,
+        };
+        match self
+            .sessions
+            .try_admit_without_blocking(&admission.claim(request), now, lease_until)
+        {
+            Some(Ok(answer)) => Step::Done(Ok(admission.conclude(answer, &self.policy))),
+            Some(Err(err)) => Step::Done(Err(err)),
+            None => pending(Work::Admit(admission)),
+        }
+    }
+
+    /// Decides one request: [`Authorizer::start`], then [`Pending::finish`] if the store must be
+    /// asked. Blocking: call it from a thread that may block.
+    pub fn authorize(&self, request: &AuthRequest<'_>) -> Result<Decision> {
+        match self.start(request) {
+            Step::Done(decision) => decision,
+            Step::Pending(pending) => pending.finish(self, request),
+        }
+    }
+
+    /// Ends the session `request` names (same token, same session key as when it was admitted)
+    /// at once, for a media server's "done" call; false if no live session matched. The owner
+    /// is the one admission recorded: a stored token's id, or for a signed token (which has no
+    /// row) its session group's or its signature's. Blocking.
+    pub fn end_session(&self, request: &AuthRequest<'_>) -> Result<bool> {
+        let Some(secret) = request.token.filter(|t| !t.is_empty()) else {
+            return Ok(false);
+        };
+        let owner = if is_signed(secret) {
+            signed_session_owner(&self.signed_keys.current(), secret)
+        } else {
+            match self.tokens.token_by_digest(&self.hasher.digest(secret))? {
+                Some(token) => SessionOwner::token(token.id),
+                None => return Ok(false),
+            }
+        };
+        let key = session_key(
+            request.session_id,
+            request.ip,
+            request.stream,
+            request.proto,
+        );
+        self.sessions
+            .end_session_by_key(owner, &key, self.clock.now())
+    }
+}

@@ -1,0 +1,147 @@
+//! Sessions: [`SessionStore`] for [`MemoryStore`](super::MemoryStore).
+
+use super::*;
+use crate::session::{SessionOwner, SessionStore};
+
+impl SessionStore for MemoryStore {
+    fn try_admit_without_blocking(
+        &self,
+        claim: &SessionClaim<'_>,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Option<Result<Admission>> {
+        Some(self.admit_session(claim, now, lease_until))
+    }
+
+    fn admit_session(
+        &self,
+        claim: &SessionClaim<'_>,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Admission> {
+        let mut state = self.state()?;
+        let key = (claim.owner.raw(), claim.key.to_owned());
+        if let Some(&id) = state.by_key.get(&key) {
+            let live = state.sessions.get(&id).is_some_and(|s| s.is_live(now));
+            if live {
+                let session = state
+                    .sessions
+                    .get_mut(&id)
+                    .ok_or_else(|| Error::storage("index out of step"))?;
+                if session.terminated_at.is_some() {
+                    return Ok(Admission::Terminated { session_id: id });
+                }
+                session.last_seen = now;
+                session.expires_at = lease_until;
+                return Ok(Admission::Extended { session_id: id });
+            }
+        }
+        // A token deleted since the caller looked it up holds no slot (see the conformance test).
+        if let Some(token_id) = claim.owner.token_id() {
+            if !state.tokens.contains_key(&token_id) {
+                return Ok(Admission::LimitReached { live: 0 });
+            }
+        }
+        if claim.max_sessions > 0 {
+            let live = state
+                .by_owner
+                .get(&claim.owner.raw())
+                .into_iter()
+                .flatten()
+                .filter(|id| state.sessions.get(id).is_some_and(|s| s.holds_slot(now)))
+                .count();
+            if live >= claim.max_sessions as usize {
+                return Ok(Admission::LimitReached {
+                    live: u32::try_from(live).unwrap_or(u32::MAX),
+                });
+            }
+        }
+        // A dead lease under the same key is replaced by the new session.
+        if let Some(dead) = state.by_key.get(&key).copied() {
+            state.remove_session(dead);
+        }
+        state.next_session_id += 1;
+        let id = state.next_session_id;
+        state.sessions.insert(
+            id,
+            Session {
+                id,
+                token_id: claim.owner.token_id(),
+                owner: claim.owner,
+                key: claim.key.to_owned(),
+                user_id: claim.user_id.to_owned(),
+                stream: claim.stream.to_owned(),
+                ip: claim.ip.to_string(),
+                proto: claim.proto.to_owned(),
+                started_at: now,
+                last_seen: now,
+                expires_at: lease_until,
+                terminated_at: None,
+            },
+        );
+        state.by_key.insert(key, id);
+        state
+            .by_owner
+            .entry(claim.owner.raw())
+            .or_default()
+            .insert(id);
+        Ok(Admission::Admitted { session_id: id })
+    }
+
+    fn sessions(&self, filter: &SessionFilter, now: Timestamp) -> Result<Vec<Session>> {
+        let state = self.state()?;
+        Ok(state
+            .sessions
+            .values()
+            .filter(|s| s.is_live(now))
+            .filter(|s| filter.token_id.is_none_or(|t| s.token_id == Some(t)))
+            .filter(|s| filter.user_id.as_deref().is_none_or(|u| s.user_id == u))
+            .filter(|s| filter.stream.as_deref().is_none_or(|n| s.stream == n))
+            .cloned()
+            .collect())
+    }
+
+    fn terminate_session(&self, id: SessionId, now: Timestamp) -> Result<bool> {
+        let mut state = self.state()?;
+        match state.sessions.get_mut(&id) {
+            Some(session) if session.is_live(now) => {
+                session.terminated_at.get_or_insert(now);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn end_session(&self, id: SessionId) -> Result<bool> {
+        let mut state = self.state()?;
+        let existed = state.sessions.contains_key(&id);
+        state.remove_session(id);
+        Ok(existed)
+    }
+
+    fn end_session_by_key(&self, owner: SessionOwner, key: &str, now: Timestamp) -> Result<bool> {
+        let mut state = self.state()?;
+        let Some(&id) = state.by_key.get(&(owner.raw(), key.to_owned())) else {
+            return Ok(false);
+        };
+        let live = state.sessions.get(&id).is_some_and(|s| s.is_live(now));
+        if live {
+            state.remove_session(id);
+        }
+        Ok(live)
+    }
+
+    fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64> {
+        let mut state = self.state()?;
+        let expired: Vec<SessionId> = state
+            .sessions
+            .values()
+            .filter(|s| !s.is_live(now))
+            .map(|s| s.id)
+            .collect();
+        for id in &expired {
+            state.remove_session(*id);
+        }
+        Ok(expired.len() as u64)
+    }
+}

@@ -1,0 +1,34 @@
+//! Tickets and door checks: [`TicketStore`] for [`MemoryStore`](super::MemoryStore).
+
+use super::*;
+use crate::account::AccountId;
+use crate::ticket::{NewTicket, Ticket, TicketId, TicketStore, TicketUse};
+
+impl TicketStore for MemoryStore {
+    fn create_ticket(&self, ticket: NewTicket, now: Timestamp) -> Result<Ticket> {
+        self.tickets()?.create_ticket(ticket, now)
+    }
+
+    fn ticket(&self, id: TicketId) -> Result<Option<Ticket>> {
+        Ok(self.tickets()?.ticket(id))
+    }
+
+    fn revoke_ticket(&self, id: TicketId, now: Timestamp) -> Result<bool> {
+        Ok(self.tickets()?.revoke_ticket(id, now))
+    }
+
+    fn use_ticket(
+        &self,
+        id: TicketId,
+        step: i64,
+        by: Option<AccountId>,
+        single_entry: bool,
+        now: Timestamp,
+    ) -> Result<TicketUse> {
+        Ok(self.tickets()?.use_ticket(id, step, by, single_entry, now))
+    }
+
+    fn purge_ticket_state(&self, now: Timestamp) -> Result<u64> {
+        Ok(self.tickets()?.purge(now))
+    }
+}

@@ -1,0 +1,170 @@
+//! Sessions: [`SessionStore`] for [`PostgresStore`](super::PostgresStore).
+
+use super::*;
+use crate::session::SessionStore;
+
+impl SessionStore for PostgresStore {
+    fn admit_session(
+        &self,
+        claim: &SessionClaim<'_>,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Admission> {
+        if let Some(answer) = self.try_admit_without_blocking(claim, now, lease_until) {
+            return answer;
+        }
+        let (now_us, until_us) = (now.unix_micros(), lease_until.unix_micros());
+        let owner = claim.owner.raw();
+        let epoch = self.node.epoch();
+        let mut conn = self.conn()?;
+        let key = nul_free(claim.key);
+        // A re-check of a live session this node does not remember (seen first at another node,
+        // or forgotten) is read, remembered, and its extension written behind with the others:
+        // a read commits nothing, so it neither waits for a WAL flush nor queues on the row
+        // behind another node's batch of extensions (both showed as the top waits under load
+        // with two nodes). Only for a session whose stored lease outlasts the write-behind by a
+        // margin (`MIN_LEASE_TO_LEARN`); otherwise, and when memory is not trusted, below.
+        if self.node.trusted() {
+            let live = conn.query_typed_opt(
+                "SELECT id FROM sessions WHERE owner = $1 AND session_key = $2 \
+                 AND expires_at > $3 AND terminated_at IS NULL",
+                &[
+                    (&owner, Type::INT8),
+                    (&key, Type::TEXT),
+                    (&now_us.saturating_add(MIN_LEASE_TO_LEARN), Type::INT8),
+                ],
+            )?;
+            if let Some(row) = live {
+                let session_id: SessionId = row.try_get(0)?;
+                if self
+                    .node
+                    .learn_live(owner, claim.key, session_id, now_us, until_us, epoch)
+                {
+                    return Ok(Admission::Extended { session_id });
+                }
+            }
+        }
+        // Otherwise one conditional statement extends the lease without the token lock, so
+        // re-checks never queue behind each other or behind admissions. Safe without the lock
+        // because it only ever touches a session that already holds a slot, and its row lock
+        // orders it with a concurrent terminate, end or purge of that session (the WHERE clause
+        // is re-checked after them).
+        let extended = conn.query_typed_opt(
+            "UPDATE sessions SET last_seen = $3, expires_at = $4 \
+             WHERE owner = $1 AND session_key = $2 AND expires_at > $3 \
+             AND terminated_at IS NULL RETURNING id",
+            &[
+                (&claim.owner.raw(), Type::INT8),
+                (&key, Type::TEXT),
+                (&now_us, Type::INT8),
+                (&until_us, Type::INT8),
+            ],
+        )?;
+        if let Some(row) = extended {
+            let admission = Admission::Extended {
+                session_id: row.try_get(0)?,
+            };
+            self.node
+                .learn(owner, claim.key, admission, until_us, epoch);
+            return Ok(admission);
+        }
+        let mut tx = read_committed(&mut conn)?;
+        let admission = Self::admit_locked(&mut tx, claim, now_us, until_us, &self.node)?;
+        tx.commit()?;
+        self.node
+            .learn(owner, claim.key, admission, until_us, epoch);
+        Ok(admission)
+    }
+
+    /// From this node's memory of live sessions (see `node_sessions`).
+    fn try_admit_without_blocking(
+        &self,
+        claim: &SessionClaim<'_>,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Option<Result<Admission>> {
+        self.node
+            .recheck(
+                claim.owner.raw(),
+                claim.key,
+                now.unix_micros(),
+                lease_until.unix_micros(),
+            )
+            .map(Ok)
+    }
+
+    fn sessions(&self, filter: &SessionFilter, now: Timestamp) -> Result<Vec<Session>> {
+        let mut conn = self.conn()?;
+        // Leases as given, not as last written.
+        self.node.write_pending(&mut *conn, None)?;
+        let mut filters = Where::default();
+        filters.integer("expires_at > $?", Some(now.unix_micros()));
+        filters.integer("token_id = $?", filter.token_id);
+        filters.text("user_id = $?", filter.user_id.as_deref());
+        filters.text("stream = $?", filter.stream.as_deref());
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions {} ORDER BY id",
+            filters.sql()
+        );
+        conn.query_typed(&sql, &filters.params())?
+            .iter()
+            .map(session_from_row)
+            .collect()
+    }
+
+    fn terminate_session(&self, id: SessionId, now: Timestamp) -> Result<bool> {
+        let now_us = now.unix_micros();
+        let changed = self.conn()?.execute_typed(
+            "UPDATE sessions SET terminated_at = COALESCE(terminated_at, $2) \
+             WHERE id = $1 AND expires_at > $2",
+            &[(&id, Type::INT8), (&now_us, Type::INT8)],
+        )?;
+        // Other nodes hear of it through the trigger; this one needs no round trip.
+        self.node.forget(id);
+        Ok(changed > 0)
+    }
+
+    fn end_session(&self, id: SessionId) -> Result<bool> {
+        let deleted = self
+            .conn()?
+            .execute_typed("DELETE FROM sessions WHERE id = $1", &[(&id, Type::INT8)])?;
+        self.node.forget(id);
+        Ok(deleted > 0)
+    }
+
+    fn end_session_by_key(&self, owner: SessionOwner, key: &str, now: Timestamp) -> Result<bool> {
+        let mut conn = self.conn()?;
+        // Leases as given, not as last written: a live session must not look expired.
+        self.node.write_pending(&mut *conn, Some(owner.raw()))?;
+        let now_us = now.unix_micros();
+        let ended = conn.query_typed(
+            "DELETE FROM sessions WHERE owner = $1 AND session_key = $2 AND expires_at > $3 \
+             RETURNING id",
+            &[
+                (&owner.raw(), Type::INT8),
+                (&nul_free(key).as_ref(), Type::TEXT),
+                (&now_us, Type::INT8),
+            ],
+        )?;
+        for row in &ended {
+            self.node.forget(row.try_get(0)?);
+        }
+        Ok(!ended.is_empty())
+    }
+
+    fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64> {
+        let now_us = now.unix_micros();
+        let mut conn = self.conn()?;
+        // Leases given from memory first, or a session live here could be purged as expired.
+        self.node.write_pending(&mut *conn, None)?;
+        let mut tx = read_committed(&mut conn)?;
+        tx.batch_execute("SET LOCAL auth.quiet_purge = 'on'")?;
+        let purged = tx.execute_typed(
+            "DELETE FROM sessions WHERE expires_at <= $1",
+            &[(&now_us, Type::INT8)],
+        )?;
+        tx.commit()?;
+        self.node.purge(now_us);
+        Ok(purged)
+    }
+}

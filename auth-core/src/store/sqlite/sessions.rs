@@ -1,0 +1,218 @@
+//! Sessions: [`SessionStore`] for [`SqliteStore`](super::SqliteStore).
+
+use super::*;
+use crate::session::SessionStore;
+
+impl SessionStore for SqliteStore {
+    fn admit_session(
+        &self,
+        claim: &SessionClaim<'_>,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Admission> {
+        if let Some(answer) = self.try_admit_without_blocking(claim, now, lease_until) {
+            return answer;
+        }
+        let claim = OwnedClaim::from(claim);
+        let (owner, key) = (claim.owner.raw(), claim.key.clone());
+        let pending = Arc::clone(&self.pending);
+        let live = Arc::clone(&self.live);
+        let until_us = lease_until.unix_micros();
+        let on_commit = move |admission: &Admission| {
+            let mut index = lock_live(&live);
+            match *admission {
+                Admission::Admitted { session_id } | Admission::Extended { session_id } => {
+                    index.insert(owner, &key, session_id, until_us, false)
+                }
+                Admission::Terminated { session_id } => {
+                    index.insert(owner, &key, session_id, until_us, true)
+                }
+                Admission::LimitReached { .. } => {}
+            }
+        };
+        self.writer.run_then(move |conn| {
+            pending.apply(conn, Some(owner))?;
+            let (now_us, until_us) = (now.unix_micros(), lease_until.unix_micros());
+            let existing: Option<(SessionId, i64, Option<i64>)> = conn
+                .prepare_cached(
+                    "SELECT id, expires_at, terminated_at FROM sessions WHERE owner = ?1 AND session_key = ?2",
+                )?
+                .query_row(params![owner, claim.key], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                .optional()?;
+            let admission = match existing {
+                Some((session_id, expires_at, terminated)) if expires_at > now_us => {
+                    if terminated.is_some() {
+                        Admission::Terminated { session_id }
+                    } else {
+                        conn.prepare_cached(
+                            "UPDATE sessions SET last_seen = ?1, expires_at = ?2 WHERE id = ?3",
+                        )?
+                        .execute(params![now_us, until_us, session_id])?;
+                        Admission::Extended { session_id }
+                    }
+                }
+                _ if !token_exists(conn, claim.owner.token_id())? => {
+                    // Deleted since the caller looked it up: it holds no slot. Not the foreign key
+                    // error the insert would raise: a server failing open would allow an error.
+                    Admission::LimitReached { live: 0 }
+                }
+                _ => {
+                    let live: i64 = if claim.max_sessions == 0 {
+                        0
+                    } else {
+                        conn.prepare_cached(
+                            "SELECT COUNT(*) FROM sessions \
+                             WHERE owner = ?1 AND expires_at > ?2 AND terminated_at IS NULL",
+                        )?
+                        .query_row(params![owner, now_us], |row| row.get(0))?
+                    };
+                    if claim.max_sessions > 0 && live >= i64::from(claim.max_sessions) {
+                        Admission::LimitReached {
+                            live: u32::try_from(live).unwrap_or(u32::MAX),
+                        }
+                    } else {
+                        // A dead lease under the same key is replaced by the new session.
+                        let session_id: SessionId = conn
+                            .prepare_cached(
+                                "INSERT INTO sessions (owner, token_id, session_key, user_id, stream, ip, proto, \
+                                 started_at, last_seen, expires_at, terminated_at) \
+                                 VALUES (?1, ?9, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, NULL) \
+                                 ON CONFLICT (owner, session_key) DO UPDATE SET \
+                                 user_id = excluded.user_id, stream = excluded.stream, ip = excluded.ip, \
+                                 proto = excluded.proto, started_at = excluded.started_at, \
+                                 last_seen = excluded.last_seen, expires_at = excluded.expires_at, \
+                                 terminated_at = NULL \
+                                 RETURNING id",
+                            )?
+                            .query_row(
+                                params![
+                                    owner,
+                                    claim.key,
+                                    claim.user_id,
+                                    claim.stream,
+                                    claim.ip,
+                                    claim.proto,
+                                    now_us,
+                                    until_us,
+                                    claim.owner.token_id()
+                                ],
+                                |row| row.get(0),
+                            )?;
+                        Admission::Admitted { session_id }
+                    }
+                }
+            };
+            Ok(admission)
+        }, on_commit)
+    }
+
+    fn try_admit_without_blocking(
+        &self,
+        claim: &SessionClaim<'_>,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Option<Result<Admission>> {
+        let (now_us, until_us) = (now.unix_micros(), lease_until.unix_micros());
+        let admission = self
+            .live()
+            .recheck(claim.owner.raw(), claim.key, now_us, until_us)?;
+        if let Admission::Extended { session_id } = admission {
+            self.pending
+                .add(claim.owner.raw(), session_id, now_us, until_us);
+        }
+        Some(Ok(admission))
+    }
+
+    fn sessions(&self, filter: &SessionFilter, now: Timestamp) -> Result<Vec<Session>> {
+        let mut filters = Where::default();
+        filters.integer("expires_at > ?", Some(now.unix_micros()));
+        filters.integer("token_id = ?", filter.token_id);
+        filters.text("user_id = ?", filter.user_id.as_deref());
+        filters.text("stream = ?", filter.stream.as_deref());
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions {} ORDER BY id",
+            filters.sql()
+        );
+        let conn = self.reader()?;
+        let sessions = conn
+            .prepare_cached(&sql)?
+            .query_map(params_from_iter(filters.values.iter()), session_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(sessions)
+    }
+
+    fn terminate_session(&self, id: SessionId, now: Timestamp) -> Result<bool> {
+        let live = Arc::clone(&self.live);
+        self.writer.run_then(
+            move |conn| {
+                let changed = conn
+                    .prepare_cached(
+                        "UPDATE sessions SET terminated_at = COALESCE(terminated_at, ?2) \
+                         WHERE id = ?1 AND expires_at > ?2",
+                    )?
+                    .execute(params![id, now.unix_micros()])?;
+                Ok(changed > 0)
+            },
+            move |&terminated| {
+                if terminated {
+                    lock_live(&live).terminate(id);
+                }
+            },
+        )
+    }
+
+    fn end_session(&self, id: SessionId) -> Result<bool> {
+        let live = Arc::clone(&self.live);
+        self.writer.run_then(
+            move |conn| {
+                let deleted = conn
+                    .prepare_cached("DELETE FROM sessions WHERE id = ?1")?
+                    .execute([id])?;
+                Ok(deleted > 0)
+            },
+            move |_| lock_live(&live).remove(id),
+        )
+    }
+
+    fn end_session_by_key(&self, owner: SessionOwner, key: &str, now: Timestamp) -> Result<bool> {
+        let (pending, live) = (Arc::clone(&self.pending), Arc::clone(&self.live));
+        let key = key.to_owned();
+        self.writer
+            .run_then(
+                move |conn| {
+                    // Leases as given, not as last written: a live session must not look expired.
+                    pending.apply(conn, Some(owner.raw()))?;
+                    Ok(conn
+                        .prepare_cached(
+                            "DELETE FROM sessions WHERE owner = ?1 AND session_key = ?2 \
+                         AND expires_at > ?3 RETURNING id",
+                        )?
+                        .query_row(params![owner.raw(), key, now.unix_micros()], |row| {
+                            row.get::<_, SessionId>(0)
+                        })
+                        .optional()?)
+                },
+                move |ended| {
+                    if let Some(id) = *ended {
+                        lock_live(&live).remove(id);
+                    }
+                },
+            )
+            .map(|ended| ended.is_some())
+    }
+
+    fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64> {
+        let pending = Arc::clone(&self.pending);
+        let live = Arc::clone(&self.live);
+        self.writer.run_then(
+            move |conn| {
+                pending.apply(conn, None)?;
+                let purged = conn
+                    .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
+                    .execute([now.unix_micros()])?;
+                Ok(purged as u64)
+            },
+            move |_| lock_live(&live).purge(now.unix_micros()),
+        )
+    }
+}

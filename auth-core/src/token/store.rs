@@ -1,0 +1,69 @@
+//! Where tokens are kept: [`TokenStore`], and the shapes its listing takes and answers with.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::{NewToken, Token, TokenId, TokenPatch, TokenStatus};
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::page::Page;
+use crate::secret::SecretDigest;
+
+/// Which tokens to list.
+#[derive(Debug, Clone, Default)]
+pub struct TokenFilter {
+    pub status: Option<TokenStatus>,
+    /// Exact user id.
+    pub user_id: Option<String>,
+    /// User ids starting with this.
+    pub user_id_prefix: Option<String>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// What [`TokenStore::upsert_token`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Upsert {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// Tokens, looked up by their secret's keyed digest on every request and managed by operators.
+pub trait TokenStore: Send + Sync {
+    /// Fails with `Conflict` when a token with the same secret (digest) exists.
+    fn create_token(&self, token: NewToken, now: Timestamp) -> Result<Token>;
+
+    /// Creates the token, or brings the token with the same digest to these settings; touches
+    /// nothing (not even `updated_at`) when they already match.
+    fn upsert_token(&self, token: NewToken, now: Timestamp) -> Result<(Token, Upsert)>;
+
+    fn token(&self, id: TokenId) -> Result<Option<Token>>;
+
+    /// The hot-path lookup: one indexed read. Shared (`Arc`) so that a cache can hand out the
+    /// same token to every request without copying it.
+    fn token_by_digest(&self, digest: &SecretDigest) -> Result<Option<Arc<Token>>>;
+
+    /// The token lookup, answered only if that needs no blocking (an in-memory cache hit);
+    /// `None` means "call [`TokenStore::token_by_digest`] on a thread that may block". Async
+    /// servers call this on their reactor threads, so it must take nothing but short in-memory
+    /// locks.
+    fn try_token_without_blocking(&self, _digest: &SecretDigest) -> Option<Option<Arc<Token>>> {
+        None
+    }
+
+    /// A number that changes whenever any token is created, changed or deleted, by any process
+    /// or node sharing this store: what [`crate::store::CachedTokens`] polls to notice writes it
+    /// did not make.
+    fn token_generation(&self) -> Result<u64>;
+
+    fn list_tokens(&self, filter: &TokenFilter) -> Result<Page<Token>>;
+
+    /// Applies `patch` atomically (read, validate, write); `NotFound` if there is no such token.
+    fn update_token(&self, id: TokenId, patch: TokenPatch, now: Timestamp) -> Result<Token>;
+
+    /// Deletes the token and its sessions; false if there was no such token.
+    fn delete_token(&self, id: TokenId) -> Result<bool>;
+}

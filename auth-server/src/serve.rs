@@ -1,0 +1,185 @@
+//! The running server: the accept loop, the background tasks (session purge, token cache and
+//! key ring kept current), and a shutdown that drains connections and the access log.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth_core::store::CachedTokens;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::app::App;
+use crate::http;
+use crate::signing;
+
+/// How long a client may take to send its request headers (slow clients must not hold sockets).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long shutdown waits for open connections to finish their requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A server accepting connections; stop it with [`RunningServer::shutdown`].
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Binds `addr` (port 0 picks a free one) and starts serving.
+    pub async fn start(
+        addr: SocketAddr,
+        app: Arc<App>,
+        cleanup_interval: Duration,
+    ) -> io::Result<RunningServer> {
+        let listener = TcpListener::bind(addr).await?;
+        let local_addr = listener.local_addr()?;
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(serve(listener, app, cleanup_interval, stopped));
+        Ok(RunningServer {
+            local_addr,
+            stop,
+            task,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting, lets open requests finish, writes the queued access log, and returns.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        if let Err(err) = self.task.await {
+            log::error!("server task failed: {err}");
+        }
+    }
+}
+
+async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    cleanup_interval: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let purge = tokio::spawn(purge_expired_sessions(Arc::clone(&app), cleanup_interval));
+    let revalidate = tokio::spawn(revalidate_token_cache(Arc::clone(&app)));
+    let reload_keys = tokio::spawn(reload_signing_keys(Arc::clone(&app)));
+    let graceful = GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true);
+
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(conn) => conn,
+                    Err(err) => {
+                        // Usually descriptor exhaustion: back off instead of spinning.
+                        log::warn!("accept failed: {err}");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let app = Arc::clone(&app);
+                let service = service_fn(move |request| http::route(Arc::clone(&app), request, peer));
+                let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    if let Err(err) = connection.await {
+                        log::debug!("connection from {peer} ended with an error: {err}");
+                    }
+                });
+            }
+            _ = stopped.changed() => break,
+        }
+    }
+    drop(listener);
+    purge.abort();
+    revalidate.abort();
+    reload_keys.abort();
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(DRAIN_TIMEOUT) => log::warn!("some connections were still open after {DRAIN_TIMEOUT:?}; closing them"),
+    }
+    let flush = tokio::task::spawn_blocking(move || {
+        if let Some(writer) = &app.access_log {
+            writer.shutdown();
+            let stats = writer.stats();
+            log::info!(
+                "access log flushed: {} written, {} dropped",
+                stats.written.load(std::sync::atomic::Ordering::Relaxed),
+                stats.dropped.load(std::sync::atomic::Ordering::Relaxed)
+            );
+        }
+    });
+    if let Err(err) = flush.await {
+        log::error!("flushing the access log failed: {err}");
+    }
+}
+
+/// Keeps the token cache current ahead of requests (see [`CachedTokens::revalidate`]).
+async fn revalidate_token_cache(app: Arc<App>) {
+    let mut ticker = tokio::time::interval(CachedTokens::DEFAULT_RECHECK / 2);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let cache = Arc::clone(&app.token_cache);
+        match tokio::task::spawn_blocking(move || cache.revalidate()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => log::warn!("revalidating the token cache failed: {err}"),
+            Err(err) => log::warn!("token cache task failed: {err}"),
+        }
+    }
+}
+
+/// Picks up keys generated or retired elsewhere (the CLI, another node).
+async fn reload_signing_keys(app: Arc<App>) {
+    let mut ticker = tokio::time::interval(signing::RELOAD_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let app = Arc::clone(&app);
+        let reload = tokio::task::spawn_blocking(move || {
+            app.signing.reload(app.stores.signing_keys.as_ref())
+        });
+        match reload.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => log::warn!(
+                "reloading the signing keys failed (the previous keys stay in use): {err}"
+            ),
+            Err(err) => log::warn!("signing key reload task failed: {err}"),
+        }
+    }
+}
+
+async fn purge_expired_sessions(app: Arc<App>, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let sessions = Arc::clone(&app.stores.sessions);
+        let now = app.clock().now();
+        match tokio::task::spawn_blocking(move || sessions.purge_expired_sessions(now)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(purged)) => log::debug!("purged {purged} expired sessions"),
+            Ok(Err(err)) => log::warn!("purging expired sessions failed: {err}"),
+            Err(err) => log::warn!("purge task failed: {err}"),
+        }
+        let ticketing = Arc::clone(&app.stores.ticketing);
+        match tokio::task::spawn_blocking(move || ticketing.purge_ticket_state(now)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => log::warn!("purging old ticket state failed: {err}"),
+            Err(err) => log::warn!("purge task failed: {err}"),
+        }
+    }
+}
