@@ -291,8 +291,6 @@ mod tests {
     use super::*;
     use crate::access_log::AccessLogFilter;
     use crate::decision::{Denial, DenyReason, RequestType};
-    #[allow(unused_imports)]
-    use crate::prelude::*;
     use crate::store::MemoryStore;
 
     fn entry(i: u64) -> AccessLogEntry {

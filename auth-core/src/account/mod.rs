@@ -376,8 +376,6 @@ fn validate_name(field: &'static str, name: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
-    use crate::prelude::*;
 
     #[test]
     fn usernames_are_folded_and_checked() {

@@ -544,8 +544,6 @@ pub fn signed_session_owner(ring: &KeyRing, token: &str) -> SessionOwner {
 
 #[cfg(test)]
 mod tests {
-    #[allow(unused_imports)]
-    use crate::prelude::*;
     use std::time::Duration;
 
     use std::sync::Arc;

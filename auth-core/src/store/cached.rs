@@ -201,7 +201,6 @@ impl TokenStore for CachedTokens {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    #[allow(unused_imports)]
     use crate::prelude::*;
     use crate::store::testkit::{digest, spec, T0};
     use crate::store::{MemoryStore, SqliteStore};

@@ -131,7 +131,6 @@ fn scan_step() -> Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
     use crate::prelude::*;
     use crate::store::testkit::T0;
     use crate::store::MemoryStore;

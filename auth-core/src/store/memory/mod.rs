@@ -109,10 +109,4 @@ impl Health for MemoryStore {
 }
 
 #[cfg(test)]
-mod tests {
-    #[allow(unused_imports)]
-    use crate::prelude::*;
-    crate::store_suite!(super::MemoryStore::new());
-    #[cfg(feature = "tickets")]
-    crate::ticketing_suite!(super::MemoryStore::new());
-}
+mod tests;

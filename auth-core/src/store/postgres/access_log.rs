@@ -129,3 +129,26 @@ impl AccessLogStore for PostgresStore {
         Ok(stats)
     }
 }
+
+const ACCESS_LOG_COLUMNS: &str = "id, at, token_id, token_prefix, user_id, stream, ip, proto, \
+     request_type, session_id, result, reason, latency_us";
+
+fn access_log_from_row(row: &Row) -> Result<AccessLogRecord> {
+    Ok(AccessLogRecord {
+        id: row.try_get(0)?,
+        entry: StoredEntry {
+            at: Timestamp::from_unix_micros(row.try_get(1)?),
+            token_id: row.try_get(2)?,
+            token_prefix: row.try_get(3)?,
+            user_id: row.try_get(4)?,
+            stream: row.try_get(5)?,
+            ip: row.try_get(6)?,
+            proto: row.try_get(7)?,
+            request_type: row.try_get(8)?,
+            session_id: row.try_get(9)?,
+            result: row.try_get(10)?,
+            reason: row.try_get(11)?,
+            latency_us: u64::try_from(row.try_get::<_, i64>(12)?).unwrap_or_default(),
+        },
+    })
+}

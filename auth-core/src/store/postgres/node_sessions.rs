@@ -433,7 +433,6 @@ fn listen(node: &NodeSessions, config: &Config, stop: &AtomicBool) {
 
 #[cfg(test)]
 mod tests {
-    #[allow(unused_imports)]
     use crate::prelude::*;
     use std::time::Duration;
 

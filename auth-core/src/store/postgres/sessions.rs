@@ -168,3 +168,26 @@ impl SessionStore for PostgresStore {
         Ok(purged)
     }
 }
+
+const SESSION_COLUMNS: &str = "id, owner, session_key, user_id, stream, ip, proto, \
+     started_at, last_seen, expires_at, terminated_at";
+
+fn session_from_row(row: &Row) -> Result<Session> {
+    let owner = SessionOwner::from_raw(row.try_get(1)?);
+    Ok(Session {
+        id: row.try_get(0)?,
+        token_id: owner.token_id(),
+        owner,
+        key: row.try_get(2)?,
+        user_id: row.try_get(3)?,
+        stream: row.try_get(4)?,
+        ip: row.try_get(5)?,
+        proto: row.try_get(6)?,
+        started_at: Timestamp::from_unix_micros(row.try_get(7)?),
+        last_seen: Timestamp::from_unix_micros(row.try_get(8)?),
+        expires_at: Timestamp::from_unix_micros(row.try_get(9)?),
+        terminated_at: row
+            .try_get::<_, Option<i64>>(10)?
+            .map(Timestamp::from_unix_micros),
+    })
+}

@@ -98,3 +98,171 @@ impl TokenStore for PostgresStore {
         Ok(deleted > 0)
     }
 }
+
+const TOKEN_COLUMNS: &str = "id, token_hash, user_id, status, max_sessions, allowed_ips, \
+     allowed_streams, valid_from, valid_until, meta, created_at, updated_at, token_prefix, \
+     allowed_actions";
+
+fn token_from_row(row: &Row) -> Result<Token> {
+    let digest: Vec<u8> = row.try_get(1)?;
+    let status: String = row.try_get(3)?;
+    let max_sessions: i64 = row.try_get(4)?;
+    let ips: String = row.try_get(5)?;
+    let streams: String = row.try_get(6)?;
+    let meta: String = row.try_get(9)?;
+    let actions: String = row.try_get(13)?;
+    let actions: Vec<Action> =
+        serde_json::from_str(&actions).map_err(|e| corrupt("allowed_actions", e))?;
+    let ips: Vec<String> = serde_json::from_str(&ips).map_err(|e| corrupt("allowed_ips", e))?;
+    let streams: Vec<String> =
+        serde_json::from_str(&streams).map_err(|e| corrupt("allowed_streams", e))?;
+    Ok(Token {
+        id: row.try_get(0)?,
+        digest: SecretDigest(
+            digest
+                .try_into()
+                .map_err(|d: Vec<u8>| corrupt("token_hash", format!("{} bytes", d.len())))?,
+        ),
+        token_prefix: row.try_get(12)?,
+        user_id: row.try_get(2)?,
+        status: status
+            .parse::<TokenStatus>()
+            .map_err(|e| corrupt("status", e))?,
+        max_sessions: u32::try_from(max_sessions).map_err(|e| corrupt("max_sessions", e))?,
+        allowed_ips: IpAllowList::parse(&ips).map_err(|e| corrupt("allowed_ips", e))?,
+        allowed_streams: StreamAllowList::parse(&streams)
+            .map_err(|e| corrupt("allowed_streams", e))?,
+        allowed_actions: ActionSet::parse(&actions).map_err(|e| corrupt("allowed_actions", e))?,
+        valid_from: row
+            .try_get::<_, Option<i64>>(7)?
+            .map(Timestamp::from_unix_micros),
+        valid_until: row
+            .try_get::<_, Option<i64>>(8)?
+            .map(Timestamp::from_unix_micros),
+        meta: serde_json::from_str::<Map<String, Value>>(&meta).map_err(|e| corrupt("meta", e))?,
+        created_at: Timestamp::from_unix_micros(row.try_get(10)?),
+        updated_at: Timestamp::from_unix_micros(row.try_get(11)?),
+    })
+}
+
+/// A token's settings as SQL values, numbered `$1`..`$9` in [`SETTINGS_ASSIGNMENTS`] order.
+struct Settings {
+    user_id: String,
+    status: &'static str,
+    max_sessions: i64,
+    allowed_ips: String,
+    allowed_streams: String,
+    valid_from: Option<i64>,
+    valid_until: Option<i64>,
+    meta: String,
+    allowed_actions: String,
+}
+
+const SETTINGS_ASSIGNMENTS: &str =
+    "user_id = $1, status = $2, max_sessions = $3, allowed_ips = $4, \
+     allowed_streams = $5, valid_from = $6, valid_until = $7, meta = $8, allowed_actions = $9";
+
+fn select_token(
+    client: &mut impl GenericClient,
+    clause: &str,
+    param: (&(dyn ToSql + Sync), Type),
+) -> Result<Option<Token>> {
+    let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE {clause}");
+    client
+        .query_typed_opt(&sql, &[param])?
+        .as_ref()
+        .map(token_from_row)
+        .transpose()
+}
+
+fn is_token_conflict(err: &::postgres::Error) -> bool {
+    err.as_db_error().is_some_and(|db| {
+        *db.code() == SqlState::UNIQUE_VIOLATION && db.constraint() == Some("tokens_token_hash_key")
+    })
+}
+
+/// Inserts the token; `Ok(None)` when `on_conflict_do_nothing` and a token with its digest
+/// exists, `Conflict` when not.
+fn insert_token(
+    client: &mut impl GenericClient,
+    new: NewToken,
+    now: Timestamp,
+    on_conflict_do_nothing: bool,
+) -> Result<Option<Token>> {
+    let mut token = new.into_token(0, now, now);
+    let settings = Settings::of(&token)?;
+    let digest = &token.digest.0[..];
+    let now_us = now.unix_micros();
+    let mut params = settings.params().to_vec();
+    params.extend([
+        (&digest as &(dyn ToSql + Sync), Type::BYTEA),
+        (&token.token_prefix, Type::TEXT),
+        (&now_us, Type::INT8),
+    ]);
+    let sql = format!(
+        "INSERT INTO tokens (user_id, status, max_sessions, allowed_ips, allowed_streams, \
+         valid_from, valid_until, meta, allowed_actions, token_hash, token_prefix, created_at, \
+         updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) {} RETURNING id",
+        if on_conflict_do_nothing {
+            "ON CONFLICT (token_hash) DO NOTHING"
+        } else {
+            ""
+        }
+    );
+    match client.query_typed_opt(&sql, &params) {
+        Ok(Some(row)) => {
+            token.id = row.try_get(0)?;
+            Ok(Some(token))
+        }
+        Ok(None) => Ok(None),
+        Err(e) if is_token_conflict(&e) => Err(conflict()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn write_settings(client: &mut impl GenericClient, token: &Token) -> Result<()> {
+    let settings = Settings::of(token)?;
+    let updated_at = token.updated_at.unix_micros();
+    let mut params = settings.params().to_vec();
+    params.extend([
+        (&updated_at as &(dyn ToSql + Sync), Type::INT8),
+        (&token.id, Type::INT8),
+    ]);
+    let sql = format!("UPDATE tokens SET {SETTINGS_ASSIGNMENTS}, updated_at = $10 WHERE id = $11");
+    client.execute_typed(&sql, &params)?;
+    Ok(())
+}
+
+impl Settings {
+    fn of(token: &Token) -> Result<Self> {
+        let json = |v: serde_json::Result<String>| {
+            v.map_err(|e| Error::storage(format!("encoding JSON: {e}")))
+        };
+        Ok(Settings {
+            user_id: token.user_id.clone(),
+            status: token.status.as_str(),
+            max_sessions: i64::from(token.max_sessions),
+            allowed_ips: json(serde_json::to_string(&token.allowed_ips))?,
+            allowed_streams: json(serde_json::to_string(&token.allowed_streams))?,
+            valid_from: token.valid_from.map(Timestamp::unix_micros),
+            valid_until: token.valid_until.map(Timestamp::unix_micros),
+            meta: json(serde_json::to_string(&token.meta))?,
+            allowed_actions: json(serde_json::to_string(&token.allowed_actions))?,
+        })
+    }
+
+    fn params(&self) -> [(&(dyn ToSql + Sync), Type); 9] {
+        [
+            (&self.user_id, Type::TEXT),
+            (&self.status, Type::TEXT),
+            (&self.max_sessions, Type::INT8),
+            (&self.allowed_ips, Type::TEXT),
+            (&self.allowed_streams, Type::TEXT),
+            (&self.valid_from, Type::INT8),
+            (&self.valid_until, Type::INT8),
+            (&self.meta, Type::TEXT),
+            (&self.allowed_actions, Type::TEXT),
+        ]
+    }
+}

@@ -285,7 +285,6 @@ impl Drop for PostgresImport {
 
 #[cfg(all(test, feature = "tickets"))]
 mod tests {
-    #[allow(unused_imports)]
     use crate::prelude::*;
     use std::collections::BTreeMap;
 

@@ -122,3 +122,6 @@ impl AccessLogStore for SqliteStore {
         Ok(stats)
     }
 }
+
+const ACCESS_LOG_COLUMNS: &str = "id, at, token_id, token_prefix, user_id, stream, ip, proto, \
+     request_type, session_id, result, reason, latency_us";

@@ -216,3 +216,34 @@ impl SessionStore for SqliteStore {
         )
     }
 }
+
+const SESSION_COLUMNS: &str =
+    "id, owner, session_key, user_id, stream, ip, proto, started_at, last_seen, expires_at, terminated_at";
+
+fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
+    let owner = SessionOwner::from_raw(row.get(1)?);
+    Ok(Session {
+        id: row.get(0)?,
+        token_id: owner.token_id(),
+        owner,
+        key: row.get(2)?,
+        user_id: row.get(3)?,
+        stream: row.get(4)?,
+        ip: row.get(5)?,
+        proto: row.get(6)?,
+        started_at: Timestamp::from_unix_micros(row.get(7)?),
+        last_seen: Timestamp::from_unix_micros(row.get(8)?),
+        expires_at: Timestamp::from_unix_micros(row.get(9)?),
+        terminated_at: row
+            .get::<_, Option<i64>>(10)?
+            .map(Timestamp::from_unix_micros),
+    })
+}
+
+/// Whether the stored token `id` exists; true for a signed token's owner (`None`), which has no row.
+fn token_exists(conn: &Connection, id: Option<TokenId>) -> Result<bool> {
+    let Some(id) = id else { return Ok(true) };
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM tokens WHERE id = ?1)")?
+        .query_row([id], |row| row.get(0))?)
+}

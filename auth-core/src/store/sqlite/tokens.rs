@@ -94,3 +94,124 @@ impl TokenStore for SqliteStore {
         )
     }
 }
+
+const TOKEN_COLUMNS: &str = "id, token_hash, user_id, status, max_sessions, allowed_ips, \
+     allowed_streams, valid_from, valid_until, meta, created_at, updated_at, token_prefix, \
+     allowed_actions";
+
+fn token_from_row(row: &Row<'_>) -> rusqlite::Result<Token> {
+    let status: String = row.get(3)?;
+    let ips: String = row.get(5)?;
+    let streams: String = row.get(6)?;
+    let meta: String = row.get(9)?;
+    let actions: String = row.get(13)?;
+    let actions: Vec<Action> =
+        serde_json::from_str(&actions).map_err(|e| corrupt("allowed_actions", e))?;
+    let ips: Vec<String> = serde_json::from_str(&ips).map_err(|e| corrupt("allowed_ips", e))?;
+    let streams: Vec<String> =
+        serde_json::from_str(&streams).map_err(|e| corrupt("allowed_streams", e))?;
+    Ok(Token {
+        id: row.get(0)?,
+        digest: SecretDigest(row.get(1)?),
+        token_prefix: row.get(12)?,
+        user_id: row.get(2)?,
+        status: status
+            .parse::<TokenStatus>()
+            .map_err(|e| corrupt("status", e))?,
+        max_sessions: row.get(4)?,
+        allowed_ips: IpAllowList::parse(&ips).map_err(|e| corrupt("allowed_ips", e))?,
+        allowed_streams: StreamAllowList::parse(&streams)
+            .map_err(|e| corrupt("allowed_streams", e))?,
+        allowed_actions: ActionSet::parse(&actions).map_err(|e| corrupt("allowed_actions", e))?,
+        valid_from: row
+            .get::<_, Option<i64>>(7)?
+            .map(Timestamp::from_unix_micros),
+        valid_until: row
+            .get::<_, Option<i64>>(8)?
+            .map(Timestamp::from_unix_micros),
+        meta: serde_json::from_str::<Map<String, Value>>(&meta).map_err(|e| corrupt("meta", e))?,
+        created_at: Timestamp::from_unix_micros(row.get(10)?),
+        updated_at: Timestamp::from_unix_micros(row.get(11)?),
+    })
+}
+
+/// A token's settings as SQL values, in `SETTINGS_ASSIGNMENTS` order.
+fn settings_values(token: &Token) -> Result<[SqlValue; 9]> {
+    let json = |v: serde_json::Result<String>| {
+        v.map_err(|e| Error::storage(format!("encoding JSON: {e}")))
+    };
+    Ok([
+        SqlValue::Text(token.user_id.clone()),
+        SqlValue::Text(token.status.as_str().to_owned()),
+        SqlValue::Integer(i64::from(token.max_sessions)),
+        SqlValue::Text(json(serde_json::to_string(&token.allowed_ips))?),
+        SqlValue::Text(json(serde_json::to_string(&token.allowed_streams))?),
+        token
+            .valid_from
+            .map_or(SqlValue::Null, |t| SqlValue::Integer(t.unix_micros())),
+        token
+            .valid_until
+            .map_or(SqlValue::Null, |t| SqlValue::Integer(t.unix_micros())),
+        SqlValue::Text(json(serde_json::to_string(&token.meta))?),
+        SqlValue::Text(json(serde_json::to_string(&token.allowed_actions))?),
+    ])
+}
+
+const SETTINGS_ASSIGNMENTS: &str =
+    "user_id = ?1, status = ?2, max_sessions = ?3, allowed_ips = ?4, \
+     allowed_streams = ?5, valid_from = ?6, valid_until = ?7, meta = ?8, allowed_actions = ?9";
+
+fn select_token(
+    conn: &Connection,
+    clause: &str,
+    param: &dyn rusqlite::ToSql,
+) -> Result<Option<Token>> {
+    let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE {clause}");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([param], token_from_row)
+        .optional()?)
+}
+
+fn insert_token(conn: &Connection, new: NewToken, now: Timestamp) -> Result<Token> {
+    let mut token = new.into_token(0, now, now);
+    let values = settings_values(&token)?;
+    let result = conn
+        .prepare_cached(
+            "INSERT INTO tokens (user_id, status, max_sessions, allowed_ips, allowed_streams, \
+             valid_from, valid_until, meta, allowed_actions, token_hash, token_prefix, \
+             created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+        )?
+        .execute(params_from_iter(values.iter().chain([
+            &SqlValue::Blob(token.digest.0.to_vec()),
+            &SqlValue::Text(token.token_prefix.clone()),
+            &SqlValue::Integer(now.unix_micros()),
+        ])));
+    match result {
+        Ok(_) => {
+            token.id = conn.last_insert_rowid();
+            Ok(token)
+        }
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Err(Error::Conflict {
+                field: "token",
+                message: "a token with this value already exists".into(),
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn write_settings(conn: &Connection, token: &Token) -> Result<()> {
+    let values = settings_values(token)?;
+    let sql = format!("UPDATE tokens SET {SETTINGS_ASSIGNMENTS}, updated_at = ?10 WHERE id = ?11");
+    conn.prepare_cached(&sql)?
+        .execute(params_from_iter(values.iter().chain([
+            &SqlValue::Integer(token.updated_at.unix_micros()),
+            &SqlValue::Integer(token.id),
+        ])))?;
+    Ok(())
+}
