@@ -16,9 +16,11 @@
 //! - [`clock`]: [`Timestamp`], [`Clock`], and clocks for production and tests.
 //! - [`secret`]: token generation, keyed digests for storage ([`TokenHasher`]), constant-time
 //!   comparison, loggable prefixes.
-//! - [`signed_token`]: tokens verified by signature alone (HMAC-SHA256 or Ed25519), with a
-//!   rotating key ring kept in the store ([`signed_token::keys`]); [`Authorizer`] accepts them
-//!   as playback tokens without a token lookup.
+//! - [`signed_token`]: tokens verified by signature alone (HMAC-SHA256, Ed25519 or ES256; ours
+//!   or JWTs, with a JWKS), with a rotating key ring kept in the store
+//!   ([`signed_token::keys`]); [`Authorizer`] accepts them as playback tokens without a token
+//!   lookup.
+//! - [`edge_url`]: URL signatures an edge checks alone (nginx `secure_link`, Akamai EdgeAuth).
 //! - [`account`]: people who log in (Argon2id passwords, JWT access tokens, login throttling)
 //!   and [`account::permits`], the one rule of who may do what with events and tickets.
 //! - [`event`]: events (time window, capacity, streams they unlock) and their rosters.
@@ -58,6 +60,7 @@ pub mod access_log;
 pub mod account;
 pub mod clock;
 pub mod decision;
+pub mod edge_url;
 pub mod error;
 pub mod event;
 pub mod secret;
