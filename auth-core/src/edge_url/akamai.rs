@@ -20,6 +20,7 @@ pub const MIN_KEY_LEN: usize = 16;
 
 /// The key configured in the Akamai property (hex there, bytes here). [`fmt::Debug`] does not
 /// show it.
+#[derive(Clone)]
 pub struct EdgeAuthKey(hmac::Key);
 
 impl fmt::Debug for EdgeAuthKey {
