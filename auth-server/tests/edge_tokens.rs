@@ -741,6 +741,15 @@ fn altered_md5(url: &str) -> String {
 
 #[test]
 fn nginx_secure_link_serves_our_urls_and_refuses_altered_ones() {
+    let docs = include_str!("../../docs/edge-tokens.md");
+    for line in [SEGMENT_MAP, SEGMENT_LINK_DIRECTIVES]
+        .iter()
+        .flat_map(|block| block.lines())
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
+        assert!(docs.contains(line), "docs/edge-tokens.md shows `{line}`");
+    }
     let Some(nginx_bin) = find_nginx() else {
         return;
     };
