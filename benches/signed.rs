@@ -3,10 +3,12 @@
 //!
 //! Run with `cargo bench -p auth-core --bench signed` (add `-- --quick` for a fast pass).
 //!
-//! - `signed/mint/{hs256,ed25519}`: [`KeyRing::mint`] of typical playback claims (serialize,
-//!   base64, sign).
-//! - `signed/verify/{hs256,ed25519}`: [`KeyRing::verify`] of a valid token with every check on
-//!   (kind, validity, client address, stream glob).
+//! - `signed/mint/{hs256,ed25519,es256}`: [`KeyRing::mint`] of typical playback claims
+//!   (serialize, base64, sign).
+//! - `signed/verify/{hs256,ed25519,es256}`: [`KeyRing::verify`] of a valid token with every
+//!   check on (kind, validity, client address, stream glob).
+//! - `signed/{mint,verify}/es256_jwt`: the same as a JWT ([`KeyRing::mint_jwt`]), as MediaMTX
+//!   and other JWKS consumers take it.
 //! - `signed/verify/bad_signature`: the cost an attacker can impose per forged HMAC token.
 //! - `signed/authorize/{hs256,ed25519}_unlimited`: [`Authorizer::authorize`] for a token that
 //!   limits no sessions: verification only, no store call.
@@ -21,7 +23,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth_core::signed_token::{generate_ed25519, Claims, KeyRing, Kind, SharedKeyRing};
+use auth_core::signed_token::jwt::JwtOptions;
+use auth_core::signed_token::{
+    generate_ed25519, generate_es256, Claims, KeyRing, Kind, SharedKeyRing,
+};
 use auth_core::{
     AuthRequest, Authorizer, ManualClock, MemoryStore, RequestType, SessionPolicy, SessionStore,
     SqliteStore, Step, Timestamp, TokenHasher, TokenStore,
@@ -30,13 +35,17 @@ use criterion::{criterion_group, criterion_main, Criterion};
 
 const NOW: Timestamp = Timestamp::from_unix_seconds(1_800_000_000);
 
-/// One Ed25519 key for the whole run, so that every ring built here holds the same keys.
+/// One Ed25519 and one P-256 key for the whole run, so that every ring built here holds the
+/// same keys.
 fn ring() -> KeyRing {
     static ED25519: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    static ES256: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     let pkcs8 = ED25519.get_or_init(|| generate_ed25519().expect("ed25519 key"));
+    let p256 = ES256.get_or_init(|| generate_es256().expect("es256 key"));
     let mut ring = KeyRing::new();
     ring.add_hmac("mac-1", &[7u8; 32]).expect("hmac key");
     ring.add_ed25519_signer("ed-1", pkcs8).expect("ed25519 key");
+    ring.add_es256_signer("ec-1", p256).expect("es256 key");
     ring
 }
 
@@ -72,7 +81,7 @@ fn request(token: &str) -> AuthRequest<'_> {
 fn mint_and_verify(c: &mut Criterion) {
     let ring = ring();
     let claims = claims(0);
-    for (name, kid) in [("hs256", "mac-1"), ("ed25519", "ed-1")] {
+    for (name, kid) in [("hs256", "mac-1"), ("ed25519", "ed-1"), ("es256", "ec-1")] {
         c.bench_function(&format!("signed/mint/{name}"), |b| {
             b.iter(|| ring.mint(Some(black_box(kid)), black_box(&claims)))
         });
@@ -92,6 +101,27 @@ fn mint_and_verify(c: &mut Criterion) {
             })
         });
     }
+    let options = JwtOptions::default();
+    c.bench_function("signed/mint/es256_jwt", |b| {
+        b.iter(|| ring.mint_jwt(Some(black_box("ec-1")), black_box(&claims), &options))
+    });
+    let (jwt, _) = ring
+        .mint_jwt(Some("ec-1"), &claims, &options)
+        .expect("mint");
+    assert!(ring
+        .verify(&jwt, NOW, Kind::Playback, Some(ip()), Some("conf/main"))
+        .is_ok());
+    c.bench_function("signed/verify/es256_jwt", |b| {
+        b.iter(|| {
+            ring.verify(
+                black_box(&jwt),
+                NOW,
+                Kind::Playback,
+                Some(ip()),
+                Some("conf/main"),
+            )
+        })
+    });
     let (token, _) = ring.mint(Some("mac-1"), &claims).expect("mint");
     let mut forged = token.clone();
     forged.pop();

@@ -16,8 +16,10 @@
 //!   allowed actions, session limit), and [`TokenStore`].
 //! - [`session`]: viewer sessions as expiring leases on their owner's slots, and
 //!   [`SessionStore`], whose admission is atomic.
-//! - [`signed_token`]: tokens verified by signature alone (HMAC-SHA256 or Ed25519), with a
-//!   rotating key ring kept in a [`SigningKeyStore`] ([`signed_token::keys`]).
+//! - [`signed_token`]: tokens verified by signature alone (HMAC-SHA256, Ed25519 or ES256; ours
+//!   or JWTs, with a JWKS), with a rotating key ring kept in a [`SigningKeyStore`]
+//!   ([`signed_token::keys`]).
+//! - [`edge_url`]: URL signatures an edge checks alone (nginx `secure_link`, Akamai EdgeAuth).
 //! - [`decision`]: the policy. [`decision::plan`] and [`decide`] are pure; [`Authorizer`]
 //!   wires them to the stores and a clock, in one pass per request ([`Step`], [`Pending`]).
 //! - [`access_log`]: one record per decision, batched off the request path into an
@@ -73,6 +75,7 @@ pub mod access_log;
 pub mod account;
 pub mod clock;
 pub mod decision;
+pub mod edge_url;
 pub mod error;
 #[cfg(feature = "tickets")]
 pub mod event;

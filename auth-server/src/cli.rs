@@ -83,6 +83,9 @@ pub enum Command {
     /// Manage the keys that sign tokens.
     #[command(subcommand)]
     Keys(signing::KeysCommand),
+    /// Sign a URL for nginx secure_link or an Akamai EdgeAuth token (as POST /api/edge-urls);
+    /// prints it as JSON.
+    EdgeUrl(signing::EdgeUrlArgs),
     /// Event-ticket accounts: `user create` (the password is read from standard input).
     #[command(subcommand)]
     User(crate::ticket_cli::UserCommand),
@@ -284,6 +287,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Keys(command)) => with_setup(cli.database_url, |_, store, hasher| {
             signing::keys(store, hasher, command)
         }),
+        Some(Command::EdgeUrl(args)) => Config::from_env(&Overrides {
+            database_url: cli.database_url,
+            ..Default::default()
+        })
+        .map_err(Failure::from)
+        .and_then(|config| signing::edge_url(&config, args)),
         Some(Command::User(command)) => crate::ticket_cli::user(cli.database_url, command),
         Some(Command::Ticket(command)) => crate::ticket_cli::ticket(cli.database_url, command),
     };

@@ -111,6 +111,29 @@ pub struct Config {
     /// subrequest, so unless the operator's config always sets it, a player could name a stream
     /// its token allows while fetching another.
     pub nginx_auth_stream_header: bool,
+    /// Edge tokens: what an allowed nginx `auth_request` playlist answer carries for its
+    /// segments when `SEGMENT_TOKEN_TTL` is set (`SEGMENT_TOKEN_FORMAT`).
+    pub segment_token_format: SegmentFormat,
+    /// Edge tokens: `iss` of minted JWTs (`JWT_ISSUER`); none when unset.
+    pub jwt_issuer: Option<String>,
+    /// Edge tokens: `aud` of minted JWTs whose request names none (`JWT_AUDIENCE`).
+    pub jwt_audience: Option<String>,
+    /// Edge tokens: the secret of nginx `secure_link_md5` (`NGINX_SECURE_LINK_SECRET`). Its
+    /// `Debug` shows nothing of it.
+    pub nginx_secure_link_secret: Option<auth_core::edge_url::secure_link::SecureLinkSecret>,
+    /// Edge tokens: the Akamai EdgeAuth key (`AKAMAI_EDGEAUTH_KEY`, hex). Its `Debug` shows
+    /// nothing of it.
+    pub akamai_edgeauth_key: Option<auth_core::edge_url::akamai::EdgeAuthKey>,
+}
+
+/// What a playlist answer carries for its segments (`SEGMENT_TOKEN_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegmentFormat {
+    /// `X-Segment-Token`: a signed segment token, checked by `/hooks/nginx-auth` per segment.
+    Token,
+    /// `X-Segment-Link`: `md5=..&expires=..` for nginx `secure_link`, which checks segments
+    /// itself with no subrequest.
+    NginxSecureLink,
 }
 
 /// Where a viewer's player fetches a stream: Flussonic's HLS URL, the token in its query.
@@ -269,6 +292,11 @@ impl Config {
             )?,
             access_token_ttl: Duration::ZERO,
             login_limits: auth_core::account::LoginLimits::default(),
+            segment_token_format: SegmentFormat::Token,
+            jwt_issuer: get("JWT_ISSUER", &None),
+            jwt_audience: get("JWT_AUDIENCE", &None),
+            nginx_secure_link_secret: None,
+            akamai_edgeauth_key: None,
         };
         let mut config = config;
         config.access_token_ttl = seconds(
@@ -301,6 +329,7 @@ impl Config {
                 86400,
             )?,
         };
+        edge_settings(&mut config, &get)?;
         if !config.player_url_template.contains("{token}") {
             return Err(ConfigError(format!(
                 "PLAYER_URL_TEMPLATE=`{}` is not valid: it must contain {{token}}",
@@ -321,6 +350,45 @@ impl Config {
             grace: self.session_grace,
         }
     }
+}
+
+/// The edge-token settings (`SEGMENT_TOKEN_FORMAT`, `NGINX_SECURE_LINK_SECRET`,
+/// `AKAMAI_EDGEAUTH_KEY`). Errors name the variable, never the secret.
+fn edge_settings(
+    config: &mut Config,
+    get: &dyn Fn(&str, &Option<String>) -> Option<String>,
+) -> Result<(), ConfigError> {
+    use auth_core::edge_url::{akamai::EdgeAuthKey, secure_link::SecureLinkSecret};
+    if let Some(secret) = get("NGINX_SECURE_LINK_SECRET", &None) {
+        let secret = SecureLinkSecret::new(&secret)
+            .map_err(|err| ConfigError(format!("NGINX_SECURE_LINK_SECRET is not valid: {err}")))?;
+        config.nginx_secure_link_secret = Some(secret);
+    }
+    if let Some(key) = get("AKAMAI_EDGEAUTH_KEY", &None) {
+        let key = EdgeAuthKey::from_hex(&key)
+            .map_err(|err| ConfigError(format!("AKAMAI_EDGEAUTH_KEY is not valid: {err}")))?;
+        config.akamai_edgeauth_key = Some(key);
+    }
+    config.segment_token_format = match get("SEGMENT_TOKEN_FORMAT", &None)
+        .map(|v| v.to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("token") => SegmentFormat::Token,
+        Some("nginx_secure_link") if config.nginx_secure_link_secret.is_some() => {
+            SegmentFormat::NginxSecureLink
+        }
+        Some("nginx_secure_link") => {
+            return Err(ConfigError(
+                "SEGMENT_TOKEN_FORMAT=`nginx_secure_link` needs NGINX_SECURE_LINK_SECRET".into(),
+            ))
+        }
+        Some(other) => {
+            return Err(ConfigError(format!(
+                "SEGMENT_TOKEN_FORMAT=`{other}` is not valid: expected token or nginx_secure_link"
+            )))
+        }
+    };
+    Ok(())
 }
 
 /// `sqlite://./rel/path`, `sqlite:///abs/path`, `sqlite:relative`, a bare path, or `memory:`.
@@ -547,6 +615,57 @@ mod tests {
         ] {
             let err = load(&[(var, value)], Overrides::default()).unwrap_err();
             assert!(err.0.starts_with(var), "{err}");
+        }
+    }
+
+    #[test]
+    fn edge_token_settings() {
+        let config = load(&[], Overrides::default()).unwrap();
+        assert_eq!(config.segment_token_format, SegmentFormat::Token);
+        assert!(config.nginx_secure_link_secret.is_none() && config.akamai_edgeauth_key.is_none());
+        assert_eq!((config.jwt_issuer, config.jwt_audience), (None, None));
+        let secret = "nginx-secret-0123456789";
+        let key = "0123456789abcdef0123456789abcdef";
+        let config = load(
+            &[
+                ("NGINX_SECURE_LINK_SECRET", secret),
+                ("AKAMAI_EDGEAUTH_KEY", key),
+                ("SEGMENT_TOKEN_FORMAT", "nginx_secure_link"),
+                ("JWT_ISSUER", "https://auth.example"),
+                ("JWT_AUDIENCE", "mediamtx"),
+            ],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(config.segment_token_format, SegmentFormat::NginxSecureLink);
+        assert_eq!(config.jwt_issuer.as_deref(), Some("https://auth.example"));
+        assert_eq!(config.jwt_audience.as_deref(), Some("mediamtx"));
+        let shown = format!("{config:?}");
+        assert!(!shown.contains(secret) && !shown.contains(key), "{shown}");
+        for (vars, starts) in [
+            (
+                vec![("SEGMENT_TOKEN_FORMAT", "nginx_secure_link")],
+                "SEGMENT_TOKEN_FORMAT",
+            ),
+            (
+                vec![("SEGMENT_TOKEN_FORMAT", "md5")],
+                "SEGMENT_TOKEN_FORMAT",
+            ),
+            (
+                vec![("NGINX_SECURE_LINK_SECRET", "short")],
+                "NGINX_SECURE_LINK_SECRET",
+            ),
+            (
+                vec![("AKAMAI_EDGEAUTH_KEY", "not-hex-at-all-not-hex-at-all-00")],
+                "AKAMAI_EDGEAUTH_KEY",
+            ),
+        ] {
+            let err = load(&vars, Overrides::default()).unwrap_err();
+            assert!(err.0.starts_with(starts), "{err}");
+            assert!(
+                !err.0.contains(vars[0].1) || starts == "SEGMENT_TOKEN_FORMAT",
+                "{err}"
+            );
         }
     }
 

@@ -1,6 +1,8 @@
 //! Signed tokens in the server: the key ring loaded from the store and kept current, and minting
-//! of playback tokens (shared by `POST /api/playback-tokens` and `auth-server sign`) and of the
-//! segment tokens nginx `auth_request` playlist answers carry (`SEGMENT_TOKEN_TTL`).
+//! of playback tokens (shared by `POST /api/playback-tokens` and `auth-server sign`; `v1` or
+//! JWT), of edge URL signatures (`POST /api/edge-urls` and `auth-server edge-url`), and of the
+//! segment tokens or `secure_link` signatures nginx `auth_request` playlist answers carry
+//! (`SEGMENT_TOKEN_TTL`, `SEGMENT_TOKEN_FORMAT`).
 //!
 //! The ring is read from the store at start and reloaded every [`RELOAD_INTERVAL`], so a key
 //! generated or retired by the CLI or by another node takes effect here within that time; no
@@ -12,12 +14,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use auth_core::edge_url::{secure_link, EdgeSecrets, EdgeUrl, EdgeUrlSpec};
+use auth_core::signed_token::jwt::{JwtOptions, TokenFormat};
 use auth_core::signed_token::keys::KeyVault;
 use auth_core::signed_token::{Claims, KeyRing, PlaybackSpec, SharedKeyRing};
 use auth_core::{SignedGrant, SigningKeyStore, Timestamp, TokenHasher};
 use serde::Serialize;
 
-use crate::config::{Config, MAX_PLAYBACK_TOKEN_TTL};
+use crate::config::{Config, SegmentFormat, MAX_PLAYBACK_TOKEN_TTL};
 
 /// How often the ring is reloaded from the store.
 pub const RELOAD_INTERVAL: Duration = Duration::from_secs(5);
@@ -33,6 +37,10 @@ pub struct Signing {
     /// Set once the lack of a key for segment tokens has been logged, so that it is logged once
     /// rather than per playlist request; cleared when a key is back.
     warned_no_key: AtomicBool,
+    segment_format: SegmentFormat,
+    jwt_issuer: Option<String>,
+    jwt_audience: Option<String>,
+    edge: EdgeSecrets,
 }
 
 /// A minted playback token, as the API and the CLI show it.
@@ -61,6 +69,10 @@ impl Signing {
             player_url_template: config.player_url_template.clone(),
             segment_ttl: config.segment_token_ttl,
             warned_no_key: AtomicBool::new(false),
+            segment_format: config.segment_token_format,
+            jwt_issuer: config.jwt_issuer.clone(),
+            jwt_audience: config.jwt_audience.clone(),
+            edge: edge_secrets(config),
         };
         signing.reload(store)?;
         Ok(signing)
@@ -98,7 +110,18 @@ impl Signing {
             self.default_ttl,
             Duration::from_secs(MAX_PLAYBACK_TOKEN_TTL),
         )?;
-        let (token, kid) = self.current().mint(spec.kid.as_deref(), &claims)?;
+        let ring = self.current();
+        let (token, kid) = match spec.format {
+            TokenFormat::V1 => ring.mint(spec.kid.as_deref(), &claims)?,
+            TokenFormat::Jwt => {
+                let options = JwtOptions {
+                    issuer: self.jwt_issuer.as_deref(),
+                    audience: spec.aud.as_deref().or(self.jwt_audience.as_deref()),
+                    profile: spec.profile,
+                };
+                ring.mint_jwt(spec.kid.as_deref(), &claims, &options)?
+            }
+        };
         Ok(Minted {
             player_url: player_url(&self.player_url_template, &token, &claims.streams),
             expires_at: Timestamp::from_unix_seconds(claims.exp),
@@ -108,9 +131,47 @@ impl Signing {
         })
     }
 
+    /// Signs an edge URL or token for `spec`, at `now`.
+    pub fn edge_url(&self, spec: &EdgeUrlSpec, now: Timestamp) -> auth_core::Result<EdgeUrl> {
+        sign_edge_url(&self.edge, spec, now)
+    }
+
     /// Whether allowed playlist answers carry a segment token (`SEGMENT_TOKEN_TTL` > 0).
     pub fn segment_tokens(&self) -> bool {
         !self.segment_ttl.is_zero()
+    }
+
+    pub fn segment_format(&self) -> SegmentFormat {
+        self.segment_format
+    }
+
+    /// With `SEGMENT_TOKEN_FORMAT=nginx_secure_link`: the `md5=..&expires=..` arguments an
+    /// allowed playlist answer carries (`X-Segment-Link`) so that nginx's `secure_link` checks
+    /// that playlist's segments itself, with no subrequest (see
+    /// `auth_core::edge_url::secure_link::segment_args` for the signed string). For the one
+    /// `stream` and client address `ip`, for `SEGMENT_TOKEN_TTL`, never past the signed token
+    /// the playlist was allowed with (`parent`). `None` for a glob or a stream nginx could not
+    /// name alike.
+    pub fn segment_link(
+        &self,
+        stream: &str,
+        ip: IpAddr,
+        parent: Option<&SignedGrant>,
+        now: Timestamp,
+    ) -> Option<String> {
+        let secret = self.edge.secure_link.as_ref()?;
+        if stream.contains('*') {
+            return None;
+        }
+        let ttl = i64::try_from(self.segment_ttl.as_secs()).unwrap_or(i64::MAX);
+        let mut expires = now.unix_seconds().saturating_add(ttl);
+        if let Some(parent) = parent {
+            expires = expires.min(parent.expires_at);
+            if expires < now.unix_seconds() {
+                return None;
+            }
+        }
+        secure_link::segment_args(secret, stream, ip, expires)
     }
 
     /// The token an allowed playlist answer carries so that its segments, which nginx-rtmp lists
@@ -171,6 +232,23 @@ impl Signing {
             }
         }
     }
+}
+
+/// The edge secrets of `config` (`NGINX_SECURE_LINK_SECRET`, `AKAMAI_EDGEAUTH_KEY`).
+pub fn edge_secrets(config: &Config) -> EdgeSecrets {
+    EdgeSecrets {
+        secure_link: config.nginx_secure_link_secret.clone(),
+        akamai: config.akamai_edgeauth_key.clone(),
+    }
+}
+
+/// Signs an edge URL for `spec` at `now`; the longest lifetime is a playback token's.
+pub fn sign_edge_url(
+    secrets: &EdgeSecrets,
+    spec: &EdgeUrlSpec,
+    now: Timestamp,
+) -> auth_core::Result<EdgeUrl> {
+    spec.sign(secrets, now, Duration::from_secs(MAX_PLAYBACK_TOKEN_TTL))
 }
 
 /// Fills `{token}` (signed tokens are URL-safe as they are) and, when the token unlocks exactly

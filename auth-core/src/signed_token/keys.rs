@@ -7,7 +7,7 @@
 //! its own distribution and its own backups, and would drift.
 //!
 //! A database dump must not be enough to mint tokens, so each secret (the HMAC key, or the
-//! Ed25519 PKCS#8 document) is sealed with AES-256-GCM under a key derived from the server's
+//! Ed25519 or P-256 PKCS#8 document) is sealed with AES-256-GCM under a key derived from the server's
 //! token hashing key (`TOKEN_HASH_KEY`, which every node already shares and which never enters
 //! the database). The key id and algorithm are the sealed box's associated data, so a sealed
 //! secret copied to another row does not open. Public keys are stored in the clear: they are
@@ -19,10 +19,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
-use ring::signature::{Ed25519KeyPair, KeyPair};
+use ring::signature::{self as sig, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 use serde::{Deserialize, Serialize};
 
-use super::{check_kid, generate_ed25519, Algorithm, KeyRing};
+use super::{check_kid, generate_ed25519, generate_es256, Algorithm, KeyRing};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::secret::TokenHasher;
@@ -58,7 +58,7 @@ pub(crate) fn signing_key_conflict(kid: &str) -> Error {
 pub struct StoredSigningKey {
     pub kid: String,
     pub algorithm: Algorithm,
-    /// Ed25519 only: the 32-byte public key.
+    /// Ed25519: the 32-byte public key; ES256: the 65-byte uncompressed point (`04 || x || y`).
     pub public_key: Option<Vec<u8>>,
     /// Nonce, then AES-256-GCM ciphertext and tag of the secret.
     pub sealed_secret: Vec<u8>,
@@ -92,7 +92,8 @@ pub struct KeyInfo {
     pub kid: String,
     pub algorithm: Algorithm,
     pub status: KeyStatus,
-    /// Ed25519 only, base64url: what an offline verifier needs.
+    /// Ed25519 and ES256 (as [`StoredSigningKey::public_key`]), base64url: what an offline
+    /// verifier needs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<String>,
     pub created_at: Timestamp,
@@ -177,6 +178,17 @@ impl KeyVault {
                 let public = pair.public_key().as_ref().to_vec();
                 (pkcs8, Some(public))
             }
+            Algorithm::Es256 => {
+                let pkcs8 = generate_es256()?;
+                let pair = EcdsaKeyPair::from_pkcs8(
+                    &sig::ECDSA_P256_SHA256_FIXED_SIGNING,
+                    &pkcs8,
+                    &self.rng,
+                )
+                .map_err(|_| Error::storage("generated an unusable P-256 key"))?;
+                let public = pair.public_key().as_ref().to_vec();
+                (pkcs8, Some(public))
+            }
         };
         Ok(StoredSigningKey {
             kid: kid.to_owned(),
@@ -235,6 +247,7 @@ impl KeyVault {
             match key.algorithm {
                 Algorithm::Hs256 => ring.add_hmac(&key.kid, &secret)?,
                 Algorithm::Ed25519 => ring.add_ed25519_signer(&key.kid, &secret)?,
+                Algorithm::Es256 => ring.add_es256_signer(&key.kid, &secret)?,
             }
             if key.retired_at.is_some() {
                 ring.retire(&key.kid);
@@ -247,8 +260,8 @@ impl KeyVault {
     }
 }
 
-/// A verify-only ring from public keys (an edge or a door scanner): Ed25519 keys only, since an
-/// HMAC key cannot be given out without giving out the power to sign.
+/// A verify-only ring from public keys (an edge or a door scanner): Ed25519 and ES256 keys only,
+/// since an HMAC key cannot be given out without giving out the power to sign.
 pub fn public_ring(keys: &[KeyInfo]) -> Result<KeyRing> {
     let mut ring = KeyRing::new();
     for key in keys.iter().filter(|k| k.status == KeyStatus::Active) {
@@ -256,7 +269,10 @@ pub fn public_ring(keys: &[KeyInfo]) -> Result<KeyRing> {
             let public = URL_SAFE_NO_PAD
                 .decode(public)
                 .map_err(|_| Error::invalid("public_key", "not base64url"))?;
-            ring.add_ed25519_public(&key.kid, &public)?;
+            match key.algorithm {
+                Algorithm::Es256 => ring.add_es256_public(&key.kid, &public)?,
+                _ => ring.add_ed25519_public(&key.kid, &public)?,
+            }
         }
     }
     Ok(ring)
@@ -279,11 +295,13 @@ mod tests {
         let keys = vec![
             vault.generate("h1", Algorithm::Hs256, NOW).unwrap(),
             vault.generate("e1", Algorithm::Ed25519, NOW).unwrap(),
+            vault.generate("p1", Algorithm::Es256, NOW).unwrap(),
         ];
         assert_eq!(keys[0].public_key, None);
         assert_eq!(keys[1].public_key.as_ref().map(Vec::len), Some(32));
+        assert_eq!(keys[2].public_key.as_ref().map(Vec::len), Some(65));
         let ring = vault.ring(&keys).unwrap();
-        for kid in ["h1", "e1"] {
+        for kid in ["h1", "e1", "p1"] {
             let token = ring.sign(kid, &claims()).unwrap();
             assert!(ring.verify(&token, NOW, Kind::Playback, None, None).is_ok());
         }
@@ -307,18 +325,20 @@ mod tests {
             vault.generate("old", Algorithm::Ed25519, NOW).unwrap(),
             vault.generate("new", Algorithm::Ed25519, NOW).unwrap(),
             vault.generate("mac", Algorithm::Hs256, NOW).unwrap(),
+            vault.generate("ec", Algorithm::Es256, NOW).unwrap(),
         ];
         let signer = vault.ring(&keys).unwrap();
         let old = signer.sign("old", &claims()).unwrap();
         let new = signer.sign("new", &claims()).unwrap();
+        let ec = signer.sign("ec", &claims()).unwrap();
         keys[0].retired_at = Some(NOW);
         let ring = vault.ring(&keys).unwrap();
         assert_eq!(
             ring.verify(&old, NOW, Kind::Playback, None, None),
             Err(Rejection::UnknownKey)
         );
-        assert_eq!(ring.signing_kids(), vec!["mac", "new"]);
-        assert_eq!(ring.default_kid(), Some("mac"), "the newest active key");
+        assert_eq!(ring.signing_kids(), vec!["ec", "mac", "new"]);
+        assert_eq!(ring.default_kid(), Some("ec"), "the newest active key");
         assert!(ring.mint(Some("old"), &claims()).is_err());
         let infos: Vec<KeyInfo> = keys.iter().map(StoredSigningKey::info).collect();
         assert_eq!(infos[0].status, KeyStatus::Retired);
@@ -328,6 +348,7 @@ mod tests {
         assert_eq!(read_back, infos);
         let edge = public_ring(&infos).unwrap();
         assert!(edge.verify(&new, NOW, Kind::Playback, None, None).is_ok());
+        assert!(edge.verify(&ec, NOW, Kind::Playback, None, None).is_ok());
         assert_eq!(
             edge.verify(&old, NOW, Kind::Playback, None, None),
             Err(Rejection::UnknownKey)

@@ -5,14 +5,20 @@
 //!
 //! Format (URL-safe, no padding): `v1.<key id>.<base64url(claims JSON)>.<base64url(tag)>`.
 //! The tag covers everything before the last dot. The algorithm is a property of the key the id
-//! names, never read from the token, so a token cannot choose a weaker check. Two algorithms:
-//! HMAC-SHA256 (shared secret) and Ed25519 (a scanner or edge holds only the public key).
+//! names, never read from the token, so a token cannot choose a weaker check. Three algorithms:
+//! HMAC-SHA256 (shared secret), and Ed25519 and ECDSA P-256 (a scanner or edge holds only the
+//! public key).
 //! Several keys live side by side, so keys rotate without invalidating tokens in flight; a
 //! retired key id is refused like an unknown one. Persistence of the ring is in [`keys`].
 //!
 //! Verification decodes into stack buffers and checks the tag before it parses anything; the
 //! only allocations are the claims' own strings.
+//!
+//! The same keys also sign standard JWTs ([`jwt`]): a compact JWS with the key id in its header,
+//! published as a JWKS for third-party verifiers (MediaMTX, Ant Media). [`KeyRing::verify`]
+//! accepts both shapes alike.
 
+pub mod jwt;
 pub mod keys;
 
 use std::collections::HashMap;
@@ -24,7 +30,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ring::hmac;
 use ring::rand::SystemRandom;
-use ring::signature::{self, Ed25519KeyPair, KeyPair};
+use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
@@ -39,12 +45,13 @@ pub const MAX_TOKEN_LEN: usize = 2048;
 /// Stack buffers verification decodes into: the base64 decoder wants room for its estimate
 /// (up to 2 bytes over the exact length). A token under [`MAX_TOKEN_LEN`] always fits.
 const CLAIMS_BUF_LEN: usize = MAX_TOKEN_LEN / 4 * 3 + 3;
-/// Ed25519 signatures are 64 bytes, HMAC-SHA256 tags 32.
+/// Ed25519 and fixed-size ECDSA P-256 signatures are 64 bytes, HMAC-SHA256 tags 32.
 const TAG_BUF_LEN: usize = 64 + 3;
 
-/// Whether `token` has the signed shape; such a token is never looked up in the token table.
+/// Whether `token` has the signed shape (ours, or a JWT's: see [`jwt::is_jwt`]); such a token is
+/// never looked up in the token table.
 pub fn is_signed(token: &str) -> bool {
-    token.starts_with(PREFIX)
+    token.starts_with(PREFIX) || jwt::is_jwt(token)
 }
 
 /// What a signed token asserts.
@@ -213,6 +220,9 @@ pub enum Algorithm {
     Hs256,
     /// Ed25519: verifiers need only the public key.
     Ed25519,
+    /// ECDSA P-256 with SHA-256 (JWS `ES256`): verifiers need only the public key; what most JWT
+    /// libraries and JWKS consumers support.
+    Es256,
 }
 
 impl Algorithm {
@@ -220,6 +230,7 @@ impl Algorithm {
         match self {
             Algorithm::Hs256 => "hs256",
             Algorithm::Ed25519 => "ed25519",
+            Algorithm::Es256 => "es256",
         }
     }
 
@@ -227,8 +238,17 @@ impl Algorithm {
         match text {
             "hs256" => Ok(Algorithm::Hs256),
             "ed25519" => Ok(Algorithm::Ed25519),
-            _ => Err(Error::invalid("algorithm", "expected `hs256` or `ed25519`")),
+            "es256" => Ok(Algorithm::Es256),
+            _ => Err(Error::invalid(
+                "algorithm",
+                "expected `ed25519`, `es256` or `hs256`",
+            )),
         }
+    }
+
+    /// Whether verifiers need only the public key (so the key may be published).
+    pub fn is_asymmetric(self) -> bool {
+        !matches!(self, Algorithm::Hs256)
     }
 }
 
@@ -236,6 +256,120 @@ enum Material {
     Hmac(hmac::Key),
     Ed25519Signer(Ed25519KeyPair),
     Ed25519Verifier([u8; 32]),
+    EcdsaSigner(EcdsaKeyPair),
+    /// An uncompressed P-256 point: `04 || x || y`.
+    EcdsaVerifier([u8; 65]),
+}
+
+impl Material {
+    fn algorithm(&self) -> Algorithm {
+        match self {
+            Material::Hmac(_) => Algorithm::Hs256,
+            Material::Ed25519Signer(_) | Material::Ed25519Verifier(_) => Algorithm::Ed25519,
+            Material::EcdsaSigner(_) | Material::EcdsaVerifier(_) => Algorithm::Es256,
+        }
+    }
+
+    fn can_sign(&self) -> bool {
+        matches!(
+            self,
+            Material::Hmac(_) | Material::Ed25519Signer(_) | Material::EcdsaSigner(_)
+        )
+    }
+
+    /// The public key, for asymmetric keys.
+    fn public_key(&self) -> Option<&[u8]> {
+        match self {
+            Material::Ed25519Signer(pair) => Some(pair.public_key().as_ref()),
+            Material::Ed25519Verifier(public) => Some(public),
+            Material::EcdsaSigner(pair) => Some(pair.public_key().as_ref()),
+            Material::EcdsaVerifier(public) => Some(public),
+            Material::Hmac(_) => None,
+        }
+    }
+
+    /// The tag or signature over `signed`. ECDSA signatures are randomized and come out in
+    /// their low-S form (see [`low_s`]).
+    fn sign(&self, signed: &[u8]) -> Result<Vec<u8>> {
+        match self {
+            Material::Hmac(key) => Ok(hmac::sign(key, signed).as_ref().to_vec()),
+            Material::Ed25519Signer(pair) => Ok(pair.sign(signed).as_ref().to_vec()),
+            Material::EcdsaSigner(pair) => {
+                let signature = pair
+                    .sign(&SystemRandom::new(), signed)
+                    .map_err(|_| Error::storage("ECDSA signing failed"))?;
+                let mut tag = signature.as_ref().to_vec();
+                low_s(&mut tag);
+                Ok(tag)
+            }
+            Material::Ed25519Verifier(_) | Material::EcdsaVerifier(_) => {
+                Err(Error::invalid("kid", "this key can only verify"))
+            }
+        }
+    }
+
+    /// Whether `tag` is this key's over `signed`: HMAC compared in constant time (ring), the
+    /// public-key signatures checked against the public key, which reveals nothing secret
+    /// however long it takes.
+    fn verifies(&self, signed: &[u8], tag: &[u8]) -> bool {
+        match self {
+            Material::Hmac(key) => hmac::verify(key, signed, tag).is_ok(),
+            Material::Ed25519Signer(_) | Material::Ed25519Verifier(_) => {
+                self.public_key().is_some_and(|public| {
+                    signature::UnparsedPublicKey::new(&signature::ED25519, public)
+                        .verify(signed, tag)
+                        .is_ok()
+                })
+            }
+            Material::EcdsaSigner(_) | Material::EcdsaVerifier(_) => {
+                // A high-S twin of a genuine signature is valid ECDSA too: refusing it keeps one
+                // spelling per token, so a holder cannot mint themselves a second session owner
+                // (owners are derived from the tag) out of one token.
+                is_low_s(tag)
+                    && self.public_key().is_some_and(|public| {
+                        signature::UnparsedPublicKey::new(
+                            &signature::ECDSA_P256_SHA256_FIXED,
+                            public,
+                        )
+                        .verify(signed, tag)
+                        .is_ok()
+                    })
+            }
+        }
+    }
+}
+
+/// Half the order of P-256, big-endian (rounded down): `s` above it is the "high" form.
+const P256_HALF_ORDER: [u8; 32] = [
+    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
+];
+/// The order of P-256, big-endian.
+const P256_ORDER: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+
+/// Whether a fixed-size (`r || s`) P-256 signature has `s <= n/2`. Public data: no need for
+/// constant time.
+fn is_low_s(tag: &[u8]) -> bool {
+    tag.len() == 64 && tag[32..] <= P256_HALF_ORDER[..]
+}
+
+/// Replaces `s` by `n - s` when it is high: the same signature in its one accepted spelling.
+fn low_s(tag: &mut [u8]) {
+    if tag.len() != 64 || is_low_s(tag) {
+        return;
+    }
+    let s = &mut tag[32..];
+    let mut borrow = 0u16;
+    for i in (0..32).rev() {
+        let diff = u16::from(P256_ORDER[i])
+            .wrapping_sub(u16::from(s[i]))
+            .wrapping_sub(borrow);
+        s[i] = (diff & 0xff) as u8;
+        borrow = (diff >> 8) & 1;
+    }
 }
 
 struct Entry {
@@ -323,11 +457,43 @@ impl KeyRing {
 
     /// The public key of an Ed25519 key, for verifiers elsewhere.
     pub fn ed25519_public_key(&self, kid: &str) -> Option<Vec<u8>> {
-        match &self.keys.get(kid)?.material {
-            Material::Ed25519Signer(pair) => Some(pair.public_key().as_ref().to_vec()),
-            Material::Ed25519Verifier(public) => Some(public.to_vec()),
-            Material::Hmac(_) => None,
-        }
+        let material = &self.keys.get(kid)?.material;
+        (material.algorithm() == Algorithm::Ed25519)
+            .then(|| material.public_key().map(<[u8]>::to_vec))
+            .flatten()
+    }
+
+    /// An ECDSA P-256 signing key from its PKCS#8 document (see [`generate_es256`]).
+    pub fn add_es256_signer(&mut self, kid: &str, pkcs8: &[u8]) -> Result<()> {
+        check_kid(kid)?;
+        let pair = EcdsaKeyPair::from_pkcs8(
+            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            pkcs8,
+            &SystemRandom::new(),
+        )
+        .map_err(|_| Error::invalid("pkcs8", "not a P-256 PKCS#8 key"))?;
+        self.insert(kid, Material::EcdsaSigner(pair));
+        Ok(())
+    }
+
+    /// An ECDSA P-256 public key (65 bytes, uncompressed `04 || x || y`): verifies, cannot sign.
+    pub fn add_es256_public(&mut self, kid: &str, public_key: &[u8]) -> Result<()> {
+        check_kid(kid)?;
+        let public: [u8; 65] = public_key
+            .try_into()
+            .ok()
+            .filter(|p: &[u8; 65]| p[0] == 4)
+            .ok_or_else(|| {
+                Error::invalid("public_key", "a P-256 public key is 65 bytes, 04 || x || y")
+            })?;
+        self.insert(kid, Material::EcdsaVerifier(public));
+        Ok(())
+    }
+
+    /// The algorithm and public key of an asymmetric key (`None` for HMAC keys and unknown ids).
+    pub fn public_key(&self, kid: &str) -> Option<(Algorithm, &[u8])> {
+        let material = &self.keys.get(kid)?.material;
+        Some((material.algorithm(), material.public_key()?))
     }
 
     /// Refuses every token signed with `kid` from now on; false if there is no such key.
@@ -343,7 +509,7 @@ impl KeyRing {
         let mut kids: Vec<&str> = self
             .keys
             .iter()
-            .filter(|(_, e)| !e.retired && !matches!(e.material, Material::Ed25519Verifier(_)))
+            .filter(|(_, e)| !e.retired && e.material.can_sign())
             .map(|(kid, _)| kid.as_str())
             .collect();
         kids.sort_unstable();
@@ -401,13 +567,7 @@ impl KeyRing {
         let payload =
             serde_json::to_vec(claims).map_err(|e| Error::invalid("claims", e.to_string()))?;
         let signed = format!("{VERSION}.{kid}.{}", URL_SAFE_NO_PAD.encode(payload));
-        let tag = match &entry.material {
-            Material::Hmac(key) => hmac::sign(key, signed.as_bytes()).as_ref().to_vec(),
-            Material::Ed25519Signer(pair) => pair.sign(signed.as_bytes()).as_ref().to_vec(),
-            Material::Ed25519Verifier(_) => {
-                return Err(Error::invalid("kid", "this key can only verify"))
-            }
-        };
+        let tag = entry.material.sign(signed.as_bytes())?;
         let token = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(tag));
         if token.len() > MAX_TOKEN_LEN {
             return Err(Error::invalid(
@@ -421,8 +581,7 @@ impl KeyRing {
     /// Checks the token's signature, then its claims: `kind`, validity against `now` (with
     /// [`KeyRing::leeway`]), and the client address and stream when given.
     ///
-    /// The HMAC tag is compared in constant time (ring); an Ed25519 signature is checked against
-    /// the public key, which reveals nothing secret however long it takes.
+    /// Both our `v1.` tokens and JWTs ([`jwt`]) are accepted, with the same checks.
     pub fn verify(
         &self,
         token: &str,
@@ -477,6 +636,9 @@ impl KeyRing {
         if token.len() > MAX_TOKEN_LEN {
             return Err(Rejection::Malformed);
         }
+        if !token.starts_with(PREFIX) && jwt::is_jwt(token) {
+            return self.verify_jwt_signature(token);
+        }
         let (signed, tag) = token.rsplit_once('.').ok_or(Rejection::Malformed)?;
         let mut parts = signed.split('.');
         let (Some(VERSION), Some(kid), Some(payload), None) =
@@ -491,20 +653,7 @@ impl KeyRing {
             .get(kid)
             .filter(|e| !e.retired)
             .ok_or(Rejection::UnknownKey)?;
-        let genuine = match &entry.material {
-            Material::Hmac(key) => hmac::verify(key, signed.as_bytes(), tag).is_ok(),
-            Material::Ed25519Signer(pair) => {
-                signature::UnparsedPublicKey::new(&signature::ED25519, pair.public_key().as_ref())
-                    .verify(signed.as_bytes(), tag)
-                    .is_ok()
-            }
-            Material::Ed25519Verifier(public) => {
-                signature::UnparsedPublicKey::new(&signature::ED25519, public)
-                    .verify(signed.as_bytes(), tag)
-                    .is_ok()
-            }
-        };
-        if !genuine {
+        if !entry.material.verifies(signed.as_bytes(), tag) {
             return Err(Rejection::BadSignature);
         }
         let mut payload_buf = [0u8; CLAIMS_BUF_LEN];
@@ -537,6 +686,15 @@ pub struct PlaybackSpec {
     /// The signing key; the newest active key when absent.
     #[serde(default)]
     pub kid: Option<String>,
+    /// `v1` (default) or `jwt` ([`jwt`]).
+    #[serde(default)]
+    pub format: jwt::TokenFormat,
+    /// JWT only: extra claims for one consumer (`mediamtx`).
+    #[serde(default)]
+    pub profile: Option<jwt::Profile>,
+    /// JWT only: the audience (`aud`); the server's default when absent.
+    #[serde(default)]
+    pub aud: Option<String>,
     /// The session group (`grp`). Set by the server only (a ticket's holder tokens), never read
     /// from a request: a caller naming another's group would take or exhaust its slots.
     #[serde(skip)]
@@ -558,6 +716,14 @@ impl PlaybackSpec {
                 "ttl_seconds",
                 format!("must be from 1 to {}", max_ttl.as_secs()),
             ));
+        }
+        if self.format == jwt::TokenFormat::V1 {
+            if self.profile.is_some() {
+                return Err(Error::invalid("profile", "needs \"format\": \"jwt\""));
+            }
+            if self.aud.is_some() {
+                return Err(Error::invalid("aud", "needs \"format\": \"jwt\""));
+            }
         }
         let event = match &self.event {
             Some(event) if event.trim().is_empty() => {
@@ -657,6 +823,17 @@ pub fn generate_ed25519() -> Result<Vec<u8>> {
         .map_err(|_| Error::storage("the system random number generator failed"))
 }
 
+/// A new ECDSA P-256 key as a PKCS#8 document (keep it secret; give verifiers
+/// [`KeyRing::public_key`], or the JWKS).
+pub fn generate_es256() -> Result<Vec<u8>> {
+    EcdsaKeyPair::generate_pkcs8(
+        &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &SystemRandom::new(),
+    )
+    .map(|doc| doc.as_ref().to_vec())
+    .map_err(|_| Error::storage("the system random number generator failed"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -686,7 +863,10 @@ mod tests {
         let mut ed = KeyRing::new();
         ed.add_ed25519_signer("e1", &generate_ed25519().unwrap())
             .unwrap();
-        vec![("h1", hmac), ("e1", ed)]
+        let mut ec = KeyRing::new();
+        ec.add_es256_signer("p1", &generate_es256().unwrap())
+            .unwrap();
+        vec![("h1", hmac), ("e1", ed), ("p1", ec)]
     }
 
     fn ip() -> Option<IpAddr> {

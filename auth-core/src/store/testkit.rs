@@ -812,6 +812,33 @@ pub fn signing_keys_persist_retire_and_never_reuse_ids(store: &dyn Store) {
     );
 }
 
+/// Every algorithm a key may have is stored and read back as it was: an ES256 key (JWKS-
+/// published) signs after a round trip through the store.
+pub fn every_key_algorithm_round_trips(store: &dyn Store) {
+    use crate::signed_token::keys::KeyVault;
+    use crate::signed_token::{Algorithm, Claims, Kind};
+    let vault = KeyVault::new(&hasher()).unwrap();
+    for (i, algorithm) in [Algorithm::Hs256, Algorithm::Ed25519, Algorithm::Es256]
+        .into_iter()
+        .enumerate()
+    {
+        let kid = format!("round-trip-{i}");
+        let at = T0.saturating_add(Duration::from_secs(i as u64));
+        let key = vault.generate(&kid, algorithm, at).unwrap();
+        store.insert_signing_key(&key).unwrap();
+        let stored = store.signing_keys().unwrap();
+        assert_eq!(stored.last(), Some(&key), "{algorithm:?}");
+        let ring = vault.ring(&stored).unwrap();
+        let token = ring
+            .sign(&kid, &Claims::new("u", T0, Duration::from_secs(60)))
+            .unwrap();
+        assert!(
+            ring.verify(&token, T0, Kind::Playback, None, None).is_ok(),
+            "{algorithm:?}"
+        );
+    }
+}
+
 // --- Event tickets: accounts, events, rosters, tickets, revoked access tokens ---
 
 #[cfg(feature = "tickets")]
@@ -1448,6 +1475,10 @@ macro_rules! store_suite {
         #[test]
         fn concurrent_signed_admission_never_over_admits() {
             c::concurrent_signed_admission_never_over_admits(c::held($make).shared());
+        }
+        #[test]
+        fn every_key_algorithm_round_trips() {
+            c::every_key_algorithm_round_trips(c::held($make).store());
         }
         #[test]
         fn signing_keys_persist_retire_and_never_reuse_ids() {

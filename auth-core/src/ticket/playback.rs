@@ -93,6 +93,7 @@ pub fn spec(
         max_sessions: Some(HOLDER_MAX_SESSIONS),
         kid: request.kid.clone(),
         group: Some(session_group(ticket.id)),
+        ..PlaybackSpec::default()
     })
 }
 

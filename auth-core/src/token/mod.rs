@@ -310,6 +310,13 @@ pub fn validate_secret(secret: &str) -> Result<()> {
             ),
         ));
     }
+    // Nor one shaped like a JWT, for the same reason.
+    if crate::signed_token::jwt::is_jwt(secret) {
+        return Err(Error::invalid(
+            "token",
+            "must not be shaped like a JWT (reserved for signed tokens)",
+        ));
+    }
     Ok(())
 }
 

@@ -11,6 +11,7 @@ pub mod api;
 pub mod flussonic;
 pub mod health;
 pub mod hook;
+mod jwks;
 pub mod mediamtx;
 pub mod nginx_auth;
 pub mod nginx_rtmp;
@@ -58,6 +59,9 @@ pub enum Endpoint {
     // Signed tokens (see `api::playback`).
     PlaybackTokens,
     SigningKeys,
+    // Edge tokens (see `jwks` and `api::edge_urls`).
+    Jwks,
+    EdgeUrls,
     // Event tickets (see `api::ticketing`).
     Users,
     User,
@@ -169,6 +173,8 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ),
     ("POST", "/api/playback-tokens", Endpoint::PlaybackTokens),
     ("GET", "/api/signing-keys", Endpoint::SigningKeys),
+    ("GET", "/.well-known/jwks.json", Endpoint::Jwks),
+    ("POST", "/api/edge-urls", Endpoint::EdgeUrls),
 ];
 
 /// Matches `path` against a template with at most one `{id}` segment; returns the captured id.
@@ -211,6 +217,7 @@ pub async fn route(
         Some((Endpoint::Srs, _)) => srs::hook(&app, request).await,
         Some((Endpoint::Health, _)) => health::health(&app).await,
         Some((Endpoint::OpenApi, _)) => openapi::document(),
+        Some((Endpoint::Jwks, _)) => jwks::jwks(&app),
         Some((endpoint, id)) => api::handle(&app, request, peer, endpoint, id.as_deref()).await,
         None if allowed.is_empty() => {
             error_body(StatusCode::NOT_FOUND, "not_found", "no such endpoint", None)

@@ -32,7 +32,10 @@
 //! With `SEGMENT_TOKEN_TTL` set, an allowed playlist (`.m3u8`) also carries `X-Segment-Token`: a
 //! signed token for that viewer, stream and address, which nginx writes into the playlist's
 //! segment URLs (README). The segments are then decided by signature alone, with no token read
-//! and no session slot; only playlist answers pay for the signing.
+//! and no session slot; only playlist answers pay for the signing. With
+//! `SEGMENT_TOKEN_FORMAT=nginx_secure_link` it carries `X-Segment-Link` (`md5=..&expires=..`)
+//! instead, and nginx's `secure_link` checks the segments with no subrequest at all
+//! (docs/edge-tokens.md).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -46,6 +49,7 @@ use hyper::{Request, Response, StatusCode};
 use super::hook::{self, parse_ip, query_value, HookRequest, Verdict};
 use super::{invalid_request, Body};
 use crate::app::App;
+use crate::config::SegmentFormat;
 
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
@@ -192,16 +196,31 @@ pub async fn hook(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> 
                 response.headers_mut().insert("x-userid", user);
             }
             if playlist && app.signing.segment_tokens() {
-                let token = app.signing.segment_token(
-                    &grant.user_id,
-                    &request.stream,
-                    request.ip,
-                    grant.signed.as_ref(),
-                    app.clock().now(),
-                );
-                if let Some(Ok(mut value)) = token.map(HeaderValue::try_from) {
+                let now = app.clock().now();
+                let (name, value) = match app.signing.segment_format() {
+                    SegmentFormat::Token => (
+                        "x-segment-token",
+                        app.signing.segment_token(
+                            &grant.user_id,
+                            &request.stream,
+                            request.ip,
+                            grant.signed.as_ref(),
+                            now,
+                        ),
+                    ),
+                    SegmentFormat::NginxSecureLink => (
+                        "x-segment-link",
+                        app.signing.segment_link(
+                            &request.stream,
+                            request.ip,
+                            grant.signed.as_ref(),
+                            now,
+                        ),
+                    ),
+                };
+                if let Some(Ok(mut value)) = value.map(HeaderValue::try_from) {
                     value.set_sensitive(true);
-                    response.headers_mut().insert("x-segment-token", value);
+                    response.headers_mut().insert(name, value);
                 }
             }
             response

@@ -299,6 +299,8 @@ fn core_spec() -> Value {
         paths.extend(hooks);
     }
     super::api::playback::describe(&mut doc);
+    super::api::edge_urls::describe(&mut doc);
+    super::jwks::describe(&mut doc);
     doc
 }
 

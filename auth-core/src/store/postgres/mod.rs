@@ -5,7 +5,7 @@
 //! write goes to the database at once, except lease extensions of sessions a node remembers:
 //! those re-checks are answered from the node's memory and written within about a second, while
 //! terminations and removals made anywhere reach every node's memory through `LISTEN/NOTIFY`
-//! (see `node_sessions`). A node's token cache ([`crate::store::CachedStore`]) notices other
+//! (see `node_sessions`). A node's token cache ([`crate::store::CachedTokens`]) notices other
 //! nodes' token writes through [`Store::token_generation`].
 //!
 //! - Schema: versioned [`MIGRATIONS`] recorded in `schema_migrations`, applied at open under an
@@ -79,6 +79,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_session_notifications.sql"),
     include_str!("migrations/0006_tickets.sql"),
     include_str!("migrations/0007_allowed_actions.sql"),
+    include_str!("migrations/0008_es256_signing_keys.sql"),
 ];
 
 /// First key of the advisory lock that serializes migrations (the second is the schema's hash):

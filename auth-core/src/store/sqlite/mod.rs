@@ -68,6 +68,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_signing_keys.sql"),
     include_str!("migrations/0005_tickets.sql"),
     include_str!("migrations/0006_allowed_actions.sql"),
+    include_str!("migrations/0007_es256_signing_keys.sql"),
 ];
 
 /// Schema versions of the access log file (see [`SqliteStore::open`]), applied like

@@ -6,6 +6,7 @@
 //! answers loopback clients only.
 
 mod access_logs;
+pub(crate) mod edge_urls;
 pub(crate) mod playback;
 mod sessions;
 mod ticketing;
@@ -65,6 +66,7 @@ pub async fn handle(
         (Endpoint::Stats, Method::GET, _) => access_logs::stats(app, &request).await,
         (Endpoint::PlaybackTokens, Method::POST, _) => playback::mint(app, request).await,
         (Endpoint::SigningKeys, Method::GET, _) => playback::keys(app).await,
+        (Endpoint::EdgeUrls, Method::POST, _) => edge_urls::sign(app, request).await,
         _ => Err(error_body(
             StatusCode::NOT_FOUND,
             "not_found",

@@ -49,7 +49,10 @@ pub(crate) fn describe(doc: &mut Value) {
             "ttl_seconds": {"type": "integer", "minimum": 1, "description": "Default PLAYBACK_TOKEN_TTL"},
             "ip": {"type": "string", "description": "Bind the token to this client address"},
             "max_sessions": {"type": "integer", "minimum": 0, "description": "0 = unlimited (decided with no store call)"},
-            "kid": {"type": "string", "description": "Signing key; default the newest active one"}}},
+            "kid": {"type": "string", "description": "Signing key; default the newest active one"},
+            "format": {"type": "string", "enum": ["v1", "jwt"], "default": "v1", "description": "jwt: a compact JWS (kid in its header) verifiable with /.well-known/jwks.json; iss from JWT_ISSUER"},
+            "profile": {"type": "string", "enum": ["mediamtx"], "description": "jwt only: mediamtx adds mediamtx_permissions (read, one per stream)"},
+            "aud": {"type": "string", "description": "jwt only: the audience; default JWT_AUDIENCE"}}},
         "HolderPlaybackTokenRequest": {"type": "object", "required": ["ticket_id"], "additionalProperties": false, "properties": {
             "ticket_id": {"type": "integer", "description": "A ticket the caller holds (not revoked, its event not over)"},
             "streams": {"type": "array", "items": {"type": "string"}, "description": "Some of the event's streams; default all of them"},
@@ -57,16 +60,16 @@ pub(crate) fn describe(doc: &mut Value) {
             "ip": {"type": "string", "description": "Bind the token to this client address"},
             "kid": {"type": "string"}}},
         "PlaybackToken": {"type": "object", "properties": {
-            "token": {"type": "string", "description": "v1.<kid>.<claims>.<signature>, URL-safe"},
+            "token": {"type": "string", "description": "v1.<kid>.<claims>.<signature>, or a JWT (header.claims.signature); URL-safe"},
             "kid": {"type": "string"},
             "expires_at": {"type": "string", "format": "date-time"},
             "player_url": {"type": "string", "description": "PLAYER_URL_TEMPLATE with {token} (and a single stream) filled in"},
             "claims": {"type": "object"}}},
         "SigningKey": {"type": "object", "properties": {
             "kid": {"type": "string"},
-            "algorithm": {"type": "string", "enum": ["hs256", "ed25519"]},
+            "algorithm": {"type": "string", "enum": ["hs256", "ed25519", "es256"]},
             "status": {"type": "string", "enum": ["active", "retired"]},
-            "public_key": {"type": "string", "description": "Ed25519 only, base64url"},
+            "public_key": {"type": "string", "description": "Ed25519 (32 bytes) and ES256 (65 bytes, 04||x||y), base64url"},
             "created_at": {"type": "string", "format": "date-time"},
             "retired_at": {"type": "string", "format": "date-time"}}}
     });
