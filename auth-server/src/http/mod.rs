@@ -1,23 +1,18 @@
 //! HTTP routing and the helpers every endpoint shares. One module per endpoint family.
 //!
-//! Every error answer is JSON `{"error": code, "message": text}`; core errors map to status codes
-//! in [`error_response`], the one place that does it.
+//! Every error answer is an [`ApiError`]: JSON `{"error": code, "message": text}`; core errors map
+//! to status codes in its `From<&auth_core::Error>`, the one place that does it.
 
 // Early-return helpers yield a ready `Response` as their error; boxing it would only add an
 // allocation to the path that answers bad requests.
 #![allow(clippy::result_large_err)]
 
 pub mod api;
-pub mod flussonic;
+mod error;
 pub mod health;
-pub mod hook;
+pub mod hooks;
 mod jwks;
-pub mod mediamtx;
-pub mod nginx_auth;
-pub mod nginx_rtmp;
 pub mod openapi;
-mod openapi_tickets;
-pub mod srs;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -30,6 +25,8 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
+
+pub use error::ApiError;
 
 use crate::app::App;
 use auth_core::event::RosterRole;
@@ -209,19 +206,24 @@ pub async fn route(
         }
     }
     let response = match found {
-        Some((Endpoint::Auth, _)) => flussonic::auth(&app, request, Action::Play).await,
-        Some((Endpoint::AuthPublish, _)) => flussonic::auth(&app, request, Action::Publish).await,
-        Some((Endpoint::NginxRtmp, _)) => nginx_rtmp::hook(&app, request).await,
-        Some((Endpoint::NginxAuth, _)) => nginx_auth::hook(&app, request).await,
-        Some((Endpoint::MediaMtx, _)) => mediamtx::hook(&app, request).await,
-        Some((Endpoint::Srs, _)) => srs::hook(&app, request).await,
+        Some((Endpoint::Auth, _)) => hooks::flussonic::auth(&app, request, Action::Play).await,
+        Some((Endpoint::AuthPublish, _)) => {
+            hooks::flussonic::auth(&app, request, Action::Publish).await
+        }
+        Some((Endpoint::NginxRtmp, _)) => hooks::nginx_rtmp::hook(&app, request).await,
+        Some((Endpoint::NginxAuth, _)) => hooks::nginx_auth::hook(&app, request).await,
+        Some((Endpoint::MediaMtx, _)) => hooks::mediamtx::hook(&app, request).await,
+        Some((Endpoint::Srs, _)) => hooks::srs::hook(&app, request).await,
         Some((Endpoint::Health, _)) => health::health(&app).await,
         Some((Endpoint::OpenApi, _)) => openapi::document(),
         Some((Endpoint::Jwks, _)) => jwks::jwks(&app),
         Some((endpoint, id)) => api::handle(&app, request, peer, endpoint, id.as_deref()).await,
-        None if allowed.is_empty() => {
-            error_body(StatusCode::NOT_FOUND, "not_found", "no such endpoint", None)
-        }
+        None if allowed.is_empty() => Response::from(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such endpoint",
+            None,
+        )),
         None => method_not_allowed(&allowed.join(", ")),
     };
     Ok(response)
@@ -248,69 +250,13 @@ pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Bo
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    message: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
-}
-
-pub fn error_body(
-    status: StatusCode,
-    code: &str,
-    message: &str,
-    field: Option<&str>,
-) -> Response<Body> {
-    json(
-        status,
-        &ErrorBody {
-            error: code,
-            message,
-            field,
-        },
-    )
-}
-
-/// The one mapping from core errors to HTTP. Storage details go to the log, not the client.
-pub fn error_response(err: &auth_core::Error) -> Response<Body> {
-    use auth_core::Error;
-    match err {
-        Error::InvalidInput { field, message } => {
-            error_body(StatusCode::BAD_REQUEST, err.code(), message, Some(field))
-        }
-        Error::NotFound { what } => error_body(
-            StatusCode::NOT_FOUND,
-            err.code(),
-            &format!("{what} not found"),
-            None,
-        ),
-        Error::Conflict { field, message } => {
-            error_body(StatusCode::CONFLICT, err.code(), message, Some(field))
-        }
-        Error::Storage(detail) => {
-            log::error!("storage error: {detail}");
-            error_body(
-                StatusCode::SERVICE_UNAVAILABLE,
-                err.code(),
-                "the store is unavailable",
-                None,
-            )
-        }
-    }
-}
-
-pub fn invalid_request(message: &str) -> Response<Body> {
-    error_body(StatusCode::BAD_REQUEST, "invalid_request", message, None)
-}
-
 fn method_not_allowed(allow: &str) -> Response<Body> {
-    let mut response = error_body(
+    let mut response = Response::from(ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         "method not allowed here",
         None,
-    );
+    ));
     if let Ok(value) = HeaderValue::from_str(allow) {
         response.headers_mut().insert(ALLOW, value);
     }
@@ -325,12 +271,12 @@ pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 
 pub async fn read_body(
     request: Request<Incoming>,
-) -> Result<(hyper::http::request::Parts, Bytes), Response<Body>> {
+) -> Result<(hyper::http::request::Parts, Bytes), ApiError> {
     let too_large = || {
-        error_body(
+        ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            &format!("the body must be at most {MAX_BODY} bytes"),
+            format!("the body must be at most {MAX_BODY} bytes"),
             None,
         )
     };
@@ -346,10 +292,10 @@ pub async fn read_body(
     let Ok(collected) =
         tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, MAX_BODY).collect()).await
     else {
-        return Err(error_body(
+        return Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "request_timeout",
-            &format!(
+            format!(
                 "the body did not arrive within {} s",
                 BODY_READ_TIMEOUT.as_secs()
             ),
@@ -365,9 +311,10 @@ pub async fn read_body(
         {
             Err(too_large())
         }
-        Err(err) => Err(invalid_request(&format!(
-            "cannot read the request body: {err}"
-        ))),
+        Err(err) => Err(ApiError::bad_request(
+            format!("cannot read the request body: {err}"),
+            None,
+        )),
     }
 }
 

@@ -12,9 +12,10 @@ use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
 use super::tokens::page_limit;
-use super::{bad_request, call, query, Answer};
+use super::{call, query, Answer};
 use crate::app::App;
 use crate::http::json;
+use crate::http::ApiError;
 
 /// The window `/api/stats` covers when none is given.
 const DEFAULT_STATS_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -37,8 +38,8 @@ pub(super) async fn list(app: &Arc<App>, request: &Request<Incoming>) -> Answer 
     let q: ListQuery = query(request)?;
     if let Some(reason) = &q.reason {
         if DenyReason::from_code(reason).is_none() {
-            return Err(bad_request(
-                &format!("`{reason}` is not a reason code"),
+            return Err(ApiError::bad_request(
+                format!("`{reason}` is not a reason code"),
                 Some("reason"),
             ));
         }
@@ -84,14 +85,12 @@ pub(super) async fn stats(app: &Arc<App>, request: &Request<Incoming>) -> Answer
     Ok(json(StatusCode::OK, &stats))
 }
 
-fn check_window(
-    since: Option<Timestamp>,
-    until: Option<Timestamp>,
-) -> Result<(), hyper::Response<crate::http::Body>> {
+fn check_window(since: Option<Timestamp>, until: Option<Timestamp>) -> Result<(), ApiError> {
     match (since, until) {
-        (Some(since), Some(until)) if until < since => {
-            Err(bad_request("must not be before since", Some("until")))
-        }
+        (Some(since), Some(until)) if until < since => Err(ApiError::bad_request(
+            "must not be before since",
+            Some("until"),
+        )),
         _ => Ok(()),
     }
 }

@@ -13,15 +13,16 @@ use serde_json::{json, Value};
 
 use super::{json_body, no_store, Answer};
 use crate::app::App;
+use crate::http::json;
 use crate::http::openapi::{management_errors, ok_json};
-use crate::http::{error_response, json};
+use crate::http::ApiError;
 
 pub(super) async fn sign(app: &Arc<App>, request: Request<Incoming>) -> Answer {
     let spec: EdgeUrlSpec = json_body(request).await?;
     let signed = app
         .signing
         .edge_url(&spec, app.clock().now())
-        .map_err(|err| error_response(&err))?;
+        .map_err(|err| ApiError::from(&err))?;
     let mut response = json(StatusCode::CREATED, &signed);
     no_store(&mut response);
     Ok(response)

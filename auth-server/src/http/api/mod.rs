@@ -6,6 +6,7 @@
 //! answers loopback clients only.
 
 mod access_logs;
+mod credentials;
 pub(crate) mod edge_urls;
 pub(crate) mod playback;
 mod sessions;
@@ -16,13 +17,15 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
+use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::de::DeserializeOwned;
 
-use super::{error_body, error_response, media_type, read_body, Body, Endpoint};
+use super::{media_type, read_body, Body, Endpoint};
 use crate::app::App;
 use crate::config::ApiKey;
+use crate::http::ApiError;
+use credentials::Credential;
 
 pub async fn handle(
     app: &Arc<App>,
@@ -40,18 +43,13 @@ pub async fn handle(
     }
     let write = request.method() != Method::GET && request.method() != Method::HEAD;
     if let Err(denied) = authenticate(app, &request, peer, write) {
-        return denied;
+        return denied.into();
     }
     let id = match id.map(str::parse::<i64>) {
         None => None,
         Some(Ok(id)) => Some(id),
         Some(Err(_)) => {
-            return error_body(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "the id must be an integer",
-                Some("id"),
-            )
+            return ApiError::bad_request("the id must be an integer", Some("id")).into();
         }
     };
     let result = match (endpoint, request.method().clone(), id) {
@@ -67,43 +65,31 @@ pub async fn handle(
         (Endpoint::PlaybackTokens, Method::POST, _) => playback::mint(app, request).await,
         (Endpoint::SigningKeys, Method::GET, _) => playback::keys(app).await,
         (Endpoint::EdgeUrls, Method::POST, _) => edge_urls::sign(app, request).await,
-        _ => Err(error_body(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no such endpoint",
-            None,
-        )),
+        _ => Err(ApiError::not_found("no such endpoint")),
     };
-    result.unwrap_or_else(|response| response)
+    result.unwrap_or_else(Response::from)
 }
 
-/// An early answer: a ready error response.
-type Answer = Result<Response<Body>, Response<Body>>;
+/// What every API handler returns: the response, or the error it is rendered from.
+type Answer = Result<Response<Body>, ApiError>;
 
 fn authenticate(
     app: &App,
     request: &Request<Incoming>,
     peer: SocketAddr,
     write: bool,
-) -> Result<(), Response<Body>> {
-    let presented = request
-        .headers()
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| {
-            let value = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
-            let (scheme, token) = value.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        });
+) -> Result<(), ApiError> {
+    let presented = credentials::presented(request);
+    let presented = presented.as_ref().and_then(Credential::api_key);
     check_access(&app.api_keys, presented, peer.ip(), write).map_err(|refusal| match refusal {
-        Refusal::LoopbackOnly => unauthorized(
+        Refusal::LoopbackOnly => ApiError::unauthorized(
             "no API key is configured on this server: the management API answers loopback clients only",
         ),
         Refusal::MissingKey => {
-            unauthorized("an API key is required: send X-API-Key or Authorization: Bearer")
+            ApiError::unauthorized("an API key is required: send X-API-Key or Authorization: Bearer")
         }
-        Refusal::WrongKey => unauthorized("the API key is not valid"),
-        Refusal::ReadOnly => error_body(
+        Refusal::WrongKey => ApiError::unauthorized("the API key is not valid"),
+        Refusal::ReadOnly => ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             "this API key is read-only",
@@ -166,51 +152,38 @@ fn is_loopback(ip: IpAddr) -> bool {
     }
 }
 
-fn unauthorized(message: &str) -> Response<Body> {
-    let mut response = error_body(StatusCode::UNAUTHORIZED, "unauthorized", message, None);
-    response
-        .headers_mut()
-        .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    response
-}
-
 /// Runs a store call off the reactor within the response budget; maps failures to responses.
-async fn call<T, F>(app: &Arc<App>, work: F) -> Result<T, Response<Body>>
+async fn call<T, F>(app: &Arc<App>, work: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&App) -> auth_core::Result<T> + Send + 'static,
 {
     match app.blocking(work).await {
         Some(Ok(value)) => Ok(value),
-        Some(Err(err)) => Err(error_response(&err)),
-        None => Err(error_body(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "backend_timeout",
-            "the store did not answer in time",
-            None,
-        )),
+        Some(Err(err)) => Err(ApiError::from(&err)),
+        None => Err(ApiError::backend_timeout()),
     }
 }
 
 /// Parses the query string strictly: unknown parameters and bad values are a 400 naming the
 /// parameter.
-fn query<T: DeserializeOwned>(request: &Request<Incoming>) -> Result<T, Response<Body>> {
+fn query<T: DeserializeOwned>(request: &Request<Incoming>) -> Result<T, ApiError> {
     let raw = request.uri().query().unwrap_or_default();
     let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
     serde_path_to_error::deserialize(deserializer).map_err(|err| {
         let field = field_of(&err.path().to_string(), &err.inner().to_string());
-        bad_request(&err.inner().to_string(), field.as_deref())
+        ApiError::bad_request(err.inner().to_string(), field.as_deref())
     })
 }
 
 /// Reads a JSON body strictly: unknown fields and bad values are a 400 naming the field.
-async fn json_body<T: DeserializeOwned>(request: Request<Incoming>) -> Result<T, Response<Body>> {
+async fn json_body<T: DeserializeOwned>(request: Request<Incoming>) -> Result<T, ApiError> {
     let (parts, body) = read_body(request).await?;
     // Required, not assumed: a browser sends a cross-origin (or same-site, other-origin) request
     // with cookies and no preflight only for form and text types or none at all, so insisting
     // on JSON keeps a page elsewhere from acting with a logged-in user's cookie.
     if media_type(&parts).as_deref() != Some("application/json") {
-        return Err(error_body(
+        return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             "send the body as application/json, with Content-Type: application/json",
@@ -220,7 +193,7 @@ async fn json_body<T: DeserializeOwned>(request: Request<Incoming>) -> Result<T,
     let mut deserializer = serde_json::Deserializer::from_slice(&body);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let field = field_of(&err.path().to_string(), &err.inner().to_string());
-        bad_request(&err.inner().to_string(), field.as_deref())
+        ApiError::bad_request(err.inner().to_string(), field.as_deref())
     })
 }
 
@@ -240,10 +213,6 @@ fn no_store(response: &mut Response<Body>) {
         hyper::header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
     );
-}
-
-fn bad_request(message: &str, field: Option<&str>) -> Response<Body> {
-    error_body(StatusCode::BAD_REQUEST, "invalid_request", message, field)
 }
 
 fn no_content() -> Response<Body> {

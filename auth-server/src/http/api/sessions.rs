@@ -11,7 +11,8 @@ use serde_json::json;
 
 use super::{call, no_content, query, Answer};
 use crate::app::App;
-use crate::http::{error_response, json};
+use crate::http::json;
+use crate::http::ApiError;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,7 +48,7 @@ pub(super) async fn terminate(app: &Arc<App>, id: i64) -> Answer {
         log::info!("session {id} terminated");
         Ok(no_content())
     } else {
-        Err(error_response(&auth_core::Error::NotFound {
+        Err(ApiError::from(&auth_core::Error::NotFound {
             what: "live session",
         }))
     }

@@ -9,9 +9,10 @@ use hyper::{Request, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{bad_request, call, json_body, no_content, no_store, query, Answer};
+use super::{call, json_body, no_content, no_store, query, Answer};
 use crate::app::App;
 use crate::http::json;
+use crate::http::ApiError;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,12 +26,12 @@ struct ListQuery {
 }
 
 /// Checks `limit` (1 to 1000, default 50) for every paginated listing.
-pub(super) fn page_limit(limit: Option<u32>) -> Result<u32, hyper::Response<crate::http::Body>> {
+pub(super) fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     match limit {
         None => Ok(50),
         Some(n) if (1..=auth_core::page::MAX_PAGE).contains(&n) => Ok(n),
-        Some(_) => Err(bad_request(
-            &format!("must be from 1 to {}", auth_core::page::MAX_PAGE),
+        Some(_) => Err(ApiError::bad_request(
+            format!("must be from 1 to {}", auth_core::page::MAX_PAGE),
             Some("limit"),
         )),
     }
@@ -82,7 +83,7 @@ pub(super) async fn show(app: &Arc<App>, id: i64) -> Answer {
 pub(super) async fn update(app: &Arc<App>, request: Request<Incoming>, id: i64) -> Answer {
     let patch: TokenPatch = json_body(request).await?;
     if patch.is_empty() {
-        return Err(bad_request(
+        return Err(ApiError::bad_request(
             "nothing to update: send at least one field",
             None,
         ));
@@ -100,7 +101,7 @@ pub(super) async fn delete(app: &Arc<App>, id: i64) -> Answer {
         log::info!("token {id} deleted, with its sessions");
         Ok(no_content())
     } else {
-        Err(crate::http::error_response(&auth_core::Error::NotFound {
+        Err(ApiError::from(&auth_core::Error::NotFound {
             what: "token",
         }))
     }

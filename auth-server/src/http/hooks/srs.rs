@@ -23,9 +23,10 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
 
-use super::hook::{self, parse_ip, query_value, HookRequest, Verdict};
-use super::{invalid_request, json, read_body, Body};
+use super::{self as hook, parse_ip, query_value, HookRequest, Verdict};
 use crate::app::App;
+use crate::http::ApiError;
+use crate::http::{json, read_body, Body};
 
 #[derive(Debug, PartialEq, Eq)]
 enum Ask {
@@ -104,10 +105,10 @@ pub async fn hook(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> 
     let started = Instant::now();
     let body = match read_body(request).await {
         Ok((_, body)) => body,
-        Err(response) => return response,
+        Err(err) => return err.into(),
     };
     match parse(&body) {
-        Err(message) => invalid_request(&message),
+        Err(message) => Response::from(ApiError::bad_request(&message, None)),
         Ok(Ask::Nothing) => allow(),
         Ok(Ask::Done(request)) => {
             hook::end_session(app, Arc::new(request)).await;

@@ -26,9 +26,10 @@ use auth_core::{Action, RequestType};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::hook::{self, parse_ip, Ended, HookRequest, Verdict};
-use super::{invalid_request, read_body, Body};
+use super::{self as hook, parse_ip, Ended, HookRequest, Verdict};
 use crate::app::App;
+use crate::http::ApiError;
+use crate::http::{read_body, Body};
 
 /// The fields this adapter reads. The first occurrence of each wins.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -127,12 +128,12 @@ pub async fn hook(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> 
     } else {
         match read_body(request).await {
             Ok((_, body)) => body.to_vec(),
-            Err(response) => return response,
+            Err(err) => return err.into(),
         }
     };
     let call = match Fields::parse(&form).and_then(interpret) {
         Ok(call) => call,
-        Err(message) => return invalid_request(&message),
+        Err(message) => return Response::from(ApiError::bad_request(&message, None)),
     };
     match call {
         Call::Connect | Call::Ignored => hook::empty(StatusCode::OK),

@@ -1,10 +1,17 @@
 //! What every media-server adapter shares: one path from a parsed request to a verdict, and one
 //! way to end a session when the media server says the viewer (or publisher) is gone.
 //!
-//! Adapters (`flussonic`, `nginx_rtmp`, `nginx_auth`, `mediamtx`, `srs`) only translate their
+//! Adapters (`flussonic`, `nginx_rtmp`, `nginx_auth`, `mediamtx`, `srs`, one file each beside
+//! this one) only translate their
 //! server's wire format into a [`HookRequest`] and the [`Verdict`] back into the answer that
 //! server understands. The policy, the response budget, `AUTH_FAIL_MODE`, the release of a slot
 //! admitted too late, and the access log live here, once.
+
+pub mod flussonic;
+pub mod mediamtx;
+pub mod nginx_auth;
+pub mod nginx_rtmp;
+pub mod srs;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -20,8 +27,8 @@ use hyper::{Response, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{json, Body};
 use crate::app::{App, Late};
+use crate::http::{json, Body};
 
 /// How long a media server may cache an answer given while the store was failing: short, so that
 /// normal answers resume soon after the store recovers.

@@ -19,9 +19,10 @@ use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::hook::{self, parse_ip, HookRequest, Verdict, FAILURE_AUTH_DURATION};
-use super::{invalid_request, media_type, read_body, Body};
+use super::{self as hook, parse_ip, HookRequest, Verdict, FAILURE_AUTH_DURATION};
 use crate::app::App;
+use crate::http::ApiError;
+use crate::http::{media_type, read_body, Body};
 
 /// The fields `/auth` reads, owned so that they can move to a blocking thread.
 #[derive(Debug, Default)]
@@ -101,14 +102,15 @@ impl Fields {
 async fn read_fields(request: Request<Incoming>) -> Result<Fields, Response<Body>> {
     if request.method() == Method::GET {
         let query = request.uri().query().unwrap_or_default();
-        return Fields::from_form(query.as_bytes()).map_err(|e| invalid_request(&e));
+        return Fields::from_form(query.as_bytes())
+            .map_err(|e| Response::from(ApiError::bad_request(&e, None)));
     }
     let query = request.uri().query().map(str::to_owned);
     let (parts, body) = read_body(request).await?;
     if body.iter().all(u8::is_ascii_whitespace) {
         // A bodiless POST with its fields in the query string.
         return Fields::from_form(query.unwrap_or_default().as_bytes())
-            .map_err(|e| invalid_request(&e));
+            .map_err(|e| Response::from(ApiError::bad_request(&e, None)));
     }
     let is_json = match media_type(&parts).as_deref() {
         Some("application/json") => true,
@@ -120,18 +122,18 @@ async fn read_fields(request: Request<Incoming>) -> Result<Fields, Response<Body
     } else {
         Fields::from_form(&body)
     };
-    parsed.map_err(|e| invalid_request(&e))
+    parsed.map_err(|e| Response::from(ApiError::bad_request(&e, None)))
 }
 
 /// `/auth` (play) and `/auth/publish`.
 pub async fn auth(app: &Arc<App>, request: Request<Incoming>, action: Action) -> Response<Body> {
     let started = Instant::now();
-    let query = match read_fields(request)
-        .await
-        .and_then(|f| f.validate(action).map_err(|e| invalid_request(&e)))
-    {
+    let query = match read_fields(request).await.and_then(|f| {
+        f.validate(action)
+            .map_err(|e| Response::from(ApiError::bad_request(&e, None)))
+    }) {
         Ok(query) => Arc::new(query),
-        Err(response) => return response,
+        Err(err) => return err,
     };
     match hook::authorize(app, Arc::clone(&query), started).await {
         Verdict::Allowed(grant) => allow_response(

@@ -1,6 +1,8 @@
 //! `GET /openapi.json`: an OpenAPI 3.1 description of every route in [`super::ROUTES`]. Built
 //! once; a test checks that it covers the routing table.
 
+mod tickets;
+
 use std::sync::OnceLock;
 
 use bytes::Bytes;
@@ -9,7 +11,7 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::Response;
 use serde_json::{json, Value};
 
-use super::Body;
+use crate::http::Body;
 
 pub fn document() -> Response<Body> {
     static DOCUMENT: OnceLock<Bytes> = OnceLock::new();
@@ -65,10 +67,7 @@ pub(crate) fn management_errors(mut responses: Value, write: bool) -> Value {
 /// The document itself; public so tests can inspect it without a server.
 pub fn spec() -> Value {
     let mut spec = core_spec();
-    if let (Some(paths), Value::Object(more)) = (
-        spec["paths"].as_object_mut(),
-        super::openapi_tickets::paths(),
-    ) {
+    if let (Some(paths), Value::Object(more)) = (spec["paths"].as_object_mut(), tickets::paths()) {
         paths.extend(more);
     }
     spec

@@ -18,9 +18,10 @@ use auth_core::{Action, RequestType};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
-use super::hook::{self, parse_ip, query_value, HookRequest, Verdict};
-use super::{error_body, invalid_request, read_body, Body};
+use super::{self as hook, parse_ip, query_value, HookRequest, Verdict};
 use crate::app::App;
+use crate::http::ApiError;
+use crate::http::{read_body, Body};
 
 /// What the body asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -71,21 +72,21 @@ pub async fn hook(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> 
     let started = Instant::now();
     let body = match read_body(request).await {
         Ok((_, body)) => body,
-        Err(response) => return response,
+        Err(err) => return err.into(),
     };
     let request = match parse(&body) {
         Ok(Ask::Stream(request)) => Arc::new(request),
         Ok(Ask::NotAStream(action)) => {
-            return error_body(
+            return Response::from(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "action_not_allowed",
-                &format!(
+                format!(
                     "`{action}` is not a stream action: exclude it with authHTTPExclude in mediamtx.yml"
                 ),
                 Some("action"),
-            )
+            ))
         }
-        Err(message) => return invalid_request(&message),
+        Err(message) => return Response::from(ApiError::bad_request(&message, None)),
     };
     match hook::authorize(app, Arc::clone(&request), started).await {
         Verdict::Allowed(_) | Verdict::AllowedByFailMode(_) => hook::empty(StatusCode::OK),

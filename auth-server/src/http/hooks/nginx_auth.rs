@@ -46,10 +46,11 @@ use hyper::header::{HeaderValue, AUTHORIZATION};
 use hyper::http::HeaderMap;
 use hyper::{Request, Response, StatusCode};
 
-use super::hook::{self, parse_ip, query_value, HookRequest, Verdict};
-use super::{invalid_request, Body};
+use super::{self as hook, parse_ip, query_value, HookRequest, Verdict};
 use crate::app::App;
 use crate::config::SegmentFormat;
+use crate::http::ApiError;
+use crate::http::Body;
 
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
@@ -187,7 +188,7 @@ pub async fn hook(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> 
     let started = Instant::now();
     let (request, playlist) = match parse(request.headers(), app.nginx_auth_stream_header) {
         Ok(parsed) => (Arc::new(parsed.request), parsed.playlist),
-        Err(message) => return invalid_request(&message),
+        Err(message) => return Response::from(ApiError::bad_request(&message, None)),
     };
     match hook::authorize(app, Arc::clone(&request), started).await {
         Verdict::Allowed(grant) => {

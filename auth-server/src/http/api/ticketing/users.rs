@@ -1,0 +1,215 @@
+//! Accounts: registration, login and logout, a user's own record.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use auth_core::account::{self, Action, Forbidden, Role, UserPatch, UserSpec};
+use auth_core::Clock;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, RETRY_AFTER, SET_COOKIE};
+use hyper::{Request, Response, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::app::App;
+use crate::http::api::{call, json_body, no_content, no_store, Answer};
+use crate::http::{json, Body};
+
+use super::{authorize, caller, forbidden, not_found, Caller, Early};
+use crate::http::api::credentials::ACCESS_TOKEN_COOKIE;
+use crate::http::ApiError;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Registration {
+    user: UserSpec,
+    /// Only an administrator may create an agent or admin.
+    role: Option<Role>,
+}
+
+/// Open to anyone for plain users; an administrator (or API key) may set another role.
+pub(super) async fn register(app: &Arc<App>, request: Request<Incoming>) -> Answer {
+    let caller = caller(app, &request).await?;
+    let body: Registration = json_body(request).await?;
+    let role = body.role.unwrap_or(Role::User);
+    if role != Role::User {
+        let Some(caller) = caller else {
+            return Err(forbidden(Forbidden::AdminOnly));
+        };
+        authorize(app, &caller, Action::ChangeRole, None).await?;
+    }
+    let spec = body.user;
+    let slot = password_slot(app).await?;
+    let account = call(app, move |app| {
+        let _slot = slot;
+        let new = spec.validate(role, &app.ticketing.passwords)?;
+        app.stores.ticketing.create_account(new, app.clock().now())
+    })
+    .await?;
+    log::info!(
+        "account {} ({}) created as {}",
+        account.id,
+        account.username,
+        account.role
+    );
+    Ok(json(StatusCode::CREATED, &account))
+}
+
+pub(super) async fn show_user(app: &Arc<App>, caller: &Caller, id: i64) -> Answer {
+    authorize(app, caller, Action::ViewAccount(id), None).await?;
+    let account = call(app, move |app| app.stores.ticketing.account(id)).await?;
+    account
+        .map(|a| json(StatusCode::OK, &a))
+        .ok_or_else(|| not_found("account"))
+}
+
+pub(super) async fn update_user(
+    app: &Arc<App>,
+    caller: &Caller,
+    request: Request<Incoming>,
+    id: i64,
+) -> Answer {
+    let patch: UserPatch = json_body(request).await?;
+    if patch.is_empty() {
+        return Err(ApiError::bad_request(
+            "nothing to update: send at least one field",
+            None,
+        ));
+    }
+    authorize(app, caller, Action::EditAccount(id), None).await?;
+    if patch.role.is_some() {
+        authorize(app, caller, Action::ChangeRole, None).await?;
+    }
+    let slot = match patch.password {
+        Some(_) => Some(password_slot(app).await?),
+        None => None,
+    };
+    let account = call(app, move |app| {
+        let _slot = slot;
+        let current = app
+            .stores
+            .ticketing
+            .account(id)?
+            .ok_or(auth_core::Error::NotFound { what: "account" })?;
+        let patch = patch.validate(&current.username, &app.ticketing.passwords)?;
+        app.stores
+            .ticketing
+            .update_account(id, patch, app.clock().now())
+    })
+    .await?;
+    log::info!("account {id} updated");
+    Ok(json(StatusCode::OK, &account))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+pub(super) async fn login(app: &Arc<App>, request: Request<Incoming>, peer: SocketAddr) -> Answer {
+    let credentials: Credentials = json_body(request).await?;
+    let username = credentials.username.trim().to_ascii_lowercase();
+    let ip = peer.ip();
+    let now = app.clock().now();
+    if let Err(wait) = app.ticketing.login_limiter.check(&username, ip, now) {
+        let mut error = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "too many failed logins: wait before trying again",
+            None,
+        );
+        if let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            error = error.with_header(RETRY_AFTER, value);
+        }
+        return Err(error);
+    }
+    let name = username.clone();
+    let slot = password_slot(app).await?;
+    let outcome = call(app, move |app| {
+        let _slot = slot;
+        let t = &app.ticketing;
+        account::login(
+            app.stores.ticketing.as_ref(),
+            &t.passwords,
+            &t.access_tokens,
+            &name,
+            &credentials.password,
+            now,
+        )
+    })
+    .await?;
+    let Some((account, issued)) = outcome else {
+        app.ticketing.login_limiter.failed(&username, ip, now);
+        // Escaped and cut short: a username is the client's text, and a password typed into
+        // its field must not land whole in the log.
+        let shown: String = username.chars().take(32).collect();
+        log::info!("failed login for {shown:?} from {ip}");
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "the username or password is wrong",
+            None,
+        ));
+    };
+    app.ticketing.login_limiter.succeeded(&username);
+    log::info!("account {} logged in from {ip}", account.id);
+    let expires_in = issued.expires_in.as_secs();
+    let mut response = json(
+        StatusCode::OK,
+        &json!({
+            "access_token": issued.token,
+            "token_type": "Bearer",
+            "expires_in": expires_in,
+        }),
+    );
+    set_cookie(
+        &mut response,
+        &format!(
+            "{ACCESS_TOKEN_COOKIE}={}; Max-Age={expires_in}; Path=/api; HttpOnly; Secure; SameSite=Strict",
+            issued.token
+        ),
+    );
+    no_store(&mut response);
+    Ok(response)
+}
+
+pub(super) async fn logout(app: &Arc<App>, caller: &Caller) -> Answer {
+    let Some((account, claims)) = caller.session.clone() else {
+        return Err(ApiError::bad_request(
+            "log out with an access token (bearer or cookie), not an API key",
+            None,
+        ));
+    };
+    call(app, move |app| {
+        account::logout(app.stores.ticketing.as_ref(), &claims)
+    })
+    .await?;
+    log::info!("account {} logged out", account.id);
+    let mut response = no_content();
+    set_cookie(
+        &mut response,
+        &format!("{ACCESS_TOKEN_COOKIE}=; Max-Age=0; Path=/api; HttpOnly; Secure; SameSite=Strict"),
+    );
+    Ok(response)
+}
+
+/// A turn to hash or check a password (see [`crate::ticketing::Ticketing::password_slots`]).
+pub(super) async fn password_slot(app: &App) -> Result<tokio::sync::OwnedSemaphorePermit, Early> {
+    let slots = std::sync::Arc::clone(&app.ticketing.password_slots);
+    slots.acquire_owned().await.map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is stopping",
+            None,
+        )
+    })
+}
+
+pub(super) fn set_cookie(response: &mut Response<Body>, cookie: &str) {
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        response.headers_mut().append(SET_COOKIE, value);
+    }
+}
