@@ -396,6 +396,32 @@ fn sessions_list_filter_and_terminate() {
         Some("token"),
     );
 
+    // Paged like every listing: a window of the matches, and the count of them all.
+    let window = list("?limit=2&offset=1");
+    assert_eq!(
+        (
+            window["total"].as_u64(),
+            window["limit"].as_u64(),
+            window["offset"].as_u64()
+        ),
+        (Some(3), Some(2), Some(1))
+    );
+    assert_eq!(window["items"].as_array().unwrap().len(), 2);
+    assert_eq!(list("?offset=3")["items"].as_array().unwrap().len(), 0);
+    assert_eq!(list("")["limit"], 50, "the default window");
+    assert_error(
+        &server.api("GET", "/api/sessions?limit=0", None),
+        400,
+        "invalid_request",
+        Some("limit"),
+    );
+    assert_error(
+        &server.api("GET", "/api/sessions?limit=1001", None),
+        400,
+        "invalid_request",
+        Some("limit"),
+    );
+
     let session = bob["items"][0]["id"].as_i64().unwrap();
     assert_eq!(
         server

@@ -787,6 +787,39 @@ fn events_search_paginate_and_rosters_fill_up() {
         None,
     );
     assert_eq!(bad.json()["field"], "per_page");
+    // The one paging style of every listing gives the same window.
+    let window = send(
+        &server,
+        As::Key(RO),
+        "GET",
+        "/api/events?title=rustCONF&limit=2&offset=2",
+        None,
+    )
+    .json();
+    assert_eq!(
+        (
+            window["total"].clone(),
+            window["limit"].clone(),
+            window["offset"].clone()
+        ),
+        (json!(3), json!(2), json!(2))
+    );
+    assert_eq!(window["items"][0]["title"], "RustConf Day 3");
+    assert!(
+        window.get("page").is_none(),
+        "page numbers only when asked by page"
+    );
+    let both = send(
+        &server,
+        As::Key(RO),
+        "GET",
+        "/api/events?limit=2&page=1",
+        None,
+    );
+    assert_eq!(
+        (both.status, both.json()["field"].clone()),
+        (400, json!("limit"))
+    );
     assert_status(
         &send(&server, As::Key(RO), "GET", "/api/events/9999", None),
         404,

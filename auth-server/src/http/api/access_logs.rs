@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
-use super::tokens::page_limit;
+use super::paging::Window;
 use super::{call, query, Answer};
 use crate::app::App;
 use crate::http::json;
@@ -36,6 +36,7 @@ struct ListQuery {
 
 pub(super) async fn list(app: &Arc<App>, request: &Request<Incoming>) -> Answer {
     let q: ListQuery = query(request)?;
+    let window = Window::new(q.limit, q.offset)?;
     if let Some(reason) = &q.reason {
         if DenyReason::from_code(reason).is_none() {
             return Err(ApiError::bad_request(
@@ -53,11 +54,11 @@ pub(super) async fn list(app: &Arc<App>, request: &Request<Incoming>) -> Answer 
         stream: q.stream,
         since: q.since,
         until: q.until,
-        limit: page_limit(q.limit)?,
-        offset: q.offset.unwrap_or(0),
+        limit: window.limit,
+        offset: window.offset,
     };
     let page = call(app, move |app| app.stores.access_log.access_logs(&filter)).await?;
-    Ok(json(StatusCode::OK, &page))
+    Ok(json(StatusCode::OK, &window.body(page)))
 }
 
 #[derive(Debug, Deserialize)]

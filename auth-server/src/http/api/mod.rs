@@ -8,6 +8,7 @@
 mod access_logs;
 mod credentials;
 pub(crate) mod edge_urls;
+mod paging;
 pub(crate) mod playback;
 mod sessions;
 mod ticketing;

@@ -7,8 +7,8 @@ use auth_core::Clock;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
-use serde_json::json;
 
+use super::paging::Window;
 use super::{call, no_content, query, Answer};
 use crate::app::App;
 use crate::http::json;
@@ -20,10 +20,13 @@ struct ListQuery {
     token_id: Option<i64>,
     user_id: Option<String>,
     stream: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
 }
 
 pub(super) async fn list(app: &Arc<App>, request: &Request<Incoming>) -> Answer {
     let q: ListQuery = query(request)?;
+    let window = Window::new(q.limit, q.offset)?;
     let filter = SessionFilter {
         token_id: q.token_id,
         user_id: q.user_id,
@@ -33,10 +36,7 @@ pub(super) async fn list(app: &Arc<App>, request: &Request<Incoming>) -> Answer 
         app.stores.sessions.sessions(&filter, app.clock().now())
     })
     .await?;
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "total": sessions.len(), "items": sessions }),
-    ))
+    Ok(json(StatusCode::OK, &window.body(window.slice(sessions))))
 }
 
 pub(super) async fn terminate(app: &Arc<App>, id: i64) -> Answer {

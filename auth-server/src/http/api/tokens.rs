@@ -9,6 +9,7 @@ use hyper::{Request, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::paging::Window;
 use super::{call, json_body, no_content, no_store, query, Answer};
 use crate::app::App;
 use crate::http::json;
@@ -25,29 +26,18 @@ struct ListQuery {
     offset: Option<u32>,
 }
 
-/// Checks `limit` (1 to 1000, default 50) for every paginated listing.
-pub(super) fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
-    match limit {
-        None => Ok(50),
-        Some(n) if (1..=auth_core::page::MAX_PAGE).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::bad_request(
-            format!("must be from 1 to {}", auth_core::page::MAX_PAGE),
-            Some("limit"),
-        )),
-    }
-}
-
 pub(super) async fn list(app: &Arc<App>, request: &Request<Incoming>) -> Answer {
     let q: ListQuery = query(request)?;
+    let window = Window::new(q.limit, q.offset)?;
     let filter = TokenFilter {
         status: q.status,
         user_id: q.user_id,
         user_id_prefix: q.q.filter(|p| !p.is_empty()),
-        limit: page_limit(q.limit)?,
-        offset: q.offset.unwrap_or(0),
+        limit: window.limit,
+        offset: window.offset,
     };
     let page = call(app, move |app| app.stores.tokens.list_tokens(&filter)).await?;
-    Ok(json(StatusCode::OK, &page))
+    Ok(json(StatusCode::OK, &window.body(page)))
 }
 
 pub(super) async fn create(app: &Arc<App>, request: Request<Incoming>) -> Answer {

@@ -205,7 +205,8 @@ fn core_spec() -> Value {
                 "CreatedToken": {"allOf": [{"$ref": "#/components/schemas/Token"},
                     {"type": "object", "properties": {"token": {"type": "string", "description": "The secret, shown only in this answer"}}}]},
                 "TokenPage": {"type": "object", "properties": {
-                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Token"}}, "total": {"type": "integer"}}},
+                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Token"}}, "total": {"type": "integer"},
+                    "limit": {"type": "integer"}, "offset": {"type": "integer"}}},
                 "Session": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "token_id": {"type": ["integer", "null"], "description": "null for a signed token's session"}, "user_id": {"type": "string"},
                     "stream": {"type": "string"}, "ip": {"type": "string"}, "proto": {"type": "string"},
@@ -213,7 +214,8 @@ fn core_spec() -> Value {
                     "expires_at": {"type": "string", "format": "date-time"},
                     "terminated_at": {"type": ["string", "null"], "format": "date-time"}}},
                 "SessionPage": {"type": "object", "properties": {
-                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Session"}}, "total": {"type": "integer"}}},
+                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Session"}}, "total": {"type": "integer"},
+                    "limit": {"type": "integer"}, "offset": {"type": "integer"}}},
                 "AccessLogRecord": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
                     "token_id": {"type": ["integer", "null"]}, "token_prefix": {"type": ["string", "null"]},
@@ -222,7 +224,8 @@ fn core_spec() -> Value {
                     "result": {"type": "string", "enum": ["allowed", "denied"]}, "reason": {"type": ["string", "null"]},
                     "latency_us": {"type": "integer"}}},
                 "AccessLogPage": {"type": "object", "properties": {
-                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/AccessLogRecord"}}, "total": {"type": "integer"}}},
+                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/AccessLogRecord"}}, "total": {"type": "integer"},
+                    "limit": {"type": "integer"}, "offset": {"type": "integer"}}},
                 "Stats": {"type": "object", "properties": {
                     "since": {"type": "string", "format": "date-time"}, "until": {"type": "string", "format": "date-time"},
                     "allowed": {"type": "integer"}, "denied": {"type": "integer"},
@@ -270,7 +273,9 @@ fn core_spec() -> Value {
                 "get": {"summary": "List live sessions", "security": [{"apiKey": []}, {"bearer": []}], "parameters": [
                         query_param("token_id", "Token id", json!({"type": "integer"})),
                         query_param("user_id", "User id", json!({"type": "string"})),
-                        query_param("stream", "Stream name", json!({"type": "string"}))],
+                        query_param("stream", "Stream name", json!({"type": "string"})),
+                        query_param("limit", "1 to 1000 (default 50)", json!({"type": "integer", "minimum": 1, "maximum": 1000})),
+                        query_param("offset", "Items to skip", json!({"type": "integer", "minimum": 0}))],
                     "responses": management_errors(json!({"200": ok_json("Live sessions", "SessionPage")}), false)}
             },
             "/api/sessions/{id}": {

@@ -41,8 +41,8 @@ fn roster(name: &str) -> Value {
     let security = json!([{"bearer": []}, {"cookie": []}, {"apiKey": []}]);
     json!({
         "get": {"summary": format!("The event's {name} roster: ids and names, in the order added (agents and admins of the event)"),
-            "security": security, "parameters": [id("Event"), query("page", "From 1", "integer"), query("per_page", "1 to 100, default 20", "integer")],
-            "responses": answers(json!({"200": object("{items: [{account_id, username, first_name, last_name, added_at}], total, page, per_page}"), "404": error("No such event")}))},
+            "security": security, "parameters": [id("Event"), query("limit", "1 to 1000 (default 50)", "integer"), query("offset", "Items to skip", "integer"), query("page", "From 1 (older style; not with limit or offset)", "integer"), query("per_page", "1 to 100, default 20 (older style; not with limit or offset)", "integer")],
+            "responses": answers(json!({"200": object("{items: [{account_id, username, first_name, last_name, added_at}], total, limit, offset} (and page, per_page when asked for by page)"), "404": error("No such event")}))},
         "post": {"summary": format!("Put an account on the {name} roster (event admins); agents and admins rosters take agent or admin accounts only"),
             "security": security, "parameters": [id("Event")],
             "requestBody": body("By id or username", json!({"user_id": 7})),
@@ -76,8 +76,8 @@ pub fn paths() -> Value {
             "responses": answers(json!({"204": {"description": "Logged out"}}))}},
         "/api/events": {
             "get": {"summary": "Events by start; search by title", "security": security,
-                "parameters": [query("title", "Case-insensitive part of the title", "string"), query("page", "From 1", "integer"), query("per_page", "1 to 100, default 20", "integer")],
-                "responses": answers(json!({"200": object("{items: [event], total, page, per_page}; an event shows its registered count, never who")}))},
+                "parameters": [query("title", "Case-insensitive part of the title", "string"), query("limit", "1 to 1000 (default 50)", "integer"), query("offset", "Items to skip", "integer"), query("page", "From 1 (older style; not with limit or offset)", "integer"), query("per_page", "1 to 100, default 20 (older style; not with limit or offset)", "integer")],
+                "responses": answers(json!({"200": object("{items: [event], total, limit, offset} (and page, per_page when asked for by page); an event shows its registered count, never who")}))},
             "post": {"summary": "Create an event (administrators)", "security": security,
                 "requestBody": body("title, starts_at, ends_at, capacity, streams (names or * globs a ticket unlocks), single_entry (default true)",
                     json!({"title": "RustConf", "starts_at": "2026-09-01T09:00:00Z", "ends_at": "2026-09-01T18:00:00Z", "capacity": 500, "streams": ["rustconf/*"]})),

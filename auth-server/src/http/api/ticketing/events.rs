@@ -8,51 +8,24 @@ use auth_core::Clock;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::app::App;
 use crate::http::api::{call, json_body, query, Answer};
 use crate::http::json;
 
-use super::{authorize, not_found, Caller, Early};
+use super::{authorize, not_found, Caller};
+use crate::http::api::paging::Window;
 use crate::http::ApiError;
-
-/// Largest page of events or roster entries.
-const MAX_PER_PAGE: u32 = 100;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PageQuery {
     title: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
     page: Option<u32>,
     per_page: Option<u32>,
-}
-
-/// `(page, per_page, offset)` from 1-based `page` and `per_page` (1 to 100, default 20).
-pub(super) fn paging(page: Option<u32>, per_page: Option<u32>) -> Result<(u32, u32, u32), Early> {
-    let page = page.unwrap_or(1);
-    if page == 0 {
-        return Err(ApiError::bad_request("pages count from 1", Some("page")));
-    }
-    let per_page = per_page.unwrap_or(20);
-    if !(1..=MAX_PER_PAGE).contains(&per_page) {
-        return Err(ApiError::bad_request(
-            format!("must be from 1 to {MAX_PER_PAGE}"),
-            Some("per_page"),
-        ));
-    }
-    let offset = (page - 1)
-        .checked_mul(per_page)
-        .ok_or_else(|| ApiError::bad_request("too far", Some("page")))?;
-    Ok((page, per_page, offset))
-}
-
-pub(super) fn paged<T: serde::Serialize>(
-    page: auth_core::page::Page<T>,
-    number: u32,
-    per_page: u32,
-) -> Value {
-    json!({ "items": page.items, "total": page.total, "page": number, "per_page": per_page })
 }
 
 pub(super) async fn list_events(
@@ -62,14 +35,14 @@ pub(super) async fn list_events(
 ) -> Answer {
     authorize(app, caller, Action::ListEvents, None).await?;
     let q: PageQuery = query(request)?;
-    let (page, per_page, offset) = paging(q.page, q.per_page)?;
+    let window = Window::either(q.limit, q.offset, q.page, q.per_page)?;
     let filter = EventFilter {
         title: q.title.filter(|t| !t.trim().is_empty()),
-        limit: per_page,
-        offset,
+        limit: window.limit,
+        offset: window.offset,
     };
     let events = call(app, move |app| app.stores.ticketing.list_events(&filter)).await?;
-    Ok(json(StatusCode::OK, &paged(events, page, per_page)))
+    Ok(json(StatusCode::OK, &window.body(events)))
 }
 
 pub(super) async fn create_event(
@@ -127,6 +100,8 @@ pub(super) async fn update_event(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RosterQuery {
+    limit: Option<u32>,
+    offset: Option<u32>,
     page: Option<u32>,
     per_page: Option<u32>,
 }
@@ -140,12 +115,14 @@ pub(super) async fn list_roster(
 ) -> Answer {
     authorize(app, caller, Action::ViewRoster, Some(event)).await?;
     let q: RosterQuery = query(request)?;
-    let (page, per_page, offset) = paging(q.page, q.per_page)?;
+    let window = Window::either(q.limit, q.offset, q.page, q.per_page)?;
     let entries = call(app, move |app| {
-        app.stores.ticketing.roster(event, roster, per_page, offset)
+        app.stores
+            .ticketing
+            .roster(event, roster, window.limit, window.offset)
     })
     .await?;
-    Ok(json(StatusCode::OK, &paged(entries, page, per_page)))
+    Ok(json(StatusCode::OK, &window.body(entries)))
 }
 
 #[derive(Deserialize)]
