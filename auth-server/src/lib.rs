@@ -23,7 +23,6 @@ pub mod http;
 pub mod serve;
 pub mod shutdown;
 pub mod signing;
-pub mod ticket_cli;
 pub mod ticketing;
 
 pub use app::{open_store, App};
