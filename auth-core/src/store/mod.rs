@@ -40,6 +40,8 @@ pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
+use std::sync::Arc;
+
 use crate::access_log::AccessLogStore;
 use crate::error::Result;
 use crate::session::SessionStore;
@@ -84,18 +86,18 @@ impl<T: Store + ?Sized> Backend for T {}
 /// fault injector in front of sessions) without forwarding the others.
 #[derive(Clone)]
 pub struct Stores {
-    pub tokens: std::sync::Arc<dyn TokenStore>,
-    pub sessions: std::sync::Arc<dyn SessionStore>,
-    pub access_log: std::sync::Arc<dyn AccessLogStore>,
-    pub signing_keys: std::sync::Arc<dyn SigningKeyStore>,
-    pub health: std::sync::Arc<dyn Health>,
+    pub tokens: Arc<dyn TokenStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub access_log: Arc<dyn AccessLogStore>,
+    pub signing_keys: Arc<dyn SigningKeyStore>,
+    pub health: Arc<dyn Health>,
     #[cfg(feature = "tickets")]
-    pub ticketing: std::sync::Arc<dyn crate::ticket::TicketingStore>,
+    pub ticketing: Arc<dyn crate::ticket::TicketingStore>,
 }
 
 impl Stores {
     /// Every concern served by `backend`.
-    pub fn of(backend: std::sync::Arc<dyn Backend>) -> Self {
+    pub fn of(backend: Arc<dyn Backend>) -> Self {
         Stores {
             tokens: backend.clone(),
             sessions: backend.clone(),
@@ -108,8 +110,8 @@ impl Stores {
     }
 }
 
-impl From<std::sync::Arc<dyn Backend>> for Stores {
-    fn from(backend: std::sync::Arc<dyn Backend>) -> Self {
+impl From<Arc<dyn Backend>> for Stores {
+    fn from(backend: Arc<dyn Backend>) -> Self {
         Stores::of(backend)
     }
 }
