@@ -384,6 +384,62 @@ fn failed_logins_are_throttled_per_username_and_per_address() {
     assert_status(&attempt("alice", PASSWORD), 200, "the window moved on");
 }
 
+/// An adversarial review sent 100 simultaneous logins for one username against a limit of 5:
+/// every one was checked before the first failure was counted, so each got a guess. Attempts
+/// are now counted as they start, one at a time per username and address.
+#[test]
+fn a_burst_of_logins_gets_no_more_guesses_than_the_limit() {
+    let (_dir, db) = temp_db();
+    let mut config = keyed_config(&db);
+    config.login_limits.per_username = 5;
+    config.login_limits.per_ip = 1000;
+    config.login_limits.window = Duration::from_secs(600);
+    let server = server_with(config, &db, Arc::new(ManualClock::new(T0)));
+    register(&server, "alice", "user");
+    const BURST: usize = 40;
+    let start = std::sync::Barrier::new(BURST);
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..BURST)
+            .map(|i| {
+                let (server, start) = (&server, &start);
+                scope.spawn(move || {
+                    start.wait();
+                    send(
+                        server,
+                        As::Nobody,
+                        "POST",
+                        "/api/login",
+                        Some(json!({"username": "alice", "password": format!("wrong guess {i}")})),
+                    )
+                    .status
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let guessed = statuses.iter().filter(|&&s| s == 401).count();
+    let refused = statuses.iter().filter(|&&s| s == 429).count();
+    assert!(guessed <= 5, "{guessed} guesses were checked: {statuses:?}");
+    assert_eq!(guessed + refused, BURST, "{statuses:?}");
+    let login = |password: &str| {
+        send(
+            &server,
+            As::Nobody,
+            "POST",
+            "/api/login",
+            Some(json!({"username": "alice", "password": password})),
+        )
+    };
+    for _ in guessed..5 {
+        assert_status(&login("one more wrong guess"), 401, "within the limit");
+    }
+    assert_status(
+        &login(PASSWORD),
+        429,
+        "past the limit, the right password is refused too",
+    );
+}
+
 #[test]
 fn every_endpoint_refuses_what_the_role_does_not_allow() {
     let (_dir, db) = temp_db();

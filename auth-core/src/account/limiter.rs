@@ -1,11 +1,17 @@
 //! Login throttling: failed attempts counted per username and per client address in a sliding
 //! window; past the limit, further attempts are refused until the window moves on.
 //!
+//! An attempt is counted when it starts ([`LoginLimiter::begin`]), atomically with the check,
+//! and at most one attempt per username and per address is in flight at a time: otherwise every
+//! request of a burst would pass the check before the first failure was counted, and each would
+//! get a guess (an adversarial review found 99 of 100 simultaneous guesses checked against a
+//! limit of 5). A successful login clears the username's count and takes back its own count
+//! from the address (one address guessing many usernames stays throttled).
+//!
 //! In memory, per process: with several nodes each enforces its own count, so the effective
-//! limit is the per-node limit times the number of nodes. A successful login clears the
-//! username's count (not the address's: one address guessing many usernames stays throttled).
+//! limit is the per-node limit times the number of nodes.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -36,10 +42,70 @@ impl Default for LoginLimits {
 /// flood of made-up usernames must not reset the count of the one being guessed).
 const MAX_KEYS: usize = 100_000;
 
+/// Usernames are keyed by at most this many bytes (the longest valid username): a client's
+/// text must not make the table's keys as long as it likes.
+const MAX_KEY_LEN: usize = crate::account::MAX_USERNAME_LEN;
+
 #[derive(Debug, Default)]
 pub struct LoginLimiter {
     limits: LoginLimits,
-    failures: Mutex<HashMap<Key, VecDeque<Timestamp>>>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    failures: HashMap<Key, VecDeque<Timestamp>>,
+    in_flight: HashSet<Key>,
+}
+
+/// A login attempt under way, counted as a failure until [`Attempt::succeeded`]. Dropping it
+/// ends the attempt (its username and address may try again).
+#[derive(Debug)]
+#[must_use]
+pub struct Attempt<'a> {
+    limiter: &'a LoginLimiter,
+    user: Key,
+    network: Key,
+    at: Timestamp,
+}
+
+/// Why [`LoginLimiter::begin`] refused: try again after this long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttled {
+    pub retry_after: Duration,
+}
+
+impl Attempt<'_> {
+    /// The password was right: forget the username's failures, and this attempt's count
+    /// against the address.
+    pub fn succeeded(self) {
+        let mut state = self.limiter.lock();
+        state.failures.remove(&self.user);
+        if let Some(times) = state.failures.get_mut(&self.network) {
+            if let Some(i) = times.iter().rposition(|t| *t == self.at) {
+                times.remove(i);
+            }
+            if times.is_empty() {
+                state.failures.remove(&self.network);
+            }
+        }
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        let mut state = self.limiter.lock();
+        state.in_flight.remove(&self.user);
+        state.in_flight.remove(&self.network);
+    }
+}
+
+fn user_key(username: &str) -> Key {
+    let mut end = username.len().min(MAX_KEY_LEN);
+    while !username.is_char_boundary(end) {
+        end -= 1;
+    }
+    Key::User(username[..end].to_owned())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -62,7 +128,7 @@ impl LoginLimiter {
     pub fn new(limits: LoginLimits) -> Self {
         LoginLimiter {
             limits,
-            failures: Mutex::default(),
+            state: Mutex::default(),
         }
     }
 
@@ -70,16 +136,61 @@ impl LoginLimiter {
         self.limits
     }
 
-    /// `Err(retry_after)` when either count is at its limit.
-    pub fn check(&self, username: &str, ip: IpAddr, now: Timestamp) -> Result<(), Duration> {
-        let mut failures = self.lock();
-        let user = self.blocked(
-            &mut failures,
-            Key::User(username.to_owned()),
-            self.limits.per_username,
+    /// Starts a login attempt, atomically: refused while the username or the address is at its
+    /// limit or has an attempt in flight; else counted as a failure at once (see [`Attempt`]).
+    pub fn begin(
+        &self,
+        username: &str,
+        ip: IpAddr,
+        now: Timestamp,
+    ) -> Result<Attempt<'_>, Throttled> {
+        let (user, network) = (user_key(username), network(ip));
+        let mut state = self.lock();
+        if state.in_flight.contains(&user) || state.in_flight.contains(&network) {
+            // Hashing takes a fraction of a second: a second is plenty.
+            return Err(Throttled {
+                retry_after: Duration::from_secs(1),
+            });
+        }
+        let waits = [
+            self.blocked(
+                &mut state.failures,
+                user.clone(),
+                self.limits.per_username,
+                now,
+            ),
+            self.blocked(
+                &mut state.failures,
+                network.clone(),
+                self.limits.per_ip,
+                now,
+            ),
+        ];
+        if let Some(retry_after) = waits.into_iter().flatten().max() {
+            return Err(Throttled { retry_after });
+        }
+        Self::count(
+            &mut state.failures,
+            self.limits.window,
+            [user.clone(), network.clone()],
             now,
         );
-        let ip = self.blocked(&mut failures, network(ip), self.limits.per_ip, now);
+        state.in_flight.insert(user.clone());
+        state.in_flight.insert(network.clone());
+        Ok(Attempt {
+            limiter: self,
+            user,
+            network,
+            at: now,
+        })
+    }
+
+    /// `Err(retry_after)` when either count is at its limit.
+    pub fn check(&self, username: &str, ip: IpAddr, now: Timestamp) -> Result<(), Duration> {
+        let mut state = self.lock();
+        let failures = &mut state.failures;
+        let user = self.blocked(failures, user_key(username), self.limits.per_username, now);
+        let ip = self.blocked(failures, network(ip), self.limits.per_ip, now);
         match user.max(ip) {
             Some(wait) => Err(wait),
             None => Ok(()),
@@ -87,12 +198,26 @@ impl LoginLimiter {
     }
 
     pub fn failed(&self, username: &str, ip: IpAddr, now: Timestamp) {
-        let mut failures = self.lock();
+        let mut state = self.lock();
+        Self::count(
+            &mut state.failures,
+            self.limits.window,
+            [user_key(username), network(ip)],
+            now,
+        );
+    }
+
+    fn count(
+        failures: &mut HashMap<Key, VecDeque<Timestamp>>,
+        window: Duration,
+        keys: [Key; 2],
+        now: Timestamp,
+    ) {
         if failures.len() >= MAX_KEYS {
-            let since = now.saturating_sub(self.limits.window);
+            let since = now.saturating_sub(window);
             failures.retain(|_, times| times.back().is_some_and(|t| *t > since));
         }
-        for key in [Key::User(username.to_owned()), network(ip)] {
+        for key in keys {
             let room = failures.len() < MAX_KEYS;
             match failures.get_mut(&key) {
                 Some(times) => times.push_back(now),
@@ -105,7 +230,7 @@ impl LoginLimiter {
     }
 
     pub fn succeeded(&self, username: &str) {
-        self.lock().remove(&Key::User(username.to_owned()));
+        self.lock().failures.remove(&user_key(username));
     }
 
     fn blocked(
@@ -137,8 +262,8 @@ impl LoginLimiter {
         ))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, VecDeque<Timestamp>>> {
-        match self.failures.lock() {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        match self.state.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         }
@@ -203,6 +328,61 @@ mod tests {
         limiter.failed("b", mapped, T);
         assert!(limiter.check("c", v4, T).is_err());
         limiter.check("c", "192.0.2.2".parse().unwrap(), T).unwrap();
+    }
+
+    #[test]
+    fn attempts_count_when_they_start_one_at_a_time() {
+        let limiter = LoginLimiter::new(LoginLimits {
+            per_username: 3,
+            per_ip: 100,
+            window: Duration::from_secs(60),
+        });
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let first = limiter.begin("alice", ip, T).unwrap();
+        assert_eq!(
+            limiter
+                .begin("alice", "10.0.0.9".parse().unwrap(), T)
+                .unwrap_err(),
+            Throttled {
+                retry_after: Duration::from_secs(1)
+            },
+            "one attempt per username in flight"
+        );
+        assert!(
+            limiter.begin("bob", ip, T).is_err(),
+            "one attempt per address in flight"
+        );
+        drop(first);
+        drop(limiter.begin("alice", ip, T).unwrap());
+        drop(limiter.begin("alice", ip, T).unwrap());
+        assert!(
+            limiter.begin("alice", ip, T).is_err(),
+            "three attempts were counted as they started"
+        );
+        let later = T.saturating_add(Duration::from_secs(61));
+        limiter.begin("alice", ip, later).unwrap().succeeded();
+        limiter.begin("alice", ip, later).unwrap().succeeded();
+        limiter.begin("alice", ip, later).unwrap().succeeded();
+        limiter.begin("alice", ip, later).unwrap().succeeded();
+        assert_eq!(limiter.lock().failures.len(), 0, "successes leave no count");
+    }
+
+    #[test]
+    fn usernames_are_keyed_by_a_bounded_prefix() {
+        let limiter = LoginLimiter::new(LoginLimits {
+            per_username: 1,
+            per_ip: 100,
+            window: Duration::from_secs(60),
+        });
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let long = "é".repeat(10_000);
+        limiter.failed(&long, ip, T);
+        assert!(limiter.check(&"é".repeat(5_000), ip, T).is_err());
+        let state = limiter.lock();
+        assert!(state.failures.keys().all(|k| match k {
+            Key::User(name) => name.len() <= MAX_KEY_LEN,
+            Key::Network(_) => true,
+        }));
     }
 
     #[test]

@@ -340,7 +340,7 @@ pub(crate) fn not_empty(table: &str) -> Error {
     }
 }
 
-#[cfg(all(test, feature = "tickets"))]
+#[cfg(all(test, feature = "tickets", feature = "postgres"))]
 pub(crate) mod tests {
     use super::*;
     use crate::clock::Timestamp;

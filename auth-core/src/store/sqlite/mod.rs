@@ -56,7 +56,7 @@ mod ticketing;
 mod tickets;
 mod tokens;
 mod transfer;
-#[cfg(test)]
+#[cfg(all(test, feature = "postgres"))]
 pub(crate) use transfer::table_columns;
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many have run. Never

@@ -35,7 +35,7 @@ fn schema_of(conn: &Connection, table: &str) -> Result<Option<&'static str>> {
 }
 
 /// Every table in both files, for the schema tests.
-#[cfg(test)]
+#[cfg(all(test, feature = "postgres"))]
 pub(crate) fn table_columns(path: &std::path::Path) -> Result<Vec<(String, Vec<String>)>> {
     let store_path = path;
     let conn = Connection::open(store_path)?;

@@ -113,18 +113,24 @@ pub(super) async fn login(app: &Arc<App>, request: Request<Incoming>, peer: Sock
     let username = credentials.username.trim().to_ascii_lowercase();
     let ip = peer.ip();
     let now = app.clock().now();
-    if let Err(wait) = app.ticketing.login_limiter.check(&username, ip, now) {
-        let mut error = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            "too many failed logins: wait before trying again",
-            None,
-        );
-        if let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-            error = error.with_header(RETRY_AFTER, value);
+    // Counted now, before the password is hashed, and one at a time per username and address:
+    // a burst cannot get more guesses than the limit (see `LoginLimiter::begin`).
+    let attempt = match app.ticketing.login_limiter.begin(&username, ip, now) {
+        Ok(attempt) => attempt,
+        Err(throttled) => {
+            let mut error = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "too many failed logins: wait before trying again",
+                None,
+            );
+            let wait = throttled.retry_after.as_secs().max(1).to_string();
+            if let Ok(value) = HeaderValue::from_str(&wait) {
+                error = error.with_header(RETRY_AFTER, value);
+            }
+            return Err(error);
         }
-        return Err(error);
-    }
+    };
     let name = username.clone();
     let slot = password_slot(app).await?;
     let outcome = call(app, move |app| {
@@ -141,7 +147,8 @@ pub(super) async fn login(app: &Arc<App>, request: Request<Incoming>, peer: Sock
     })
     .await?;
     let Some((account, issued)) = outcome else {
-        app.ticketing.login_limiter.failed(&username, ip, now);
+        // Already counted by `begin`.
+        drop(attempt);
         // Escaped and cut short: a username is the client's text, and a password typed into
         // its field must not land whole in the log.
         let shown: String = username.chars().take(32).collect();
@@ -153,7 +160,7 @@ pub(super) async fn login(app: &Arc<App>, request: Request<Incoming>, peer: Sock
             None,
         ));
     };
-    app.ticketing.login_limiter.succeeded(&username);
+    attempt.succeeded();
     log::info!("account {} logged in from {ip}", account.id);
     let expires_in = issued.expires_in.as_secs();
     let mut response = json(
