@@ -112,9 +112,14 @@ pub fn generate() -> Result<String> {
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
-/// Compares two secrets in time that depends only on their lengths, never on where they differ.
+/// Compares two secrets in time that tells neither where they differ nor whether their lengths
+/// do: both are hashed to 32 bytes (SHA-256) and the digests compared in constant time. (A
+/// constant-time comparison of the secrets themselves stops at once on a length mismatch, which
+/// let a prober learn a key's length.)
 pub fn matches(presented: &str, stored: &str) -> bool {
-    presented.as_bytes().ct_eq(stored.as_bytes()).into()
+    let presented = ring::digest::digest(&ring::digest::SHA256, presented.as_bytes());
+    let stored = ring::digest::digest(&ring::digest::SHA256, stored.as_bytes());
+    presented.as_ref().ct_eq(stored.as_ref()).into()
 }
 
 /// The part of a secret that may appear in logs and listings: at most 6 characters and never
@@ -168,5 +173,7 @@ mod tests {
         assert!(matches("secret-1", "secret-1"));
         assert!(!matches("secret-1", "secret-2"));
         assert!(!matches("secret", "secret-1"));
+        assert!(!matches("", "secret-1"));
+        assert!(matches("", ""));
     }
 }

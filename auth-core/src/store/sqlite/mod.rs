@@ -241,6 +241,7 @@ impl Drop for SqliteStore {
 
 /// Opens a file's write connection in WAL mode and brings its schema up to date.
 fn open_writer(path: &Path, migrations: &[&str]) -> Result<Connection> {
+    create_private(path)?;
     let mut conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // WAL is a property of the file, set once; readers then never block the writer.
@@ -256,6 +257,23 @@ fn open_writer(path: &Path, migrations: &[&str]) -> Result<Connection> {
     // Checkpoints run on the housekeeping thread instead (see `spawn_flusher`).
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(conn)
+}
+
+/// Creates the file readable by its owner only, unless it exists: it holds token digests,
+/// sessions and sealed keys. SQLite gives its `-wal` and `-shm` files the database file's mode.
+fn create_private(path: &Path) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(Error::storage(format!(
+            "cannot create {}: {err}",
+            path.display()
+        ))),
+    }
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {

@@ -283,3 +283,24 @@ fn data_survives_reopening() {
         ["10.0.0.0/8"]
     );
 }
+
+/// The files hold token digests, sessions and sealed signing keys: the owner's only.
+#[cfg(unix)]
+#[test]
+fn new_database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("private.db");
+    let store = SqliteStore::open(&path).unwrap();
+    store.ping().unwrap();
+    let log = SqliteStore::access_log_path(&path);
+    for file in [
+        path.clone(),
+        log.clone(),
+        path.with_extension("db-wal"),
+        log.with_extension("db-wal"),
+    ] {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
+}
