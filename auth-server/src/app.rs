@@ -26,6 +26,8 @@ pub struct App {
     pub max_response_time: Duration,
     pub fail_mode: FailMode,
     pub api_keys: Vec<ApiKey>,
+    /// See [`Config::api_allowed_hosts`].
+    pub api_allowed_hosts: Vec<String>,
     /// nginx `auth_request`: `NGINX_AUTH_STREAM_HEADER` (see `http::hooks::nginx_auth`).
     pub nginx_auth_stream_header: bool,
     /// Event tickets: passwords, access tokens, the ticket key, login throttling.
@@ -80,6 +82,7 @@ impl App {
             max_response_time: config.max_response_time,
             fail_mode: config.fail_mode,
             api_keys: config.api_keys.clone(),
+            api_allowed_hosts: config.api_allowed_hosts.clone(),
             nginx_auth_stream_header: config.nginx_auth_stream_header,
         })
     }

@@ -87,6 +87,11 @@ pub struct Config {
     pub api_port: u16,
     /// Keys of the management API. Never logged or printed. Empty: loopback clients only.
     pub api_keys: Vec<ApiKey>,
+    /// Without API keys, the host names the management API answers to besides `localhost`,
+    /// `127.0.0.1` and `[::1]` (`API_ALLOWED_HOSTS`, comma-separated, lower-case): a loopback
+    /// client is only trusted when it also asked for a loopback name, so that a page whose name
+    /// was rebound to 127.0.0.1 (DNS rebinding) cannot reach the key-less API.
+    pub api_allowed_hosts: Vec<String>,
     /// HMAC key for token digests (`TOKEN_HASH_KEY`, hex); when absent, a key file beside the
     /// database is used (and created). Never logged or printed.
     pub token_hash_key: Option<Vec<u8>>,
@@ -256,6 +261,14 @@ impl Config {
                     .map_err(|_| ConfigError(format!("API_PORT=`{port}` is not valid: expected a port from 0 to 65535")))?,
             },
             api_keys: parse_api_keys(env("API_KEY"), env("API_KEYS"))?,
+            api_allowed_hosts: env("API_ALLOWED_HOSTS")
+                .map(|list| {
+                    list.split(',')
+                        .map(|host| host.trim().to_ascii_lowercase())
+                        .filter(|host| !host.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
             token_hash_key: match env("TOKEN_HASH_KEY").map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()) {
                 None => None,
                 Some(key) => match hex::decode(&key) {

@@ -758,3 +758,35 @@ fn allowed_actions_default_to_play_and_are_validated() {
         json!(["play", "publish"])
     );
 }
+
+/// DNS rebinding: a page whose name now resolves to 127.0.0.1 reaches the key-less API from the
+/// browser, with its own name in `Host`. Without keys, only loopback host names are answered.
+#[test]
+fn the_keyless_api_answers_loopback_host_names_only() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::sqlite(&db);
+    let rebound = server.call(
+        "POST",
+        "/api/tokens",
+        &[
+            ("Host", "attacker.example"),
+            ("Origin", "http://attacker.example"),
+        ],
+        Some(("application/json", r#"{"user_id": "mallory"}"#)),
+    );
+    assert_error(&rebound, 421, "host_not_allowed", None);
+    let listed = server.call(
+        "GET",
+        "/api/tokens",
+        &[("Host", "attacker.example:80")],
+        None,
+    );
+    assert_eq!(listed.status, 421);
+    assert_eq!(
+        server
+            .call("GET", "/api/tokens", &[("Host", "localhost")], None)
+            .status,
+        200
+    );
+    assert_eq!(server.call("GET", "/api/tokens", &[], None).status, 200);
+}

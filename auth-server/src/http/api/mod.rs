@@ -80,6 +80,15 @@ fn authenticate(
     peer: SocketAddr,
     write: bool,
 ) -> Result<(), ApiError> {
+    if app.api_keys.is_empty() && !host_allowed(requested_host(request), &app.api_allowed_hosts) {
+        return Err(ApiError::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "host_not_allowed",
+            "without API keys the management API answers loopback host names only \
+             (localhost, 127.0.0.1, [::1], or one listed in API_ALLOWED_HOSTS)",
+            None,
+        ));
+    }
     let presented = credentials::presented(request);
     let presented = presented.as_ref().and_then(Credential::api_key);
     check_access(&app.api_keys, presented, peer.ip(), write).map_err(|refusal| match refusal {
@@ -97,6 +106,34 @@ fn authenticate(
             None,
         ),
     })
+}
+
+/// The host name the client asked for: the `Host` header, or the authority of an absolute URI.
+fn requested_host(request: &Request<Incoming>) -> Option<&str> {
+    request
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()))
+}
+
+/// Whether a key-less API may answer a request for `host` (with or without its port): a
+/// loopback address, `localhost`, or a name the operator listed. A request with no host at all
+/// (HTTP/1.0) comes from no browser, so no page can have sent it.
+fn host_allowed(host: Option<&str>, extra: &[String]) -> bool {
+    let Some(host) = host else {
+        return true;
+    };
+    let host = host.trim();
+    let name = match host.strip_prefix('[') {
+        // [v6] or [v6]:port
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost"
+        || name.parse::<IpAddr>().is_ok_and(is_loopback)
+        || extra.contains(&name)
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -257,6 +294,34 @@ mod tests {
                 "{inside}"
             );
         }
+    }
+
+    #[test]
+    fn only_loopback_host_names_reach_the_keyless_api() {
+        let extra = vec!["auth.internal".to_owned()];
+        for host in [
+            "localhost",
+            "localhost:8080",
+            "LOCALHOST.",
+            "127.0.0.1:8080",
+            "127.0.0.2",
+            "[::1]:8080",
+            "[::1]",
+            "auth.internal:8080",
+        ] {
+            assert!(host_allowed(Some(host), &extra), "{host}");
+        }
+        for host in [
+            "attacker.example",
+            "attacker.example:8080",
+            "localhost.attacker.example",
+            "10.0.0.1:8080",
+            "[2001:db8::1]:8080",
+            "",
+        ] {
+            assert!(!host_allowed(Some(host), &extra), "{host}");
+        }
+        assert!(host_allowed(None, &[]));
     }
 
     #[test]

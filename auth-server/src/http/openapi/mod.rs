@@ -57,6 +57,10 @@ pub(crate) fn management_errors(mut responses: Value, write: bool) -> Value {
             map.insert("403".into(), error_ref("The API key is read-only"));
         }
         map.insert(
+            "421".into(),
+            error_ref("No API key is configured and the request named a host that is not a loopback name (host_not_allowed)"),
+        );
+        map.insert(
             "503".into(),
             error_ref("The store failed or did not answer in time"),
         );
