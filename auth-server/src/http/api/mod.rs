@@ -131,9 +131,7 @@ fn host_allowed(host: Option<&str>, extra: &[String]) -> bool {
         None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
     };
     let name = name.trim_end_matches('.').to_ascii_lowercase();
-    name == "localhost"
-        || name.parse::<IpAddr>().is_ok_and(is_loopback)
-        || extra.contains(&name)
+    name == "localhost" || name.parse::<IpAddr>().is_ok_and(is_loopback) || extra.contains(&name)
 }
 
 #[derive(Debug, PartialEq, Eq)]
