@@ -303,6 +303,7 @@ mod tests {
             session_id: None,
             action: crate::token::Action::Play,
             segment: false,
+            source: "",
         };
         let decision = Decision::Deny(Denial::new(DenyReason::TokenNotFound));
         AccessLogEntry::new(

@@ -63,6 +63,9 @@ pub struct AuthRequest<'a> {
     /// ([`Kind::Segment`](crate::signed_token::Kind::Segment)) is good for, since it takes no session slot and the playlist holds
     /// the viewer's.
     pub segment: bool,
+    /// Which media server asked (`flussonic`, `nginx-rtmp`, `nginx-auth`, `mediamtx`, `srs`),
+    /// kept with the session so that a cut can be pushed to it; empty when not known.
+    pub source: &'a str,
 }
 
 /// Why a request was refused. The codes are a public contract: never renamed.
@@ -77,6 +80,8 @@ pub enum DenyReason {
     StreamNotAllowed,
     SessionLimitReached,
     SessionTerminated,
+    /// An operator cut a session of this token on this stream and banned it for a while.
+    SessionBanned,
     /// The token does not allow this action (e.g. a viewer's token used as a stream key).
     ActionNotAllowed,
     /// The store did not answer within the response budget.
@@ -111,7 +116,7 @@ impl From<Rejection> for DenyReason {
 }
 
 impl DenyReason {
-    pub const ALL: [DenyReason; 16] = [
+    pub const ALL: [DenyReason; 17] = [
         DenyReason::TokenMissing,
         DenyReason::TokenNotFound,
         DenyReason::TokenSuspended,
@@ -128,6 +133,7 @@ impl DenyReason {
         DenyReason::BadSignature,
         DenyReason::WrongKind,
         DenyReason::ActionNotAllowed,
+        DenyReason::SessionBanned,
     ];
 
     pub fn code(self) -> &'static str {
@@ -141,6 +147,7 @@ impl DenyReason {
             DenyReason::StreamNotAllowed => "stream_not_allowed",
             DenyReason::SessionLimitReached => "session_limit_reached",
             DenyReason::SessionTerminated => "session_terminated",
+            DenyReason::SessionBanned => "session_banned",
             DenyReason::ActionNotAllowed => "action_not_allowed",
             DenyReason::BackendTimeout => "backend_timeout",
             DenyReason::BackendError => "backend_error",
@@ -176,6 +183,9 @@ impl DenyReason {
                 "the token already has as many live sessions as it allows".to_owned()
             }
             DenyReason::SessionTerminated => "this session was terminated".to_owned(),
+            DenyReason::SessionBanned => {
+                "this token is banned from this stream for a while".to_owned()
+            }
             DenyReason::ActionNotAllowed => {
                 format!("this token does not allow `{}`", request.action)
             }
@@ -372,6 +382,8 @@ impl AdmissionPlan {
             stream: request.stream,
             ip: request.ip,
             proto: request.proto,
+            source: request.source,
+            media_session_id: request.session_id.filter(|id| !id.is_empty()),
         }
     }
 
@@ -394,6 +406,7 @@ impl AdmissionPlan {
             Admission::Terminated { .. } => {
                 return deny(DenyReason::SessionTerminated, self.user_id)
             }
+            Admission::Banned { .. } => return deny(DenyReason::SessionBanned, self.user_id),
         };
         Decision::Allow(Grant {
             token_id,
@@ -583,6 +596,7 @@ mod tests {
             session_id: Some("s1"),
             action: Action::Play,
             segment: false,
+            source: "",
         }
     }
 
@@ -974,6 +988,7 @@ mod tests {
             let on = |segment: bool| {
                 auth.authorize(&AuthRequest {
                     segment,
+                    source: "",
                     ..request(Some(&token))
                 })
                 .unwrap()

@@ -42,6 +42,14 @@ impl SessionStore for MemoryStore {
                 return Ok(Admission::LimitReached { live: 0 });
             }
         }
+        if let Some(&until) = state
+            .bans
+            .get(&(claim.owner.raw(), claim.stream.to_owned()))
+        {
+            if until > now {
+                return Ok(Admission::Banned { until });
+            }
+        }
         if claim.max_sessions > 0 {
             let live = state
                 .by_owner
@@ -73,6 +81,8 @@ impl SessionStore for MemoryStore {
                 stream: claim.stream.to_owned(),
                 ip: claim.ip.to_string(),
                 proto: claim.proto.to_owned(),
+                source: claim.source.to_owned(),
+                media_session_id: claim.media_session_id.map(str::to_owned),
                 started_at: now,
                 last_seen: now,
                 expires_at: lease_until,
@@ -93,10 +103,7 @@ impl SessionStore for MemoryStore {
         Ok(state
             .sessions
             .values()
-            .filter(|s| s.is_live(now))
-            .filter(|s| filter.token_id.is_none_or(|t| s.token_id == Some(t)))
-            .filter(|s| filter.user_id.as_deref().is_none_or(|u| s.user_id == u))
-            .filter(|s| filter.stream.as_deref().is_none_or(|n| s.stream == n))
+            .filter(|s| s.is_live(now) && filter.matches(s))
             .cloned()
             .collect())
     }
@@ -142,6 +149,17 @@ impl SessionStore for MemoryStore {
         for id in &expired {
             state.remove_session(*id);
         }
+        state.bans.retain(|_, until| *until > now);
         Ok(expired.len() as u64)
+    }
+
+    fn ban(&self, owner: SessionOwner, stream: &str, until: Timestamp) -> Result<()> {
+        let mut state = self.state()?;
+        let ban = state
+            .bans
+            .entry((owner.raw(), stream.to_owned()))
+            .or_insert(until);
+        *ban = (*ban).max(until);
+        Ok(())
     }
 }

@@ -135,7 +135,7 @@ impl NodeSessions {
             Admission::Terminated { session_id } => {
                 index.insert(owner, key, session_id, until, true)
             }
-            Admission::LimitReached { .. } => {}
+            Admission::LimitReached { .. } | Admission::Banned { .. } => {}
         }
     }
 

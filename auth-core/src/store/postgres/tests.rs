@@ -149,6 +149,8 @@ pub(super) fn claim<'a>(token: &'a Token, key: &'a str) -> SessionClaim<'a> {
         stream: "live/one",
         ip: std::net::IpAddr::from([10, 0, 0, 1]),
         proto: "hls",
+        source: "",
+        media_session_id: None,
     }
 }
 
@@ -209,6 +211,8 @@ fn sessions_survive_the_owner_migration() {
         stream: "s",
         ip: std::net::IpAddr::from([10, 0, 0, 1]),
         proto: "hls",
+        source: "",
+        media_session_id: None,
     };
     assert!(matches!(
         store.admit_session(&claim("id:a"), t0, lease).unwrap(),

@@ -69,6 +69,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_tickets.sql"),
     include_str!("migrations/0006_allowed_actions.sql"),
     include_str!("migrations/0007_es256_signing_keys.sql"),
+    include_str!("migrations/0008_session_control.sql"),
 ];
 
 /// Schema versions of the access log file (see [`SqliteStore::open`]), applied like
@@ -463,6 +464,8 @@ struct OwnedClaim {
     stream: String,
     ip: String,
     proto: String,
+    source: String,
+    media_session_id: Option<String>,
 }
 
 impl From<&SessionClaim<'_>> for OwnedClaim {
@@ -475,6 +478,8 @@ impl From<&SessionClaim<'_>> for OwnedClaim {
             stream: claim.stream.to_owned(),
             ip: claim.ip.to_string(),
             proto: claim.proto.to_owned(),
+            source: claim.source.to_owned(),
+            media_session_id: claim.media_session_id.map(str::to_owned),
         }
     }
 }

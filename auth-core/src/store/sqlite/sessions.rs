@@ -27,7 +27,7 @@ impl SessionStore for SqliteStore {
                 Admission::Terminated { session_id } => {
                     index.insert(owner, &key, session_id, until_us, true)
                 }
-                Admission::LimitReached { .. } => {}
+                Admission::LimitReached { .. } | Admission::Banned { .. } => {}
             }
         };
         self.writer.run_then(move |conn| {
@@ -56,7 +56,12 @@ impl SessionStore for SqliteStore {
                     // error the insert would raise: a server failing open would allow an error.
                     Admission::LimitReached { live: 0 }
                 }
-                _ => {
+                _ => 'admit: {
+                    if let Some(until) = banned_until(conn, owner, &claim.stream, now_us)? {
+                        break 'admit Admission::Banned {
+                            until: Timestamp::from_unix_micros(until),
+                        };
+                    }
                     let live: i64 = if claim.max_sessions == 0 {
                         0
                     } else {
@@ -75,11 +80,12 @@ impl SessionStore for SqliteStore {
                         let session_id: SessionId = conn
                             .prepare_cached(
                                 "INSERT INTO sessions (owner, token_id, session_key, user_id, stream, ip, proto, \
-                                 started_at, last_seen, expires_at, terminated_at) \
-                                 VALUES (?1, ?9, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, NULL) \
+                                 started_at, last_seen, expires_at, terminated_at, source, media_session_id) \
+                                 VALUES (?1, ?9, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, NULL, ?10, ?11) \
                                  ON CONFLICT (owner, session_key) DO UPDATE SET \
                                  user_id = excluded.user_id, stream = excluded.stream, ip = excluded.ip, \
                                  proto = excluded.proto, started_at = excluded.started_at, \
+                                 source = excluded.source, media_session_id = excluded.media_session_id, \
                                  last_seen = excluded.last_seen, expires_at = excluded.expires_at, \
                                  terminated_at = NULL \
                                  RETURNING id",
@@ -94,7 +100,9 @@ impl SessionStore for SqliteStore {
                                     claim.proto,
                                     now_us,
                                     until_us,
-                                    claim.owner.token_id()
+                                    claim.owner.token_id(),
+                                    claim.source,
+                                    claim.media_session_id
                                 ],
                                 |row| row.get(0),
                             )?;
@@ -129,6 +137,8 @@ impl SessionStore for SqliteStore {
         filters.integer("token_id = ?", filter.token_id);
         filters.text("user_id = ?", filter.user_id.as_deref());
         filters.text("stream = ?", filter.stream.as_deref());
+        filters.text("proto = ?", filter.proto.as_deref());
+        filters.text("source = ?", filter.source.as_deref());
         let sql = format!(
             "SELECT {SESSION_COLUMNS} FROM sessions {} ORDER BY id",
             filters.sql()
@@ -201,6 +211,19 @@ impl SessionStore for SqliteStore {
             .map(|ended| ended.is_some())
     }
 
+    fn ban(&self, owner: SessionOwner, stream: &str, until: Timestamp) -> Result<()> {
+        let stream = stream.to_owned();
+        self.writer.run(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO session_bans (owner, stream, banned_until) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (owner, stream) DO UPDATE SET \
+                 banned_until = MAX(banned_until, excluded.banned_until)",
+            )?
+            .execute(params![owner.raw(), stream, until.unix_micros()])?;
+            Ok(())
+        })
+    }
+
     fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64> {
         let pending = Arc::clone(&self.pending);
         let live = Arc::clone(&self.live);
@@ -210,6 +233,8 @@ impl SessionStore for SqliteStore {
                 let purged = conn
                     .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
                     .execute([now.unix_micros()])?;
+                conn.prepare_cached("DELETE FROM session_bans WHERE banned_until <= ?1")?
+                    .execute([now.unix_micros()])?;
                 Ok(purged as u64)
             },
             move |_| lock_live(&live).purge(now.unix_micros()),
@@ -217,8 +242,8 @@ impl SessionStore for SqliteStore {
     }
 }
 
-const SESSION_COLUMNS: &str =
-    "id, owner, session_key, user_id, stream, ip, proto, started_at, last_seen, expires_at, terminated_at";
+const SESSION_COLUMNS: &str = "id, owner, session_key, user_id, stream, ip, proto, started_at, \
+     last_seen, expires_at, terminated_at, source, media_session_id";
 
 fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
     let owner = SessionOwner::from_raw(row.get(1)?);
@@ -237,7 +262,20 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
         terminated_at: row
             .get::<_, Option<i64>>(10)?
             .map(Timestamp::from_unix_micros),
+        source: row.get(11)?,
+        media_session_id: row.get(12)?,
     })
+}
+
+/// Until when `owner` is banned from `stream` at `now_us`, if it is.
+fn banned_until(conn: &Connection, owner: i64, stream: &str, now_us: i64) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT banned_until FROM session_bans \
+             WHERE owner = ?1 AND stream = ?2 AND banned_until > ?3",
+        )?
+        .query_row(params![owner, stream, now_us], |row| row.get(0))
+        .optional()?)
 }
 
 /// Whether the stored token `id` exists; true for a signed token's owner (`None`), which has no row.

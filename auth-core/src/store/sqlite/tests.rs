@@ -43,6 +43,8 @@ fn lease_extensions_answered_from_a_read_are_written_by_close() {
             stream: "s",
             ip: std::net::IpAddr::from([10, 0, 0, 1]),
             proto: "hls",
+            source: "",
+            media_session_id: None,
         };
         assert!(matches!(
             store.admit_session(&claim, t0, lease(t0)).unwrap(),
@@ -104,6 +106,8 @@ fn sessions_survive_the_owner_migration() {
         stream: "s",
         ip: std::net::IpAddr::from([10, 0, 0, 1]),
         proto: "hls",
+        source: "",
+        media_session_id: None,
     };
     assert_eq!(
         store.admit_session(&claim("id:a"), t0, lease).unwrap(),
@@ -136,6 +140,8 @@ fn rechecks_of_live_sessions_are_answered_from_memory_and_follow_every_session_w
         stream: "s",
         ip: std::net::IpAddr::from([10, 0, 0, 1]),
         proto: "hls",
+        source: "",
+        media_session_id: None,
     };
     assert!(
         store
@@ -189,6 +195,8 @@ fn the_memory_view_is_rebuilt_when_the_file_is_reopened() {
         stream: "s",
         ip: std::net::IpAddr::from([10, 0, 0, 1]),
         proto: "hls",
+        source: "",
+        media_session_id: None,
     };
     let token_id = {
         let store = SqliteStore::open(&path).unwrap();

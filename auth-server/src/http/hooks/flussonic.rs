@@ -95,6 +95,7 @@ impl Fields {
             session_id: self.session_id.filter(|s| !s.is_empty()),
             action,
             segment: false,
+            source: "flussonic",
         })
     }
 }

@@ -65,6 +65,7 @@ fn parse(body: &[u8]) -> Result<Ask, String> {
         session_id,
         action,
         segment: false,
+        source: "mediamtx",
     }))
 }
 

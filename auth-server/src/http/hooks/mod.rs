@@ -48,6 +48,8 @@ pub struct HookRequest {
     /// A segment of HTTP delivery (nginx `auth_request`, not a playlist): see
     /// [`AuthRequest::segment`].
     pub segment: bool,
+    /// Which media server asked: `flussonic`, `nginx-rtmp`, `nginx-auth`, `mediamtx`, `srs`.
+    pub source: &'static str,
 }
 
 impl HookRequest {
@@ -61,6 +63,7 @@ impl HookRequest {
             session_id: self.session_id.as_deref(),
             action: self.action,
             segment: self.segment,
+            source: self.source,
         }
     }
 }

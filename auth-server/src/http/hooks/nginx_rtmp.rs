@@ -108,6 +108,7 @@ fn interpret(fields: Fields) -> Result<Call, String> {
         request_type,
         action,
         segment: false,
+        source: "nginx-rtmp",
     };
     Ok(if done {
         Call::Done(request)

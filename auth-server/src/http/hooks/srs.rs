@@ -75,6 +75,7 @@ fn parse(body: &[u8]) -> Result<Ask, String> {
         session_id: Some(format!("srs:{server_id}:{vhost}/{app}:{client_id}")),
         action,
         segment: false,
+        source: "srs",
     };
     Ok(if done {
         Ask::Done(request)
