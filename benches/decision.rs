@@ -77,6 +77,7 @@ fn request(secret: &'static str, request_type: RequestType) -> AuthRequest<'stat
         action: auth_core::Action::Play,
         segment: false,
         source: "",
+        media_session_id: None,
     }
 }
 

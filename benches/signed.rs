@@ -76,6 +76,7 @@ fn request(token: &str) -> AuthRequest<'_> {
         action: auth_core::Action::Play,
         segment: false,
         source: "",
+        media_session_id: None,
     }
 }
 

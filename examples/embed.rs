@@ -88,6 +88,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         action: auth_core::Action::Play,
         segment: false,
         source: "",
+        media_session_id: None,
     };
 
     // 6. A new session takes the token's only slot. `authorize` blocks on the store: from async

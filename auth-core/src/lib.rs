@@ -60,7 +60,7 @@
 //! let auth = Authorizer::new(store, Arc::new(SystemClock), hasher, policy);
 //! let request = AuthRequest { token: Some("viewer-secret"), stream: "news", ip: "10.0.0.1".parse().unwrap(),
 //!                             proto: "hls", request_type: RequestType::NewSession, session_id: Some("s1"),
-//!                             action: Action::Play, segment: false, source: "" };
+//!                             action: Action::Play, segment: false, source: "", media_session_id: None };
 //! assert!(auth.authorize(&request)?.is_allow());
 //! # Ok::<(), auth_core::Error>(())
 //! ```

@@ -304,6 +304,7 @@ mod tests {
             action: crate::token::Action::Play,
             segment: false,
             source: "",
+            media_session_id: None,
         };
         let decision = Decision::Deny(Denial::new(DenyReason::TokenNotFound));
         AccessLogEntry::new(

@@ -66,6 +66,10 @@ pub struct AuthRequest<'a> {
     /// Which media server asked (`flussonic`, `nginx-rtmp`, `nginx-auth`, `mediamtx`, `srs`),
     /// kept with the session so that a cut can be pushed to it; empty when not known.
     pub source: &'a str,
+    /// The media server's own id of the client, as its control API names it (Flussonic's
+    /// `session_id`, nginx-rtmp's `clientid`, SRS's `client_id`, MediaMTX's `id`), kept with
+    /// the session; `session_id` above may be namespaced and is not always usable there.
+    pub media_session_id: Option<&'a str>,
 }
 
 /// Why a request was refused. The codes are a public contract: never renamed.
@@ -383,7 +387,7 @@ impl AdmissionPlan {
             ip: request.ip,
             proto: request.proto,
             source: request.source,
-            media_session_id: request.session_id.filter(|id| !id.is_empty()),
+            media_session_id: request.media_session_id.filter(|id| !id.is_empty()),
         }
     }
 
@@ -597,6 +601,7 @@ mod tests {
             action: Action::Play,
             segment: false,
             source: "",
+            media_session_id: None,
         }
     }
 

@@ -50,6 +50,9 @@ pub struct HookRequest {
     pub segment: bool,
     /// Which media server asked: `flussonic`, `nginx-rtmp`, `nginx-auth`, `mediamtx`, `srs`.
     pub source: &'static str,
+    /// The media server's own id of the client, as its control API names it: see
+    /// [`AuthRequest::media_session_id`].
+    pub media_session_id: Option<String>,
 }
 
 impl HookRequest {
@@ -64,6 +67,7 @@ impl HookRequest {
             action: self.action,
             segment: self.segment,
             source: self.source,
+            media_session_id: self.media_session_id.as_deref(),
         }
     }
 }

@@ -180,6 +180,7 @@ fn parse(headers: &HeaderMap, trust_stream_header: bool) -> Result<Parsed, Strin
             // A manifest holds the viewer's session, so a segment token never opens one.
             segment: !manifest,
             source: "nginx-auth",
+            media_session_id: None,
         },
         playlist,
     })

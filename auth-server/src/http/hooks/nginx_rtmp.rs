@@ -109,6 +109,7 @@ fn interpret(fields: Fields) -> Result<Call, String> {
         action,
         segment: false,
         source: "nginx-rtmp",
+        media_session_id: Some(clientid.clone()).filter(|id| !id.is_empty()),
     };
     Ok(if done {
         Call::Done(request)

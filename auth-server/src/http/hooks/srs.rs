@@ -76,6 +76,7 @@ fn parse(body: &[u8]) -> Result<Ask, String> {
         action,
         segment: false,
         source: "srs",
+        media_session_id: Some(client_id.clone()),
     };
     Ok(if done {
         Ask::Done(request)
