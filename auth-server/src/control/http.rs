@@ -8,6 +8,13 @@ use base64::Engine as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// What a path segment escapes: everything but RFC 3986's unreserved characters.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// A base URL: `http://host[:port][/path]`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Url {
@@ -71,10 +78,7 @@ impl Url {
         let mut path = self.path.clone();
         for segment in segments {
             path.push('/');
-            path.extend(percent_encoding::utf8_percent_encode(
-                segment,
-                percent_encoding::NON_ALPHANUMERIC,
-            ));
+            path.extend(percent_encoding::utf8_percent_encode(segment, SEGMENT));
         }
         let query = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(query)

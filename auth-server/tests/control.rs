@@ -1,0 +1,508 @@
+//! Live session control over real HTTP: the registry (source, media session id, filters,
+//! counts), cuts with bans and kicks, and each media server's control API called with the
+//! exact method, path and authentication its documentation gives, checked by a local HTTP
+//! server standing in for it.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth_core::{Backend, ManualClock, SqliteStore, TokenSpec};
+use auth_server::control::{ControlConfig, Url};
+use common::{config, temp_db, Reply, TestServer, T0};
+use serde_json::{json, Value};
+
+/// One request a stand-in media server received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    method: String,
+    target: String,
+    authorization: Option<String>,
+}
+
+/// A stand-in control API on a free port: records every request and answers each with the next
+/// status of `statuses` (the last one repeated).
+fn media_server(statuses: &[u16]) -> (String, Receiver<Seen>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = channel();
+    let statuses = statuses.to_vec();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let mut parts = line.split_whitespace();
+            let (method, target) = (
+                parts.next().unwrap_or_default().to_owned(),
+                parts.next().unwrap_or_default().to_owned(),
+            );
+            let mut authorization = None;
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = header.split_once(':') {
+                    if name.eq_ignore_ascii_case("authorization") {
+                        authorization = Some(value.trim().to_owned());
+                    }
+                }
+            }
+            let status = statuses[n.min(statuses.len() - 1)];
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            if tx
+                .send(Seen {
+                    method,
+                    target,
+                    authorization,
+                })
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    (base, rx)
+}
+
+fn next(rx: &Receiver<Seen>) -> Seen {
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("the media server was not called")
+}
+
+fn quiet(rx: &Receiver<Seen>) {
+    if let Ok(seen) = rx.recv_timeout(Duration::from_millis(300)) {
+        panic!("unexpected call: {seen:?}");
+    }
+}
+
+fn server_with(db: &std::path::Path, control: ControlConfig) -> TestServer {
+    let mut config = config(db);
+    config.control = control;
+    let store: Arc<dyn Backend> = Arc::new(SqliteStore::open(db).unwrap());
+    TestServer::with_store(config, store, Arc::new(ManualClock::new(T0)))
+}
+
+fn url(base: &str) -> Option<Url> {
+    Some(Url::parse(base).unwrap())
+}
+
+fn viewer(server: &TestServer, token: &str, user: &str, max: i64) -> i64 {
+    server
+        .token(TokenSpec {
+            token: Some(token.into()),
+            user_id: user.into(),
+            max_sessions: Some(max),
+            ..Default::default()
+        })
+        .id
+}
+
+fn srs(server: &TestServer, client: &str, stream: &str, token: &str) -> Reply {
+    let body = json!({"server_id": "vid-0xk989d", "service_id": "ffn7xt1j", "action": "on_play",
+        "client_id": client, "ip": "192.0.2.40", "vhost": "__defaultVhost__", "app": "live",
+        "tcUrl": "rtmp://127.0.0.1:1935/live", "stream": stream, "param": format!("?token={token}"),
+        "stream_url": format!("/live/{stream}"), "stream_id": "vid-124q9y3", "pageUrl": ""});
+    server.post("/hooks/srs", "application/json", &body.to_string())
+}
+
+fn srs_allowed(reply: &Reply) -> bool {
+    reply.status == 200 && reply.body == r#"{"code":0}"#
+}
+
+fn rtmp_play(server: &TestServer, clientid: u32, name: &str, token: &str) -> Reply {
+    server.post(
+        "/hooks/nginx-rtmp",
+        "application/x-www-form-urlencoded",
+        &format!(
+            "app=live&flashver=LNX&swfurl=&tcurl=rtmp://127.0.0.1/live&pageurl=&addr=192.0.2.10\
+             &clientid={clientid}&call=play&name={name}&start=-2&duration=0&reset=0&token={token}"
+        ),
+    )
+}
+
+fn sessions(server: &TestServer, query: &str) -> Value {
+    let reply = server.get(&format!("/api/sessions{query}"));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json()
+}
+
+#[test]
+fn the_registry_lists_sources_and_media_ids_filters_and_counts() {
+    let (_dir, db) = temp_db();
+    let server = server_with(&db, ControlConfig::default());
+    viewer(&server, "reg-alice-1", "alice", 0);
+    viewer(&server, "reg-bob-001", "bob", 0);
+    assert!(srs_allowed(&srs(&server, "c1", "news", "reg-alice-1")));
+    assert_eq!(rtmp_play(&server, 12, "news", "reg-bob-001").status, 200);
+    let mtx = json!({"user": "", "password": "", "token": "reg-bob-001", "ip": "192.0.2.30",
+        "action": "read", "path": "sports", "protocol": "rtsp", "id": "a7f1c1f2-0000-4000-8000-000000000001",
+        "query": "", "userAgent": "ffmpeg"});
+    assert_eq!(
+        server
+            .post("/hooks/mediamtx", "application/json", &mtx.to_string())
+            .status,
+        200
+    );
+    assert_eq!(
+        server
+            .auth(&[
+                ("name", "news"),
+                ("ip", "192.0.2.1"),
+                ("proto", "hls"),
+                ("token", "reg-alice-1"),
+                ("session_id", "4242")
+            ])
+            .verdict(),
+        "allowed"
+    );
+
+    let all = sessions(&server, "");
+    assert_eq!(all["total"], 4);
+    let mut seen: Vec<(String, Value, String)> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["source"].as_str().unwrap().to_owned(),
+                s["media_session_id"].clone(),
+                s["proto"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        seen,
+        vec![
+            ("flussonic".into(), json!("4242"), "hls".into()),
+            (
+                "mediamtx".into(),
+                json!("a7f1c1f2-0000-4000-8000-000000000001"),
+                "rtsp".into()
+            ),
+            ("nginx-rtmp".into(), json!("12"), "rtmp".into()),
+            ("srs".into(), json!("c1"), "rtmp".into()),
+        ]
+    );
+    for key in [
+        "id",
+        "token_id",
+        "user_id",
+        "stream",
+        "ip",
+        "started_at",
+        "last_seen",
+        "expires_at",
+    ] {
+        assert!(!all["items"][0][key].is_null(), "{key}");
+    }
+    assert_eq!(sessions(&server, "?source=srs")["total"], 1);
+    assert_eq!(sessions(&server, "?proto=rtmp")["total"], 2);
+    assert_eq!(sessions(&server, "?proto=rtmp&user_id=bob")["total"], 1);
+    assert_eq!(
+        sessions(&server, "?source=nginx-rtmp&limit=1&offset=1")["items"],
+        json!([])
+    );
+
+    let counts = server.get("/api/sessions/counts?by=stream").json();
+    assert_eq!(
+        counts,
+        json!({"by": "stream", "total": 4,
+               "items": [{"key": "news", "sessions": 3}, {"key": "sports", "sessions": 1}]})
+    );
+    let by_user = server.get("/api/sessions/counts?by=user_id").json();
+    assert_eq!(
+        by_user["items"],
+        json!([{"key": "alice", "sessions": 2}, {"key": "bob", "sessions": 2}])
+    );
+    assert_eq!(server.get("/api/sessions/counts?by=ip").status, 400);
+    assert_eq!(server.get("/api/sessions/counts").status, 400);
+}
+
+/// SRS (docs "HTTP API", Kickoff Client): `DELETE /api/v1/clients/{client_id}`, the id its
+/// `http_hooks` sent. A ban refuses the reconnect under a new client id, for as long as asked.
+#[test]
+fn a_cut_with_a_ban_is_pushed_to_srs_and_refuses_the_reconnect() {
+    let (_dir, db) = temp_db();
+    let (base, rx) = media_server(&[200]);
+    let server = server_with(
+        &db,
+        ControlConfig {
+            srs: url(&format!("{base}/")),
+            ..Default::default()
+        },
+    );
+    viewer(&server, "srs-ban-tok1", "alice", 0);
+    assert!(srs_allowed(&srs(&server, "c1", "news", "srs-ban-tok1")));
+    let id = sessions(&server, "")["items"][0]["id"].as_i64().unwrap();
+    let refused = server.request("DELETE", &format!("/api/sessions/{id}?ban_seconds=86401"));
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert_eq!(refused.json()["field"], "ban_seconds");
+    assert_eq!(
+        server
+            .request("DELETE", &format!("/api/sessions/{id}?ban_seconds=60"))
+            .status,
+        204
+    );
+    assert_eq!(
+        next(&rx),
+        Seen {
+            method: "DELETE".into(),
+            target: "/api/v1/clients/c1".into(),
+            authorization: None
+        }
+    );
+    let again = srs(&server, "c2", "news", "srs-ban-tok1");
+    assert_eq!(
+        (again.status, again.json()["reason"].as_str()),
+        (403, Some("session_banned"))
+    );
+    assert!(
+        srs_allowed(&srs(&server, "c3", "sports", "srs-ban-tok1")),
+        "the ban is for that stream only"
+    );
+    server.advance(60);
+    assert!(
+        srs_allowed(&srs(&server, "c4", "news", "srs-ban-tok1")),
+        "the ban ran out"
+    );
+    assert_eq!(server.request("DELETE", "/api/sessions/9999").status, 404);
+    quiet(&rx);
+}
+
+/// `POST /api/sessions/kick`: every live session of a user (or token, or stream), each pushed;
+/// the access log records each cut with its reason.
+#[test]
+fn kick_cuts_every_match_and_logs_the_reason() {
+    let (_dir, db) = temp_db();
+    let (base, rx) = media_server(&[503, 200]);
+    let server = server_with(
+        &db,
+        ControlConfig {
+            nginx_rtmp: url(&format!("{base}/control")),
+            ..Default::default()
+        },
+    );
+    let token = viewer(&server, "kick-alice-1", "alice", 0);
+    viewer(&server, "kick-bob-001", "bob", 0);
+    assert_eq!(rtmp_play(&server, 7, "news", "kick-alice-1").status, 200);
+    assert_eq!(rtmp_play(&server, 8, "sports", "kick-alice-1").status, 200);
+    assert_eq!(rtmp_play(&server, 9, "news", "kick-bob-001").status, 200);
+    let kick = |body: Value| {
+        server.call(
+            "POST",
+            "/api/sessions/kick",
+            &[],
+            Some(("application/json", &body.to_string())),
+        )
+    };
+    for bad in [
+        json!({}),
+        json!({"user_id": "alice", "stream": "news"}),
+        json!({"user": "x"}),
+    ] {
+        assert_eq!(kick(bad).status, 400);
+    }
+    let kicked = kick(json!({"user_id": "alice"}));
+    assert_eq!((kicked.status, kicked.json()), (200, json!({"kicked": 2})));
+    // The first call answered 503: retried.
+    let mut targets: Vec<String> = (0..3).map(|_| next(&rx).target).collect();
+    targets.sort();
+    assert!(
+        targets.contains(&"/control/drop/client?app=live&name=news&clientid=7".to_owned()),
+        "{targets:?}"
+    );
+    assert!(
+        targets.contains(&"/control/drop/client?app=live&name=sports&clientid=8".to_owned()),
+        "{targets:?}"
+    );
+    quiet(&rx);
+    assert_eq!(
+        kick(json!({"token_id": token})).json(),
+        json!({"kicked": 0}),
+        "already cut"
+    );
+    assert_eq!(kick(json!({"stream": "news"})).json(), json!({"kicked": 1}));
+    assert_eq!(
+        next(&rx).target,
+        "/control/drop/client?app=live&name=news&clientid=9"
+    );
+    // nginx-rtmp's next update of a cut session is refused.
+    let update = server.post(
+        "/hooks/nginx-rtmp",
+        "application/x-www-form-urlencoded",
+        "app=live&addr=192.0.2.10&clientid=7&call=update_play&name=news&time=30&timestamp=30&token=kick-alice-1",
+    );
+    assert_ne!(update.status, 200);
+    let mut logged = Value::Null;
+    for _ in 0..50 {
+        logged = server
+            .get("/api/access-logs?reason=session_terminated")
+            .json();
+        if logged["total"].as_u64() >= Some(3) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let cuts: Vec<&Value> = logged["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["request_type"] == "cut")
+        .collect();
+    assert_eq!(cuts.len(), 3, "{logged}");
+}
+
+/// Flussonic (`flussonic/openapi-demo`, `paths/auth/sessions_id.yml` and
+/// `paths/auth/sessions_reauth.yml`): `DELETE /streamer/api/v3/sessions/{id}` with Basic
+/// authentication; where the session cannot be closed (a 404 here), `POST
+/// /streamer/api/v3/sessions/reauth?name=STREAM`.
+#[test]
+fn flussonic_sessions_are_closed_with_basic_auth_or_reauthorized() {
+    let (_dir, db) = temp_db();
+    let (base, rx) = media_server(&[204, 404, 200]);
+    let server = server_with(
+        &db,
+        ControlConfig {
+            flussonic: url(&base),
+            flussonic_auth: Some("admin:s3cret".into()),
+            ..Default::default()
+        },
+    );
+    viewer(&server, "flu-viewer-1", "alice", 0);
+    let play = |session: &str| {
+        server
+            .auth(&[
+                ("name", "news"),
+                ("ip", "192.0.2.1"),
+                ("proto", "hls"),
+                ("token", "flu-viewer-1"),
+                ("session_id", session),
+            ])
+            .verdict()
+    };
+    assert_eq!(play("3001"), "allowed");
+    assert_eq!(play("3002"), "allowed");
+    // base64("admin:s3cret")
+    let basic = Some("Basic YWRtaW46czNjcmV0".to_owned());
+    let ids: Vec<i64> = sessions(&server, "")["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        server
+            .request("DELETE", &format!("/api/sessions/{}", ids[0]))
+            .status,
+        204
+    );
+    assert_eq!(
+        next(&rx),
+        Seen {
+            method: "DELETE".into(),
+            target: "/streamer/api/v3/sessions/3001".into(),
+            authorization: basic.clone()
+        }
+    );
+    quiet(&rx);
+    assert_eq!(
+        server
+            .request("DELETE", &format!("/api/sessions/{}", ids[1]))
+            .status,
+        204
+    );
+    assert_eq!(next(&rx).target, "/streamer/api/v3/sessions/3002");
+    assert_eq!(
+        next(&rx),
+        Seen {
+            method: "POST".into(),
+            target: "/streamer/api/v3/sessions/reauth?name=news".into(),
+            authorization: basic
+        }
+    );
+    assert_eq!(
+        server
+            .auth(&[
+                ("name", "news"),
+                ("ip", "192.0.2.1"),
+                ("proto", "hls"),
+                ("token", "flu-viewer-1"),
+                ("session_id", "3002"),
+                ("request_type", "update_session")
+            ])
+            .verdict(),
+        "session_terminated",
+        "the re-check reauth triggers is refused"
+    );
+}
+
+/// MediaMTX (`apidocs/openapi.yaml`, v3): `POST /v3/{rtspsessions|rtmpconns|...}/kick/{id}`,
+/// the id its authentication request carried; by protocol.
+#[test]
+fn mediamtx_readers_are_kicked_by_protocol_and_id() {
+    let (_dir, db) = temp_db();
+    let (base, rx) = media_server(&[200]);
+    let server = server_with(
+        &db,
+        ControlConfig {
+            mediamtx: url(&base),
+            ..Default::default()
+        },
+    );
+    viewer(&server, "mtx-viewer-1", "alice", 0);
+    for (protocol, id) in [
+        ("rtsp", "a7f1c1f2-0000-4000-8000-000000000001"),
+        ("rtmp", "b8"),
+        ("webrtc", "c9"),
+        ("srt", "d0"),
+        ("hls", "e1"),
+    ] {
+        let body = json!({"user": "", "password": "", "token": "mtx-viewer-1", "ip": "192.0.2.30",
+            "action": "read", "path": format!("cam-{protocol}"), "protocol": protocol, "id": id,
+            "query": "", "userAgent": "ffmpeg"});
+        assert_eq!(
+            server
+                .post("/hooks/mediamtx", "application/json", &body.to_string())
+                .status,
+            200
+        );
+    }
+    let kicked = server.call(
+        "POST",
+        "/api/sessions/kick",
+        &[],
+        Some(("application/json", r#"{"user_id": "alice"}"#)),
+    );
+    assert_eq!(kicked.json(), json!({"kicked": 5}));
+    let mut seen: Vec<(String, String)> = (0..4)
+        .map(|_| {
+            let s = next(&rx);
+            (s.method, s.target)
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            ("POST".into(), "/v3/rtmpconns/kick/b8".into()),
+            (
+                "POST".into(),
+                "/v3/rtspsessions/kick/a7f1c1f2-0000-4000-8000-000000000001".into()
+            ),
+            ("POST".into(), "/v3/srtconns/kick/d0".into()),
+            ("POST".into(), "/v3/webrtcsessions/kick/c9".into()),
+        ]
+    );
+    quiet(&rx);
+}
