@@ -506,3 +506,72 @@ fn mediamtx_readers_are_kicked_by_protocol_and_id() {
     );
     quiet(&rx);
 }
+
+/// Revocation reaches live sessions: suspending a token, narrowing its allow-lists, or deleting
+/// it cuts the sessions it no longer allows, at once, each pushed to its media server.
+#[test]
+fn token_changes_cut_the_live_sessions_they_no_longer_allow() {
+    let (_dir, db) = temp_db();
+    let (base, rx) = media_server(&[200]);
+    let server = server_with(
+        &db,
+        ControlConfig {
+            srs: url(&base),
+            ..Default::default()
+        },
+    );
+    let patch = |id: i64, body: Value| {
+        server.call(
+            "PATCH",
+            &format!("/api/tokens/{id}"),
+            &[],
+            Some(("application/json", &body.to_string())),
+        )
+    };
+    let token = viewer(&server, "rev-viewer-1", "alice", 0);
+    assert!(srs_allowed(&srs(&server, "n1", "news", "rev-viewer-1")));
+    assert!(srs_allowed(&srs(&server, "s1", "sports", "rev-viewer-1")));
+    // A change that leaves every session qualified cuts nothing.
+    assert_eq!(patch(token, json!({"max_sessions": 5})).status, 200);
+    quiet(&rx);
+    // Narrowing the streams cuts the session on the stream left out, only.
+    assert_eq!(
+        patch(token, json!({"allowed_streams": ["news"]})).status,
+        200
+    );
+    assert_eq!(next(&rx).target, "/api/v1/clients/s1");
+    quiet(&rx);
+    assert_eq!(
+        sessions(&server, "?stream=sports")["items"][0]["terminated_at"].is_null(),
+        false
+    );
+    // Suspending cuts the rest.
+    assert_eq!(patch(token, json!({"status": "suspended"})).status, 200);
+    assert_eq!(next(&rx).target, "/api/v1/clients/n1");
+    quiet(&rx);
+    let mut logged = Value::Null;
+    for _ in 0..50 {
+        logged = server.get("/api/access-logs?reason=token_suspended").json();
+        if logged["total"] == 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(logged["items"][0]["request_type"], "cut", "{logged}");
+    assert_eq!(logged["items"][0]["stream"], "news");
+
+    // Deleting a token cuts every live session it held.
+    let other = viewer(&server, "rev-viewer-2", "bob", 0);
+    assert!(srs_allowed(&srs(&server, "b1", "news", "rev-viewer-2")));
+    assert!(srs_allowed(&srs(&server, "b2", "news", "rev-viewer-2")));
+    assert_eq!(
+        server
+            .request("DELETE", &format!("/api/tokens/{other}"))
+            .status,
+        204
+    );
+    let mut targets = vec![next(&rx).target, next(&rx).target];
+    targets.sort();
+    assert_eq!(targets, ["/api/v1/clients/b1", "/api/v1/clients/b2"]);
+    quiet(&rx);
+}

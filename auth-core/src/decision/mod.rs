@@ -334,6 +334,34 @@ pub fn check_token(
     Ok(())
 }
 
+/// Whether a live session still qualifies under `token` as it now is (after a change): the
+/// checks of [`check_token`] that a session records the inputs of (expiry, status, validity
+/// start, client address, stream), in the same order. `Err` names the reason to cut it with.
+pub fn session_still_allowed(
+    token: &Token,
+    session: &crate::session::Session,
+    now: Timestamp,
+) -> Result<(), DenyReason> {
+    if token.valid_until.is_some_and(|until| now >= until) || token.status == TokenStatus::Expired {
+        return Err(DenyReason::TokenExpired);
+    }
+    if token.status == TokenStatus::Suspended {
+        return Err(DenyReason::TokenSuspended);
+    }
+    if token.valid_from.is_some_and(|from| now < from) {
+        return Err(DenyReason::TokenNotYetValid);
+    }
+    // A session's address was parsed before it was stored; one that no longer parses is refused.
+    match session.ip.parse::<IpAddr>() {
+        Ok(ip) if token.allowed_ips.allows(ip) => {}
+        _ => return Err(DenyReason::IpNotAllowed),
+    }
+    if !token.allowed_streams.allows(&session.stream) {
+        return Err(DenyReason::StreamNotAllowed);
+    }
+    Ok(())
+}
+
 /// What the policy concluded before any store write: a decision, or an admission to ask for.
 #[derive(Debug)]
 pub enum Plan {
@@ -588,6 +616,69 @@ mod tests {
             user_id: "u1".into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_live_session_qualifies_until_its_token_changes_against_it() {
+        let now = Timestamp::from_unix_seconds(1000);
+        let session = crate::session::Session {
+            id: 1,
+            token_id: Some(7),
+            owner: SessionOwner::token(7),
+            key: "id:a".into(),
+            user_id: "u1".into(),
+            stream: "news/main".into(),
+            ip: "192.168.1.9".into(),
+            proto: "rtmp".into(),
+            source: "nginx-rtmp".into(),
+            media_session_id: Some("3".into()),
+            started_at: now,
+            last_seen: now,
+            expires_at: now,
+            terminated_at: None,
+        };
+        let check = |spec: TokenSpec| session_still_allowed(&token(spec), &session, now);
+        assert_eq!(check(base()), Ok(()));
+        for (spec, reason) in [
+            (
+                TokenSpec {
+                    status: Some(TokenStatus::Suspended),
+                    ..base()
+                },
+                DenyReason::TokenSuspended,
+            ),
+            (
+                TokenSpec {
+                    status: Some(TokenStatus::Expired),
+                    ..base()
+                },
+                DenyReason::TokenExpired,
+            ),
+            (
+                TokenSpec {
+                    allowed_ips: vec!["10.0.0.0/8".into()],
+                    ..base()
+                },
+                DenyReason::IpNotAllowed,
+            ),
+            (
+                TokenSpec {
+                    allowed_streams: vec!["sports/*".into()],
+                    ..base()
+                },
+                DenyReason::StreamNotAllowed,
+            ),
+        ] {
+            assert_eq!(check(spec), Err(reason));
+        }
+        assert_eq!(
+            check(TokenSpec {
+                allowed_ips: vec!["192.168.0.0/16".into()],
+                allowed_streams: vec!["news/*".into()],
+                ..base()
+            }),
+            Ok(())
+        );
     }
 
     fn request(secret: Option<&str>) -> AuthRequest<'_> {
