@@ -541,10 +541,7 @@ fn token_changes_cut_the_live_sessions_they_no_longer_allow() {
     );
     assert_eq!(next(&rx).target, "/api/v1/clients/s1");
     quiet(&rx);
-    assert_eq!(
-        sessions(&server, "?stream=sports")["items"][0]["terminated_at"].is_null(),
-        false
-    );
+    assert!(!sessions(&server, "?stream=sports")["items"][0]["terminated_at"].is_null());
     // Suspending cuts the rest.
     assert_eq!(patch(token, json!({"status": "suspended"})).status, 200);
     assert_eq!(next(&rx).target, "/api/v1/clients/n1");
@@ -574,4 +571,36 @@ fn token_changes_cut_the_live_sessions_they_no_longer_allow() {
     targets.sort();
     assert_eq!(targets, ["/api/v1/clients/b1", "/api/v1/clients/b2"]);
     quiet(&rx);
+}
+
+/// The documentation shows what an operator needs: the nginx `rtmp_control` location and every
+/// setting, named as the server reads them.
+#[test]
+fn the_docs_show_the_control_snippets_and_settings() {
+    let media = include_str!("../../docs/media-servers.md");
+    let config = include_str!("../../docs/configuration.md");
+    let env = include_str!("../../.env.example");
+    assert!(media.contains("location /control {\n            rtmp_control all;"));
+    for setting in [
+        "NGINX_RTMP_CONTROL_URL",
+        "FLUSSONIC_API_URL",
+        "FLUSSONIC_API_AUTH",
+        "SRS_API_URL",
+        "MEDIAMTX_API_URL",
+    ] {
+        assert!(media.contains(setting), "media-servers.md: {setting}");
+        assert!(
+            config.contains(&format!("`{setting}`")),
+            "configuration.md: {setting}"
+        );
+        assert!(
+            env.contains(&format!("\n{setting}=")),
+            ".env.example: {setting}"
+        );
+        assert!(
+            ControlConfig::load(|name| (name == setting).then(|| "nope".to_owned())).is_err()
+                || setting == "FLUSSONIC_API_AUTH",
+            "{setting} is read and checked"
+        );
+    }
 }
