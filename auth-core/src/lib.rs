@@ -108,5 +108,6 @@ pub use store::PostgresStore;
 pub use store::SqliteStore;
 pub use store::{Backend, CachedTokens, Health, MemoryStore, Store, Stores};
 pub use token::{
-    Action, ActionSet, NewToken, Token, TokenId, TokenPatch, TokenSpec, TokenStatus, TokenStore,
+    Action, ActionSet, NewToken, OnLimit, Token, TokenId, TokenPatch, TokenSpec, TokenStatus,
+    TokenStore,
 };

@@ -604,3 +604,64 @@ fn the_docs_show_the_control_snippets_and_settings() {
         );
     }
 }
+
+/// `on_limit: evict_oldest`, set through the API: at the limit the new viewer is admitted and
+/// the oldest live session is cut and pushed to its media server; `reject_new` refuses.
+#[test]
+fn evict_oldest_admits_the_new_viewer_and_cuts_the_oldest() {
+    let (_dir, db) = temp_db();
+    let (base, rx) = media_server(&[200]);
+    let server = server_with(
+        &db,
+        ControlConfig {
+            srs: url(&base),
+            ..Default::default()
+        },
+    );
+    let created = server.call(
+        "POST",
+        "/api/tokens",
+        &[],
+        Some((
+            "application/json",
+            r#"{"token": "evict-viewer-1", "user_id": "alice", "max_sessions": 1, "on_limit": "evict_oldest"}"#,
+        )),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.json()["on_limit"], "evict_oldest");
+    let id = created.json()["id"].as_i64().unwrap();
+    let bad = server.call(
+        "PATCH",
+        &format!("/api/tokens/{id}"),
+        &[],
+        Some(("application/json", r#"{"on_limit": "kick"}"#)),
+    );
+    assert_eq!(bad.status, 400);
+    assert!(srs_allowed(&srs(&server, "e1", "news", "evict-viewer-1")));
+    quiet(&rx);
+    assert!(
+        srs_allowed(&srs(&server, "e2", "news", "evict-viewer-1")),
+        "the second viewer plays"
+    );
+    assert_eq!(next(&rx).target, "/api/v1/clients/e1", "the first is cut");
+    let live: Vec<Value> = sessions(&server, "")["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["terminated_at"].is_null())
+        .cloned()
+        .collect();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0]["media_session_id"], "e2");
+
+    let patched = server.call(
+        "PATCH",
+        &format!("/api/tokens/{id}"),
+        &[],
+        Some(("application/json", r#"{"on_limit": "reject_new"}"#)),
+    );
+    assert_eq!(patched.json()["on_limit"], "reject_new");
+    let refused = srs(&server, "e3", "news", "evict-viewer-1");
+    assert_eq!(refused.json()["reason"], "session_limit_reached");
+    quiet(&rx);
+}

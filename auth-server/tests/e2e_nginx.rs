@@ -927,3 +927,63 @@ fn cuts_reach_nginx_rtmp_players_within_seconds() {
         other_now.describe()
     );
 }
+
+/// `on_limit: evict_oldest` on a max-1 token: a second player plays, and the first is cut at
+/// once through `rtmp_control` (on_update comes only every 60 s here).
+#[test]
+fn evict_oldest_lets_the_second_player_play_and_cuts_the_first() {
+    let Some(stack) = Stack::start_controlled() else {
+        return;
+    };
+    let key = stack.token(publisher_key());
+    let _publisher = stack.publish_live("cam3", &key, PUBLISH_KEY);
+    let seat = stack.token(TokenSpec {
+        max_sessions: Some(1),
+        on_limit: Some(auth_core::OnLimit::EvictOldest),
+        ..spec("evict-seat-0001", "seat")
+    });
+    let url = stack.rtmp_url("cam3", "evict-seat-0001");
+    let mut first = stack.player(&url);
+    assert!(
+        eventually(
+            "the first player's session",
+            Duration::from_secs(15),
+            || { stack.sessions(&seat).len() == 1 }
+        ),
+        "the first player must be admitted: {}",
+        first.wait(Duration::ZERO).describe()
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(first.running(), "the first player plays");
+    let started = Instant::now();
+    let mut second = stack.player(&url);
+    let mut cut = false;
+    while started.elapsed() < Duration::from_secs(10) {
+        if !first.running() {
+            cut = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    eprintln!(
+        "evict_oldest: first player cut {:?} after the second started",
+        started.elapsed()
+    );
+    assert!(
+        cut,
+        "the first player must be cut; nginx log:\n{}",
+        stack.nginx_log()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        second.running(),
+        "the second player plays: {}",
+        second.wait(Duration::ZERO).describe()
+    );
+    let live: Vec<Session> = stack
+        .sessions(&seat)
+        .into_iter()
+        .filter(|s| s.terminated_at.is_none())
+        .collect();
+    assert_eq!(live.len(), 1, "one seat, held by the second player");
+}

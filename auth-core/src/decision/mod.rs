@@ -255,6 +255,9 @@ pub struct Grant {
     pub max_sessions: u32,
     /// Seconds the media server may cache this answer.
     pub auth_duration: u32,
+    /// The session this admission cut to make room (the token's `on_limit` is `evict_oldest`),
+    /// for the caller to tell its media server.
+    pub evicted: Option<SessionId>,
     /// `None` when no session was recorded: a signed token that limits no sessions is decided
     /// by its signature alone, with no store call at all.
     pub session_id: Option<SessionId>,
@@ -379,6 +382,8 @@ pub struct AdmissionPlan {
     max_sessions: u32,
     key: String,
     signed: Option<SignedGrant>,
+    /// The token's `on_limit` is `evict_oldest`.
+    evict_oldest: bool,
 }
 
 impl AdmissionPlan {
@@ -401,6 +406,7 @@ impl AdmissionPlan {
             max_sessions,
             key,
             signed,
+            evict_oldest: false,
         }
     }
 
@@ -416,6 +422,7 @@ impl AdmissionPlan {
             proto: request.proto,
             source: request.source,
             media_session_id: request.media_session_id.filter(|id| !id.is_empty()),
+            evict_oldest: self.evict_oldest,
         }
     }
 
@@ -429,8 +436,16 @@ impl AdmissionPlan {
                 user_id: Some(user_id),
             })
         };
+        let mut evicted_session = None;
         let (session_id, new_session) = match admission {
             Admission::Admitted { session_id } => (session_id, true),
+            Admission::Evicted {
+                session_id,
+                evicted,
+            } => {
+                evicted_session = Some(evicted);
+                (session_id, true)
+            }
             Admission::Extended { session_id } => (session_id, false),
             Admission::LimitReached { .. } => {
                 return deny(DenyReason::SessionLimitReached, self.user_id)
@@ -446,6 +461,7 @@ impl AdmissionPlan {
             max_sessions: self.max_sessions,
             auth_duration: policy.auth_duration_secs(),
             session_id: Some(session_id),
+            evicted: evicted_session,
             new_session,
             signed: self.signed,
         })
@@ -464,13 +480,15 @@ pub fn plan(request: &AuthRequest<'_>, token: Option<&Token>, now: Timestamp) ->
     if let Err(reason) = check_token(request, token, now) {
         return Plan::Decided(Decision::Deny(Denial::for_token(reason, token)));
     }
-    Plan::Admit(AdmissionPlan::new(
+    let mut plan = AdmissionPlan::new(
         request,
         SessionOwner::token(token.id),
         token.user_id.clone(),
         token.max_sessions,
         None,
-    ))
+    );
+    plan.evict_oldest = token.on_limit == crate::token::OnLimit::EvictOldest;
+    Plan::Admit(plan)
 }
 
 /// The policy for a signed token, up to the admission, given the outcome of its verification
@@ -502,6 +520,7 @@ pub fn plan_signed(
             max_sessions: 0,
             auth_duration: policy.auth_duration_secs(),
             session_id: None,
+            evicted: None,
             new_session: false,
             signed: Some(signed),
         }));

@@ -135,6 +135,9 @@ pub struct SessionClaim<'a> {
     /// The media server's own id of the session (Flussonic's `session_id`, nginx-rtmp's
     /// `clientid`, SRS's `client_id`, MediaMTX's `id`), what its control API names it by.
     pub media_session_id: Option<&'a str>,
+    /// The token's `on_limit` is `evict_oldest`: when every slot is taken, the owner's oldest
+    /// live session is terminated to make room ([`Admission::Evicted`]) instead of refusing.
+    pub evict_oldest: bool,
 }
 
 /// The store's answer to a [`SessionClaim`].
@@ -142,6 +145,14 @@ pub struct SessionClaim<'a> {
 pub enum Admission {
     /// A new session took a free slot.
     Admitted { session_id: SessionId },
+    /// Every slot was taken: the owner's oldest live session (`evicted`, by start) was
+    /// terminated, in the same atomic step, and the new session took its slot. Only when the
+    /// owner held exactly `max_sessions` (one eviction makes room); above that (the limit was
+    /// lowered) it is [`Admission::LimitReached`].
+    Evicted {
+        session_id: SessionId,
+        evicted: SessionId,
+    },
     /// The session was already live; its lease was extended.
     Extended { session_id: SessionId },
     /// Every slot is held by another live session.

@@ -34,6 +34,15 @@ pub fn digest(secret: &str) -> SecretDigest {
     hasher().digest(secret)
 }
 
+fn spec_of(secret: &str, user: &str, max_sessions: i64) -> TokenSpec {
+    TokenSpec {
+        token: Some(secret.into()),
+        user_id: user.into(),
+        max_sessions: Some(max_sessions),
+        ..Default::default()
+    }
+}
+
 pub fn spec(secret: &str, user: &str, max_sessions: i64) -> NewToken {
     TokenSpec {
         token: Some(secret.into()),
@@ -57,6 +66,7 @@ fn claim<'a>(token: &'a Token, key: &'a str) -> SessionClaim<'a> {
         proto: "hls",
         source: "",
         media_session_id: None,
+        evict_oldest: false,
     }
 }
 
@@ -654,6 +664,103 @@ pub fn cuts_terminate_and_ban(store: &dyn Store) {
     );
 }
 
+/// `on_limit`: kept with the token, and `evict_oldest` admits a new session at the limit by
+/// terminating the oldest live one, in the same atomic step; `reject_new` refuses as always.
+pub fn evict_oldest_makes_room_by_cutting_the_oldest(store: &dyn Store) {
+    use crate::token::OnLimit;
+    let token = store
+        .create_token(
+            TokenSpec {
+                on_limit: Some(OnLimit::EvictOldest),
+                ..spec_of("secret-evict-1", "alice", 2)
+            }
+            .validate(&hasher())
+            .unwrap()
+            .0,
+            T0,
+        )
+        .unwrap();
+    assert_eq!(token.on_limit, OnLimit::EvictOldest);
+    assert_eq!(
+        store.token(token.id).unwrap().unwrap().on_limit,
+        OnLimit::EvictOldest
+    );
+    let evicting = |key: &'static str| SessionClaim {
+        evict_oldest: true,
+        ..claim(&token, key)
+    };
+    let at = |s: u64| T0.saturating_add(Duration::from_secs(s));
+    let Admission::Admitted { session_id: first } = admit_from(store, &evicting("id:1"), at(0))
+    else {
+        panic!("not admitted")
+    };
+    let Admission::Admitted { session_id: second } = admit_from(store, &evicting("id:2"), at(1))
+    else {
+        panic!("not admitted")
+    };
+    // The first re-checks later than the second started: still the oldest by start.
+    admit_from(store, &evicting("id:1"), at(2));
+    let Admission::Evicted {
+        session_id: third,
+        evicted,
+    } = admit_from(store, &evicting("id:3"), at(3))
+    else {
+        panic!("not evicted")
+    };
+    assert_eq!(evicted, first);
+    assert_eq!(
+        admit_from(store, &evicting("id:1"), at(4)),
+        Admission::Terminated { session_id: first },
+        "the evicted session is refused"
+    );
+    assert_eq!(
+        admit_from(store, &evicting("id:2"), at(4)),
+        Admission::Extended { session_id: second }
+    );
+    assert_eq!(
+        admit_from(store, &claim(&token, "id:4"), at(5)),
+        Admission::LimitReached { live: 2 },
+        "without evict_oldest the limit refuses"
+    );
+    let Admission::Evicted { evicted, .. } = admit_from(store, &evicting("id:4"), at(5)) else {
+        panic!("not evicted")
+    };
+    assert_eq!(evicted, second);
+    // Above a lowered limit one eviction would not make room: refused.
+    let lowered = SessionClaim {
+        max_sessions: 1,
+        ..evicting("id:5")
+    };
+    assert_eq!(
+        admit_from(store, &lowered, at(6)),
+        Admission::LimitReached { live: 2 }
+    );
+    let live: Vec<i64> = store
+        .sessions(&SessionFilter::default(), at(6))
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.terminated_at.is_none())
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(live.len(), 2);
+    assert!(live.contains(&third));
+    let patched = store
+        .update_token(
+            token.id,
+            TokenPatch {
+                on_limit: Some(OnLimit::RejectNew),
+                ..Default::default()
+            },
+            at(7),
+        )
+        .unwrap();
+    assert_eq!(patched.on_limit, OnLimit::RejectNew);
+    assert_eq!(
+        store.token(token.id).unwrap().unwrap().on_limit,
+        OnLimit::RejectNew
+    );
+}
+
 pub fn access_logs_filter_page_and_count(store: &dyn Store) {
     let entry =
         |n: u64, result: AccessResult, reason: Option<&'static str>, stream: &str| AccessLogEntry {
@@ -909,6 +1016,7 @@ fn signed_claim<'a>(
         proto: "hls",
         source: "",
         media_session_id: None,
+        evict_oldest: false,
     }
 }
 
@@ -1724,6 +1832,10 @@ macro_rules! store_suite {
         #[test]
         fn cuts_terminate_and_ban() {
             c::cuts_terminate_and_ban(c::held($make).store());
+        }
+        #[test]
+        fn evict_oldest_makes_room_by_cutting_the_oldest() {
+            c::evict_oldest_makes_room_by_cutting_the_oldest(c::held($make).store());
         }
         #[test]
         fn access_logs_filter_page_and_count() {

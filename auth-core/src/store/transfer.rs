@@ -379,6 +379,7 @@ pub(crate) mod tests {
                 proto: "hls",
                 source: "nginx-rtmp",
                 media_session_id: Some(key),
+                evict_oldest: false,
             };
             let admission = store.admit_session(&claim, now, lease).unwrap();
             assert!(matches!(admission, Admission::Admitted { .. }));
@@ -393,6 +394,7 @@ pub(crate) mod tests {
             proto: "hls",
             source: "",
             media_session_id: None,
+            evict_oldest: false,
         };
         let admission = store.admit_session(&signed, now, lease).unwrap();
         assert!(matches!(admission, Admission::Admitted { .. }));

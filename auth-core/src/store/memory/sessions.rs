@@ -50,18 +50,36 @@ impl SessionStore for MemoryStore {
                 return Ok(Admission::Banned { until });
             }
         }
+        let mut evicted = None;
         if claim.max_sessions > 0 {
-            let live = state
+            let holding: Vec<&Session> = state
                 .by_owner
                 .get(&claim.owner.raw())
                 .into_iter()
                 .flatten()
-                .filter(|id| state.sessions.get(id).is_some_and(|s| s.holds_slot(now)))
-                .count();
+                .filter_map(|id| state.sessions.get(id))
+                .filter(|s| s.holds_slot(now))
+                .collect();
+            let live = holding.len();
             if live >= claim.max_sessions as usize {
-                return Ok(Admission::LimitReached {
-                    live: u32::try_from(live).unwrap_or(u32::MAX),
-                });
+                let oldest = holding
+                    .iter()
+                    .min_by_key(|s| (s.started_at, s.id))
+                    .map(|s| s.id)
+                    .filter(|_| claim.evict_oldest && live == claim.max_sessions as usize);
+                match oldest {
+                    Some(id) => evicted = Some(id),
+                    None => {
+                        return Ok(Admission::LimitReached {
+                            live: u32::try_from(live).unwrap_or(u32::MAX),
+                        })
+                    }
+                }
+            }
+        }
+        if let Some(id) = evicted {
+            if let Some(session) = state.sessions.get_mut(&id) {
+                session.terminated_at = Some(now);
             }
         }
         // A dead lease under the same key is replaced by the new session.
@@ -95,7 +113,13 @@ impl SessionStore for MemoryStore {
             .entry(claim.owner.raw())
             .or_default()
             .insert(id);
-        Ok(Admission::Admitted { session_id: id })
+        Ok(match evicted {
+            Some(evicted) => Admission::Evicted {
+                session_id: id,
+                evicted,
+            },
+            None => Admission::Admitted { session_id: id },
+        })
     }
 
     fn sessions(&self, filter: &SessionFilter, now: Timestamp) -> Result<Vec<Session>> {

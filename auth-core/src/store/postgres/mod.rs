@@ -45,7 +45,7 @@ use crate::session::{Admission, Session, SessionClaim, SessionId, SessionOwner};
 use crate::signed_token::Algorithm;
 use crate::store::Health;
 use crate::token::{
-    Action, ActionSet, IpAllowList, NewToken, StreamAllowList, Token, TokenId, TokenPatch,
+    Action, ActionSet, IpAllowList, NewToken, OnLimit, StreamAllowList, Token, TokenId, TokenPatch,
     TokenStatus,
 };
 use crate::token::{TokenFilter, Upsert};
@@ -325,10 +325,25 @@ impl PostgresStore {
                 until: Timestamp::from_unix_micros(row.try_get(0)?),
             });
         }
+        let mut evicted: Option<SessionId> = None;
         if max_sessions > 0 && live >= max_sessions {
-            return Ok(Admission::LimitReached {
-                live: u32::try_from(live).unwrap_or(u32::MAX),
-            });
+            if claim.evict_oldest && live == max_sessions {
+                // Under the token's lock: no other admission of this owner runs meanwhile.
+                evicted = tx
+                    .query_typed_opt(
+                        "UPDATE sessions SET terminated_at = $2 WHERE id = \
+                         (SELECT id FROM sessions WHERE owner = $1 AND expires_at > $2 \
+                          AND terminated_at IS NULL ORDER BY started_at, id LIMIT 1) RETURNING id",
+                        &[(&owner, Type::INT8), (&now_us, Type::INT8)],
+                    )?
+                    .map(|row| row.try_get(0))
+                    .transpose()?;
+            }
+            if evicted.is_none() {
+                return Ok(Admission::LimitReached {
+                    live: u32::try_from(live).unwrap_or(u32::MAX),
+                });
+            }
         }
         // A dead lease under the same key is replaced by the new session.
         let (user_id, stream, proto) = (
@@ -364,8 +379,13 @@ impl PostgresStore {
                 (&media_session_id, Type::TEXT),
             ],
         )?;
-        Ok(Admission::Admitted {
-            session_id: row.try_get(0)?,
+        let session_id = row.try_get(0)?;
+        Ok(match evicted {
+            Some(evicted) => Admission::Evicted {
+                session_id,
+                evicted,
+            },
+            None => Admission::Admitted { session_id },
         })
     }
 }

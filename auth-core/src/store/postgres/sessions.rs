@@ -71,6 +71,11 @@ impl SessionStore for PostgresStore {
         let mut tx = read_committed(&mut conn)?;
         let admission = Self::admit_locked(&mut tx, claim, now_us, until_us, &self.node)?;
         tx.commit()?;
+        if let Admission::Evicted { evicted, .. } = admission {
+            // Other nodes hear of it through the trigger; this one forgets it whatever `learn`
+            // below does.
+            self.node.forget(evicted);
+        }
         self.node
             .learn(owner, claim.key, admission, until_us, epoch);
         Ok(admission)

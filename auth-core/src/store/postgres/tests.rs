@@ -151,6 +151,7 @@ pub(super) fn claim<'a>(token: &'a Token, key: &'a str) -> SessionClaim<'a> {
         proto: "hls",
         source: "",
         media_session_id: None,
+        evict_oldest: false,
     }
 }
 
@@ -213,6 +214,7 @@ fn sessions_survive_the_owner_migration() {
         proto: "hls",
         source: "",
         media_session_id: None,
+        evict_oldest: false,
     };
     assert!(matches!(
         store.admit_session(&claim("id:a"), t0, lease).unwrap(),

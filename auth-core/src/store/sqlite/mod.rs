@@ -36,7 +36,7 @@ use crate::session::{Admission, Session, SessionClaim, SessionId, SessionOwner};
 use crate::signed_token::Algorithm;
 use crate::store::Health;
 use crate::token::{
-    Action, ActionSet, IpAllowList, NewToken, StreamAllowList, Token, TokenId, TokenPatch,
+    Action, ActionSet, IpAllowList, NewToken, OnLimit, StreamAllowList, Token, TokenId, TokenPatch,
     TokenStatus,
 };
 use crate::token::{TokenFilter, Upsert};
@@ -466,6 +466,7 @@ struct OwnedClaim {
     proto: String,
     source: String,
     media_session_id: Option<String>,
+    evict_oldest: bool,
 }
 
 impl From<&SessionClaim<'_>> for OwnedClaim {
@@ -480,6 +481,7 @@ impl From<&SessionClaim<'_>> for OwnedClaim {
             proto: claim.proto.to_owned(),
             source: claim.source.to_owned(),
             media_session_id: claim.media_session_id.map(str::to_owned),
+            evict_oldest: claim.evict_oldest,
         }
     }
 }

@@ -24,6 +24,13 @@ impl SessionStore for SqliteStore {
                 Admission::Admitted { session_id } | Admission::Extended { session_id } => {
                     index.insert(owner, &key, session_id, until_us, false)
                 }
+                Admission::Evicted {
+                    session_id,
+                    evicted,
+                } => {
+                    index.terminate(evicted);
+                    index.insert(owner, &key, session_id, until_us, false)
+                }
                 Admission::Terminated { session_id } => {
                     index.insert(owner, &key, session_id, until_us, true)
                 }
@@ -71,7 +78,13 @@ impl SessionStore for SqliteStore {
                         )?
                         .query_row(params![owner, now_us], |row| row.get(0))?
                     };
-                    if claim.max_sessions > 0 && live >= i64::from(claim.max_sessions) {
+                    let full = claim.max_sessions > 0 && live >= i64::from(claim.max_sessions);
+                    let evicted = if full && claim.evict_oldest && live == i64::from(claim.max_sessions) {
+                        evict_oldest(conn, owner, now_us)?
+                    } else {
+                        None
+                    };
+                    if full && evicted.is_none() {
                         Admission::LimitReached {
                             live: u32::try_from(live).unwrap_or(u32::MAX),
                         }
@@ -106,7 +119,10 @@ impl SessionStore for SqliteStore {
                                 ],
                                 |row| row.get(0),
                             )?;
-                        Admission::Admitted { session_id }
+                        match evicted {
+                            Some(evicted) => Admission::Evicted { session_id, evicted },
+                            None => Admission::Admitted { session_id },
+                        }
                     }
                 }
             };
@@ -265,6 +281,18 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
         source: row.get(11)?,
         media_session_id: row.get(12)?,
     })
+}
+
+/// Terminates the oldest (by start) live session of `owner` that holds a slot; its id.
+fn evict_oldest(conn: &Connection, owner: i64, now_us: i64) -> Result<Option<SessionId>> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE sessions SET terminated_at = ?2 WHERE id = \
+             (SELECT id FROM sessions WHERE owner = ?1 AND expires_at > ?2 \
+              AND terminated_at IS NULL ORDER BY started_at, id LIMIT 1) RETURNING id",
+        )?
+        .query_row(params![owner, now_us], |row| row.get(0))
+        .optional()?)
 }
 
 /// Until when `owner` is banned from `stream` at `now_us`, if it is.

@@ -45,6 +45,7 @@ fn lease_extensions_answered_from_a_read_are_written_by_close() {
             proto: "hls",
             source: "",
             media_session_id: None,
+            evict_oldest: false,
         };
         assert!(matches!(
             store.admit_session(&claim, t0, lease(t0)).unwrap(),
@@ -108,6 +109,7 @@ fn sessions_survive_the_owner_migration() {
         proto: "hls",
         source: "",
         media_session_id: None,
+        evict_oldest: false,
     };
     assert_eq!(
         store.admit_session(&claim("id:a"), t0, lease).unwrap(),
@@ -142,6 +144,7 @@ fn rechecks_of_live_sessions_are_answered_from_memory_and_follow_every_session_w
         proto: "hls",
         source: "",
         media_session_id: None,
+        evict_oldest: false,
     };
     assert!(
         store
@@ -197,6 +200,7 @@ fn the_memory_view_is_rebuilt_when_the_file_is_reopened() {
         proto: "hls",
         source: "",
         media_session_id: None,
+        evict_oldest: false,
     };
     let token_id = {
         let store = SqliteStore::open(&path).unwrap();

@@ -159,6 +159,11 @@ pub async fn authorize(app: &Arc<App>, request: Arc<HookRequest>, started: Insta
         }
         writer.record(entry);
     }
+    if let Ok(Decision::Allow(grant)) = &decision {
+        if let (Some(evicted), Some(token_id)) = (grant.evicted, grant.token_id) {
+            push_eviction(Arc::clone(app), token_id, evicted);
+        }
+    }
     match decision {
         Ok(Decision::Allow(grant)) => Verdict::Allowed(grant),
         Ok(Decision::Deny(denial)) => Verdict::Denied {
@@ -171,6 +176,36 @@ pub async fn authorize(app: &Arc<App>, request: Arc<HookRequest>, started: Insta
             cache_for: FAILURE_AUTH_DURATION,
         },
     }
+}
+
+/// A token whose `on_limit` is `evict_oldest` made room for this viewer by cutting its oldest
+/// session: tell that session's media server, off the answer's path.
+fn push_eviction(app: Arc<App>, token_id: i64, evicted: auth_core::session::SessionId) {
+    tokio::spawn(async move {
+        let found = app
+            .blocking(move |app| {
+                let filter = auth_core::session::SessionFilter {
+                    token_id: Some(token_id),
+                    ..Default::default()
+                };
+                Ok(app
+                    .stores
+                    .sessions
+                    .sessions(&filter, app.clock().now())?
+                    .into_iter()
+                    .find(|s| s.id == evicted))
+            })
+            .await;
+        match found {
+            Some(Ok(Some(session))) => app.announce_cut(
+                std::slice::from_ref(&session),
+                DenyReason::SessionLimitReached.code(),
+            ),
+            Some(Ok(None)) => {}
+            Some(Err(err)) => log::warn!("could not read evicted session {evicted}: {err}"),
+            None => log::warn!("could not read evicted session {evicted} in time"),
+        }
+    });
 }
 
 /// The viewer was refused for lack of an answer, but the store may still admit its session once
