@@ -53,6 +53,8 @@ pub enum Cut {
     Token(TokenId),
     User(String),
     Stream(String),
+    /// Every live session of one owner: e.g. the session group of a ticket's playback tokens.
+    Owner(SessionOwner),
 }
 
 /// Sessions as leases on their owner's slots.
@@ -121,7 +123,7 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<Vec<Session>> {
         let mut filter = SessionFilter::default();
         match cut {
-            Cut::Session(_) => {}
+            Cut::Session(_) | Cut::Owner(_) => {}
             Cut::Token(id) => filter.token_id = Some(*id),
             Cut::User(user) => filter.user_id = Some(user.clone()),
             Cut::Stream(stream) => filter.stream = Some(stream.clone()),
@@ -131,6 +133,7 @@ pub trait SessionStore: Send + Sync {
             .into_iter()
             .filter(|s| match cut {
                 Cut::Session(id) => s.id == *id,
+                Cut::Owner(owner) => s.owner == *owner && s.terminated_at.is_none(),
                 _ => s.terminated_at.is_none(),
             })
             .collect();
