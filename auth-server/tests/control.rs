@@ -665,3 +665,56 @@ fn evict_oldest_admits_the_new_viewer_and_cuts_the_oldest() {
     assert_eq!(refused.json()["reason"], "session_limit_reached");
     quiet(&rx);
 }
+
+/// What the server's periodic sweep cuts: sessions whose token's validity ran out with no request
+/// to say so (SRS and MediaMTX never re-check), and sessions of a token changed where no push
+/// could follow (straight in the store, as the command line does); nothing else.
+#[test]
+fn the_sweep_cuts_sessions_whose_token_stopped_allowing_them() {
+    let (_dir, db) = temp_db();
+    let server = server_with(&db, ControlConfig::default());
+    server.token(TokenSpec {
+        token: Some("sweep-lapsing-1".into()),
+        user_id: "lapsing".into(),
+        valid_until: Some(T0.saturating_add(Duration::from_secs(100))),
+        ..Default::default()
+    });
+    let changed = viewer(&server, "sweep-changed-1", "changed", 0);
+    viewer(&server, "sweep-steady-01", "steady", 0);
+    for (client, token) in [
+        ("l1", "sweep-lapsing-1"),
+        ("c1", "sweep-changed-1"),
+        ("s1", "sweep-steady-01"),
+    ] {
+        assert!(srs_allowed(&srs(&server, client, "news", token)));
+    }
+    let sweep = |now| {
+        let mut cut: Vec<(String, &'static str)> =
+            auth_server::control::cut_disqualified(&server.stores, now)
+                .unwrap()
+                .into_iter()
+                .map(|(s, reason)| (s.media_session_id.unwrap(), reason.code()))
+                .collect();
+        cut.sort();
+        cut
+    };
+    assert!(sweep(T0).is_empty(), "every token still allows its session");
+    let patch = auth_core::TokenPatch {
+        allowed_streams: Some(vec!["sports".into()]),
+        ..Default::default()
+    };
+    server
+        .stores
+        .tokens
+        .update_token(changed, patch, T0)
+        .unwrap();
+    let later = T0.saturating_add(Duration::from_secs(100));
+    assert_eq!(
+        sweep(later),
+        vec![
+            ("c1".to_owned(), "stream_not_allowed"),
+            ("l1".to_owned(), "token_expired")
+        ]
+    );
+    assert!(sweep(later).is_empty(), "a session is cut once");
+}

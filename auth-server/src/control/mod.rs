@@ -19,8 +19,12 @@ mod srs;
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth_core::session::Session;
-use auth_core::{AccessLogEntry, AccessResult, Timestamp};
+use std::collections::hash_map::{Entry, HashMap};
+
+use auth_core::session::{Cut, Session, SessionFilter};
+use auth_core::{
+    session_still_allowed, AccessLogEntry, AccessResult, DenyReason, Timestamp, Token, TokenId,
+};
 
 use crate::config::ConfigError;
 pub use http::{Target, Url};
@@ -213,6 +217,42 @@ impl Control {
 enum Outcome {
     Done(u16),
     CannotClose(u16),
+}
+
+/// Cuts every live session whose stored token no longer allows it: its `valid_until` passed
+/// (no request marks that moment), or it was changed where no push could follow (the command
+/// line, another process on the same SQLite file). Returns the sessions cut, with the reason
+/// each one's next check would get. Blocking: reads every live session and each one's token
+/// (through the token cache), so the server runs it with the session purge, every
+/// `SESSION_CLEANUP_INTERVAL`.
+pub fn cut_disqualified(
+    stores: &auth_core::store::Stores,
+    now: Timestamp,
+) -> auth_core::Result<Vec<(Session, DenyReason)>> {
+    let mut tokens: HashMap<TokenId, Option<Token>> = HashMap::new();
+    let mut cut = Vec::new();
+    for session in stores.sessions.sessions(&SessionFilter::default(), now)? {
+        let Some(token_id) = session.token_id.filter(|_| session.holds_slot(now)) else {
+            continue;
+        };
+        let token = match tokens.entry(token_id) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(unknown) => unknown.insert(stores.tokens.token(token_id)?),
+        };
+        let verdict = match token {
+            Some(token) => session_still_allowed(token, &session, now),
+            None => Err(DenyReason::TokenNotFound),
+        };
+        if let Err(reason) = verdict {
+            for session in stores
+                .sessions
+                .cut_sessions(&Cut::Session(session.id), None, now)?
+            {
+                cut.push((session, reason));
+            }
+        }
+    }
+    Ok(cut)
 }
 
 /// The access log record of one cut: refused, with the cut's reason.
