@@ -12,6 +12,8 @@ use crate::token::TokenId;
 /// Which sessions to list. Only live ones (lease not run out) are ever listed.
 #[derive(Debug, Clone, Default)]
 pub struct SessionFilter {
+    /// One session, by its id.
+    pub id: Option<SessionId>,
     pub token_id: Option<TokenId>,
     pub user_id: Option<String>,
     pub stream: Option<String>,
@@ -23,7 +25,8 @@ pub struct SessionFilter {
 impl SessionFilter {
     /// Whether `session` matches (liveness aside).
     pub fn matches(&self, session: &Session) -> bool {
-        self.token_id.is_none_or(|t| session.token_id == Some(t))
+        self.id.is_none_or(|id| session.id == id)
+            && self.token_id.is_none_or(|t| session.token_id == Some(t))
             && self.user_id.as_deref().is_none_or(|u| session.user_id == u)
             && self.stream.as_deref().is_none_or(|n| session.stream == n)
             && self.proto.as_deref().is_none_or(|p| session.proto == p)
@@ -123,7 +126,8 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<Vec<Session>> {
         let mut filter = SessionFilter::default();
         match cut {
-            Cut::Session(_) | Cut::Owner(_) => {}
+            Cut::Session(id) => filter.id = Some(*id),
+            Cut::Owner(_) => {}
             Cut::Token(id) => filter.token_id = Some(*id),
             Cut::User(user) => filter.user_id = Some(user.clone()),
             Cut::Stream(stream) => filter.stream = Some(stream.clone()),

@@ -483,6 +483,12 @@ pub fn sessions_keep_their_source_filter_and_count(store: &dyn Store) {
         ..Default::default()
     };
     assert_eq!(store.sessions(&by_proto, T0).unwrap().len(), 1);
+    let by_id = SessionFilter {
+        id: Some(session_id),
+        ..Default::default()
+    };
+    let one = store.sessions(&by_id, T0).unwrap();
+    assert_eq!(one.iter().map(|s| s.id).collect::<Vec<_>>(), [session_id]);
     let Admission::Admitted { session_id: third } = third else {
         panic!("not admitted")
     };

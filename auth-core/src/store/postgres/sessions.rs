@@ -104,6 +104,7 @@ impl SessionStore for PostgresStore {
         self.node.write_pending(&mut *conn, None)?;
         let mut filters = Where::default();
         filters.integer("expires_at > $?", Some(now.unix_micros()));
+        filters.integer("id = $?", filter.id);
         filters.integer("token_id = $?", filter.token_id);
         filters.text("user_id = $?", filter.user_id.as_deref());
         filters.text("stream = $?", filter.stream.as_deref());

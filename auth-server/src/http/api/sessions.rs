@@ -41,6 +41,7 @@ pub(super) async fn list(app: &Arc<App>, request: &Request<Incoming>) -> Answer 
     let q: ListQuery = query(request)?;
     let window = Window::new(q.limit, q.offset)?;
     let filter = SessionFilter {
+        id: None,
         token_id: q.token_id,
         user_id: q.user_id,
         stream: q.stream,

@@ -185,6 +185,7 @@ fn push_eviction(app: Arc<App>, token_id: i64, evicted: auth_core::session::Sess
         let found = app
             .blocking(move |app| {
                 let filter = auth_core::session::SessionFilter {
+                    id: Some(evicted),
                     token_id: Some(token_id),
                     ..Default::default()
                 };
@@ -193,7 +194,7 @@ fn push_eviction(app: Arc<App>, token_id: i64, evicted: auth_core::session::Sess
                     .sessions
                     .sessions(&filter, app.clock().now())?
                     .into_iter()
-                    .find(|s| s.id == evicted))
+                    .next())
             })
             .await;
         match found {
