@@ -76,6 +76,8 @@ fn request(secret: &'static str, request_type: RequestType) -> AuthRequest<'stat
         session_id: Some("player-1"),
         action: auth_core::Action::Play,
         segment: false,
+        source: "",
+        media_session_id: None,
     }
 }
 

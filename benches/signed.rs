@@ -75,6 +75,8 @@ fn request(token: &str) -> AuthRequest<'_> {
         session_id: Some("player-1"),
         action: auth_core::Action::Play,
         segment: false,
+        source: "",
+        media_session_id: None,
     }
 }
 

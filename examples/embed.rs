@@ -87,6 +87,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         session_id: Some("player-1"),
         action: auth_core::Action::Play,
         segment: false,
+        source: "",
+        media_session_id: None,
     };
 
     // 6. A new session takes the token's only slot. `authorize` blocks on the store: from async

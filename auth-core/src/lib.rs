@@ -60,7 +60,7 @@
 //! let auth = Authorizer::new(store, Arc::new(SystemClock), hasher, policy);
 //! let request = AuthRequest { token: Some("viewer-secret"), stream: "news", ip: "10.0.0.1".parse().unwrap(),
 //!                             proto: "hls", request_type: RequestType::NewSession, session_id: Some("s1"),
-//!                             action: Action::Play, segment: false };
+//!                             action: Action::Play, segment: false, source: "", media_session_id: None };
 //! assert!(auth.authorize(&request)?.is_allow());
 //! # Ok::<(), auth_core::Error>(())
 //! ```
@@ -92,8 +92,8 @@ pub mod token;
 pub use access_log::{AccessLogEntry, AccessLogStore, AccessLogWriter, AccessResult};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use decision::{
-    check_token, decide, AuthRequest, Authorizer, Decision, Denial, DenyReason, Grant, Pending,
-    RequestType, SignedGrant, Step,
+    check_token, decide, session_still_allowed, AuthRequest, Authorizer, Decision, Denial,
+    DenyReason, Grant, Pending, RequestType, SignedGrant, Step,
 };
 pub use error::{Error, Result};
 pub use page::Page;
@@ -108,5 +108,6 @@ pub use store::PostgresStore;
 pub use store::SqliteStore;
 pub use store::{Backend, CachedTokens, Health, MemoryStore, Store, Stores};
 pub use token::{
-    Action, ActionSet, NewToken, Token, TokenId, TokenPatch, TokenSpec, TokenStatus, TokenStore,
+    Action, ActionSet, NewToken, OnLimit, Token, TokenId, TokenPatch, TokenSpec, TokenStatus,
+    TokenStore,
 };

@@ -34,6 +34,8 @@ pub struct App {
     pub ticketing: crate::ticketing::Ticketing,
     /// Signed tokens: the key ring `authorizer` verifies with, and minting.
     pub signing: Signing,
+    /// Pushing cuts to media servers.
+    pub control: crate::control::Control,
 }
 
 impl App {
@@ -73,6 +75,7 @@ impl App {
         )
         .with_signed_keys(Arc::clone(signing.ring()));
         Ok(App {
+            control: crate::control::Control::new(config.control.clone()),
             ticketing,
             stores,
             token_cache,
@@ -85,6 +88,23 @@ impl App {
             api_allowed_hosts: config.api_allowed_hosts.clone(),
             nginx_auth_stream_header: config.nginx_auth_stream_header,
         })
+    }
+
+    /// What follows a cut the store made: each session's media server is told to drop it (on
+    /// tokio tasks: call this inside the runtime; it returns at once), and the access log
+    /// records each cut with `reason`.
+    pub fn announce_cut(&self, sessions: &[auth_core::session::Session], reason: &'static str) {
+        if sessions.is_empty() {
+            return;
+        }
+        self.control.push(sessions, reason);
+        if let Some(writer) = &self.access_log {
+            let now = self.clock().now();
+            for session in sessions {
+                writer.record(crate::control::cut_entry(session, reason, now));
+            }
+        }
+        log::info!("{} session(s) cut: {reason}", sessions.len());
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {

@@ -116,6 +116,9 @@ pub struct Config {
     /// subrequest, so unless the operator's config always sets it, a player could name a stream
     /// its token allows while fetching another.
     pub nginx_auth_stream_header: bool,
+    /// Where cuts are pushed: each media server's control API (`NGINX_RTMP_CONTROL_URL`,
+    /// `FLUSSONIC_API_URL` and `FLUSSONIC_API_AUTH`, `SRS_API_URL`, `MEDIAMTX_API_URL`).
+    pub control: crate::control::ControlConfig,
     /// Edge tokens: what an allowed nginx `auth_request` playlist answer carries for its
     /// segments when `SEGMENT_TOKEN_TTL` is set (`SEGMENT_TOKEN_FORMAT`).
     pub segment_token_format: SegmentFormat,
@@ -310,8 +313,10 @@ impl Config {
             jwt_audience: get("JWT_AUDIENCE", &None),
             nginx_secure_link_secret: None,
             akamai_edgeauth_key: None,
+            control: crate::control::ControlConfig::default(),
         };
         let mut config = config;
+        config.control = crate::control::ControlConfig::load(|name| get(name, &None))?;
         config.access_token_ttl = seconds(
             "ACCESS_TOKEN_TTL",
             get("ACCESS_TOKEN_TTL", &None),

@@ -175,6 +175,20 @@ async fn purge_expired_sessions(app: Arc<App>, every: Duration) {
             Ok(Err(err)) => log::warn!("purging expired sessions failed: {err}"),
             Err(err) => log::warn!("purge task failed: {err}"),
         }
+        // Sessions whose token stopped allowing them without a request saying so (validity ran
+        // out; changed from the command line): cut, and pushed to their media servers.
+        let stores = app.stores.clone();
+        match tokio::task::spawn_blocking(move || crate::control::cut_disqualified(&stores, now))
+            .await
+        {
+            Ok(Ok(cut)) => {
+                for (session, reason) in &cut {
+                    app.announce_cut(std::slice::from_ref(session), reason.code());
+                }
+            }
+            Ok(Err(err)) => log::warn!("cutting disqualified sessions failed: {err}"),
+            Err(err) => log::warn!("cut task failed: {err}"),
+        }
         let ticketing = Arc::clone(&app.stores.ticketing);
         match tokio::task::spawn_blocking(move || ticketing.purge_ticket_state(now)).await {
             Ok(Ok(_)) => {}

@@ -389,3 +389,44 @@ fn staff_create_accounts_and_issue_verify_and_revoke_tickets_from_the_shell() {
         Some(2)
     );
 }
+
+/// `on_limit` through the command line and seed files.
+#[test]
+fn on_limit_is_set_by_create_update_and_seed() {
+    let (dir, db) = temp_db();
+    let created = stdout_json(&run(
+        &db,
+        &[
+            "token",
+            "create",
+            "--user-id",
+            "evicting",
+            "--max-sessions",
+            "1",
+            "--on-limit",
+            "evict_oldest",
+        ],
+    ));
+    assert_eq!(created["on_limit"], "evict_oldest");
+    let id = created["id"].to_string();
+    let updated = stdout_json(&run(
+        &db,
+        &["token", "update", &id, "--on-limit", "reject_new"],
+    ));
+    assert_eq!(updated["on_limit"], "reject_new");
+    let bad = run(&db, &["token", "update", &id, "--on-limit", "kick_all"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("kick_all"));
+    let seed = dir.path().join("seed.json");
+    std::fs::write(
+        &seed,
+        r#"[{"token": "seeded-evicting-1", "user_id": "s", "max_sessions": 1, "on_limit": "evict_oldest"},
+            {"token": "seeded-default-1", "user_id": "d"}]"#,
+    )
+    .unwrap();
+    stdout_json(&run(&db, &["seed", seed.to_str().unwrap()]));
+    let listed = stdout_json(&run(&db, &["token", "list", "--user-id", "s"]));
+    assert_eq!(listed["items"][0]["on_limit"], "evict_oldest");
+    let listed = stdout_json(&run(&db, &["token", "list", "--user-id", "d"]));
+    assert_eq!(listed["items"][0]["on_limit"], "reject_new", "the default");
+}

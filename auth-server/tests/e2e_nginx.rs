@@ -221,6 +221,8 @@ struct Stack {
     nginx: Option<Proc>,
     /// More directives for nginx's `location /hls/`.
     hls_directives: &'static str,
+    /// nginx-rtmp's `notify_update_timeout`.
+    update_every: &'static str,
     _db: tempfile::TempDir,
 }
 
@@ -235,6 +237,35 @@ impl Stack {
         server: impl FnOnce(&Path) -> TestServer,
         hls_directives: &'static str,
     ) -> Option<Stack> {
+        Self::build(server, hls_directives, free_port(), "1s")
+    }
+
+    /// nginx with an `rtmp_control` location at `/control`, where the auth server pushes its
+    /// cuts (`NGINX_RTMP_CONTROL_URL`), and `on_update` only every 60 s: a player cut within
+    /// seconds was cut by the push, not by a refused update.
+    fn start_controlled() -> Option<Stack> {
+        let http_port = free_port();
+        let control = format!("http://127.0.0.1:{http_port}/control");
+        let server = move |db: &Path| {
+            let mut config = common::config(db);
+            config.control.nginx_rtmp = Some(auth_server::control::Url::parse(&control).unwrap());
+            let store: std::sync::Arc<dyn auth_core::Backend> =
+                std::sync::Arc::new(auth_core::SqliteStore::open(db).unwrap());
+            TestServer::with_store(
+                config,
+                store,
+                std::sync::Arc::new(auth_core::ManualClock::new(common::T0)),
+            )
+        };
+        Self::build(server, "", http_port, "60s")
+    }
+
+    fn build(
+        server: impl FnOnce(&Path) -> TestServer,
+        hls_directives: &'static str,
+        http_port: u16,
+        update_every: &'static str,
+    ) -> Option<Stack> {
         let tools = tools()?;
         let (db_dir, db) = temp_db();
         let server = server(&db);
@@ -244,9 +275,10 @@ impl Stack {
             dir,
             server,
             rtmp_port: free_port(),
-            http_port: free_port(),
+            http_port,
             nginx: None,
             hls_directives,
+            update_every,
             _db: db_dir,
         };
         stack.start_nginx();
@@ -283,7 +315,7 @@ rtmp {{
             on_publish_done {hook};
             on_done {hook};
             on_update {hook};
-            notify_update_timeout 1s;
+            notify_update_timeout {update_every};
             hls on;
             hls_path {root}/hls;
             hls_fragment 1s;
@@ -310,6 +342,10 @@ http {{
             alias {root}/hls/;
             add_header Cache-Control no-cache;
         }}
+        # Where the auth server drops a cut client (NGINX_RTMP_CONTROL_URL).
+        location /control {{
+            rtmp_control all;
+        }}
         location = /_auth {{
             internal;
             proxy_pass http://{auth}/hooks/nginx-auth;
@@ -327,6 +363,7 @@ http {{
             http = self.http_port,
             auth = self.auth_addr(),
             hls_directives = self.hls_directives,
+            update_every = self.update_every,
         );
         let conf = root.join("nginx.conf");
         std::fs::write(&conf, config).unwrap();
@@ -801,4 +838,152 @@ fn hls_segments_play_with_the_playlist_segment_token() {
         stack.nginx_log()
     );
     assert_eq!(stack.sessions(&viewer).len(), 1);
+}
+
+/// Cuts reach a viewer playing through nginx-rtmp at once, through `rtmp_control`: suspending
+/// its token through the API, and `DELETE /api/sessions/{id}?ban_seconds=60`, whose ban then
+/// refuses the reconnect. `on_update` comes only every 60 s here, so the cut is the push's.
+/// Run with `--nocapture` to see the measured cut times.
+#[test]
+fn cuts_reach_nginx_rtmp_players_within_seconds() {
+    let Some(stack) = Stack::start_controlled() else {
+        return;
+    };
+    let key = stack.token(publisher_key());
+    let _publisher = stack.publish_live("cam2", &key, PUBLISH_KEY);
+    let api = |method: &str, path: &str, body: Option<&str>| {
+        stack
+            .server
+            .call(method, path, &[], body.map(|b| ("application/json", b)))
+    };
+    let watch = |token: &Token, secret: &str| {
+        let mut player = stack.player(&stack.rtmp_url("cam2", secret));
+        assert!(
+            eventually("the player's session", Duration::from_secs(15), || {
+                !stack.sessions(token).is_empty()
+            }),
+            "the player must be admitted: {}",
+            player.wait(Duration::ZERO).describe()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+        assert!(player.running(), "the player keeps playing");
+        player
+    };
+    // From `started` (just before the API request) to the player's exit, polled every 10 ms.
+    let cut_within = |player: &mut Proc, started: Instant, what: &str| {
+        let mut cut = false;
+        while started.elapsed() < Duration::from_secs(3) {
+            if !player.running() {
+                cut = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let took = started.elapsed();
+        eprintln!("{what}: cut after {took:?}");
+        assert!(cut, "{what} within 3 s; nginx log:\n{}", stack.nginx_log());
+        took
+    };
+
+    // Suspending the token through the API cuts its live player.
+    let suspended = stack.token(spec("cut-suspend-0001", "suspended"));
+    let mut player = watch(&suspended, "cut-suspend-0001");
+    let started = Instant::now();
+    let reply = api(
+        "PATCH",
+        &format!("/api/tokens/{}", suspended.id),
+        Some(r#"{"status": "suspended"}"#),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    cut_within(&mut player, started, "suspended token");
+    assert!(stack.refused_for(&suspended, "token_suspended"));
+
+    // An operator's cut with a ban: the player is dropped, and its reconnect refused.
+    let banned = stack.token(spec("cut-banned-0001", "banned"));
+    let mut player = watch(&banned, "cut-banned-0001");
+    let id = stack.sessions(&banned)[0].id;
+    let started = Instant::now();
+    let reply = api(
+        "DELETE",
+        &format!("/api/sessions/{id}?ban_seconds=60"),
+        None,
+    );
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    cut_within(&mut player, started, "DELETE with ban_seconds=60");
+    let again = stack.probe(&stack.rtmp_url("cam2", "cut-banned-0001"), &[]);
+    assert!(
+        !again.succeeded(),
+        "the banned token must not play again at once: {}",
+        again.describe()
+    );
+    assert!(stack.refused_for(&banned, "session_banned"));
+    // Another token plays the same stream meanwhile.
+    let other = stack.probe(&stack.rtmp_url("cam2", VIEWER), &[]);
+    stack.token(spec(VIEWER, "viewer"));
+    let other_now = stack.probe(&stack.rtmp_url("cam2", VIEWER), &[]);
+    assert!(
+        !other.succeeded() && other_now.succeeded(),
+        "{}",
+        other_now.describe()
+    );
+}
+
+/// `on_limit: evict_oldest` on a max-1 token: a second player plays, and the first is cut at
+/// once through `rtmp_control` (on_update comes only every 60 s here).
+#[test]
+fn evict_oldest_lets_the_second_player_play_and_cuts_the_first() {
+    let Some(stack) = Stack::start_controlled() else {
+        return;
+    };
+    let key = stack.token(publisher_key());
+    let _publisher = stack.publish_live("cam3", &key, PUBLISH_KEY);
+    let seat = stack.token(TokenSpec {
+        max_sessions: Some(1),
+        on_limit: Some(auth_core::OnLimit::EvictOldest),
+        ..spec("evict-seat-0001", "seat")
+    });
+    let url = stack.rtmp_url("cam3", "evict-seat-0001");
+    let mut first = stack.player(&url);
+    assert!(
+        eventually(
+            "the first player's session",
+            Duration::from_secs(15),
+            || { stack.sessions(&seat).len() == 1 }
+        ),
+        "the first player must be admitted: {}",
+        first.wait(Duration::ZERO).describe()
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(first.running(), "the first player plays");
+    let started = Instant::now();
+    let mut second = stack.player(&url);
+    let mut cut = false;
+    while started.elapsed() < Duration::from_secs(10) {
+        if !first.running() {
+            cut = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    eprintln!(
+        "evict_oldest: first player cut {:?} after the second started",
+        started.elapsed()
+    );
+    assert!(
+        cut,
+        "the first player must be cut; nginx log:\n{}",
+        stack.nginx_log()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        second.running(),
+        "the second player plays: {}",
+        second.wait(Duration::ZERO).describe()
+    );
+    let live: Vec<Session> = stack
+        .sessions(&seat)
+        .into_iter()
+        .filter(|s| s.terminated_at.is_none())
+        .collect();
+    assert_eq!(live.len(), 1, "one seat, held by the second player");
 }

@@ -198,7 +198,8 @@ fn two_server_processes_on_one_database_share_the_session_limit() {
     let live = b.call("GET", &format!("/api/sessions?token_id={id}"), &auth, None);
     assert_eq!(live.json()["total"], 3, "{}", live.body);
 
-    // Suspended through A; B refuses within its cache recheck (1 s; allow for a slow machine).
+    // Suspended through A; B refuses within its cache recheck (1 s; allow for a slow machine),
+    // or sooner: the suspension cut the token's live sessions, which B hears of at once.
     let suspended = a.call(
         "PATCH",
         &format!("/api/tokens/{id}"),
@@ -218,7 +219,7 @@ fn two_server_processes_on_one_database_share_the_session_limit() {
     ];
     loop {
         let verdict = b.auth(&recheck).verdict();
-        if verdict == "token_suspended" {
+        if verdict == "token_suspended" || verdict == "session_terminated" {
             break;
         }
         assert_eq!(verdict, "allowed");
@@ -573,5 +574,103 @@ fn two_nodes_share_used_door_codes_and_logouts() {
         a.call("GET", &me, &[("Authorization", &bearer)], None)
             .status,
         401
+    );
+}
+
+/// A cut through node A of a session held at node B: pushed once (by A), refused at B's next
+/// re-check (B hears of it from the database), its ban refusing a new session at B, and the
+/// counts the same from either node.
+#[test]
+fn a_cut_at_one_node_is_pushed_once_and_refused_at_the_other() {
+    use std::io::{BufRead, BufReader, Write};
+    let Some(url) = server_url() else { return };
+    let schema = Schema {
+        url: url.clone(),
+        name: format!("auth_http_cut_{}", std::process::id()),
+    };
+    // A stand-in Flussonic API that counts the calls it gets.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                    break;
+                }
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"
+            );
+            if tx.send(line.trim().to_owned()).is_err() {
+                return;
+            }
+        }
+    });
+    let (_dir, db) = temp_db();
+    let controlled = || {
+        let mut config = config(&db);
+        config.control.flussonic = Some(auth_server::control::Url::parse(&base).unwrap());
+        let store: Arc<dyn Backend> =
+            Arc::new(PostgresStore::open_in_schema(&url, &schema.name).unwrap());
+        TestServer::with_store(config, store, Arc::new(ManualClock::new(T0)))
+    };
+    let (a, b) = (controlled(), controlled());
+    b.token(spec("cut-two-nodes-1", "u"));
+    let play = |session: &str, update: bool| {
+        let mut fields = vec![
+            ("name", "news"),
+            ("ip", "10.0.0.1"),
+            ("proto", "hls"),
+            ("token", "cut-two-nodes-1"),
+            ("session_id", session),
+        ];
+        if update {
+            fields.push(("request_type", "update_session"));
+        }
+        b.auth(&fields).verdict()
+    };
+    assert_eq!(play("77", false), "allowed");
+    assert_eq!(
+        play("77", true),
+        "allowed",
+        "a re-check B answers from memory"
+    );
+    let listed = a.get("/api/sessions").json();
+    assert_eq!(listed["items"][0]["source"], "flussonic");
+    let id = listed["items"][0]["id"].as_i64().unwrap();
+    assert_eq!(
+        a.request("DELETE", &format!("/api/sessions/{id}?ban_seconds=60"))
+            .status,
+        204
+    );
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+        "DELETE /streamer/api/v3/sessions/77 HTTP/1.1"
+    );
+    let mut refused = String::new();
+    for _ in 0..50 {
+        refused = play("77", true);
+        if refused != "allowed" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(refused, "session_terminated", "B refuses its next re-check");
+    assert_eq!(play("78", false), "session_banned", "B keeps A's ban");
+    assert_eq!(
+        b.get("/api/sessions/counts?by=stream").json()["total"],
+        0,
+        "the cut session counts nowhere"
+    );
+    assert!(
+        rx.recv_timeout(Duration::from_millis(500)).is_err(),
+        "pushed once, by the node that cut"
     );
 }

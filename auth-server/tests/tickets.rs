@@ -1530,6 +1530,25 @@ fn a_ticket_holder_mints_a_playback_token_bounded_by_the_ticket() {
         409,
         "a revoked ticket",
     );
+    // Revoking reaches the live player of a token minted from the ticket: its session is cut,
+    // and the ticket's tokens are banned from that stream until the event ends.
+    let recheck = [
+        play(token, "conf/main", "p5"),
+        vec![("request_type", "update_session")],
+    ]
+    .concat();
+    assert_eq!(server.auth(&recheck).verdict(), "session_terminated");
+    assert_eq!(
+        server.auth(&play(second, "conf/main", "p6")).verdict(),
+        "session_banned",
+        "nor may another token of the ticket take its place"
+    );
+    let live = send(&server, As::Key(RW), "GET", "/api/sessions", None).json();
+    assert!(live["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| !s["terminated_at"].is_null()));
 }
 
 #[test]

@@ -303,6 +303,8 @@ mod tests {
             session_id: None,
             action: crate::token::Action::Play,
             segment: false,
+            source: "",
+            media_session_id: None,
         };
         let decision = Decision::Deny(Denial::new(DenyReason::TokenNotFound));
         AccessLogEntry::new(

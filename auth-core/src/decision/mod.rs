@@ -63,6 +63,13 @@ pub struct AuthRequest<'a> {
     /// ([`Kind::Segment`](crate::signed_token::Kind::Segment)) is good for, since it takes no session slot and the playlist holds
     /// the viewer's.
     pub segment: bool,
+    /// Which media server asked (`flussonic`, `nginx-rtmp`, `nginx-auth`, `mediamtx`, `srs`),
+    /// kept with the session so that a cut can be pushed to it; empty when not known.
+    pub source: &'a str,
+    /// The media server's own id of the client, as its control API names it (Flussonic's
+    /// `session_id`, nginx-rtmp's `clientid`, SRS's `client_id`, MediaMTX's `id`), kept with
+    /// the session; `session_id` above may be namespaced and is not always usable there.
+    pub media_session_id: Option<&'a str>,
 }
 
 /// Why a request was refused. The codes are a public contract: never renamed.
@@ -77,6 +84,8 @@ pub enum DenyReason {
     StreamNotAllowed,
     SessionLimitReached,
     SessionTerminated,
+    /// An operator cut a session of this token on this stream and banned it for a while.
+    SessionBanned,
     /// The token does not allow this action (e.g. a viewer's token used as a stream key).
     ActionNotAllowed,
     /// The store did not answer within the response budget.
@@ -111,7 +120,7 @@ impl From<Rejection> for DenyReason {
 }
 
 impl DenyReason {
-    pub const ALL: [DenyReason; 16] = [
+    pub const ALL: [DenyReason; 17] = [
         DenyReason::TokenMissing,
         DenyReason::TokenNotFound,
         DenyReason::TokenSuspended,
@@ -128,6 +137,7 @@ impl DenyReason {
         DenyReason::BadSignature,
         DenyReason::WrongKind,
         DenyReason::ActionNotAllowed,
+        DenyReason::SessionBanned,
     ];
 
     pub fn code(self) -> &'static str {
@@ -141,6 +151,7 @@ impl DenyReason {
             DenyReason::StreamNotAllowed => "stream_not_allowed",
             DenyReason::SessionLimitReached => "session_limit_reached",
             DenyReason::SessionTerminated => "session_terminated",
+            DenyReason::SessionBanned => "session_banned",
             DenyReason::ActionNotAllowed => "action_not_allowed",
             DenyReason::BackendTimeout => "backend_timeout",
             DenyReason::BackendError => "backend_error",
@@ -176,6 +187,9 @@ impl DenyReason {
                 "the token already has as many live sessions as it allows".to_owned()
             }
             DenyReason::SessionTerminated => "this session was terminated".to_owned(),
+            DenyReason::SessionBanned => {
+                "this token is banned from this stream for a while".to_owned()
+            }
             DenyReason::ActionNotAllowed => {
                 format!("this token does not allow `{}`", request.action)
             }
@@ -241,6 +255,9 @@ pub struct Grant {
     pub max_sessions: u32,
     /// Seconds the media server may cache this answer.
     pub auth_duration: u32,
+    /// The session this admission cut to make room (the token's `on_limit` is `evict_oldest`),
+    /// for the caller to tell its media server.
+    pub evicted: Option<SessionId>,
     /// `None` when no session was recorded: a signed token that limits no sessions is decided
     /// by its signature alone, with no store call at all.
     pub session_id: Option<SessionId>,
@@ -320,6 +337,34 @@ pub fn check_token(
     Ok(())
 }
 
+/// Whether a live session still qualifies under `token` as it now is (after a change): the
+/// checks of [`check_token`] that a session records the inputs of (expiry, status, validity
+/// start, client address, stream), in the same order. `Err` names the reason to cut it with.
+pub fn session_still_allowed(
+    token: &Token,
+    session: &crate::session::Session,
+    now: Timestamp,
+) -> Result<(), DenyReason> {
+    if token.valid_until.is_some_and(|until| now >= until) || token.status == TokenStatus::Expired {
+        return Err(DenyReason::TokenExpired);
+    }
+    if token.status == TokenStatus::Suspended {
+        return Err(DenyReason::TokenSuspended);
+    }
+    if token.valid_from.is_some_and(|from| now < from) {
+        return Err(DenyReason::TokenNotYetValid);
+    }
+    // A session's address was parsed before it was stored; one that no longer parses is refused.
+    match session.ip.parse::<IpAddr>() {
+        Ok(ip) if token.allowed_ips.allows(ip) => {}
+        _ => return Err(DenyReason::IpNotAllowed),
+    }
+    if !token.allowed_streams.allows(&session.stream) {
+        return Err(DenyReason::StreamNotAllowed);
+    }
+    Ok(())
+}
+
 /// What the policy concluded before any store write: a decision, or an admission to ask for.
 #[derive(Debug)]
 pub enum Plan {
@@ -337,6 +382,8 @@ pub struct AdmissionPlan {
     max_sessions: u32,
     key: String,
     signed: Option<SignedGrant>,
+    /// The token's `on_limit` is `evict_oldest`.
+    evict_oldest: bool,
 }
 
 impl AdmissionPlan {
@@ -359,6 +406,7 @@ impl AdmissionPlan {
             max_sessions,
             key,
             signed,
+            evict_oldest: false,
         }
     }
 
@@ -372,6 +420,9 @@ impl AdmissionPlan {
             stream: request.stream,
             ip: request.ip,
             proto: request.proto,
+            source: request.source,
+            media_session_id: request.media_session_id.filter(|id| !id.is_empty()),
+            evict_oldest: self.evict_oldest,
         }
     }
 
@@ -385,8 +436,16 @@ impl AdmissionPlan {
                 user_id: Some(user_id),
             })
         };
+        let mut evicted_session = None;
         let (session_id, new_session) = match admission {
             Admission::Admitted { session_id } => (session_id, true),
+            Admission::Evicted {
+                session_id,
+                evicted,
+            } => {
+                evicted_session = Some(evicted);
+                (session_id, true)
+            }
             Admission::Extended { session_id } => (session_id, false),
             Admission::LimitReached { .. } => {
                 return deny(DenyReason::SessionLimitReached, self.user_id)
@@ -394,6 +453,7 @@ impl AdmissionPlan {
             Admission::Terminated { .. } => {
                 return deny(DenyReason::SessionTerminated, self.user_id)
             }
+            Admission::Banned { .. } => return deny(DenyReason::SessionBanned, self.user_id),
         };
         Decision::Allow(Grant {
             token_id,
@@ -401,6 +461,7 @@ impl AdmissionPlan {
             max_sessions: self.max_sessions,
             auth_duration: policy.auth_duration_secs(),
             session_id: Some(session_id),
+            evicted: evicted_session,
             new_session,
             signed: self.signed,
         })
@@ -419,13 +480,15 @@ pub fn plan(request: &AuthRequest<'_>, token: Option<&Token>, now: Timestamp) ->
     if let Err(reason) = check_token(request, token, now) {
         return Plan::Decided(Decision::Deny(Denial::for_token(reason, token)));
     }
-    Plan::Admit(AdmissionPlan::new(
+    let mut plan = AdmissionPlan::new(
         request,
         SessionOwner::token(token.id),
         token.user_id.clone(),
         token.max_sessions,
         None,
-    ))
+    );
+    plan.evict_oldest = token.on_limit == crate::token::OnLimit::EvictOldest;
+    Plan::Admit(plan)
 }
 
 /// The policy for a signed token, up to the admission, given the outcome of its verification
@@ -457,6 +520,7 @@ pub fn plan_signed(
             max_sessions: 0,
             auth_duration: policy.auth_duration_secs(),
             session_id: None,
+            evicted: None,
             new_session: false,
             signed: Some(signed),
         }));
@@ -573,6 +637,69 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_live_session_qualifies_until_its_token_changes_against_it() {
+        let now = Timestamp::from_unix_seconds(1000);
+        let session = crate::session::Session {
+            id: 1,
+            token_id: Some(7),
+            owner: SessionOwner::token(7),
+            key: "id:a".into(),
+            user_id: "u1".into(),
+            stream: "news/main".into(),
+            ip: "192.168.1.9".into(),
+            proto: "rtmp".into(),
+            source: "nginx-rtmp".into(),
+            media_session_id: Some("3".into()),
+            started_at: now,
+            last_seen: now,
+            expires_at: now,
+            terminated_at: None,
+        };
+        let check = |spec: TokenSpec| session_still_allowed(&token(spec), &session, now);
+        assert_eq!(check(base()), Ok(()));
+        for (spec, reason) in [
+            (
+                TokenSpec {
+                    status: Some(TokenStatus::Suspended),
+                    ..base()
+                },
+                DenyReason::TokenSuspended,
+            ),
+            (
+                TokenSpec {
+                    status: Some(TokenStatus::Expired),
+                    ..base()
+                },
+                DenyReason::TokenExpired,
+            ),
+            (
+                TokenSpec {
+                    allowed_ips: vec!["10.0.0.0/8".into()],
+                    ..base()
+                },
+                DenyReason::IpNotAllowed,
+            ),
+            (
+                TokenSpec {
+                    allowed_streams: vec!["sports/*".into()],
+                    ..base()
+                },
+                DenyReason::StreamNotAllowed,
+            ),
+        ] {
+            assert_eq!(check(spec), Err(reason));
+        }
+        assert_eq!(
+            check(TokenSpec {
+                allowed_ips: vec!["192.168.0.0/16".into()],
+                allowed_streams: vec!["news/*".into()],
+                ..base()
+            }),
+            Ok(())
+        );
+    }
+
     fn request(secret: Option<&str>) -> AuthRequest<'_> {
         AuthRequest {
             token: secret,
@@ -583,6 +710,8 @@ mod tests {
             session_id: Some("s1"),
             action: Action::Play,
             segment: false,
+            source: "",
+            media_session_id: None,
         }
     }
 
@@ -974,6 +1103,7 @@ mod tests {
             let on = |segment: bool| {
                 auth.authorize(&AuthRequest {
                     segment,
+                    source: "",
                     ..request(Some(&token))
                 })
                 .unwrap()

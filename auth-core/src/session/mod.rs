@@ -12,7 +12,7 @@ pub mod store;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::time::Duration;
-pub use store::{SessionFilter, SessionStore};
+pub use store::{CountBy, Cut, SessionCount, SessionFilter, SessionStore};
 
 use serde::Serialize;
 
@@ -129,6 +129,15 @@ pub struct SessionClaim<'a> {
     pub stream: &'a str,
     pub ip: IpAddr,
     pub proto: &'a str,
+    /// Which media server asked (`flussonic`, `nginx-rtmp`, `nginx-auth`, `mediamtx`, `srs`);
+    /// empty when not known. Kept with the session so that a cut can be pushed to it.
+    pub source: &'a str,
+    /// The media server's own id of the session (Flussonic's `session_id`, nginx-rtmp's
+    /// `clientid`, SRS's `client_id`, MediaMTX's `id`), what its control API names it by.
+    pub media_session_id: Option<&'a str>,
+    /// The token's `on_limit` is `evict_oldest`: when every slot is taken, the owner's oldest
+    /// live session is terminated to make room ([`Admission::Evicted`]) instead of refusing.
+    pub evict_oldest: bool,
 }
 
 /// The store's answer to a [`SessionClaim`].
@@ -136,12 +145,23 @@ pub struct SessionClaim<'a> {
 pub enum Admission {
     /// A new session took a free slot.
     Admitted { session_id: SessionId },
+    /// Every slot was taken: the owner's oldest live session (`evicted`, by start) was
+    /// terminated, in the same atomic step, and the new session took its slot. Only when the
+    /// owner held exactly `max_sessions` (one eviction makes room); above that (the limit was
+    /// lowered) it is [`Admission::LimitReached`].
+    Evicted {
+        session_id: SessionId,
+        evicted: SessionId,
+    },
     /// The session was already live; its lease was extended.
     Extended { session_id: SessionId },
     /// Every slot is held by another live session.
     LimitReached { live: u32 },
     /// The session was ended by an operator; it stays refused until its lease runs out.
     Terminated { session_id: SessionId },
+    /// An operator cut a session of this owner on this stream and banned it until `until`: no
+    /// new session of the owner is admitted on the stream before then.
+    Banned { until: Timestamp },
 }
 
 /// A session as stored.
@@ -158,6 +178,10 @@ pub struct Session {
     pub stream: String,
     pub ip: String,
     pub proto: String,
+    /// Which media server the session is on (see [`SessionClaim::source`]); empty if unknown.
+    pub source: String,
+    /// The media server's own id of the session, when it sent one.
+    pub media_session_id: Option<String>,
     pub started_at: Timestamp,
     pub last_seen: Timestamp,
     pub expires_at: Timestamp,

@@ -1,5 +1,9 @@
 //! Where sessions are kept: [`SessionStore`], whose one hard promise is atomic admission.
 
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
 use super::{Admission, Session, SessionClaim, SessionId, SessionOwner};
 use crate::clock::Timestamp;
 use crate::error::Result;
@@ -8,9 +12,52 @@ use crate::token::TokenId;
 /// Which sessions to list. Only live ones (lease not run out) are ever listed.
 #[derive(Debug, Clone, Default)]
 pub struct SessionFilter {
+    /// One session, by its id.
+    pub id: Option<SessionId>,
     pub token_id: Option<TokenId>,
     pub user_id: Option<String>,
     pub stream: Option<String>,
+    pub proto: Option<String>,
+    /// The media server the session is on (see [`SessionClaim::source`]).
+    pub source: Option<String>,
+}
+
+impl SessionFilter {
+    /// Whether `session` matches (liveness aside).
+    pub fn matches(&self, session: &Session) -> bool {
+        self.id.is_none_or(|id| session.id == id)
+            && self.token_id.is_none_or(|t| session.token_id == Some(t))
+            && self.user_id.as_deref().is_none_or(|u| session.user_id == u)
+            && self.stream.as_deref().is_none_or(|n| session.stream == n)
+            && self.proto.as_deref().is_none_or(|p| session.proto == p)
+            && self.source.as_deref().is_none_or(|s| session.source == s)
+    }
+}
+
+/// What live sessions are counted by in [`SessionStore::session_counts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountBy {
+    Stream,
+    UserId,
+}
+
+/// Live sessions of one stream or one user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionCount {
+    /// The stream or the user id.
+    pub key: String,
+    pub sessions: u64,
+}
+
+/// Which live sessions an operator cuts ([`SessionStore::cut_sessions`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cut {
+    Session(SessionId),
+    Token(TokenId),
+    User(String),
+    Stream(String),
+    /// Every live session of one owner: e.g. the session group of a ticket's playback tokens.
+    Owner(SessionOwner),
 }
 
 /// Sessions as leases on their owner's slots.
@@ -59,6 +106,71 @@ pub trait SessionStore: Send + Sync {
     /// if there is no such session.
     fn end_session_by_key(&self, owner: SessionOwner, key: &str, now: Timestamp) -> Result<bool>;
 
-    /// Deletes sessions whose lease ran out; returns how many.
+    /// Deletes sessions whose lease ran out, and bans that ran out; returns how many sessions.
     fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64>;
+
+    /// Refuses new sessions of `owner` on `stream` until `until` ([`Admission::Banned`]); a
+    /// longer ban already in place stays. Kept in the store, so every node sharing it sees it.
+    fn ban(&self, owner: SessionOwner, stream: &str, until: Timestamp) -> Result<()>;
+
+    /// Cuts live sessions: bans each one's owner on its stream until `ban_until` (when given,
+    /// before anything is terminated, so that a reconnect in between is refused too), then
+    /// terminates it ([`SessionStore::terminate_session`]). Returns the sessions cut, as they
+    /// were, so that the caller can tell their media servers (`source`, `media_session_id`).
+    /// A group cut skips sessions already terminated; a cut by id takes the session either way.
+    fn cut_sessions(
+        &self,
+        cut: &Cut,
+        ban_until: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<Vec<Session>> {
+        let mut filter = SessionFilter::default();
+        match cut {
+            Cut::Session(id) => filter.id = Some(*id),
+            Cut::Owner(_) => {}
+            Cut::Token(id) => filter.token_id = Some(*id),
+            Cut::User(user) => filter.user_id = Some(user.clone()),
+            Cut::Stream(stream) => filter.stream = Some(stream.clone()),
+        }
+        let targets: Vec<Session> = self
+            .sessions(&filter, now)?
+            .into_iter()
+            .filter(|s| match cut {
+                Cut::Session(id) => s.id == *id,
+                Cut::Owner(owner) => s.owner == *owner && s.terminated_at.is_none(),
+                _ => s.terminated_at.is_none(),
+            })
+            .collect();
+        let mut cut_sessions = Vec::with_capacity(targets.len());
+        for session in targets {
+            if let Some(until) = ban_until.filter(|until| *until > now) {
+                self.ban(session.owner, &session.stream, until)?;
+            }
+            if self.terminate_session(session.id, now)? {
+                cut_sessions.push(session);
+            }
+        }
+        Ok(cut_sessions)
+    }
+
+    /// Live sessions holding a slot (not terminated), counted per stream or per user, most
+    /// first (ties by key).
+    fn session_counts(&self, by: CountBy, now: Timestamp) -> Result<Vec<SessionCount>> {
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for session in self.sessions(&SessionFilter::default(), now)? {
+            if session.holds_slot(now) {
+                let key = match by {
+                    CountBy::Stream => session.stream,
+                    CountBy::UserId => session.user_id,
+                };
+                *counts.entry(key).or_default() += 1;
+            }
+        }
+        let mut counts: Vec<SessionCount> = counts
+            .into_iter()
+            .map(|(key, sessions)| SessionCount { key, sessions })
+            .collect();
+        counts.sort_by(|a, b| b.sessions.cmp(&a.sessions).then_with(|| a.key.cmp(&b.key)));
+        Ok(counts)
+    }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use crate::access_log::{AccessLogEntry, AccessLogFilter, AccessResult};
 use crate::clock::Timestamp;
 use crate::secret::{SecretDigest, TokenHasher};
-use crate::session::{Admission, SessionClaim, SessionFilter};
+use crate::session::{Admission, CountBy, Cut, SessionClaim, SessionCount, SessionFilter};
 use crate::store::Store;
 use crate::token::{
     NewToken, Token, TokenFilter, TokenPatch, TokenSpec, TokenStatus, TokenStore, Upsert,
@@ -32,6 +32,15 @@ pub fn hasher() -> TokenHasher {
 
 pub fn digest(secret: &str) -> SecretDigest {
     hasher().digest(secret)
+}
+
+fn spec_of(secret: &str, user: &str, max_sessions: i64) -> TokenSpec {
+    TokenSpec {
+        token: Some(secret.into()),
+        user_id: user.into(),
+        max_sessions: Some(max_sessions),
+        ..Default::default()
+    }
 }
 
 pub fn spec(secret: &str, user: &str, max_sessions: i64) -> NewToken {
@@ -55,6 +64,9 @@ fn claim<'a>(token: &'a Token, key: &'a str) -> SessionClaim<'a> {
         stream: "live/one",
         ip: IpAddr::from([10, 0, 0, 1]),
         proto: "hls",
+        source: "",
+        media_session_id: None,
+        evict_oldest: false,
     }
 }
 
@@ -387,6 +399,374 @@ pub fn session_filters(store: &dyn Store) {
     assert!(store.sessions(&none, T0).unwrap().is_empty());
 }
 
+/// A claim as a media server's adapter makes it: with its source and its own session id.
+fn claim_from<'a>(
+    token: &'a Token,
+    key: &'a str,
+    stream: &'a str,
+    source: &'a str,
+    media_session_id: Option<&'a str>,
+) -> SessionClaim<'a> {
+    SessionClaim {
+        stream,
+        proto: if source == "nginx-rtmp" {
+            "rtmp"
+        } else {
+            "hls"
+        },
+        source,
+        media_session_id,
+        ..claim(token, key)
+    }
+}
+
+fn admit_from(store: &dyn Store, claim: &SessionClaim<'_>, now: Timestamp) -> Admission {
+    store
+        .admit_session(claim, now, now.saturating_add(LEASE))
+        .unwrap()
+}
+
+/// The registry: every session keeps the media server it is on and that server's own id;
+/// listings filter by protocol and source; counts per stream and per user leave out
+/// terminated sessions.
+pub fn sessions_keep_their_source_filter_and_count(store: &dyn Store) {
+    let a = store
+        .create_token(spec("secret-reg-1", "alice", 0), T0)
+        .unwrap();
+    let b = store
+        .create_token(spec("secret-reg-2", "bob", 0), T0)
+        .unwrap();
+    let rtmp = claim_from(&a, "id:41", "news", "nginx-rtmp", Some("41"));
+    let Admission::Admitted { session_id } = admit_from(store, &rtmp, T0) else {
+        panic!("not admitted")
+    };
+    admit_from(
+        store,
+        &claim_from(&a, "id:s1", "sports", "srs", Some("s1")),
+        T0,
+    );
+    admit_from(
+        store,
+        &claim_from(&b, "addr:x", "news", "nginx-auth", None),
+        T0,
+    );
+    let third = admit_from(
+        store,
+        &claim_from(&b, "id:m", "news", "mediamtx", Some("m")),
+        T0,
+    );
+    let all = store.sessions(&SessionFilter::default(), T0).unwrap();
+    assert_eq!(all.len(), 4);
+    let first = all.iter().find(|s| s.id == session_id).unwrap();
+    assert_eq!(
+        (
+            first.source.as_str(),
+            first.media_session_id.as_deref(),
+            first.proto.as_str()
+        ),
+        ("nginx-rtmp", Some("41"), "rtmp")
+    );
+    let auth = all.iter().find(|s| s.source == "nginx-auth").unwrap();
+    assert_eq!(auth.media_session_id, None);
+    let by_source = SessionFilter {
+        source: Some("srs".into()),
+        ..Default::default()
+    };
+    let srs = store.sessions(&by_source, T0).unwrap();
+    assert_eq!(srs.len(), 1);
+    assert_eq!(
+        (srs[0].stream.as_str(), srs[0].media_session_id.as_deref()),
+        ("sports", Some("s1"))
+    );
+    let by_proto = SessionFilter {
+        proto: Some("rtmp".into()),
+        ..Default::default()
+    };
+    assert_eq!(store.sessions(&by_proto, T0).unwrap().len(), 1);
+    let by_id = SessionFilter {
+        id: Some(session_id),
+        ..Default::default()
+    };
+    let one = store.sessions(&by_id, T0).unwrap();
+    assert_eq!(one.iter().map(|s| s.id).collect::<Vec<_>>(), [session_id]);
+    let Admission::Admitted { session_id: third } = third else {
+        panic!("not admitted")
+    };
+    assert!(store.terminate_session(third, T0).unwrap());
+    let count = |key: &str, sessions| SessionCount {
+        key: key.into(),
+        sessions,
+    };
+    assert_eq!(
+        store.session_counts(CountBy::Stream, T0).unwrap(),
+        vec![count("news", 2), count("sports", 1)],
+        "the terminated session holds no slot"
+    );
+    assert_eq!(
+        store.session_counts(CountBy::UserId, T0).unwrap(),
+        vec![count("alice", 2), count("bob", 1)]
+    );
+    let later = T0.saturating_add(LEASE);
+    assert!(store
+        .session_counts(CountBy::Stream, later)
+        .unwrap()
+        .is_empty());
+}
+
+/// Cutting: a cut by id terminates the session and, with a ban, refuses new sessions of the same
+/// token on the same stream until the ban runs out (and no longer); group cuts take every live
+/// session of a token, a user or a stream, once; bans are shared through the store and purged.
+pub fn cuts_terminate_and_ban(store: &dyn Store) {
+    let a = store
+        .create_token(spec("secret-cut-1", "alice", 0), T0)
+        .unwrap();
+    let b = store
+        .create_token(spec("secret-cut-2", "bob", 0), T0)
+        .unwrap();
+    let Admission::Admitted { session_id } = admit_from(
+        store,
+        &claim_from(&a, "id:7", "news", "nginx-rtmp", Some("7")),
+        T0,
+    ) else {
+        panic!("not admitted")
+    };
+    let ban_until = T0.saturating_add(Duration::from_secs(60));
+    let cut = store
+        .cut_sessions(&Cut::Session(session_id), Some(ban_until), T0)
+        .unwrap();
+    assert_eq!(cut.len(), 1);
+    assert_eq!(
+        (
+            cut[0].id,
+            cut[0].source.as_str(),
+            cut[0].media_session_id.as_deref()
+        ),
+        (session_id, "nginx-rtmp", Some("7"))
+    );
+    assert!(store
+        .cut_sessions(&Cut::Session(9999), None, T0)
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        admit_from(
+            store,
+            &claim_from(&a, "id:7", "news", "nginx-rtmp", Some("7")),
+            T0
+        ),
+        Admission::Terminated { session_id },
+        "the cut session stays refused"
+    );
+    let soon = T0.saturating_add(Duration::from_secs(30));
+    assert_eq!(
+        admit_from(
+            store,
+            &claim_from(&a, "id:8", "news", "nginx-rtmp", Some("8")),
+            soon
+        ),
+        Admission::Banned { until: ban_until },
+        "a reconnect under a new id is refused while the ban holds"
+    );
+    assert!(
+        matches!(
+            admit_from(
+                store,
+                &claim_from(&a, "id:9", "sports", "nginx-rtmp", Some("9")),
+                soon
+            ),
+            Admission::Admitted { .. }
+        ),
+        "the ban is for that stream only"
+    );
+    assert!(
+        matches!(
+            admit_from(
+                store,
+                &claim_from(&b, "id:8", "news", "nginx-rtmp", Some("8")),
+                soon
+            ),
+            Admission::Admitted { .. }
+        ),
+        "and for that token only"
+    );
+    // A shorter ban does not shorten a longer one.
+    store
+        .ban(
+            crate::session::SessionOwner::token(a.id),
+            "news",
+            T0.saturating_add(Duration::from_secs(10)),
+        )
+        .unwrap();
+    assert_eq!(
+        admit_from(
+            store,
+            &claim_from(&a, "id:10", "news", "srs", Some("10")),
+            soon
+        ),
+        Admission::Banned { until: ban_until }
+    );
+    assert!(
+        matches!(
+            admit_from(
+                store,
+                &claim_from(&a, "id:10", "news", "srs", Some("10")),
+                ban_until
+            ),
+            Admission::Admitted { .. }
+        ),
+        "the ban ends when it says"
+    );
+
+    // Group cuts: every live session of the user, then of a stream; a session already cut is
+    // not cut again.
+    let kicked = store
+        .cut_sessions(&Cut::User("alice".into()), None, ban_until)
+        .unwrap();
+    let mut streams: Vec<&str> = kicked.iter().map(|s| s.stream.as_str()).collect();
+    streams.sort_unstable();
+    assert_eq!(streams, ["news", "sports"], "alice's two live sessions");
+    assert!(store
+        .cut_sessions(&Cut::Token(a.id), None, ban_until)
+        .unwrap()
+        .is_empty());
+    let kicked = store
+        .cut_sessions(&Cut::Stream("news".into()), None, ban_until)
+        .unwrap();
+    assert_eq!(
+        kicked
+            .iter()
+            .map(|s| s.user_id.as_str())
+            .collect::<Vec<_>>(),
+        ["bob"]
+    );
+    assert!(store
+        .sessions(&SessionFilter::default(), ban_until)
+        .unwrap()
+        .iter()
+        .all(|s| s.terminated_at.is_some()));
+    // Without a ban, a cut viewer may come back under a new id at once.
+    assert!(matches!(
+        admit_from(
+            store,
+            &claim_from(&b, "id:11", "news", "srs", Some("11")),
+            ban_until
+        ),
+        Admission::Admitted { .. }
+    ));
+    // Expired bans are purged with expired sessions, and a purge keeps live bans.
+    let long = ban_until.saturating_add(Duration::from_secs(3600));
+    store
+        .ban(crate::session::SessionOwner::token(b.id), "sports", long)
+        .unwrap();
+    store
+        .purge_expired_sessions(ban_until.saturating_add(LEASE))
+        .unwrap();
+    assert_eq!(
+        admit_from(
+            store,
+            &claim_from(&b, "id:12", "sports", "srs", None),
+            ban_until.saturating_add(LEASE)
+        ),
+        Admission::Banned { until: long }
+    );
+}
+
+/// `on_limit`: kept with the token, and `evict_oldest` admits a new session at the limit by
+/// terminating the oldest live one, in the same atomic step; `reject_new` refuses as always.
+pub fn evict_oldest_makes_room_by_cutting_the_oldest(store: &dyn Store) {
+    use crate::token::OnLimit;
+    let token = store
+        .create_token(
+            TokenSpec {
+                on_limit: Some(OnLimit::EvictOldest),
+                ..spec_of("secret-evict-1", "alice", 2)
+            }
+            .validate(&hasher())
+            .unwrap()
+            .0,
+            T0,
+        )
+        .unwrap();
+    assert_eq!(token.on_limit, OnLimit::EvictOldest);
+    assert_eq!(
+        store.token(token.id).unwrap().unwrap().on_limit,
+        OnLimit::EvictOldest
+    );
+    let evicting = |key: &'static str| SessionClaim {
+        evict_oldest: true,
+        ..claim(&token, key)
+    };
+    let at = |s: u64| T0.saturating_add(Duration::from_secs(s));
+    let Admission::Admitted { session_id: first } = admit_from(store, &evicting("id:1"), at(0))
+    else {
+        panic!("not admitted")
+    };
+    let Admission::Admitted { session_id: second } = admit_from(store, &evicting("id:2"), at(1))
+    else {
+        panic!("not admitted")
+    };
+    // The first re-checks later than the second started: still the oldest by start.
+    admit_from(store, &evicting("id:1"), at(2));
+    let Admission::Evicted {
+        session_id: third,
+        evicted,
+    } = admit_from(store, &evicting("id:3"), at(3))
+    else {
+        panic!("not evicted")
+    };
+    assert_eq!(evicted, first);
+    assert_eq!(
+        admit_from(store, &evicting("id:1"), at(4)),
+        Admission::Terminated { session_id: first },
+        "the evicted session is refused"
+    );
+    assert_eq!(
+        admit_from(store, &evicting("id:2"), at(4)),
+        Admission::Extended { session_id: second }
+    );
+    assert_eq!(
+        admit_from(store, &claim(&token, "id:4"), at(5)),
+        Admission::LimitReached { live: 2 },
+        "without evict_oldest the limit refuses"
+    );
+    let Admission::Evicted { evicted, .. } = admit_from(store, &evicting("id:4"), at(5)) else {
+        panic!("not evicted")
+    };
+    assert_eq!(evicted, second);
+    // Above a lowered limit one eviction would not make room: refused.
+    let lowered = SessionClaim {
+        max_sessions: 1,
+        ..evicting("id:5")
+    };
+    assert_eq!(
+        admit_from(store, &lowered, at(6)),
+        Admission::LimitReached { live: 2 }
+    );
+    let live: Vec<i64> = store
+        .sessions(&SessionFilter::default(), at(6))
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.terminated_at.is_none())
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(live.len(), 2);
+    assert!(live.contains(&third));
+    let patched = store
+        .update_token(
+            token.id,
+            TokenPatch {
+                on_limit: Some(OnLimit::RejectNew),
+                ..Default::default()
+            },
+            at(7),
+        )
+        .unwrap();
+    assert_eq!(patched.on_limit, OnLimit::RejectNew);
+    assert_eq!(
+        store.token(token.id).unwrap().unwrap().on_limit,
+        OnLimit::RejectNew
+    );
+}
+
 pub fn access_logs_filter_page_and_count(store: &dyn Store) {
     let entry =
         |n: u64, result: AccessResult, reason: Option<&'static str>, stream: &str| AccessLogEntry {
@@ -640,6 +1020,9 @@ fn signed_claim<'a>(
         stream: "conf/main",
         ip: IpAddr::from([10, 0, 0, 9]),
         proto: "hls",
+        source: "",
+        media_session_id: None,
+        evict_oldest: false,
     }
 }
 
@@ -1447,6 +1830,18 @@ macro_rules! store_suite {
         #[test]
         fn admission_for_a_deleted_token_is_refused() {
             c::admission_for_a_deleted_token_is_refused(c::held($make).store());
+        }
+        #[test]
+        fn sessions_keep_their_source_filter_and_count() {
+            c::sessions_keep_their_source_filter_and_count(c::held($make).store());
+        }
+        #[test]
+        fn cuts_terminate_and_ban() {
+            c::cuts_terminate_and_ban(c::held($make).store());
+        }
+        #[test]
+        fn evict_oldest_makes_room_by_cutting_the_oldest() {
+            c::evict_oldest_makes_room_by_cutting_the_oldest(c::held($make).store());
         }
         #[test]
         fn access_logs_filter_page_and_count() {

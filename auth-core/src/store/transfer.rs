@@ -32,6 +32,7 @@ pub const VERSION: u64 = 1;
 pub const TABLES: &[&str] = &[
     "tokens",
     "sessions",
+    "session_bans",
     "access_logs",
     "signing_keys",
     "accounts",
@@ -376,6 +377,9 @@ pub(crate) mod tests {
                 stream: "news \"é\" \u{1}",
                 ip: "10.0.0.1".parse().unwrap(),
                 proto: "hls",
+                source: "nginx-rtmp",
+                media_session_id: Some(key),
+                evict_oldest: false,
             };
             let admission = store.admit_session(&claim, now, lease).unwrap();
             assert!(matches!(admission, Admission::Admitted { .. }));
@@ -388,6 +392,9 @@ pub(crate) mod tests {
             stream: "conf/main",
             ip: "10.0.0.2".parse().unwrap(),
             proto: "hls",
+            source: "",
+            media_session_id: None,
+            evict_oldest: false,
         };
         let admission = store.admit_session(&signed, now, lease).unwrap();
         assert!(matches!(admission, Admission::Admitted { .. }));
@@ -399,6 +406,9 @@ pub(crate) mod tests {
         assert!(store.retire_signing_key("t-mac", now).unwrap());
         let sessions = store.sessions(&Default::default(), now).unwrap();
         assert!(store.terminate_session(sessions[0].id, now).unwrap());
+        store
+            .ban(SessionOwner::token(a.id), "news", now.saturating_add(LEASE))
+            .unwrap();
         let entries: Vec<AccessLogEntry> = (0..2500)
             .map(|i| AccessLogEntry {
                 at: Timestamp::from_unix_micros(now.unix_micros() + i),

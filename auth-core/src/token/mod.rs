@@ -89,6 +89,8 @@ pub struct Token {
     pub allowed_streams: StreamAllowList,
     /// What the token lets its holder do: play (watch), publish (a stream key), or both.
     pub allowed_actions: ActionSet,
+    /// What happens to a new session when every slot is taken.
+    pub on_limit: OnLimit,
     pub valid_from: Option<Timestamp>,
     pub valid_until: Option<Timestamp>,
     pub meta: Map<String, Value>,
@@ -107,6 +109,7 @@ pub struct NewToken {
     pub allowed_ips: IpAllowList,
     pub allowed_streams: StreamAllowList,
     pub allowed_actions: ActionSet,
+    pub on_limit: OnLimit,
     pub valid_from: Option<Timestamp>,
     pub valid_until: Option<Timestamp>,
     pub meta: Map<String, Value>,
@@ -125,6 +128,7 @@ impl NewToken {
             allowed_ips: self.allowed_ips,
             allowed_streams: self.allowed_streams,
             allowed_actions: self.allowed_actions,
+            on_limit: self.on_limit,
             valid_from: self.valid_from,
             valid_until: self.valid_until,
             meta: self.meta,
@@ -141,6 +145,7 @@ impl NewToken {
             && self.allowed_ips == token.allowed_ips
             && self.allowed_streams == token.allowed_streams
             && self.allowed_actions == token.allowed_actions
+            && self.on_limit == token.on_limit
             && self.valid_from == token.valid_from
             && self.valid_until == token.valid_until
             && self.meta == token.meta
@@ -166,6 +171,9 @@ pub struct TokenSpec {
     /// Absent: play only.
     #[serde(default)]
     pub allowed_actions: Option<Vec<Action>>,
+    /// Absent: `reject_new`.
+    #[serde(default)]
+    pub on_limit: Option<OnLimit>,
     #[serde(default)]
     pub valid_from: Option<Timestamp>,
     #[serde(default)]
@@ -197,6 +205,7 @@ impl TokenSpec {
                 Some(actions) => ActionSet::parse(&actions)?,
                 None => ActionSet::default(),
             },
+            on_limit: self.on_limit.unwrap_or_default(),
             valid_from: self.valid_from,
             valid_until: self.valid_until,
             meta: validate_meta(self.meta.unwrap_or_default())?,
@@ -223,6 +232,8 @@ pub struct TokenPatch {
     pub allowed_streams: Option<Vec<String>>,
     #[serde(default)]
     pub allowed_actions: Option<Vec<Action>>,
+    #[serde(default)]
+    pub on_limit: Option<OnLimit>,
     #[serde(default, deserialize_with = "nullable")]
     pub valid_from: Option<Option<Timestamp>>,
     #[serde(default, deserialize_with = "nullable")]
@@ -261,6 +272,9 @@ impl TokenPatch {
         if let Some(actions) = self.allowed_actions {
             token.allowed_actions = ActionSet::parse(&actions)?;
         }
+        if let Some(on_limit) = self.on_limit {
+            token.on_limit = on_limit;
+        }
         if let Some(from) = self.valid_from {
             token.valid_from = from;
         }
@@ -280,9 +294,44 @@ impl TokenPatch {
             && self.allowed_ips.is_none()
             && self.allowed_streams.is_none()
             && self.allowed_actions.is_none()
+            && self.on_limit.is_none()
             && self.valid_from.is_none()
             && self.valid_until.is_none()
             && self.meta.is_none()
+    }
+}
+
+/// What admission does when a token's every slot is taken by a live session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnLimit {
+    /// The new viewer is refused (`session_limit_reached`).
+    #[default]
+    RejectNew,
+    /// The new viewer is admitted and the oldest live session is cut.
+    EvictOldest,
+}
+
+impl OnLimit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnLimit::RejectNew => "reject_new",
+            OnLimit::EvictOldest => "evict_oldest",
+        }
+    }
+}
+
+impl std::str::FromStr for OnLimit {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text {
+            "reject_new" => Ok(OnLimit::RejectNew),
+            "evict_oldest" => Ok(OnLimit::EvictOldest),
+            other => Err(format!(
+                "`{other}` is not an on_limit: expected reject_new or evict_oldest"
+            )),
+        }
     }
 }
 

@@ -183,7 +183,19 @@ pub fn ticket(database_url: Option<String>, command: TicketCommand) -> Result<()
                 if !store.revoke_ticket(ticket, now)? {
                     return Err(auth_core::Error::NotFound { what: "ticket" }.into());
                 }
-                print(&json!({ "revoked": ticket }));
+                // As the API does: the live sessions of the ticket's playback tokens are cut
+                // and banned from their streams until the event ends. There is no server here
+                // to push the drop from: each is refused at its next re-check.
+                let ends_at = match store.ticket(ticket)? {
+                    Some(t) => store.event(t.event_id)?.map(|e| e.ends_at),
+                    None => None,
+                };
+                let owner = auth_core::session::SessionOwner::group(
+                    &ticket::playback::session_group(ticket),
+                );
+                let cut =
+                    store.cut_sessions(&auth_core::session::Cut::Owner(owner), ends_at, now)?;
+                print(&json!({ "revoked": ticket, "sessions_cut": cut.len() }));
                 Ok(())
             }
         }

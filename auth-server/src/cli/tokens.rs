@@ -5,7 +5,8 @@ use std::path::Path;
 
 use auth_core::token::{TokenFilter, Upsert};
 use auth_core::{
-    Action, Backend, Clock, SystemClock, Timestamp, TokenHasher, TokenPatch, TokenSpec, TokenStatus,
+    Action, Backend, Clock, OnLimit, SystemClock, Timestamp, TokenHasher, TokenPatch, TokenSpec,
+    TokenStatus,
 };
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
@@ -60,6 +61,10 @@ pub struct CreateArgs {
     /// play or publish (a stream key); repeat for both. Default: play.
     #[arg(long = "allowed-action", value_parser = parse_action)]
     pub allowed_actions: Vec<Action>,
+    /// At the session limit: reject_new (default: the new viewer is refused) or evict_oldest
+    /// (the new viewer is admitted and the oldest live session cut).
+    #[arg(long, value_parser = parse_on_limit)]
+    pub on_limit: Option<OnLimit>,
     /// RFC 3339, e.g. 2026-01-31T12:00:00Z.
     #[arg(long)]
     pub valid_from: Option<String>,
@@ -94,6 +99,9 @@ pub struct UpdateArgs {
     /// play or publish; replaces the set; repeat for both.
     #[arg(long = "allowed-action", value_parser = parse_action)]
     pub allowed_actions: Vec<Action>,
+    /// reject_new or evict_oldest.
+    #[arg(long, value_parser = parse_on_limit)]
+    pub on_limit: Option<OnLimit>,
     /// RFC 3339, or `none` to clear.
     #[arg(long)]
     pub valid_from: Option<String>,
@@ -123,6 +131,10 @@ fn parse_action(text: &str) -> Result<Action, String> {
     text.parse().map_err(|e: auth_core::Error| e.to_string())
 }
 
+fn parse_on_limit(text: &str) -> Result<OnLimit, String> {
+    text.parse()
+}
+
 fn parse_meta(text: Option<String>) -> Result<Option<Map<String, Value>>, Failure> {
     text.map(|t| serde_json::from_str::<Map<String, Value>>(&t))
         .transpose()
@@ -145,6 +157,7 @@ pub(super) fn token(
                 allowed_ips: args.allowed_ips,
                 allowed_streams: args.allowed_streams,
                 allowed_actions: (!args.allowed_actions.is_empty()).then_some(args.allowed_actions),
+                on_limit: args.on_limit,
                 valid_from: args
                     .valid_from
                     .map(|t| parse_time("valid-from", &t))
@@ -202,6 +215,7 @@ pub(super) fn token(
                 allowed_ips: list(args.allowed_ips, args.clear_allowed_ips),
                 allowed_streams: list(args.allowed_streams, args.clear_allowed_streams),
                 allowed_actions: (!args.allowed_actions.is_empty()).then_some(args.allowed_actions),
+                on_limit: args.on_limit,
                 valid_from: clearable("valid-from", args.valid_from)?,
                 valid_until: clearable("valid-until", args.valid_until)?,
                 meta: parse_meta(args.meta)?,

@@ -51,6 +51,8 @@ pub enum Endpoint {
     Token,
     Sessions,
     Session,
+    SessionCounts,
+    SessionKick,
     AccessLogs,
     Stats,
     // Signed tokens (see `api::playback`).
@@ -116,6 +118,8 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("PATCH", "/api/tokens/{id}", Endpoint::Token),
     ("DELETE", "/api/tokens/{id}", Endpoint::Token),
     ("GET", "/api/sessions", Endpoint::Sessions),
+    ("GET", "/api/sessions/counts", Endpoint::SessionCounts),
+    ("POST", "/api/sessions/kick", Endpoint::SessionKick),
     ("DELETE", "/api/sessions/{id}", Endpoint::Session),
     ("GET", "/api/access-logs", Endpoint::AccessLogs),
     ("GET", "/api/stats", Endpoint::Stats),

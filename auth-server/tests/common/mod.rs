@@ -377,6 +377,9 @@ impl SessionStore for FaultyStore {
     fn purge_expired_sessions(&self, now: Timestamp) -> auth_core::Result<u64> {
         self.inner.purge_expired_sessions(now)
     }
+    fn ban(&self, owner: SessionOwner, stream: &str, until: Timestamp) -> auth_core::Result<()> {
+        self.inner.ban(owner, stream, until)
+    }
 }
 
 impl Health for FaultyStore {

@@ -51,6 +51,8 @@ struct State {
     /// Keyed by [`crate::session::SessionOwner::raw`].
     by_key: HashMap<(i64, String), SessionId>,
     by_owner: HashMap<i64, HashSet<SessionId>>,
+    /// (owner, stream) → banned until.
+    bans: HashMap<(i64, String), Timestamp>,
     logs: Vec<AccessLogRecord>,
     signing_keys: Vec<StoredSigningKey>,
 }

@@ -42,18 +42,44 @@ impl SessionStore for MemoryStore {
                 return Ok(Admission::LimitReached { live: 0 });
             }
         }
+        if let Some(&until) = state
+            .bans
+            .get(&(claim.owner.raw(), claim.stream.to_owned()))
+        {
+            if until > now {
+                return Ok(Admission::Banned { until });
+            }
+        }
+        let mut evicted = None;
         if claim.max_sessions > 0 {
-            let live = state
+            let holding: Vec<&Session> = state
                 .by_owner
                 .get(&claim.owner.raw())
                 .into_iter()
                 .flatten()
-                .filter(|id| state.sessions.get(id).is_some_and(|s| s.holds_slot(now)))
-                .count();
+                .filter_map(|id| state.sessions.get(id))
+                .filter(|s| s.holds_slot(now))
+                .collect();
+            let live = holding.len();
             if live >= claim.max_sessions as usize {
-                return Ok(Admission::LimitReached {
-                    live: u32::try_from(live).unwrap_or(u32::MAX),
-                });
+                let oldest = holding
+                    .iter()
+                    .min_by_key(|s| (s.started_at, s.id))
+                    .map(|s| s.id)
+                    .filter(|_| claim.evict_oldest && live == claim.max_sessions as usize);
+                match oldest {
+                    Some(id) => evicted = Some(id),
+                    None => {
+                        return Ok(Admission::LimitReached {
+                            live: u32::try_from(live).unwrap_or(u32::MAX),
+                        })
+                    }
+                }
+            }
+        }
+        if let Some(id) = evicted {
+            if let Some(session) = state.sessions.get_mut(&id) {
+                session.terminated_at = Some(now);
             }
         }
         // A dead lease under the same key is replaced by the new session.
@@ -73,6 +99,8 @@ impl SessionStore for MemoryStore {
                 stream: claim.stream.to_owned(),
                 ip: claim.ip.to_string(),
                 proto: claim.proto.to_owned(),
+                source: claim.source.to_owned(),
+                media_session_id: claim.media_session_id.map(str::to_owned),
                 started_at: now,
                 last_seen: now,
                 expires_at: lease_until,
@@ -85,7 +113,13 @@ impl SessionStore for MemoryStore {
             .entry(claim.owner.raw())
             .or_default()
             .insert(id);
-        Ok(Admission::Admitted { session_id: id })
+        Ok(match evicted {
+            Some(evicted) => Admission::Evicted {
+                session_id: id,
+                evicted,
+            },
+            None => Admission::Admitted { session_id: id },
+        })
     }
 
     fn sessions(&self, filter: &SessionFilter, now: Timestamp) -> Result<Vec<Session>> {
@@ -93,10 +127,7 @@ impl SessionStore for MemoryStore {
         Ok(state
             .sessions
             .values()
-            .filter(|s| s.is_live(now))
-            .filter(|s| filter.token_id.is_none_or(|t| s.token_id == Some(t)))
-            .filter(|s| filter.user_id.as_deref().is_none_or(|u| s.user_id == u))
-            .filter(|s| filter.stream.as_deref().is_none_or(|n| s.stream == n))
+            .filter(|s| s.is_live(now) && filter.matches(s))
             .cloned()
             .collect())
     }
@@ -142,6 +173,17 @@ impl SessionStore for MemoryStore {
         for id in &expired {
             state.remove_session(*id);
         }
+        state.bans.retain(|_, until| *until > now);
         Ok(expired.len() as u64)
+    }
+
+    fn ban(&self, owner: SessionOwner, stream: &str, until: Timestamp) -> Result<()> {
+        let mut state = self.state()?;
+        let ban = state
+            .bans
+            .entry((owner.raw(), stream.to_owned()))
+            .or_insert(until);
+        *ban = (*ban).max(until);
+        Ok(())
     }
 }

@@ -45,7 +45,7 @@ use crate::session::{Admission, Session, SessionClaim, SessionId, SessionOwner};
 use crate::signed_token::Algorithm;
 use crate::store::Health;
 use crate::token::{
-    Action, ActionSet, IpAllowList, NewToken, StreamAllowList, Token, TokenId, TokenPatch,
+    Action, ActionSet, IpAllowList, NewToken, OnLimit, StreamAllowList, Token, TokenId, TokenPatch,
     TokenStatus,
 };
 use crate::token::{TokenFilter, Upsert};
@@ -80,6 +80,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_tickets.sql"),
     include_str!("migrations/0007_allowed_actions.sql"),
     include_str!("migrations/0008_es256_signing_keys.sql"),
+    include_str!("migrations/0009_session_control.sql"),
 ];
 
 /// First key of the advisory lock that serializes migrations (the second is the schema's hash):
@@ -310,10 +311,39 @@ impl PostgresStore {
                 return Ok(Admission::Extended { session_id });
             }
         }
-        if max_sessions > 0 && live >= max_sessions {
-            return Ok(Admission::LimitReached {
-                live: u32::try_from(live).unwrap_or(u32::MAX),
+        let banned = tx.query_typed_opt(
+            "SELECT banned_until FROM session_bans \
+             WHERE owner = $1 AND stream = $2 AND banned_until > $3",
+            &[
+                (&owner, Type::INT8),
+                (&nul_free(claim.stream).as_ref(), Type::TEXT),
+                (&now_us, Type::INT8),
+            ],
+        )?;
+        if let Some(row) = banned {
+            return Ok(Admission::Banned {
+                until: Timestamp::from_unix_micros(row.try_get(0)?),
             });
+        }
+        let mut evicted: Option<SessionId> = None;
+        if max_sessions > 0 && live >= max_sessions {
+            if claim.evict_oldest && live == max_sessions {
+                // Under the token's lock: no other admission of this owner runs meanwhile.
+                evicted = tx
+                    .query_typed_opt(
+                        "UPDATE sessions SET terminated_at = $2 WHERE id = \
+                         (SELECT id FROM sessions WHERE owner = $1 AND expires_at > $2 \
+                          AND terminated_at IS NULL ORDER BY started_at, id LIMIT 1) RETURNING id",
+                        &[(&owner, Type::INT8), (&now_us, Type::INT8)],
+                    )?
+                    .map(|row| row.try_get(0))
+                    .transpose()?;
+            }
+            if evicted.is_none() {
+                return Ok(Admission::LimitReached {
+                    live: u32::try_from(live).unwrap_or(u32::MAX),
+                });
+            }
         }
         // A dead lease under the same key is replaced by the new session.
         let (user_id, stream, proto) = (
@@ -322,13 +352,16 @@ impl PostgresStore {
             nul_free(claim.proto),
         );
         let ip = claim.ip.to_string();
+        let (source, media_session_id) =
+            (nul_free(claim.source), claim.media_session_id.map(nul_free));
         let row = tx.query_typed_one(
             "INSERT INTO sessions (owner, token_id, session_key, user_id, stream, ip, proto, \
-             started_at, last_seen, expires_at, terminated_at) \
-             VALUES ($1, $9, $2, $3, $4, $5, $6, $7, $7, $8, NULL) \
+             started_at, last_seen, expires_at, terminated_at, source, media_session_id) \
+             VALUES ($1, $9, $2, $3, $4, $5, $6, $7, $7, $8, NULL, $10, $11) \
              ON CONFLICT (owner, session_key) DO UPDATE SET \
              user_id = excluded.user_id, stream = excluded.stream, ip = excluded.ip, \
              proto = excluded.proto, started_at = excluded.started_at, \
+             source = excluded.source, media_session_id = excluded.media_session_id, \
              last_seen = excluded.last_seen, expires_at = excluded.expires_at, \
              terminated_at = NULL \
              RETURNING id",
@@ -342,10 +375,17 @@ impl PostgresStore {
                 (&now_us, Type::INT8),
                 (&until_us, Type::INT8),
                 (&claim.owner.token_id(), Type::INT8),
+                (&source, Type::TEXT),
+                (&media_session_id, Type::TEXT),
             ],
         )?;
-        Ok(Admission::Admitted {
-            session_id: row.try_get(0)?,
+        let session_id = row.try_get(0)?;
+        Ok(match evicted {
+            Some(evicted) => Admission::Evicted {
+                session_id,
+                evicted,
+            },
+            None => Admission::Admitted { session_id },
         })
     }
 }

@@ -132,10 +132,17 @@ impl NodeSessions {
             Admission::Admitted { session_id } | Admission::Extended { session_id } => {
                 index.insert(owner, key, session_id, until, false)
             }
+            Admission::Evicted {
+                session_id,
+                evicted,
+            } => {
+                index.remove(evicted);
+                index.insert(owner, key, session_id, until, false)
+            }
             Admission::Terminated { session_id } => {
                 index.insert(owner, key, session_id, until, true)
             }
-            Admission::LimitReached { .. } => {}
+            Admission::LimitReached { .. } | Admission::Banned { .. } => {}
         }
     }
 

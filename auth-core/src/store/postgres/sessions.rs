@@ -71,6 +71,11 @@ impl SessionStore for PostgresStore {
         let mut tx = read_committed(&mut conn)?;
         let admission = Self::admit_locked(&mut tx, claim, now_us, until_us, &self.node)?;
         tx.commit()?;
+        if let Admission::Evicted { evicted, .. } = admission {
+            // Other nodes hear of it through the trigger; this one forgets it whatever `learn`
+            // below does.
+            self.node.forget(evicted);
+        }
         self.node
             .learn(owner, claim.key, admission, until_us, epoch);
         Ok(admission)
@@ -99,9 +104,12 @@ impl SessionStore for PostgresStore {
         self.node.write_pending(&mut *conn, None)?;
         let mut filters = Where::default();
         filters.integer("expires_at > $?", Some(now.unix_micros()));
+        filters.integer("id = $?", filter.id);
         filters.integer("token_id = $?", filter.token_id);
         filters.text("user_id = $?", filter.user_id.as_deref());
         filters.text("stream = $?", filter.stream.as_deref());
+        filters.text("proto = $?", filter.proto.as_deref());
+        filters.text("source = $?", filter.source.as_deref());
         let sql = format!(
             "SELECT {SESSION_COLUMNS} FROM sessions {} ORDER BY id",
             filters.sql()
@@ -152,6 +160,20 @@ impl SessionStore for PostgresStore {
         Ok(!ended.is_empty())
     }
 
+    fn ban(&self, owner: SessionOwner, stream: &str, until: Timestamp) -> Result<()> {
+        self.conn()?.execute_typed(
+            "INSERT INTO session_bans (owner, stream, banned_until) VALUES ($1, $2, $3) \
+             ON CONFLICT (owner, stream) DO UPDATE SET \
+             banned_until = GREATEST(session_bans.banned_until, excluded.banned_until)",
+            &[
+                (&owner.raw(), Type::INT8),
+                (&nul_free(stream).as_ref(), Type::TEXT),
+                (&until.unix_micros(), Type::INT8),
+            ],
+        )?;
+        Ok(())
+    }
+
     fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64> {
         let now_us = now.unix_micros();
         let mut conn = self.conn()?;
@@ -163,6 +185,10 @@ impl SessionStore for PostgresStore {
             "DELETE FROM sessions WHERE expires_at <= $1",
             &[(&now_us, Type::INT8)],
         )?;
+        tx.execute_typed(
+            "DELETE FROM session_bans WHERE banned_until <= $1",
+            &[(&now_us, Type::INT8)],
+        )?;
         tx.commit()?;
         self.node.purge(now_us);
         Ok(purged)
@@ -170,7 +196,7 @@ impl SessionStore for PostgresStore {
 }
 
 const SESSION_COLUMNS: &str = "id, owner, session_key, user_id, stream, ip, proto, \
-     started_at, last_seen, expires_at, terminated_at";
+     started_at, last_seen, expires_at, terminated_at, source, media_session_id";
 
 fn session_from_row(row: &Row) -> Result<Session> {
     let owner = SessionOwner::from_raw(row.try_get(1)?);
@@ -189,5 +215,7 @@ fn session_from_row(row: &Row) -> Result<Session> {
         terminated_at: row
             .try_get::<_, Option<i64>>(10)?
             .map(Timestamp::from_unix_micros),
+        source: row.try_get(11)?,
+        media_session_id: row.try_get(12)?,
     })
 }

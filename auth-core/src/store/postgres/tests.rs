@@ -149,6 +149,9 @@ pub(super) fn claim<'a>(token: &'a Token, key: &'a str) -> SessionClaim<'a> {
         stream: "live/one",
         ip: std::net::IpAddr::from([10, 0, 0, 1]),
         proto: "hls",
+        source: "",
+        media_session_id: None,
+        evict_oldest: false,
     }
 }
 
@@ -209,6 +212,9 @@ fn sessions_survive_the_owner_migration() {
         stream: "s",
         ip: std::net::IpAddr::from([10, 0, 0, 1]),
         proto: "hls",
+        source: "",
+        media_session_id: None,
+        evict_oldest: false,
     };
     assert!(matches!(
         store.admit_session(&claim("id:a"), t0, lease).unwrap(),

@@ -101,7 +101,7 @@ impl TokenStore for PostgresStore {
 
 const TOKEN_COLUMNS: &str = "id, token_hash, user_id, status, max_sessions, allowed_ips, \
      allowed_streams, valid_from, valid_until, meta, created_at, updated_at, token_prefix, \
-     allowed_actions";
+     allowed_actions, on_limit";
 
 fn token_from_row(row: &Row) -> Result<Token> {
     let digest: Vec<u8> = row.try_get(1)?;
@@ -133,6 +133,10 @@ fn token_from_row(row: &Row) -> Result<Token> {
         allowed_streams: StreamAllowList::parse(&streams)
             .map_err(|e| corrupt("allowed_streams", e))?,
         allowed_actions: ActionSet::parse(&actions).map_err(|e| corrupt("allowed_actions", e))?,
+        on_limit: row
+            .try_get::<_, String>(14)?
+            .parse::<OnLimit>()
+            .map_err(|e| corrupt("on_limit", e))?,
         valid_from: row
             .try_get::<_, Option<i64>>(7)?
             .map(Timestamp::from_unix_micros),
@@ -145,7 +149,7 @@ fn token_from_row(row: &Row) -> Result<Token> {
     })
 }
 
-/// A token's settings as SQL values, numbered `$1`..`$9` in [`SETTINGS_ASSIGNMENTS`] order.
+/// A token's settings as SQL values, numbered `$1`..`$10` in [`SETTINGS_ASSIGNMENTS`] order.
 struct Settings {
     user_id: String,
     status: &'static str,
@@ -156,11 +160,13 @@ struct Settings {
     valid_until: Option<i64>,
     meta: String,
     allowed_actions: String,
+    on_limit: &'static str,
 }
 
 const SETTINGS_ASSIGNMENTS: &str =
     "user_id = $1, status = $2, max_sessions = $3, allowed_ips = $4, \
-     allowed_streams = $5, valid_from = $6, valid_until = $7, meta = $8, allowed_actions = $9";
+     allowed_streams = $5, valid_from = $6, valid_until = $7, meta = $8, allowed_actions = $9, \
+     on_limit = $10";
 
 fn select_token(
     client: &mut impl GenericClient,
@@ -201,9 +207,9 @@ fn insert_token(
     ]);
     let sql = format!(
         "INSERT INTO tokens (user_id, status, max_sessions, allowed_ips, allowed_streams, \
-         valid_from, valid_until, meta, allowed_actions, token_hash, token_prefix, created_at, \
+         valid_from, valid_until, meta, allowed_actions, on_limit, token_hash, token_prefix, created_at, \
          updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) {} RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) {} RETURNING id",
         if on_conflict_do_nothing {
             "ON CONFLICT (token_hash) DO NOTHING"
         } else {
@@ -229,7 +235,7 @@ fn write_settings(client: &mut impl GenericClient, token: &Token) -> Result<()> 
         (&updated_at as &(dyn ToSql + Sync), Type::INT8),
         (&token.id, Type::INT8),
     ]);
-    let sql = format!("UPDATE tokens SET {SETTINGS_ASSIGNMENTS}, updated_at = $10 WHERE id = $11");
+    let sql = format!("UPDATE tokens SET {SETTINGS_ASSIGNMENTS}, updated_at = $11 WHERE id = $12");
     client.execute_typed(&sql, &params)?;
     Ok(())
 }
@@ -249,10 +255,11 @@ impl Settings {
             valid_until: token.valid_until.map(Timestamp::unix_micros),
             meta: json(serde_json::to_string(&token.meta))?,
             allowed_actions: json(serde_json::to_string(&token.allowed_actions))?,
+            on_limit: token.on_limit.as_str(),
         })
     }
 
-    fn params(&self) -> [(&(dyn ToSql + Sync), Type); 9] {
+    fn params(&self) -> [(&(dyn ToSql + Sync), Type); 10] {
         [
             (&self.user_id, Type::TEXT),
             (&self.status, Type::TEXT),
@@ -263,6 +270,7 @@ impl Settings {
             (&self.valid_until, Type::INT8),
             (&self.meta, Type::TEXT),
             (&self.allowed_actions, Type::TEXT),
+            (&self.on_limit, Type::TEXT),
         ]
     }
 }

@@ -36,7 +36,7 @@ use crate::session::{Admission, Session, SessionClaim, SessionId, SessionOwner};
 use crate::signed_token::Algorithm;
 use crate::store::Health;
 use crate::token::{
-    Action, ActionSet, IpAllowList, NewToken, StreamAllowList, Token, TokenId, TokenPatch,
+    Action, ActionSet, IpAllowList, NewToken, OnLimit, StreamAllowList, Token, TokenId, TokenPatch,
     TokenStatus,
 };
 use crate::token::{TokenFilter, Upsert};
@@ -69,6 +69,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_tickets.sql"),
     include_str!("migrations/0006_allowed_actions.sql"),
     include_str!("migrations/0007_es256_signing_keys.sql"),
+    include_str!("migrations/0008_session_control.sql"),
 ];
 
 /// Schema versions of the access log file (see [`SqliteStore::open`]), applied like
@@ -481,6 +482,9 @@ struct OwnedClaim {
     stream: String,
     ip: String,
     proto: String,
+    source: String,
+    media_session_id: Option<String>,
+    evict_oldest: bool,
 }
 
 impl From<&SessionClaim<'_>> for OwnedClaim {
@@ -493,6 +497,9 @@ impl From<&SessionClaim<'_>> for OwnedClaim {
             stream: claim.stream.to_owned(),
             ip: claim.ip.to_string(),
             proto: claim.proto.to_owned(),
+            source: claim.source.to_owned(),
+            media_session_id: claim.media_session_id.map(str::to_owned),
+            evict_oldest: claim.evict_oldest,
         }
     }
 }

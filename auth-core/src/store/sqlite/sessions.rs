@@ -24,10 +24,17 @@ impl SessionStore for SqliteStore {
                 Admission::Admitted { session_id } | Admission::Extended { session_id } => {
                     index.insert(owner, &key, session_id, until_us, false)
                 }
+                Admission::Evicted {
+                    session_id,
+                    evicted,
+                } => {
+                    index.terminate(evicted);
+                    index.insert(owner, &key, session_id, until_us, false)
+                }
                 Admission::Terminated { session_id } => {
                     index.insert(owner, &key, session_id, until_us, true)
                 }
-                Admission::LimitReached { .. } => {}
+                Admission::LimitReached { .. } | Admission::Banned { .. } => {}
             }
         };
         self.writer.run_then(move |conn| {
@@ -56,7 +63,12 @@ impl SessionStore for SqliteStore {
                     // error the insert would raise: a server failing open would allow an error.
                     Admission::LimitReached { live: 0 }
                 }
-                _ => {
+                _ => 'admit: {
+                    if let Some(until) = banned_until(conn, owner, &claim.stream, now_us)? {
+                        break 'admit Admission::Banned {
+                            until: Timestamp::from_unix_micros(until),
+                        };
+                    }
                     let live: i64 = if claim.max_sessions == 0 {
                         0
                     } else {
@@ -66,7 +78,13 @@ impl SessionStore for SqliteStore {
                         )?
                         .query_row(params![owner, now_us], |row| row.get(0))?
                     };
-                    if claim.max_sessions > 0 && live >= i64::from(claim.max_sessions) {
+                    let full = claim.max_sessions > 0 && live >= i64::from(claim.max_sessions);
+                    let evicted = if full && claim.evict_oldest && live == i64::from(claim.max_sessions) {
+                        evict_oldest(conn, owner, now_us)?
+                    } else {
+                        None
+                    };
+                    if full && evicted.is_none() {
                         Admission::LimitReached {
                             live: u32::try_from(live).unwrap_or(u32::MAX),
                         }
@@ -75,11 +93,12 @@ impl SessionStore for SqliteStore {
                         let session_id: SessionId = conn
                             .prepare_cached(
                                 "INSERT INTO sessions (owner, token_id, session_key, user_id, stream, ip, proto, \
-                                 started_at, last_seen, expires_at, terminated_at) \
-                                 VALUES (?1, ?9, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, NULL) \
+                                 started_at, last_seen, expires_at, terminated_at, source, media_session_id) \
+                                 VALUES (?1, ?9, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, NULL, ?10, ?11) \
                                  ON CONFLICT (owner, session_key) DO UPDATE SET \
                                  user_id = excluded.user_id, stream = excluded.stream, ip = excluded.ip, \
                                  proto = excluded.proto, started_at = excluded.started_at, \
+                                 source = excluded.source, media_session_id = excluded.media_session_id, \
                                  last_seen = excluded.last_seen, expires_at = excluded.expires_at, \
                                  terminated_at = NULL \
                                  RETURNING id",
@@ -94,11 +113,16 @@ impl SessionStore for SqliteStore {
                                     claim.proto,
                                     now_us,
                                     until_us,
-                                    claim.owner.token_id()
+                                    claim.owner.token_id(),
+                                    claim.source,
+                                    claim.media_session_id
                                 ],
                                 |row| row.get(0),
                             )?;
-                        Admission::Admitted { session_id }
+                        match evicted {
+                            Some(evicted) => Admission::Evicted { session_id, evicted },
+                            None => Admission::Admitted { session_id },
+                        }
                     }
                 }
             };
@@ -126,9 +150,12 @@ impl SessionStore for SqliteStore {
     fn sessions(&self, filter: &SessionFilter, now: Timestamp) -> Result<Vec<Session>> {
         let mut filters = Where::default();
         filters.integer("expires_at > ?", Some(now.unix_micros()));
+        filters.integer("id = ?", filter.id);
         filters.integer("token_id = ?", filter.token_id);
         filters.text("user_id = ?", filter.user_id.as_deref());
         filters.text("stream = ?", filter.stream.as_deref());
+        filters.text("proto = ?", filter.proto.as_deref());
+        filters.text("source = ?", filter.source.as_deref());
         let sql = format!(
             "SELECT {SESSION_COLUMNS} FROM sessions {} ORDER BY id",
             filters.sql()
@@ -201,6 +228,19 @@ impl SessionStore for SqliteStore {
             .map(|ended| ended.is_some())
     }
 
+    fn ban(&self, owner: SessionOwner, stream: &str, until: Timestamp) -> Result<()> {
+        let stream = stream.to_owned();
+        self.writer.run(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO session_bans (owner, stream, banned_until) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (owner, stream) DO UPDATE SET \
+                 banned_until = MAX(banned_until, excluded.banned_until)",
+            )?
+            .execute(params![owner.raw(), stream, until.unix_micros()])?;
+            Ok(())
+        })
+    }
+
     fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64> {
         let pending = Arc::clone(&self.pending);
         let live = Arc::clone(&self.live);
@@ -210,6 +250,8 @@ impl SessionStore for SqliteStore {
                 let purged = conn
                     .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
                     .execute([now.unix_micros()])?;
+                conn.prepare_cached("DELETE FROM session_bans WHERE banned_until <= ?1")?
+                    .execute([now.unix_micros()])?;
                 Ok(purged as u64)
             },
             move |_| lock_live(&live).purge(now.unix_micros()),
@@ -217,8 +259,8 @@ impl SessionStore for SqliteStore {
     }
 }
 
-const SESSION_COLUMNS: &str =
-    "id, owner, session_key, user_id, stream, ip, proto, started_at, last_seen, expires_at, terminated_at";
+const SESSION_COLUMNS: &str = "id, owner, session_key, user_id, stream, ip, proto, started_at, \
+     last_seen, expires_at, terminated_at, source, media_session_id";
 
 fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
     let owner = SessionOwner::from_raw(row.get(1)?);
@@ -237,7 +279,32 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
         terminated_at: row
             .get::<_, Option<i64>>(10)?
             .map(Timestamp::from_unix_micros),
+        source: row.get(11)?,
+        media_session_id: row.get(12)?,
     })
+}
+
+/// Terminates the oldest (by start) live session of `owner` that holds a slot; its id.
+fn evict_oldest(conn: &Connection, owner: i64, now_us: i64) -> Result<Option<SessionId>> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE sessions SET terminated_at = ?2 WHERE id = \
+             (SELECT id FROM sessions WHERE owner = ?1 AND expires_at > ?2 \
+              AND terminated_at IS NULL ORDER BY started_at, id LIMIT 1) RETURNING id",
+        )?
+        .query_row(params![owner, now_us], |row| row.get(0))
+        .optional()?)
+}
+
+/// Until when `owner` is banned from `stream` at `now_us`, if it is.
+fn banned_until(conn: &Connection, owner: i64, stream: &str, now_us: i64) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT banned_until FROM session_bans \
+             WHERE owner = ?1 AND stream = ?2 AND banned_until > ?3",
+        )?
+        .query_row(params![owner, stream, now_us], |row| row.get(0))
+        .optional()?)
 }
 
 /// Whether the stored token `id` exists; true for a signed token's owner (`None`), which has no row.

@@ -43,6 +43,9 @@ fn lease_extensions_answered_from_a_read_are_written_by_close() {
             stream: "s",
             ip: std::net::IpAddr::from([10, 0, 0, 1]),
             proto: "hls",
+            source: "",
+            media_session_id: None,
+            evict_oldest: false,
         };
         assert!(matches!(
             store.admit_session(&claim, t0, lease(t0)).unwrap(),
@@ -104,6 +107,9 @@ fn sessions_survive_the_owner_migration() {
         stream: "s",
         ip: std::net::IpAddr::from([10, 0, 0, 1]),
         proto: "hls",
+        source: "",
+        media_session_id: None,
+        evict_oldest: false,
     };
     assert_eq!(
         store.admit_session(&claim("id:a"), t0, lease).unwrap(),
@@ -136,6 +142,9 @@ fn rechecks_of_live_sessions_are_answered_from_memory_and_follow_every_session_w
         stream: "s",
         ip: std::net::IpAddr::from([10, 0, 0, 1]),
         proto: "hls",
+        source: "",
+        media_session_id: None,
+        evict_oldest: false,
     };
     assert!(
         store
@@ -189,6 +198,9 @@ fn the_memory_view_is_rebuilt_when_the_file_is_reopened() {
         stream: "s",
         ip: std::net::IpAddr::from([10, 0, 0, 1]),
         proto: "hls",
+        source: "",
+        media_session_id: None,
+        evict_oldest: false,
     };
     let token_id = {
         let store = SqliteStore::open(&path).unwrap();

@@ -97,7 +97,7 @@ impl TokenStore for SqliteStore {
 
 const TOKEN_COLUMNS: &str = "id, token_hash, user_id, status, max_sessions, allowed_ips, \
      allowed_streams, valid_from, valid_until, meta, created_at, updated_at, token_prefix, \
-     allowed_actions";
+     allowed_actions, on_limit";
 
 fn token_from_row(row: &Row<'_>) -> rusqlite::Result<Token> {
     let status: String = row.get(3)?;
@@ -123,6 +123,10 @@ fn token_from_row(row: &Row<'_>) -> rusqlite::Result<Token> {
         allowed_streams: StreamAllowList::parse(&streams)
             .map_err(|e| corrupt("allowed_streams", e))?,
         allowed_actions: ActionSet::parse(&actions).map_err(|e| corrupt("allowed_actions", e))?,
+        on_limit: row
+            .get::<_, String>(14)?
+            .parse::<OnLimit>()
+            .map_err(|e| corrupt("on_limit", e))?,
         valid_from: row
             .get::<_, Option<i64>>(7)?
             .map(Timestamp::from_unix_micros),
@@ -136,7 +140,7 @@ fn token_from_row(row: &Row<'_>) -> rusqlite::Result<Token> {
 }
 
 /// A token's settings as SQL values, in `SETTINGS_ASSIGNMENTS` order.
-fn settings_values(token: &Token) -> Result<[SqlValue; 9]> {
+fn settings_values(token: &Token) -> Result<[SqlValue; 10]> {
     let json = |v: serde_json::Result<String>| {
         v.map_err(|e| Error::storage(format!("encoding JSON: {e}")))
     };
@@ -154,12 +158,14 @@ fn settings_values(token: &Token) -> Result<[SqlValue; 9]> {
             .map_or(SqlValue::Null, |t| SqlValue::Integer(t.unix_micros())),
         SqlValue::Text(json(serde_json::to_string(&token.meta))?),
         SqlValue::Text(json(serde_json::to_string(&token.allowed_actions))?),
+        SqlValue::Text(token.on_limit.as_str().to_owned()),
     ])
 }
 
 const SETTINGS_ASSIGNMENTS: &str =
     "user_id = ?1, status = ?2, max_sessions = ?3, allowed_ips = ?4, \
-     allowed_streams = ?5, valid_from = ?6, valid_until = ?7, meta = ?8, allowed_actions = ?9";
+     allowed_streams = ?5, valid_from = ?6, valid_until = ?7, meta = ?8, allowed_actions = ?9, \
+     on_limit = ?10";
 
 fn select_token(
     conn: &Connection,
@@ -179,9 +185,9 @@ fn insert_token(conn: &Connection, new: NewToken, now: Timestamp) -> Result<Toke
     let result = conn
         .prepare_cached(
             "INSERT INTO tokens (user_id, status, max_sessions, allowed_ips, allowed_streams, \
-             valid_from, valid_until, meta, allowed_actions, token_hash, token_prefix, \
+             valid_from, valid_until, meta, allowed_actions, on_limit, token_hash, token_prefix, \
              created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
         )?
         .execute(params_from_iter(values.iter().chain([
             &SqlValue::Blob(token.digest.0.to_vec()),
@@ -207,7 +213,7 @@ fn insert_token(conn: &Connection, new: NewToken, now: Timestamp) -> Result<Toke
 
 fn write_settings(conn: &Connection, token: &Token) -> Result<()> {
     let values = settings_values(token)?;
-    let sql = format!("UPDATE tokens SET {SETTINGS_ASSIGNMENTS}, updated_at = ?10 WHERE id = ?11");
+    let sql = format!("UPDATE tokens SET {SETTINGS_ASSIGNMENTS}, updated_at = ?11 WHERE id = ?12");
     conn.prepare_cached(&sql)?
         .execute(params_from_iter(values.iter().chain([
             &SqlValue::Integer(token.updated_at.unix_micros()),

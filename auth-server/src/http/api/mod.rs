@@ -60,7 +60,11 @@ pub async fn handle(
         (Endpoint::Token, Method::PATCH, Some(id)) => tokens::update(app, request, id).await,
         (Endpoint::Token, Method::DELETE, Some(id)) => tokens::delete(app, id).await,
         (Endpoint::Sessions, Method::GET, _) => sessions::list(app, &request).await,
-        (Endpoint::Session, Method::DELETE, Some(id)) => sessions::terminate(app, id).await,
+        (Endpoint::SessionCounts, Method::GET, _) => sessions::counts(app, &request).await,
+        (Endpoint::SessionKick, Method::POST, _) => sessions::kick(app, request).await,
+        (Endpoint::Session, Method::DELETE, Some(id)) => {
+            sessions::terminate(app, &request, id).await
+        }
         (Endpoint::AccessLogs, Method::GET, _) => access_logs::list(app, &request).await,
         (Endpoint::Stats, Method::GET, _) => access_logs::stats(app, &request).await,
         (Endpoint::PlaybackTokens, Method::POST, _) => playback::mint(app, request).await,

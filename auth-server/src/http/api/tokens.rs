@@ -1,9 +1,15 @@
 //! `/api/tokens`: create (the secret is shown once, in this answer), list, show, change, delete.
+//!
+//! A change that a live session no longer qualifies under (suspended, expired, an allow-list
+//! that leaves out its address or stream) cuts that session at once, and deleting a token cuts
+//! all of them: the store refuses them and their media servers are told
+//! ([`App::announce_cut`]), each cut logged with the reason its next check would have got.
 
 use std::sync::Arc;
 
+use auth_core::session::{Cut, Session, SessionFilter};
 use auth_core::token::TokenFilter;
-use auth_core::{Clock, TokenPatch, TokenSpec, TokenStatus};
+use auth_core::{session_still_allowed, Clock, DenyReason, TokenPatch, TokenSpec, TokenStatus};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
@@ -78,21 +84,62 @@ pub(super) async fn update(app: &Arc<App>, request: Request<Incoming>, id: i64) 
             None,
         ));
     }
-    let token = call(app, move |app| {
-        app.stores.tokens.update_token(id, patch, app.clock().now())
+    let (token, cut) = call(app, move |app| {
+        let now = app.clock().now();
+        let token = app.stores.tokens.update_token(id, patch, now)?;
+        // Every live session the token now refuses, with the reason.
+        let mut cut: Vec<(Session, DenyReason)> = Vec::new();
+        for session in live_sessions(app, id)? {
+            if let Err(reason) = session_still_allowed(&token, &session, now) {
+                for session in
+                    app.stores
+                        .sessions
+                        .cut_sessions(&Cut::Session(session.id), None, now)?
+                {
+                    cut.push((session, reason));
+                }
+            }
+        }
+        Ok((token, cut))
     })
     .await?;
     log::info!("token {id} updated");
+    for (session, reason) in &cut {
+        app.announce_cut(std::slice::from_ref(session), reason.code());
+    }
     Ok(json(StatusCode::OK, &token))
 }
 
 pub(super) async fn delete(app: &Arc<App>, id: i64) -> Answer {
-    if call(app, move |app| app.stores.tokens.delete_token(id)).await? {
+    let (deleted, live) = call(app, move |app| {
+        // Read first: deleting the token removes its sessions.
+        let live = live_sessions(app, id)?;
+        Ok((app.stores.tokens.delete_token(id)?, live))
+    })
+    .await?;
+    if deleted {
         log::info!("token {id} deleted, with its sessions");
+        app.announce_cut(&live, DenyReason::TokenNotFound.code());
         Ok(no_content())
     } else {
         Err(ApiError::from(&auth_core::Error::NotFound {
             what: "token",
         }))
     }
+}
+
+/// The token's live sessions that still hold a slot.
+fn live_sessions(app: &App, id: i64) -> auth_core::Result<Vec<Session>> {
+    let filter = SessionFilter {
+        token_id: Some(id),
+        ..Default::default()
+    };
+    let now = app.clock().now();
+    Ok(app
+        .stores
+        .sessions
+        .sessions(&filter, now)?
+        .into_iter()
+        .filter(|s| s.holds_slot(now))
+        .collect())
 }

@@ -86,15 +86,18 @@ impl Fields {
             .ok_or("missing required field `ip`")?;
         let ip =
             parse_ip(&ip_text).ok_or_else(|| format!("`ip` is not an IP address: `{ip_text}`"))?;
+        let session_id = self.session_id.filter(|s| !s.is_empty());
         Ok(HookRequest {
             stream: name,
             proto: self.proto.or(self.legacy_type).unwrap_or_default(),
             ip,
             token: self.token,
             request_type: RequestType::parse(self.request_type.as_deref()),
-            session_id: self.session_id.filter(|s| !s.is_empty()),
+            session_id: session_id.clone(),
             action,
             segment: false,
+            source: "flussonic",
+            media_session_id: session_id,
         })
     }
 }

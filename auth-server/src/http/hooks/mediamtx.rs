@@ -53,9 +53,8 @@ fn parse(body: &[u8]) -> Result<Ask, String> {
         .or_else(|| take("password").filter(|p| !p.is_empty()))
         .or_else(|| query_value(&query, "token"));
     let proto = take("protocol").unwrap_or_default();
-    let session_id = take("id")
-        .filter(|id| !id.is_empty())
-        .map(|id| format!("mediamtx:{id}"));
+    let raw_id = take("id").filter(|id| !id.is_empty());
+    let session_id = raw_id.as_ref().map(|id| format!("mediamtx:{id}"));
     Ok(Ask::Stream(HookRequest {
         token,
         stream: path,
@@ -65,6 +64,8 @@ fn parse(body: &[u8]) -> Result<Ask, String> {
         session_id,
         action,
         segment: false,
+        source: "mediamtx",
+        media_session_id: raw_id,
     }))
 }
 

@@ -48,6 +48,11 @@ pub struct HookRequest {
     /// A segment of HTTP delivery (nginx `auth_request`, not a playlist): see
     /// [`AuthRequest::segment`].
     pub segment: bool,
+    /// Which media server asked: `flussonic`, `nginx-rtmp`, `nginx-auth`, `mediamtx`, `srs`.
+    pub source: &'static str,
+    /// The media server's own id of the client, as its control API names it: see
+    /// [`AuthRequest::media_session_id`].
+    pub media_session_id: Option<String>,
 }
 
 impl HookRequest {
@@ -61,6 +66,8 @@ impl HookRequest {
             session_id: self.session_id.as_deref(),
             action: self.action,
             segment: self.segment,
+            source: self.source,
+            media_session_id: self.media_session_id.as_deref(),
         }
     }
 }
@@ -152,6 +159,11 @@ pub async fn authorize(app: &Arc<App>, request: Arc<HookRequest>, started: Insta
         }
         writer.record(entry);
     }
+    if let Ok(Decision::Allow(grant)) = &decision {
+        if let (Some(evicted), Some(token_id)) = (grant.evicted, grant.token_id) {
+            push_eviction(Arc::clone(app), token_id, evicted);
+        }
+    }
     match decision {
         Ok(Decision::Allow(grant)) => Verdict::Allowed(grant),
         Ok(Decision::Deny(denial)) => Verdict::Denied {
@@ -164,6 +176,37 @@ pub async fn authorize(app: &Arc<App>, request: Arc<HookRequest>, started: Insta
             cache_for: FAILURE_AUTH_DURATION,
         },
     }
+}
+
+/// A token whose `on_limit` is `evict_oldest` made room for this viewer by cutting its oldest
+/// session: tell that session's media server, off the answer's path.
+fn push_eviction(app: Arc<App>, token_id: i64, evicted: auth_core::session::SessionId) {
+    tokio::spawn(async move {
+        let found = app
+            .blocking(move |app| {
+                let filter = auth_core::session::SessionFilter {
+                    id: Some(evicted),
+                    token_id: Some(token_id),
+                    ..Default::default()
+                };
+                Ok(app
+                    .stores
+                    .sessions
+                    .sessions(&filter, app.clock().now())?
+                    .into_iter()
+                    .next())
+            })
+            .await;
+        match found {
+            Some(Ok(Some(session))) => app.announce_cut(
+                std::slice::from_ref(&session),
+                DenyReason::SessionLimitReached.code(),
+            ),
+            Some(Ok(None)) => {}
+            Some(Err(err)) => log::warn!("could not read evicted session {evicted}: {err}"),
+            None => log::warn!("could not read evicted session {evicted} in time"),
+        }
+    });
 }
 
 /// The viewer was refused for lack of an answer, but the store may still admit its session once

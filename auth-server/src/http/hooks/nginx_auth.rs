@@ -179,6 +179,8 @@ fn parse(headers: &HeaderMap, trust_stream_header: bool) -> Result<Parsed, Strin
             action: Action::Play,
             // A manifest holds the viewer's session, so a segment token never opens one.
             segment: !manifest,
+            source: "nginx-auth",
+            media_session_id: None,
         },
         playlist,
     })

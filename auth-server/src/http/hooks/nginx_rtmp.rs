@@ -108,6 +108,8 @@ fn interpret(fields: Fields) -> Result<Call, String> {
         request_type,
         action,
         segment: false,
+        source: "nginx-rtmp",
+        media_session_id: Some(clientid.clone()).filter(|id| !id.is_empty()),
     };
     Ok(if done {
         Call::Done(request)

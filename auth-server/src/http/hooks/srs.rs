@@ -75,6 +75,8 @@ fn parse(body: &[u8]) -> Result<Ask, String> {
         session_id: Some(format!("srs:{server_id}:{vhost}/{app}:{client_id}")),
         action,
         segment: false,
+        source: "srs",
+        media_session_id: Some(client_id.clone()),
     };
     Ok(if done {
         Ask::Done(request)

@@ -182,6 +182,7 @@ fn core_spec() -> Value {
                     "allowed_ips": {"type": "array", "items": {"type": "string"}, "description": "Addresses or CIDR blocks; empty = any"},
                     "allowed_streams": {"type": "array", "items": {"type": "string"}, "description": "Names or * globs; empty = any"},
                     "allowed_actions": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": ["play", "publish"]}, "description": "play and/or publish (a stream key); default [\"play\"]"},
+                    "on_limit": {"type": "string", "enum": ["reject_new", "evict_oldest"], "description": "At the session limit: refuse the new viewer (reject_new, default) or admit it and cut the oldest live session (evict_oldest)"},
                     "valid_from": {"type": ["string", "null"], "format": "date-time"},
                     "valid_until": {"type": ["string", "null"], "format": "date-time"},
                     "meta": {"type": "object"}}},
@@ -192,6 +193,7 @@ fn core_spec() -> Value {
                     "allowed_ips": {"type": "array", "items": {"type": "string"}},
                     "allowed_streams": {"type": "array", "items": {"type": "string"}},
                     "allowed_actions": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": ["play", "publish"]}},
+                    "on_limit": {"type": "string", "enum": ["reject_new", "evict_oldest"], "description": "At the session limit: refuse the new viewer (reject_new, default) or admit it and cut the oldest live session (evict_oldest)"},
                     "valid_from": {"type": ["string", "null"], "format": "date-time"},
                     "valid_until": {"type": ["string", "null"], "format": "date-time"},
                     "meta": {"type": "object"}}},
@@ -201,6 +203,7 @@ fn core_spec() -> Value {
                     "allowed_ips": {"type": "array", "items": {"type": "string"}},
                     "allowed_streams": {"type": "array", "items": {"type": "string"}},
                     "allowed_actions": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": ["play", "publish"]}},
+                    "on_limit": {"type": "string", "enum": ["reject_new", "evict_oldest"], "description": "At the session limit: refuse the new viewer (reject_new, default) or admit it and cut the oldest live session (evict_oldest)"},
                     "valid_from": {"type": ["string", "null"], "format": "date-time"},
                     "valid_until": {"type": ["string", "null"], "format": "date-time"},
                     "meta": {"type": "object"},
@@ -214,6 +217,8 @@ fn core_spec() -> Value {
                 "Session": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "token_id": {"type": ["integer", "null"], "description": "null for a signed token's session"}, "user_id": {"type": "string"},
                     "stream": {"type": "string"}, "ip": {"type": "string"}, "proto": {"type": "string"},
+                    "source": {"type": "string", "enum": ["flussonic", "nginx-rtmp", "nginx-auth", "mediamtx", "srs", ""], "description": "The media server the session is on ('' when unknown)"},
+                    "media_session_id": {"type": ["string", "null"], "description": "The media server's own id of the session: Flussonic's session_id, nginx-rtmp's clientid, SRS's client_id, MediaMTX's id"},
                     "started_at": {"type": "string", "format": "date-time"}, "last_seen": {"type": "string", "format": "date-time"},
                     "expires_at": {"type": "string", "format": "date-time"},
                     "terminated_at": {"type": ["string", "null"], "format": "date-time"}}},
@@ -278,13 +283,32 @@ fn core_spec() -> Value {
                         query_param("token_id", "Token id", json!({"type": "integer"})),
                         query_param("user_id", "User id", json!({"type": "string"})),
                         query_param("stream", "Stream name", json!({"type": "string"})),
+                        query_param("proto", "Protocol (hls, rtmp, ...)", json!({"type": "string"})),
+                        query_param("source", "Media server: flussonic, nginx-rtmp, nginx-auth, mediamtx, srs", json!({"type": "string"})),
                         query_param("limit", "1 to 1000 (default 50)", json!({"type": "integer", "minimum": 1, "maximum": 1000})),
                         query_param("offset", "Items to skip", json!({"type": "integer", "minimum": 0}))],
                     "responses": management_errors(json!({"200": ok_json("Live sessions", "SessionPage")}), false)}
             },
+            "/api/sessions/counts": {
+                "get": {"summary": "Live sessions (not terminated) per stream or per user, across every node sharing the database",
+                    "security": [{"apiKey": []}, {"bearer": []}], "parameters": [
+                        {"name": "by", "in": "query", "required": true, "description": "What to count by", "schema": {"type": "string", "enum": ["stream", "user_id"]}}],
+                    "responses": management_errors(json!({"200": {"description": "Counts, most first", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                        "by": {"type": "string"}, "total": {"type": "integer"},
+                        "items": {"type": "array", "items": {"type": "object", "properties": {"key": {"type": "string"}, "sessions": {"type": "integer"}}}}}}}}}}), false)}
+            },
+            "/api/sessions/kick": {
+                "post": {"summary": "Cut every live session of a token, a user or a stream (exactly one of them), pushing the drop to each media server",
+                    "security": [{"apiKey": []}, {"bearer": []}],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {
+                        "token_id": {"type": "integer"}, "user_id": {"type": "string"}, "stream": {"type": "string"},
+                        "ban_seconds": {"type": "integer", "minimum": 0, "maximum": 86400, "description": "Refuse the token on the stream for this long (session_banned)"}}}}}},
+                    "responses": management_errors(json!({"200": {"description": "How many were cut", "content": {"application/json": {"schema": {"type": "object", "properties": {"kicked": {"type": "integer"}}}}}}}), true)}
+            },
             "/api/sessions/{id}": {
-                "delete": {"summary": "Terminate a session: its next re-check is denied with session_terminated",
-                    "security": [{"apiKey": []}, {"bearer": []}], "parameters": [id_param("Session")],
+                "delete": {"summary": "Cut a session: its media server is told to drop it, and its next check is denied with session_terminated",
+                    "security": [{"apiKey": []}, {"bearer": []}], "parameters": [id_param("Session"),
+                        query_param("ban_seconds", "Refuse the same token on this stream for this long (session_banned); 0 to 86400, default 0", json!({"type": "integer", "minimum": 0, "maximum": 86400}))],
                     "responses": management_errors(json!({"204": {"description": "Terminated"}, "404": error_ref("No such live session")}), true)}
             },
             "/api/access-logs": {

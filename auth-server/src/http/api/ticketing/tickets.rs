@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use auth_core::account::Action;
 use auth_core::event::{Event, EventId};
+use auth_core::session::{Cut, SessionOwner};
+use auth_core::ticket::playback::session_group;
 use auth_core::ticket::{self, playback, qr, signed, Ticket, TicketId, Verdict};
 use auth_core::Clock;
 use base64::engine::general_purpose::STANDARD;
@@ -154,11 +156,23 @@ pub(super) async fn revoke_ticket(app: &Arc<App>, caller: &Caller, id: i64) -> A
         return Err(not_found("ticket"));
     };
     authorize(app, caller, Action::RevokeTicket, Some(ticket.event_id)).await?;
-    call(app, move |app| {
-        app.stores.ticketing.revoke_ticket(id, app.clock().now())
+    let event_id = ticket.event_id;
+    let cut = call(app, move |app| {
+        let now = app.clock().now();
+        app.stores.ticketing.revoke_ticket(id, now)?;
+        // The playback tokens minted from the ticket are signed, checked without the store:
+        // their live sessions (one session group) are cut, and banned from their streams for as
+        // long as those tokens can live (no later than the event's end).
+        let ends_at = app.stores.ticketing.event(event_id)?.map(|e| e.ends_at);
+        let owner = SessionOwner::group(&session_group(id));
+        app.stores
+            .sessions
+            .cut_sessions(&Cut::Owner(owner), ends_at, now)
     })
     .await?;
-    log::info!("ticket {id} revoked");
+    // Logged as the operator's cut it is (reason codes are a contract: no new one for this).
+    app.announce_cut(&cut, auth_core::DenyReason::SessionTerminated.code());
+    log::info!("ticket {id} revoked, {} live session(s) cut", cut.len());
     Ok(no_content())
 }
 
