@@ -1,29 +1,17 @@
-//! The smallest HTTP/1.1 client the pushes need: plain `http://` (every media server's control
-//! API is on a trusted network), one request per connection, the status code as the answer.
+//! Calls to the media servers' control APIs: plain `http://` base URLs (every media server's
+//! control API is on a trusted network), one request each, the status code as the answer.
+//! URLs are built with the `url` crate and sent with `ureq` on the blocking pool: both were
+//! already in the tree (ureq for the tests), and neither is this server's job to write.
 
 use std::fmt;
 use std::io;
+use std::time::Duration;
 
 use base64::Engine as _;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
-/// What a path segment escapes: everything but RFC 3986's unreserved characters.
-const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// A base URL: `http://host[:port][/path]`.
+/// A base URL: `http://host[:port][/path]`, no credentials, no query.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Url {
-    host: String,
-    port: u16,
-    /// Without a trailing slash; empty for the root.
-    path: String,
-    query: String,
-}
+pub struct Url(url::Url);
 
 impl fmt::Debug for Url {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -33,85 +21,46 @@ impl fmt::Debug for Url {
 
 impl Url {
     pub fn parse(text: &str) -> Result<Self, String> {
-        let rest = text
-            .strip_prefix("http://")
-            .ok_or("expected an http:// URL")?;
-        let (authority, path) = match rest.find('/') {
-            Some(at) => rest.split_at(at),
-            None => (rest, ""),
-        };
-        if authority.contains('@') {
+        let url = url::Url::parse(text).map_err(|e| e.to_string())?;
+        if url.scheme() != "http" {
+            return Err("expected an http:// URL".into());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
             return Err("credentials do not belong in the URL".into());
         }
-        let (host, port) = match authority.strip_prefix('[') {
-            Some(v6) => {
-                let (host, rest) = v6.split_once(']').ok_or("an unclosed `[`")?;
-                (host, rest.strip_prefix(':'))
-            }
-            None => match authority.rsplit_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (authority, None),
-            },
-        };
-        let port = match port {
-            None => 80,
-            Some(port) => port
-                .parse::<u16>()
-                .map_err(|_| format!("`{port}` is not a port"))?,
-        };
-        if host.is_empty() {
-            return Err("no host".into());
-        }
-        if path.contains('?') || path.contains('#') {
+        if url.query().is_some() || url.fragment().is_some() {
             return Err("expected a base URL, without a query".into());
         }
-        Ok(Url {
-            host: host.to_owned(),
-            port,
-            path: path.trim_end_matches('/').to_owned(),
-            query: String::new(),
-        })
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err("no host".into());
+        }
+        Ok(Url(url))
     }
 
-    /// This base with `segments` appended (each percent-encoded) and `query` pairs.
+    /// This base with `segments` appended (each percent-encoded as one segment) and `query`
+    /// pairs.
     pub fn join(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
-        let mut path = self.path.clone();
-        for segment in segments {
-            path.push('/');
-            path.extend(percent_encoding::utf8_percent_encode(segment, SEGMENT));
+        let mut url = self.0.clone();
+        // An http URL always has a path to extend.
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
         }
-        let query = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(query)
-            .finish();
-        Url {
-            host: self.host.clone(),
-            port: self.port,
-            path,
-            query,
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
         }
+        Url(url)
     }
 
     pub fn path_and_query(&self) -> String {
-        let path = if self.path.is_empty() {
-            "/"
-        } else {
-            &self.path
-        };
-        if self.query.is_empty() {
-            path.to_owned()
-        } else {
-            format!("{path}?{}", self.query)
+        match self.0.query() {
+            Some(query) => format!("{}?{query}", self.0.path()),
+            None => self.0.path().to_owned(),
         }
     }
 
     /// For logs: the whole URL (it holds no secret: credentials never go in it).
     pub fn redacted(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        format!("http://{host}:{}{}", self.port, self.path_and_query())
+        self.0.to_string()
     }
 }
 
@@ -136,49 +85,36 @@ impl fmt::Debug for Target {
     }
 }
 
-/// Sends `target` and answers its status code.
-pub async fn send(target: &Target) -> io::Result<u16> {
-    let mut stream = TcpStream::connect((target.url.host.as_str(), target.url.port)).await?;
-    let host = if target.url.host.contains(':') {
-        format!("[{}]:{}", target.url.host, target.url.port)
-    } else {
-        format!("{}:{}", target.url.host, target.url.port)
+/// Sends `target` and answers its status code (a 4xx or 5xx is an answer, not an error). Runs
+/// on the blocking pool, bounded by `timeout` there too, so an abandoned call does not linger.
+pub async fn send(target: &Target, timeout: Duration) -> io::Result<u16> {
+    let target = target.clone();
+    let call = move || {
+        let agent = ureq::AgentBuilder::new()
+            .timeout(timeout)
+            .redirects(0)
+            .user_agent("auth-server")
+            .build();
+        let mut request = agent.request(target.method, target.url.0.as_str());
+        if let Some(credentials) = &target.basic_auth {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+            request = request.set("Authorization", &format!("Basic {encoded}"));
+        }
+        let answer = if target.method == "GET" {
+            request.call()
+        } else {
+            // An empty body, announced: some servers want a Content-Length on POST and DELETE.
+            request.send_bytes(&[])
+        };
+        match answer {
+            Ok(response) => Ok(response.status()),
+            Err(ureq::Error::Status(status, _)) => Ok(status),
+            Err(ureq::Error::Transport(err)) => Err(io::Error::other(err.to_string())),
+        }
     };
-    let mut head = format!(
-        "{} {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: 0\r\nUser-Agent: auth-server\r\n",
-        target.method,
-        target.url.path_and_query()
-    );
-    if let Some(credentials) = &target.basic_auth {
-        head.push_str("Authorization: Basic ");
-        head.push_str(&base64::engine::general_purpose::STANDARD.encode(credentials));
-        head.push_str("\r\n");
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await?;
-    let mut answer = Vec::with_capacity(256);
-    let mut buf = [0u8; 512];
-    // The status line is all this needs; read until it is complete.
-    while !answer.windows(2).any(|w| w == b"\r\n") {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        answer.extend_from_slice(&buf[..n]);
-        if answer.len() > 8192 {
-            break;
-        }
-    }
-    let line = answer.split(|&b| b == b'\r').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(line);
-    let mut parts = line.split(' ');
-    match (parts.next(), parts.next().map(str::parse::<u16>)) {
-        (Some(version), Some(Ok(status))) if version.starts_with("HTTP/1.") => Ok(status),
-        _ => Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("not an HTTP answer: `{line}`"),
-        )),
-    }
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(io::Error::other)?
 }
 
 #[cfg(test)]
@@ -194,13 +130,16 @@ mod tests {
             "/control/drop/client?app=live&name=a+b"
         );
         let root = Url::parse("http://srs").unwrap();
-        assert_eq!(root.port, 80);
+        assert_eq!(root.redacted(), "http://srs/");
         assert_eq!(
             root.join(&["api", "v1", "clients", "x/y"], &[])
                 .path_and_query(),
             "/api/v1/clients/x%2Fy"
         );
-        assert_eq!(Url::parse("http://[::1]:9997").unwrap().host, "::1");
+        assert_eq!(
+            Url::parse("http://[::1]:9997").unwrap().redacted(),
+            "http://[::1]:9997/"
+        );
         for bad in [
             "https://x",
             "http://",

@@ -194,7 +194,7 @@ impl Control {
         let mut wait = self.backoff;
         let mut last = String::new();
         for attempt in 1..=self.attempts {
-            match tokio::time::timeout(self.timeout, http::send(call)).await {
+            match tokio::time::timeout(self.timeout, http::send(call, self.timeout)).await {
                 Ok(Ok(status)) if (200..300).contains(&status) => return Ok(Outcome::Done(status)),
                 // Not there (gone already, or the server cannot close it this way): no retry.
                 Ok(Ok(status)) if (400..500).contains(&status) => {
