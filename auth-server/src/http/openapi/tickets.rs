@@ -74,6 +74,9 @@ pub fn paths() -> Value {
         "/api/logout": {"post": {"summary": "Revoke the access token (refused from now until it would have expired) and clear the cookie",
             "security": [{"bearer": []}, {"cookie": []}],
             "responses": answers(json!({"204": {"description": "Logged out"}}))}},
+        "/api/me": {"get": {"summary": "The logged-in account, every event it is on a roster of (attendee, agent, admin) and its tickets (revoked ones too) by event: what the wallet and door pages start from",
+            "security": [{"bearer": []}, {"cookie": []}],
+            "responses": answers(json!({"200": object("{account, events: [{event, attendee, agent, admin, tickets: [ticket]}]}"), "400": error("An API key has no account")}))}},
         "/api/events": {
             "get": {"summary": "Events by start; search by title", "security": security,
                 "parameters": [query("title", "Case-insensitive part of the title", "string"), query("page", "From 1", "integer"), query("per_page", "1 to 100, default 20", "integer")],

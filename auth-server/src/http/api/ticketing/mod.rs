@@ -1,4 +1,4 @@
-//! The event-ticket API: accounts (`/api/users`, `/api/login`, `/api/logout`), events and their
+//! The event-ticket API: accounts (`/api/users`, `/api/login`, `/api/logout`, `/api/me`), events and their
 //! rosters (`/api/events...`), tickets (`/api/tickets...`).
 //!
 //! Who is asking is settled once per request ([`caller`]): a management API key (read-write or
@@ -32,7 +32,7 @@ use tickets::{
     issue_ticket, mint_for_holder, revoke_ticket, signed_ticket, verify_signed_ticket,
     verify_ticket,
 };
-use users::{login, logout, register, show_user, update_user};
+use users::{login, logout, me, register, show_user, update_user};
 
 pub async fn handle(
     app: &Arc<App>,
@@ -60,6 +60,7 @@ pub async fn handle(
             )),
             Ok(Some(caller)) => match (endpoint, method, id) {
                 (Endpoint::Logout, Method::POST, _) => logout(app, &caller).await,
+                (Endpoint::Me, Method::GET, _) => me(app, &caller).await,
                 (Endpoint::User, Method::GET, Some(id)) => show_user(app, &caller, id).await,
                 (Endpoint::User, Method::PATCH, Some(id)) => {
                     update_user(app, &caller, request, id).await
