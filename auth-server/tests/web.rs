@@ -94,5 +94,6 @@ fn wallet_door_and_docs_in_chromium() {
     assert!(fact("docs_operations")["docs_operations"].as_u64().unwrap() > 20);
     fact("door_typed");
     fact("door_camera");
+    fact("console_live_sessions");
     drop(server);
 }

@@ -1,4 +1,4 @@
-//! The web pages (`/`, `/docs`, `/wallet`, `/door`) and their assets (`/assets/...`), embedded
+//! The web pages (`/`, `/docs`, `/wallet`, `/door`, `/console`) and their assets (`/assets/...`), embedded
 //! in the binary: `cargo build` needs no npm, and no request leaves for the internet at run time.
 //!
 //! Sources live in `auth-server/web/` (hand-written HTML, CSS and JS modules, no bundler);
@@ -63,12 +63,14 @@ static ASSETS: &[Asset] = &[
     asset!("/docs", "docs.html", HTML),
     asset!("/wallet", "wallet.html", HTML),
     asset!("/door", "door.html", HTML),
+    asset!("/console", "console.html", HTML),
     asset!("/assets/app.css", "app.css", CSS),
     asset!("/assets/api.js", "api.js", JS),
     asset!("/assets/totp.js", "totp.js", JS),
     asset!("/assets/docs.js", "docs.js", JS),
     asset!("/assets/wallet.js", "wallet.js", JS),
     asset!("/assets/door.js", "door.js", JS),
+    asset!("/assets/console.js", "console.js", JS),
     asset!(vendor "/assets/vendor/swagger-ui-bundle.js", "swagger-ui-bundle.js", JS),
     asset!(vendor "/assets/vendor/swagger-ui.css", "swagger-ui.css", CSS),
     asset!(vendor "/assets/vendor/qrcode.js", "qrcode.js", JS),

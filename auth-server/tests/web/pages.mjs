@@ -192,6 +192,41 @@ try {
     await camera.close();
   }
   await walletContext.close();
+
+  // --- /console: an administrator sees a live session, and the decisions of the last minutes.
+  await admin("POST", "/api/users", {
+    user: { username: "root1", password: PASSWORD, email: "root1@example.org" },
+    role: "admin",
+  });
+  const viewer = await admin("POST", "/api/tokens", { user_id: "viewer-7", max_sessions: 2, allowed_streams: ["live/*"] });
+  const played = await fetch(`${BASE}/auth?name=live/main&ip=10.0.0.7&proto=hls&session_id=s-7&token=${viewer.token}`);
+  assert.equal(played.status, 200);
+  await fetch(`${BASE}/auth?name=live/main&ip=10.0.0.8&session_id=s-8&token=wrong-token`);
+  {
+    const context = await browser.newContext();
+    const page = await strictPage(context, DESKTOP);
+    await page.goto(`${BASE}/console`);
+    await page.waitForSelector("#f-username");
+    await login(page, "root1");
+    await page.waitForSelector("#live-count");
+    await page.waitForFunction(() => document.getElementById("live-count").textContent === "1", null, { timeout: 15000 });
+    assert.ok(await page.locator("#sessions td", { hasText: "live/main" }).count() > 0, "the session's stream is listed");
+    assert.ok(await page.locator("#sessions td", { hasText: "viewer-7" }).count() > 0, "the session's user is listed");
+    // The access log is written behind in batches: the denial shows after a refresh at most.
+    await page.waitForFunction(() => /denied [1-9]/.test(document.querySelector("#chart .legend").textContent),
+      null, { timeout: 15000 });
+    await page.waitForSelector("#tokens td >> text=viewer-7");
+    report({ console_live_sessions: 1 });
+    await shot(page, "console");
+    await context.close();
+  }
+  {
+    const context = await browser.newContext();
+    const page = await strictPage(context, PHONE);
+    await page.goto(BASE + "/");
+    await shot(page, "home");
+    await context.close();
+  }
 } finally {
   await browser.close();
 }

@@ -190,6 +190,39 @@ pub(super) fn not_found(what: &'static str) -> Early {
     ApiError::from(&auth_core::Error::NotFound { what })
 }
 
+/// Whether the request is an administrator's browser: a valid `access_token` cookie of an
+/// account with the admin role. Only the cookie counts: `Authorization: Bearer` stays an API
+/// key on the management API, as before. A cookie that does not log in (expired, logged out) is
+/// not an error here: the request is then judged by its API key, or loopback, as any other.
+/// A logged-in account that is not an administrator is refused outright (403), so that it is
+/// told why rather than asked for a key.
+pub(in crate::http::api) async fn cookie_administrator(
+    app: &Arc<App>,
+    request: &Request<Incoming>,
+) -> Result<bool, Early> {
+    if !matches!(credentials::presented(request), Some(Credential::Cookie(_))) {
+        return Ok(false);
+    }
+    match caller(app, request).await {
+        Ok(Some(Caller {
+            principal: Principal::Account { role, .. },
+            ..
+        })) => {
+            if role == account::Role::Admin {
+                Ok(true)
+            } else {
+                Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "the management API is for administrators: log in with an admin account",
+                    None,
+                ))
+            }
+        }
+        Ok(_) | Err(_) => Ok(false),
+    }
+}
+
 /// Whether `POST /api/playback-tokens` comes from a logged-in account (an access token, not an
 /// API key): then it is a holder's request, bounded by their ticket.
 pub(in crate::http::api) fn presents_access_token(app: &App, request: &Request<Incoming>) -> bool {
