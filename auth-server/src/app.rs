@@ -32,6 +32,8 @@ pub struct App {
     pub ticketing: crate::ticketing::Ticketing,
     /// Signed tokens: the key ring `authorizer` verifies with, and minting.
     pub signing: Signing,
+    /// The Content-Security-Policy of the web pages (see `http::pages::policy`).
+    pub page_policy: hyper::header::HeaderValue,
 }
 
 impl App {
@@ -76,6 +78,7 @@ impl App {
             token_cache,
             authorizer,
             signing,
+            page_policy: crate::http::pages::policy(&config.player_url_template),
             access_log,
             max_response_time: config.max_response_time,
             fail_mode: config.fail_mode,

@@ -223,14 +223,16 @@ pub async fn route(
         Some((Endpoint::OpenApi, _)) => openapi::document(),
         Some((Endpoint::Jwks, _)) => jwks::jwks(&app),
         Some((endpoint, id)) => api::handle(&app, request, peer, endpoint, id.as_deref()).await,
-        None if allowed.is_empty() => pages::serve(&request).unwrap_or_else(|| {
-            Response::from(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "no such endpoint",
-                None,
-            ))
-        }),
+        None if allowed.is_empty() => {
+            pages::serve(&request, &app.page_policy).unwrap_or_else(|| {
+                Response::from(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    "no such endpoint",
+                    None,
+                ))
+            })
+        }
         None => method_not_allowed(&allowed.join(", ")),
     };
     Ok(response)

@@ -18,13 +18,38 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use super::Body;
 
-/// Scripts and styles only from this server; no inline script anywhere. Inline *styles* are
-/// allowed because Swagger UI sets `style` attributes; images may be `data:` URLs (the QR codes
-/// the API answers with) and media `blob:` URLs (hls.js feeds the video element through Media
-/// Source Extensions). `connect-src` is this origin only: the pages call nothing else.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-                   img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; \
-                   font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+/// The pages' Content-Security-Policy. Scripts and styles only from this server; no inline
+/// script anywhere. Inline *styles* are allowed because Swagger UI sets `style` attributes;
+/// images may be `data:` URLs (the QR codes the API answers with) and media `blob:` URLs (hls.js
+/// feeds the video element through Media Source Extensions). The pages fetch from this origin
+/// only, and from the origin of `PLAYER_URL_TEMPLATE` when it names one (the HLS server the
+/// wallet's player reads from: `http(s)://host[:port]`).
+pub fn policy(player_url_template: &str) -> HeaderValue {
+    let media = player_origin(player_url_template)
+        .map(|origin| format!(" {origin}"))
+        .unwrap_or_default();
+    let csp = format!(
+        "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data: blob:; media-src 'self' blob:{media}; connect-src 'self'{media}; \
+         font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    );
+    HeaderValue::from_str(&csp).unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
+}
+
+/// `scheme://host[:port]` of an absolute http(s) URL template, if it is one whose origin is
+/// plain (no placeholder, quote or space could widen the policy).
+fn player_origin(template: &str) -> Option<String> {
+    let (scheme, rest) = template.split_once("://")?;
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let authority = rest.split('/').next()?;
+    let plain = !authority.is_empty()
+        && authority
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    plain.then(|| format!("{scheme}://{authority}"))
+}
 
 struct Asset {
     path: &'static str,
@@ -75,6 +100,7 @@ static ASSETS: &[Asset] = &[
     asset!(vendor "/assets/vendor/swagger-ui.css", "swagger-ui.css", CSS),
     asset!(vendor "/assets/vendor/qrcode.js", "qrcode.js", JS),
     asset!(vendor "/assets/vendor/jsQR.js", "jsQR.js", JS),
+    asset!(vendor "/assets/vendor/hls.min.js", "hls.min.js", JS),
 ];
 
 /// One strong ETag per asset, computed once (FNV-1a 64 of the bytes: a change detector, not a
@@ -96,7 +122,7 @@ static ETAGS: LazyLock<Vec<HeaderValue>> = LazyLock::new(|| {
 
 /// The page or asset at the request's path, for `GET` and `HEAD`; `None` when there is none
 /// (the caller answers its JSON 404 or 405).
-pub fn serve<B>(request: &Request<B>) -> Option<Response<Body>> {
+pub fn serve<B>(request: &Request<B>, policy: &HeaderValue) -> Option<Response<Body>> {
     let path = request.uri().path();
     // `/wallet/` and `/wallet` are the same page.
     let path = match path.strip_suffix('/') {
@@ -138,7 +164,7 @@ pub fn serve<B>(request: &Request<B>) -> Option<Response<Body>> {
             "no-cache"
         }),
     );
-    headers.insert("content-security-policy", HeaderValue::from_static(CSP));
+    headers.insert("content-security-policy", policy.clone());
     headers.insert(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
@@ -156,7 +182,37 @@ mod tests {
         if let Some(etag) = etag {
             request = request.header(IF_NONE_MATCH, etag);
         }
-        serve(&request.body(()).unwrap())
+        serve(
+            &request.body(()).unwrap(),
+            &policy("/{stream}.m3u8?token={token}"),
+        )
+    }
+
+    #[test]
+    fn the_player_origin_joins_the_policy_when_plain() {
+        let csp = policy("https://cdn.example.org:8443/hls/{stream}.m3u8?token={token}");
+        let csp = csp.to_str().unwrap();
+        assert!(
+            csp.contains("connect-src 'self' https://cdn.example.org:8443;"),
+            "{csp}"
+        );
+        assert!(
+            csp.contains("media-src 'self' blob: https://cdn.example.org:8443;"),
+            "{csp}"
+        );
+        for odd in [
+            "/{stream}/index.m3u8?token={token}",
+            "https://{stream}.cdn/x?t={token}",
+            "https://a b/{token}",
+            "ftp://x/{token}",
+            "https://x';/{token}",
+        ] {
+            let csp = policy(odd);
+            assert!(
+                csp.to_str().unwrap().contains("connect-src 'self';"),
+                "{odd}: {csp:?}"
+            );
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //   API_KEY    a read-write management key, to set up events and rosters as an organiser would
 //   WORK       a scratch directory (QR screenshots, the fake camera's y4m)
 //   SHOTS      optional: a directory for screenshots of every page, phone and desktop widths
+//   WATCH      the event's stream, live on the HLS server of PLAYER_URL_TEMPLATE; empty: no Watch
 // Prints one JSON line per fact the Rust side checks (`{"wallet_code": ...}`); exits non-zero
 // on the first failure.
 import { chromium } from "playwright-core";
@@ -11,7 +12,7 @@ import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import assert from "node:assert/strict";
 
-const { BASE, API_KEY, WORK, SHOTS } = process.env;
+const { BASE, API_KEY, WORK, SHOTS, WATCH } = process.env;
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const PASSWORD = "a long test passphrase";
 const PHONE = { width: 390, height: 844 };
@@ -68,7 +69,7 @@ try {
     starts_at: new Date(now - 3600e3).toISOString(),
     ends_at: new Date(now + 3 * 3600e3).toISOString(),
     capacity: 100,
-    streams: ["rustconf/*"],
+    streams: WATCH ? [WATCH, "backstage/*"] : ["backstage/*"],
     // Several entries per ticket: the camera check after the typed one is a second entry.
     single_entry: false,
   });
@@ -191,6 +192,19 @@ try {
   } finally {
     await camera.close();
   }
+  // --- Watch: the ticket mints a playback token; hls.js plays the live stream with it.
+  if (WATCH) {
+    await wallet.click(`button[data-stream="${WATCH}"]`);
+    const position = () => wallet.evaluate(() => document.querySelector("video.player").currentTime);
+    await wallet.waitForFunction(() => document.querySelector("video.player").currentTime > 0.5, null, { timeout: 30000 });
+    const start = await position();
+    await wallet.waitForTimeout(2500);
+    const later = await position();
+    assert.ok(later > start + 1, `the video advances: ${start} then ${later}`);
+    report({ watch_seconds: later });
+    await wallet.evaluate(() => document.querySelector("video.player").scrollIntoView());
+    await shot(wallet, "wallet-watch");
+  }
   await walletContext.close();
 
   // --- /console: an administrator sees a live session, and the decisions of the last minutes.
@@ -209,14 +223,15 @@ try {
     await page.waitForSelector("#f-username");
     await login(page, "root1");
     await page.waitForSelector("#live-count");
-    await page.waitForFunction(() => document.getElementById("live-count").textContent === "1", null, { timeout: 15000 });
+    // viewer-7's session, and the wallet's Watch session when it ran.
+    await page.waitForFunction(() => Number(document.getElementById("live-count").textContent) >= 1, null, { timeout: 15000 });
     assert.ok(await page.locator("#sessions td", { hasText: "live/main" }).count() > 0, "the session's stream is listed");
     assert.ok(await page.locator("#sessions td", { hasText: "viewer-7" }).count() > 0, "the session's user is listed");
     // The access log is written behind in batches: the denial shows after a refresh at most.
     await page.waitForFunction(() => /denied [1-9]/.test(document.querySelector("#chart .legend").textContent),
       null, { timeout: 15000 });
     await page.waitForSelector("#tokens td >> text=viewer-7");
-    report({ console_live_sessions: 1 });
+    report({ console_live_sessions: Number(await page.textContent("#live-count")) });
     await shot(page, "console");
     await context.close();
   }
