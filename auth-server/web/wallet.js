@@ -111,11 +111,12 @@ function eventCard(me, { event, attendee, tickets }, codes) {
     });
   }
   const eticketButton = el("button", { type: "button", class: "secondary" }, "Show e-ticket (offline doors)");
-  const eticketBox = el("div", { class: "eticket" });
+  const eticketBox = el("div", { class: "eticket", "aria-live": "polite" });
   eticketButton.addEventListener("click", async () => {
     try {
       const signed = await api("GET", `/api/tickets/${live.id}/signed`);
       eticketBox.replaceChildren(
+        el("h3", {}, "E-ticket"),
         el("img", { class: "qr", src: signed.qr_png_url, alt: `Signed e-ticket of ticket ${live.id}`, width: 240, height: 240 }),
         el("p", { class: "muted" }, `Valid until ${when(signed.expires_at)}.`));
       eticketButton.hidden = true;
