@@ -1564,3 +1564,78 @@ fn me_lists_my_events_and_tickets_and_admin_cookies_reach_the_management_api() {
         "an access token as bearer",
     );
 }
+
+#[test]
+fn a_door_that_names_its_event_refuses_other_events_tickets_without_using_them() {
+    let (_dir, db) = temp_db();
+    let server = server(&db);
+    let (user, user_token) = account(&server, "twodoors", "user");
+    let (agent, agent_token) = account(&server, "bothdoors", "agent");
+    let here = event(&server, "Here", T0, 2, json!({}));
+    let there = event(&server, "There", T0, 2, json!({}));
+    for event in [here, there] {
+        add(&server, event, "users", user);
+        add(&server, event, "agents", agent);
+    }
+    let (ticket, app) = issue(&server, As::Bearer(&user_token), there, None);
+    let code = code(&app, now(&server));
+    let at = |door: i64| {
+        let reply = send(
+            &server,
+            As::Bearer(&agent_token),
+            "POST",
+            "/api/tickets/verify",
+            Some(json!({"ticket_id": ticket, "code": code, "event_id": door})),
+        );
+        assert_status(&reply, 200, "verify");
+        reply.json()
+    };
+    let refused = at(here);
+    assert_eq!(reason(&refused), "other_event");
+    assert_eq!(refused["ticket_id"], ticket);
+    let admitted = at(there);
+    assert_eq!(admitted["valid"], true, "the code was not used: {admitted}");
+    assert_eq!(admitted["event"]["id"], there);
+    assert_eq!(reason(&at(there)), "code_reused");
+}
+
+#[test]
+fn a_door_that_names_its_event_refuses_other_events_etickets_without_using_them() {
+    let (_dir, db) = temp_db();
+    let (server, _) = signing_server(&db);
+    let (user, user_token) = account(&server, "twoscans", "user");
+    let (agent, agent_token) = account(&server, "bothscans", "agent");
+    let here = event(&server, "Here", T0, 2, json!({}));
+    let there = event(&server, "There", T0, 2, json!({}));
+    for event in [here, there] {
+        add(&server, event, "users", user);
+        add(&server, event, "agents", agent);
+    }
+    let (ticket, _) = issue(&server, As::Bearer(&user_token), there, None);
+    let signed = send(
+        &server,
+        As::Bearer(&user_token),
+        "GET",
+        &format!("/api/tickets/{ticket}/signed"),
+        None,
+    );
+    let eticket = signed.json()["eticket"].as_str().unwrap().to_owned();
+    let at = |door: i64| {
+        let reply = send(
+            &server,
+            As::Bearer(&agent_token),
+            "POST",
+            "/api/tickets/verify-signed",
+            Some(json!({"eticket": eticket, "event_id": door})),
+        );
+        assert_status(&reply, 200, "verify-signed");
+        reply.json()
+    };
+    assert_eq!(reason(&at(here)), "other_event");
+    let admitted = at(there);
+    assert_eq!(
+        admitted["valid"], true,
+        "not checked in by the wrong door: {admitted}"
+    );
+    assert_eq!(admitted["first_entry"], true);
+}
