@@ -1,5 +1,6 @@
-//! The web pages (`/`, `/docs`, `/wallet`, `/door`, `/console`) and their assets (`/assets/...`), embedded
-//! in the binary: `cargo build` needs no npm, and no request leaves for the internet at run time.
+//! The web pages (`/`, `/docs`, `/wallet`, `/door`, `/console`) and their assets
+//! (`/assets/...`), embedded in the binary: `cargo build` needs no npm, and no request leaves
+//! for the internet at run time.
 //!
 //! Sources live in `auth-server/web/` (hand-written HTML, CSS and JS modules, no bundler);
 //! third-party files are in `web/vendor/`, copied from npm at pinned versions by
@@ -13,7 +14,9 @@ use std::sync::LazyLock;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+use hyper::header::{
+    HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_NONE_MATCH,
+};
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::Body;
@@ -155,6 +158,10 @@ pub fn serve<B>(request: &Request<B>, policy: &HeaderValue) -> Option<Response<B
     }
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+    if head && !not_modified {
+        // What a GET would send, as HEAD promises; the empty body would otherwise say 0.
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(asset.bytes.len()));
+    }
     headers.insert(ETAG, etag.clone());
     headers.insert(
         CACHE_CONTROL,
