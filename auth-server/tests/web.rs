@@ -188,6 +188,11 @@ fn wallet_door_and_docs_in_chromium() {
         "run `npm ci` in {} first (.ci/test does), or set AUTH_TEST_BROWSER=skip",
         scripts.display()
     );
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "the browser tests need Debian's chromium (apt-get install chromium), or set \
+         AUTH_TEST_BROWSER=skip"
+    );
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}", dir.path().join("web.db").display());
     // A signing key, for the wallet's e-tickets. Both commands run in `dir`, where the first
