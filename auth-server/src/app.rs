@@ -36,6 +36,8 @@ pub struct App {
     pub signing: Signing,
     /// Pushing cuts to media servers.
     pub control: crate::control::Control,
+    /// The Content-Security-Policy of the web pages (see `http::pages::policy`).
+    pub page_policy: hyper::header::HeaderValue,
 }
 
 impl App {
@@ -81,6 +83,7 @@ impl App {
             token_cache,
             authorizer,
             signing,
+            page_policy: crate::http::pages::policy(&config.player_url_template),
             access_log,
             max_response_time: config.max_response_time,
             fail_mode: config.fail_mode,

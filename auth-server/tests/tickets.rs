@@ -1583,3 +1583,167 @@ fn json_bodies_must_say_they_are_json() {
     let missing = send(&server, As::Key(RW), "GET", "/api/users/2", None);
     assert_status(&missing, 404, "no account was created");
 }
+
+#[test]
+fn me_lists_my_events_and_tickets_and_admin_cookies_reach_the_management_api() {
+    let (_dir, db) = temp_db();
+    let server = server(&db);
+    let (user, user_token) = account(&server, "walleter", "user");
+    let (agent, agent_token) = account(&server, "doorkeeper", "agent");
+    let (_, admin_token) = account(&server, "operator", "admin");
+    let first = event(&server, "First", T0, 2, json!({}));
+    let second = event(&server, "Second", T0, 2, json!({}));
+    add(&server, first, "users", user);
+    add(&server, second, "users", user);
+    add(&server, second, "agents", agent);
+    let (ticket, _) = issue(&server, As::Bearer(&user_token), second, None);
+
+    let me = send(&server, As::Cookie(&user_token), "GET", "/api/me", None);
+    assert_status(&me, 200, "me");
+    let me = me.json();
+    assert_eq!(me["account"]["username"], "walleter");
+    assert!(me["account"].get("password_hash").is_none());
+    let events = me["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0]["event"]["id"], first);
+    assert_eq!(events[0]["tickets"], json!([]));
+    assert_eq!(
+        (
+            &events[1]["event"]["id"],
+            &events[1]["attendee"],
+            &events[1]["agent"]
+        ),
+        (&json!(second), &json!(true), &json!(false))
+    );
+    assert_eq!(events[1]["tickets"][0]["id"], ticket);
+    assert!(events[1]["tickets"][0].get("salt").is_none());
+
+    let door = send(&server, As::Bearer(&agent_token), "GET", "/api/me", None).json();
+    assert_eq!(door["events"].as_array().unwrap().len(), 1);
+    assert_eq!(door["events"][0]["agent"], true);
+    assert_eq!(door["events"][0]["attendee"], false);
+    assert_status(
+        &send(&server, As::Nobody, "GET", "/api/me", None),
+        401,
+        "nobody",
+    );
+    assert_status(
+        &send(&server, As::Key(RW), "GET", "/api/me", None),
+        400,
+        "a key",
+    );
+
+    // The console: an administrator's cookie does what a read-write key does; a bearer access
+    // token is still not an API key there, and other accounts are told it is for admins.
+    let sessions = send(
+        &server,
+        As::Cookie(&admin_token),
+        "GET",
+        "/api/sessions",
+        None,
+    );
+    assert_status(&sessions, 200, "admin cookie lists sessions");
+    let created = send(
+        &server,
+        As::Cookie(&admin_token),
+        "POST",
+        "/api/tokens",
+        Some(json!({"user_id": "from-console"})),
+    );
+    assert_status(&created, 201, "admin cookie creates a token");
+    let refused = send(
+        &server,
+        As::Cookie(&user_token),
+        "GET",
+        "/api/sessions",
+        None,
+    );
+    assert_status(&refused, 403, "a user's cookie");
+    assert_eq!(refused.json()["error"], "forbidden");
+    assert_status(
+        &send(
+            &server,
+            As::Bearer(&admin_token),
+            "GET",
+            "/api/sessions",
+            None,
+        ),
+        401,
+        "an access token as bearer",
+    );
+}
+
+#[test]
+fn a_door_that_names_its_event_refuses_other_events_tickets_without_using_them() {
+    let (_dir, db) = temp_db();
+    let server = server(&db);
+    let (user, user_token) = account(&server, "twodoors", "user");
+    let (agent, agent_token) = account(&server, "bothdoors", "agent");
+    let here = event(&server, "Here", T0, 2, json!({}));
+    let there = event(&server, "There", T0, 2, json!({}));
+    for event in [here, there] {
+        add(&server, event, "users", user);
+        add(&server, event, "agents", agent);
+    }
+    let (ticket, app) = issue(&server, As::Bearer(&user_token), there, None);
+    let code = code(&app, now(&server));
+    let at = |door: i64| {
+        let reply = send(
+            &server,
+            As::Bearer(&agent_token),
+            "POST",
+            "/api/tickets/verify",
+            Some(json!({"ticket_id": ticket, "code": code, "event_id": door})),
+        );
+        assert_status(&reply, 200, "verify");
+        reply.json()
+    };
+    let refused = at(here);
+    assert_eq!(reason(&refused), "other_event");
+    assert_eq!(refused["ticket_id"], ticket);
+    let admitted = at(there);
+    assert_eq!(admitted["valid"], true, "the code was not used: {admitted}");
+    assert_eq!(admitted["event"]["id"], there);
+    assert_eq!(reason(&at(there)), "code_reused");
+}
+
+#[test]
+fn a_door_that_names_its_event_refuses_other_events_etickets_without_using_them() {
+    let (_dir, db) = temp_db();
+    let (server, _) = signing_server(&db);
+    let (user, user_token) = account(&server, "twoscans", "user");
+    let (agent, agent_token) = account(&server, "bothscans", "agent");
+    let here = event(&server, "Here", T0, 2, json!({}));
+    let there = event(&server, "There", T0, 2, json!({}));
+    for event in [here, there] {
+        add(&server, event, "users", user);
+        add(&server, event, "agents", agent);
+    }
+    let (ticket, _) = issue(&server, As::Bearer(&user_token), there, None);
+    let signed = send(
+        &server,
+        As::Bearer(&user_token),
+        "GET",
+        &format!("/api/tickets/{ticket}/signed"),
+        None,
+    );
+    let eticket = signed.json()["eticket"].as_str().unwrap().to_owned();
+    let at = |door: i64| {
+        let reply = send(
+            &server,
+            As::Bearer(&agent_token),
+            "POST",
+            "/api/tickets/verify-signed",
+            Some(json!({"eticket": eticket, "event_id": door})),
+        );
+        assert_status(&reply, 200, "verify-signed");
+        reply.json()
+    };
+    assert_eq!(reason(&at(here)), "other_event");
+    let admitted = at(there);
+    assert_eq!(
+        admitted["valid"], true,
+        "not checked in by the wrong door: {admitted}"
+    );
+    assert_eq!(admitted["first_entry"], true);
+}

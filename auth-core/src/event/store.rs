@@ -41,6 +41,10 @@ pub trait EventStore: Send + Sync {
 
     /// Which of the event's rosters the account is on.
     fn roster_standing(&self, event: EventId, account: AccountId) -> Result<EventStanding>;
+
+    /// Every event the account is on a roster of, with its standing there, by event id: what a
+    /// holder's wallet and an agent's door page offer to pick from.
+    fn standings_of(&self, account: AccountId) -> Result<Vec<(EventId, EventStanding)>>;
 }
 
 /// The answer of every backend to a registration past capacity.

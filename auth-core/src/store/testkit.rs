@@ -1480,6 +1480,22 @@ pub fn rosters_hold_capacity_and_standing(store: &dyn TicketingStore) {
         store.roster_standing(event.id, 9999).unwrap(),
         Default::default()
     );
+    let standings = store.standings_of(ids[3]).unwrap();
+    assert_eq!(
+        standings.len(),
+        1,
+        "one entry per event, whatever the rosters"
+    );
+    assert_eq!(standings[0].0, event.id);
+    assert_eq!(
+        (
+            standings[0].1.attendee,
+            standings[0].1.agent,
+            standings[0].1.admin
+        ),
+        (false, true, true)
+    );
+    assert_eq!(store.standings_of(9999).unwrap(), []);
 
     let err = store
         .add_to_roster(9999, ids[0], RosterRole::Users, T0)
@@ -1578,6 +1594,15 @@ pub fn one_live_ticket_per_holder_and_revocation(store: &dyn TicketingStore) {
         again.id, ticket.id,
         "a new ticket once the old one is revoked"
     );
+    let held = store.holder_tickets(holder.id).unwrap();
+    assert_eq!(
+        held.iter()
+            .map(|t| (t.id, t.revoked_at))
+            .collect::<Vec<_>>(),
+        [(ticket.id, Some(later)), (again.id, None)],
+        "revoked ones too, by id"
+    );
+    assert_eq!(store.holder_tickets(9999).unwrap(), []);
     assert_eq!(store.ticket(9999).unwrap(), None);
     let err = store
         .create_ticket(

@@ -19,6 +19,9 @@ pub trait TicketStore: Send + Sync {
 
     fn ticket(&self, id: TicketId) -> Result<Option<Ticket>>;
 
+    /// Every ticket of `holder`, revoked ones included, by id: what a holder's wallet lists.
+    fn holder_tickets(&self, holder: AccountId) -> Result<Vec<Ticket>>;
+
     /// False if there is no such ticket; revoking again keeps the first time.
     fn revoke_ticket(&self, id: TicketId, now: Timestamp) -> Result<bool>;
 

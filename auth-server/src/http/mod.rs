@@ -13,6 +13,7 @@ pub mod health;
 pub mod hooks;
 mod jwks;
 pub mod openapi;
+pub mod pages;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -66,6 +67,8 @@ pub enum Endpoint {
     User,
     Login,
     Logout,
+    /// The logged-in account, its events and its tickets.
+    Me,
     Events,
     Event,
     Roster(auth_core::event::RosterRole),
@@ -85,6 +88,7 @@ impl Endpoint {
                 | Endpoint::User
                 | Endpoint::Login
                 | Endpoint::Logout
+                | Endpoint::Me
                 | Endpoint::Events
                 | Endpoint::Event
                 | Endpoint::Roster(_)
@@ -129,6 +133,7 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("PATCH", "/api/users/{id}", Endpoint::User),
     ("POST", "/api/login", Endpoint::Login),
     ("POST", "/api/logout", Endpoint::Logout),
+    ("GET", "/api/me", Endpoint::Me),
     ("GET", "/api/events", Endpoint::Events),
     ("POST", "/api/events", Endpoint::Events),
     ("GET", "/api/events/{id}", Endpoint::Event),
@@ -222,12 +227,16 @@ pub async fn route(
         Some((Endpoint::OpenApi, _)) => openapi::document(),
         Some((Endpoint::Jwks, _)) => jwks::jwks(&app),
         Some((endpoint, id)) => api::handle(&app, request, peer, endpoint, id.as_deref()).await,
-        None if allowed.is_empty() => Response::from(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no such endpoint",
-            None,
-        )),
+        None if allowed.is_empty() => {
+            pages::serve(&request, &app.page_policy).unwrap_or_else(|| {
+                Response::from(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    "no such endpoint",
+                    None,
+                ))
+            })
+        }
         None => method_not_allowed(&allowed.join(", ")),
     };
     Ok(response)

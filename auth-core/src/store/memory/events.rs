@@ -46,4 +46,8 @@ impl EventStore for MemoryStore {
     fn roster_standing(&self, event: EventId, account: AccountId) -> Result<EventStanding> {
         Ok(self.tickets()?.roster_standing(event, account))
     }
+
+    fn standings_of(&self, account: AccountId) -> Result<Vec<(EventId, EventStanding)>> {
+        Ok(self.tickets()?.standings_of(account))
+    }
 }

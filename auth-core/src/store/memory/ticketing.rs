@@ -231,6 +231,29 @@ impl TicketState {
         self.tickets.get(&id).cloned()
     }
 
+    pub fn holder_tickets(&self, holder: AccountId) -> Vec<Ticket> {
+        self.tickets
+            .values()
+            .filter(|t| t.holder_id == holder)
+            .cloned()
+            .collect()
+    }
+
+    pub fn standings_of(&self, account: AccountId) -> Vec<(EventId, EventStanding)> {
+        let mut events: Vec<EventId> = self
+            .rosters
+            .iter()
+            .filter(|(_, members)| members.iter().any(|(a, _)| *a == account))
+            .map(|((event, _), _)| *event)
+            .collect();
+        events.sort_unstable();
+        events.dedup();
+        events
+            .into_iter()
+            .map(|event| (event, self.roster_standing(event, account)))
+            .collect()
+    }
+
     pub fn revoke_ticket(&mut self, id: TicketId, now: Timestamp) -> bool {
         match self.tickets.get_mut(&id) {
             Some(ticket) => {

@@ -13,6 +13,10 @@ impl TicketStore for MemoryStore {
         Ok(self.tickets()?.ticket(id))
     }
 
+    fn holder_tickets(&self, holder: AccountId) -> Result<Vec<Ticket>> {
+        Ok(self.tickets()?.holder_tickets(holder))
+    }
+
     fn revoke_ticket(&self, id: TicketId, now: Timestamp) -> Result<bool> {
         Ok(self.tickets()?.revoke_ticket(id, now))
     }

@@ -48,6 +48,28 @@ impl EventStore for PostgresStore {
     fn roster_standing(&self, event: EventId, account: AccountId) -> Result<EventStanding> {
         roster_standing(&mut *self.conn()?, event, account)
     }
+
+    fn standings_of(&self, account: AccountId) -> Result<Vec<(EventId, EventStanding)>> {
+        let mut standings: Vec<(EventId, EventStanding)> = Vec::new();
+        for row in self.conn()?.query(
+            "SELECT event_id, roster FROM rosters WHERE account_id = $1 ORDER BY event_id",
+            &[&account],
+        )? {
+            let event: EventId = row.try_get(0)?;
+            if standings.last().map(|(e, _)| *e) != Some(event) {
+                standings.push((event, EventStanding::default()));
+            }
+            if let Some((_, standing)) = standings.last_mut() {
+                match row.try_get::<_, String>(1)?.as_str() {
+                    "users" => standing.attendee = true,
+                    "agents" => standing.agent = true,
+                    "admins" => standing.admin = true,
+                    _ => {}
+                }
+            }
+        }
+        Ok(standings)
+    }
 }
 
 fn streams_json(streams: &[String]) -> Result<String> {

@@ -17,6 +17,15 @@ impl TicketStore for PostgresStore {
         ticket(&mut *self.conn()?, id, false)
     }
 
+    fn holder_tickets(&self, holder: AccountId) -> Result<Vec<Ticket>> {
+        let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE holder_id = $1 ORDER BY id");
+        self.conn()?
+            .query(sql.as_str(), &[&holder])?
+            .iter()
+            .map(ticket_from_row)
+            .collect()
+    }
+
     fn revoke_ticket(&self, id: TicketId, now: Timestamp) -> Result<bool> {
         revoke_ticket(&mut *self.conn()?, id, now)
     }

@@ -51,6 +51,32 @@ impl EventStore for SqliteStore {
     fn roster_standing(&self, event: EventId, account: AccountId) -> Result<EventStanding> {
         roster_standing(&*self.reader()?, event, account)
     }
+
+    fn standings_of(&self, account: AccountId) -> Result<Vec<(EventId, EventStanding)>> {
+        let conn = self.reader()?;
+        let mut statement = conn.prepare_cached(
+            "SELECT event_id, roster FROM rosters WHERE account_id = ?1 ORDER BY event_id",
+        )?;
+        let rows = statement.query_map([account], |row| {
+            Ok((row.get::<_, EventId>(0)?, row.get::<_, String>(1)?))
+        })?;
+        let mut standings: Vec<(EventId, EventStanding)> = Vec::new();
+        for row in rows {
+            let (event, roster) = row?;
+            if standings.last().map(|(e, _)| *e) != Some(event) {
+                standings.push((event, EventStanding::default()));
+            }
+            if let Some((_, standing)) = standings.last_mut() {
+                match roster.as_str() {
+                    "users" => standing.attendee = true,
+                    "agents" => standing.agent = true,
+                    "admins" => standing.admin = true,
+                    _ => {}
+                }
+            }
+        }
+        Ok(standings)
+    }
 }
 
 fn streams_json(streams: &[String]) -> Result<String> {

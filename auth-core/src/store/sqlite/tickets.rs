@@ -18,6 +18,14 @@ impl TicketStore for SqliteStore {
         ticket(&*self.reader()?, id)
     }
 
+    fn holder_tickets(&self, holder: AccountId) -> Result<Vec<Ticket>> {
+        let conn = self.reader()?;
+        let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE holder_id = ?1 ORDER BY id");
+        let mut statement = conn.prepare_cached(&sql)?;
+        let rows = statement.query_map([holder], ticket_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     fn revoke_ticket(&self, id: TicketId, now: Timestamp) -> Result<bool> {
         self.writer.run(move |conn| revoke_ticket(conn, id, now))
     }

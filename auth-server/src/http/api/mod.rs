@@ -3,7 +3,9 @@
 //! Every request is authenticated here, in one place, before any handler runs: an `X-API-Key`
 //! header or `Authorization: Bearer KEY`, compared in constant time against every configured key.
 //! Read-only keys may `GET`; anything else needs a read-write key. With no key configured the API
-//! answers loopback clients only.
+//! answers loopback clients only. An administrator account logged in through the browser (the
+//! `access_token` cookie, as `/console` is) may do what a read-write key does: API keys never
+//! need to be typed into a page.
 
 mod access_logs;
 mod credentials;
@@ -43,8 +45,14 @@ pub async fn handle(
         return ticketing::handle(app, request, peer, endpoint, id).await;
     }
     let write = request.method() != Method::GET && request.method() != Method::HEAD;
-    if let Err(denied) = authenticate(app, &request, peer, write) {
-        return denied.into();
+    let admin = match ticketing::cookie_administrator(app, &request).await {
+        Ok(admin) => admin,
+        Err(denied) => return denied.into(),
+    };
+    if !admin {
+        if let Err(denied) = authenticate(app, &request, peer, write) {
+            return denied.into();
+        }
     }
     let id = match id.map(str::parse::<i64>) {
         None => None,

@@ -74,6 +74,9 @@ pub fn paths() -> Value {
         "/api/logout": {"post": {"summary": "Revoke the access token (refused from now until it would have expired) and clear the cookie",
             "security": [{"bearer": []}, {"cookie": []}],
             "responses": answers(json!({"204": {"description": "Logged out"}}))}},
+        "/api/me": {"get": {"summary": "The logged-in account, every event it is on a roster of (attendee, agent, admin) and its tickets (revoked ones too) by event: what the wallet and door pages start from",
+            "security": [{"bearer": []}, {"cookie": []}],
+            "responses": answers(json!({"200": object("{account, events: [{event, attendee, agent, admin, tickets: [ticket]}]}"), "400": error("An API key has no account")}))}},
         "/api/events": {
             "get": {"summary": "Events by start; search by title", "security": security,
                 "parameters": [query("title", "Case-insensitive part of the title", "string"), query("limit", "1 to 1000 (default 50)", "integer"), query("offset", "Items to skip", "integer"), query("page", "From 1 (older style; not with limit or offset)", "integer"), query("per_page", "1 to 100, default 20 (older style; not with limit or offset)", "integer")],
@@ -102,8 +105,8 @@ pub fn paths() -> Value {
                 "409": error("The account already holds a live ticket for this event")}))}},
         "/api/tickets/verify": {"post": {"summary": "Door check by an agent of the ticket's event: a 6-digit code of this 30 s step or one either side, each accepted once",
             "security": security,
-            "requestBody": body("The ticket id and the code shown", json!({"ticket_id": 1, "code": "123456"})),
-            "responses": answers(json!({"200": object("{valid: true, holder, event, first_entry, checked_in_at} or {valid: false, reason: ticket_not_found | code_invalid | code_reused | ticket_revoked | event_not_started | event_over | already_checked_in}")}))}},
+            "requestBody": body("The ticket id and the code shown; event_id (optional): the event this door is for, a ticket of another is refused with other_event and its code not used", json!({"ticket_id": 1, "code": "123456", "event_id": 1})),
+            "responses": answers(json!({"200": object("{valid: true, holder, event, first_entry, checked_in_at} or {valid: false, reason: other_event | ticket_not_found | code_invalid | code_reused | ticket_revoked | event_not_started | event_over | already_checked_in}")}))}},
         "/api/tickets/{id}": {"delete": {"summary": "Revoke a ticket (the event's admins): its codes are refused with ticket_revoked",
             "security": security, "parameters": [id("Ticket")],
             "responses": answers(json!({"204": {"description": "Revoked"}, "404": error("No such ticket")}))}},
@@ -115,7 +118,7 @@ pub fn paths() -> Value {
                 "409": error("The ticket is revoked")}))}},
         "/api/tickets/verify-signed": {"post": {"summary": "Door check of a scanned e-ticket by an agent of its event: the signature, then the ticket; the entry is recorded",
             "security": security,
-            "requestBody": body("The scanned string", json!({"eticket": "v1.ed25519-AbCd1234.eyJzdWIiOiIzIiwiZXZ0IjoiMSIsInRrdCI6IjEiLCJpYXQiOjE4MDAwMDAwMDAsImV4cCI6MTgwMDAwNzIwMH0.c2lnbmF0dXJl"})),
-            "responses": answers(json!({"200": object("{valid: true, ticket_id, holder, event, first_entry, checked_in_at} or {valid: false, reason: malformed | unknown_key | bad_signature | wrong_kind | expired | not_yet_valid | ticket_not_found | ticket_revoked | event_not_started | event_over | already_checked_in}")}))}}
+            "requestBody": body("The scanned string; event_id (optional) as for /api/tickets/verify", json!({"eticket": "v1.ed25519-AbCd1234.eyJzdWIiOiIzIiwiZXZ0IjoiMSIsInRrdCI6IjEiLCJpYXQiOjE4MDAwMDAwMDAsImV4cCI6MTgwMDAwNzIwMH0.c2lnbmF0dXJl"})),
+            "responses": answers(json!({"200": object("{valid: true, ticket_id, holder, event, first_entry, checked_in_at} or {valid: false, reason: malformed | unknown_key | bad_signature | wrong_kind | expired | not_yet_valid | other_event | ticket_not_found | ticket_revoked | event_not_started | event_over | already_checked_in}")}))}}
     })
 }

@@ -1,4 +1,4 @@
-//! The event-ticket API: accounts (`/api/users`, `/api/login`, `/api/logout`), events and their
+//! The event-ticket API: accounts (`/api/users`, `/api/login`, `/api/logout`, `/api/me`), events and their
 //! rosters (`/api/events...`), tickets (`/api/tickets...`).
 //!
 //! Who is asking is settled once per request ([`caller`]): a management API key (read-write or
@@ -32,7 +32,7 @@ use tickets::{
     issue_ticket, mint_for_holder, revoke_ticket, signed_ticket, verify_signed_ticket,
     verify_ticket,
 };
-use users::{login, logout, register, show_user, update_user};
+use users::{login, logout, me, register, show_user, update_user};
 
 pub async fn handle(
     app: &Arc<App>,
@@ -60,6 +60,7 @@ pub async fn handle(
             )),
             Ok(Some(caller)) => match (endpoint, method, id) {
                 (Endpoint::Logout, Method::POST, _) => logout(app, &caller).await,
+                (Endpoint::Me, Method::GET, _) => me(app, &caller).await,
                 (Endpoint::User, Method::GET, Some(id)) => show_user(app, &caller, id).await,
                 (Endpoint::User, Method::PATCH, Some(id)) => {
                     update_user(app, &caller, request, id).await
@@ -187,6 +188,39 @@ pub(super) fn forbidden(why: Forbidden) -> Early {
 
 pub(super) fn not_found(what: &'static str) -> Early {
     ApiError::from(&auth_core::Error::NotFound { what })
+}
+
+/// Whether the request is an administrator's browser: a valid `access_token` cookie of an
+/// account with the admin role. Only the cookie counts: `Authorization: Bearer` stays an API
+/// key on the management API, as before. A cookie that does not log in (expired, logged out) is
+/// not an error here: the request is then judged by its API key, or loopback, as any other.
+/// A logged-in account that is not an administrator is refused outright (403), so that it is
+/// told why rather than asked for a key.
+pub(in crate::http::api) async fn cookie_administrator(
+    app: &Arc<App>,
+    request: &Request<Incoming>,
+) -> Result<bool, Early> {
+    if !matches!(credentials::presented(request), Some(Credential::Cookie(_))) {
+        return Ok(false);
+    }
+    match caller(app, request).await {
+        Ok(Some(Caller {
+            principal: Principal::Account { role, .. },
+            ..
+        })) => {
+            if role == account::Role::Admin {
+                Ok(true)
+            } else {
+                Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "the management API is for administrators: log in with an admin account",
+                    None,
+                ))
+            }
+        }
+        Ok(_) | Err(_) => Ok(false),
+    }
 }
 
 /// Whether `POST /api/playback-tokens` comes from a logged-in account (an access token, not an

@@ -220,3 +220,58 @@ pub(super) fn set_cookie(response: &mut Response<Body>, cookie: &str) {
         response.headers_mut().append(SET_COOKIE, value);
     }
 }
+
+/// `GET /api/me`: the logged-in account, every event it is on a roster of (with its standing
+/// there) and its tickets, grouped by event. The wallet and door pages start from this one
+/// call; it is also how a page learns whether its HttpOnly cookie still logs it in.
+pub(super) async fn me(app: &Arc<App>, caller: &Caller) -> Answer {
+    let Some((account, _)) = caller.session.clone() else {
+        return Err(ApiError::bad_request(
+            "an API key has no account: /api/me answers logged-in accounts",
+            None,
+        ));
+    };
+    let id = account.id;
+    let (standings, tickets, events) = call(app, move |app| {
+        let store = &app.stores.ticketing;
+        let standings = store.standings_of(id)?;
+        let tickets = store.holder_tickets(id)?;
+        // A ticket may outlive its holder's place on the roster: its event is listed too.
+        let mut ids: Vec<_> = standings.iter().map(|(e, _)| *e).collect();
+        ids.extend(tickets.iter().map(|t| t.event_id));
+        ids.sort_unstable();
+        ids.dedup();
+        let mut events = Vec::with_capacity(ids.len());
+        for event in ids {
+            if let Some(event) = store.event(event)? {
+                events.push(event);
+            }
+        }
+        Ok((standings, tickets, events))
+    })
+    .await?;
+    let events: Vec<_> = events
+        .into_iter()
+        .map(|event| {
+            let standing = standings
+                .iter()
+                .find(|(e, _)| *e == event.id)
+                .map(|(_, s)| *s)
+                .unwrap_or_default();
+            let held: Vec<_> = tickets.iter().filter(|t| t.event_id == event.id).collect();
+            json!({
+                "event": event,
+                "attendee": standing.attendee,
+                "agent": standing.agent,
+                "admin": standing.admin,
+                "tickets": held,
+            })
+        })
+        .collect();
+    let mut response = json(
+        StatusCode::OK,
+        &json!({ "account": account, "events": events }),
+    );
+    no_store(&mut response);
+    Ok(response)
+}
