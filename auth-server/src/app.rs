@@ -13,6 +13,7 @@ use auth_core::{Authorizer, Clock, MemoryStore, PostgresStore, SqliteStore, Toke
 use tokio::task::JoinHandle;
 
 use crate::config::{ApiKey, Config, Database, FailMode};
+use crate::metrics::Metrics;
 use crate::signing::Signing;
 
 /// What every request handler shares.
@@ -32,6 +33,8 @@ pub struct App {
     pub ticketing: crate::ticketing::Ticketing,
     /// Signed tokens: the key ring `authorizer` verifies with, and minting.
     pub signing: Signing,
+    /// What `/metrics` exports.
+    pub metrics: Metrics,
 }
 
 impl App {
@@ -81,6 +84,7 @@ impl App {
             fail_mode: config.fail_mode,
             api_keys: config.api_keys.clone(),
             nginx_auth_stream_header: config.nginx_auth_stream_header,
+            metrics: Metrics::new(),
         })
     }
 

@@ -11,6 +11,7 @@
 //! - [`http`]: routing and one module per endpoint family (`flussonic` for `/auth`, `health`),
 //!   with one adapter per media server (`flussonic`, `nginx_rtmp`, `nginx_auth`, `mediamtx`,
 //!   `srs`) over the decision path they share (`hook`).
+//! - [`metrics`]: the Prometheus metrics, counted with atomics, scraped at `/metrics`.
 //! - [`cli`]: the shell commands (`token ...`, `seed`).
 //! - [`shutdown`]: waiting for SIGINT / SIGTERM.
 //! - [`ticketing`]: the keys and limits the event-ticket endpoints and commands share.
@@ -20,6 +21,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod metrics;
 pub mod serve;
 pub mod shutdown;
 pub mod signing;
