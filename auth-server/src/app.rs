@@ -13,6 +13,7 @@ use auth_core::{Authorizer, Clock, MemoryStore, PostgresStore, SqliteStore, Toke
 use tokio::task::JoinHandle;
 
 use crate::config::{ApiKey, Config, Database, FailMode};
+use crate::metrics::Metrics;
 use crate::signing::Signing;
 
 /// What every request handler shares.
@@ -38,6 +39,8 @@ pub struct App {
     pub control: crate::control::Control,
     /// The Content-Security-Policy of the web pages (see `http::pages::policy`).
     pub page_policy: hyper::header::HeaderValue,
+    /// What `/metrics` exports.
+    pub metrics: Metrics,
 }
 
 impl App {
@@ -90,6 +93,7 @@ impl App {
             api_keys: config.api_keys.clone(),
             api_allowed_hosts: config.api_allowed_hosts.clone(),
             nginx_auth_stream_header: config.nginx_auth_stream_header,
+            metrics: Metrics::new(),
         })
     }
 

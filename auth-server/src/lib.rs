@@ -12,6 +12,7 @@
 //!   with one adapter per media server (`flussonic`, `nginx_rtmp`, `nginx_auth`, `mediamtx`,
 //!   `srs`) over the decision path they share (`hook`).
 //! - [`control`]: pushing a cut to the media server holding the session (one file per server).
+//! - [`metrics`]: the Prometheus metrics, counted with atomics, scraped at `/metrics`.
 //! - [`cli`]: the shell commands (`token ...`, `seed`).
 //! - [`shutdown`]: waiting for SIGINT / SIGTERM.
 //! - [`ticketing`]: the keys and limits the event-ticket endpoints and commands share.
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod http;
+pub mod metrics;
 pub mod serve;
 pub mod shutdown;
 pub mod signing;

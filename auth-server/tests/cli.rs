@@ -241,6 +241,65 @@ fn serves_creates_the_database_folder_and_stops_cleanly_on_sigterm() {
     );
 }
 
+/// The drain: a request whose body is still arriving when SIGTERM comes is answered, no new
+/// connection is accepted meanwhile, and the process then exits cleanly.
+#[test]
+fn sigterm_lets_a_request_in_flight_answer_before_exiting() {
+    use std::io::{Read as _, Write as _};
+    use std::net::TcpStream;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tokens.db");
+    assert!(run(&db, &["seed", EXAMPLE]).status.success());
+    let mut command = bin();
+    command.env("DATABASE_URL", format!("sqlite://{}", db.display()));
+    let mut server = ServerProcess::spawn(command);
+    let addr = server.base.trim_start_matches("http://").to_owned();
+
+    let body = "name=sports/final&ip=10.1.1.1&token=demo-viewer-token-0001&proto=hls";
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /auth HTTP/1.1\r\nHost: test\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{}",
+        body.len(),
+        &body[..10]
+    )
+    .unwrap();
+    stream.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the server exited with a request in flight"
+    );
+    assert!(
+        TcpStream::connect(&addr).is_err(),
+        "a draining server accepts no new connection"
+    );
+
+    stream.write_all(&body.as_bytes()[10..]).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("x-userid: viewer-001"),
+        "{answer}"
+    );
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "exit status {status:?}");
+}
+
 #[test]
 fn migrate_creates_an_up_to_date_database_and_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();

@@ -199,6 +199,28 @@ fn nginx_rtmp_store_failures_follow_the_fail_mode() {
         (403, "backend_error".into())
     );
     assert_eq!(hook("update_play").status, 200);
+
+    // Both are counted, with the reason the store failed, and so are the failures.
+    let metrics = server.get("/metrics");
+    assert_eq!(metrics.status, 200, "loopback, no key configured");
+    let value = |series: &str| {
+        metrics
+            .body
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(series)?
+                    .strip_prefix(' ')?
+                    .parse::<f64>()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("{series} missing:\n{}", metrics.body))
+    };
+    let decisions =
+        r#"auth_decisions_total{action="play",hook="nginx_rtmp",reason="backend_error","#;
+    assert_eq!(value(&format!(r#"{decisions}result="denied"}}"#)), 1.0);
+    assert_eq!(value(&format!(r#"{decisions}result="allowed"}}"#)), 1.0);
+    // The scrape's own count of live sessions may fail too: at least the two decisions.
+    assert!(value(r#"auth_store_failures_total{reason="error"}"#) >= 2.0);
 }
 
 #[test]

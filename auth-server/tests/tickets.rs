@@ -1090,6 +1090,27 @@ fn tickets_issue_once_and_the_door_gives_every_reason() {
         )),
         "event_over"
     );
+
+    // Every door check is counted for /metrics, by result and reason.
+    let metrics = send(&server, As::Key(RO), "GET", "/metrics", None);
+    assert_status(&metrics, 200, "metrics");
+    for (labels, count) in [
+        (r#"reason="none",result="valid""#, 1),
+        (r#"reason="ticket_not_found",result="invalid""#, 1),
+        (r#"reason="code_invalid",result="invalid""#, 2),
+        (r#"reason="code_reused",result="invalid""#, 1),
+        (r#"reason="already_checked_in",result="invalid""#, 1),
+        (r#"reason="event_not_started",result="invalid""#, 1),
+        (r#"reason="ticket_revoked",result="invalid""#, 1),
+        (r#"reason="event_over",result="invalid""#, 1),
+    ] {
+        let line = format!("auth_door_checks_total{{{labels}}} {count}");
+        assert!(
+            metrics.body.lines().any(|l| l == line),
+            "{line} missing:\n{}",
+            metrics.body
+        );
+    }
 }
 
 #[test]

@@ -266,6 +266,7 @@ fn wallet_door_and_docs_in_chromium() {
     fact("door_typed");
     fact("door_camera");
     fact("console_live_sessions");
+    fact("console_kicked");
     if watch {
         let played = fact("watch_seconds");
         assert!(played["watch_seconds"].as_f64().unwrap() > 1.0, "{played}");

@@ -65,20 +65,27 @@ async function renderSessions(section) {
       el("div", {}, el("h3", {}, "Per user"), table(["User", "Sessions"], countBy(items, "user_id"), "None."))),
     el("h3", {}, "Sessions"),
     table(["Stream", "User", "Address", "Started", ""], items.map((s) => [
-      s.stream, s.user_id ?? "—", s.ip, when(s.started_at), endButton(s.id)]), "No live session."));
+      s.stream, s.user_id ?? "—", s.ip, when(s.started_at), kickControls(s.id)]), "No live session."));
 }
 
-function endButton(id) {
-  const button = el("button", { type: "button", class: "secondary small" }, "End");
+const BANS = [["0", "no ban"], ["60", "ban 1 min"], ["600", "ban 10 min"], ["3600", "ban 1 h"], ["86400", "ban 1 day"]];
+
+// Kick: the session ends, its media server is asked to drop the player now, and with a ban the
+// same token is refused on that stream for that long (DELETE /api/sessions/{id}?ban_seconds=).
+function kickControls(id) {
+  const ban = el("select", { class: "small", "aria-label": `Ban after kicking session ${id}` },
+    BANS.map(([value, label]) => el("option", { value }, label)));
+  const button = el("button", { type: "button", class: "secondary small", "data-kick": String(id) }, "Kick");
   button.addEventListener("click", async () => {
     try {
-      await api("DELETE", `/api/sessions/${id}`);
-      status(`Session ${id} ended.`, "ok");
+      await api("DELETE", `/api/sessions/${id}?ban_seconds=${ban.value}`);
+      const banned = ban.value === "0" ? "" : `, its token banned from the stream for ${ban.selectedOptions[0].textContent.replace("ban ", "")}`;
+      status(`Session ${id} kicked${banned}.`, "ok");
     } catch (err) {
       status(err.message, "error");
     }
   });
-  return button;
+  return el("span", { class: "kick" }, ban, " ", button);
 }
 
 const SVG = "http://www.w3.org/2000/svg";

@@ -137,11 +137,13 @@ impl From<&AccessLogEntry> for StoredEntry {
     }
 }
 
-/// Counters of the writer, for health output and tests.
+/// Counters of the writer, for health output, metrics and tests.
 #[derive(Debug, Default)]
 pub struct AccessLogStats {
     pub written: AtomicU64,
     pub dropped: AtomicU64,
+    /// Recorded, not yet written nor given up: the backlog a slow store builds.
+    pub pending: AtomicU64,
 }
 
 /// Batches access log entries into the store from a background thread.
@@ -189,8 +191,11 @@ impl AccessLogWriter {
 
     /// Queues one entry; never blocks.
     pub fn record(&self, entry: AccessLogEntry) {
+        // Counted before sending: the writer may take it off the queue before `send` returns.
+        self.stats.pending.fetch_add(1, Ordering::Relaxed);
         if self.sender.send(Message::Entry(entry)).is_err() {
             // The writer has been shut down.
+            self.stats.pending.fetch_sub(1, Ordering::Relaxed);
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -258,6 +263,8 @@ fn write_with_retries(
     stats: &AccessLogStats,
 ) {
     let mut delays = WRITE_RETRIES.iter();
+    // Written or given up, the batch leaves the backlog either way.
+    let _settled = Settled(stats, batch.len() as u64);
     loop {
         match store.append_access_logs(batch) {
             Ok(()) => {
@@ -283,6 +290,15 @@ fn write_with_retries(
                 }
             },
         }
+    }
+}
+
+/// Takes a batch off [`AccessLogStats::pending`] when dropped, however its write ended.
+struct Settled<'a>(&'a AccessLogStats, u64);
+
+impl Drop for Settled<'_> {
+    fn drop(&mut self) {
+        self.0.pending.fetch_sub(self.1, Ordering::Relaxed);
     }
 }
 
@@ -324,6 +340,7 @@ mod tests {
         }
         writer.shutdown();
         assert_eq!(writer.stats().written.load(Ordering::Relaxed), 5000);
+        assert_eq!(writer.stats().pending.load(Ordering::Relaxed), 0);
         let logs = store
             .access_logs(&AccessLogFilter {
                 limit: 1000,
@@ -341,6 +358,7 @@ mod tests {
             1,
             "late entries are counted"
         );
+        assert_eq!(writer.stats().pending.load(Ordering::Relaxed), 0);
     }
 
     #[test]

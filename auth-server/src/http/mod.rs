@@ -12,6 +12,7 @@ mod error;
 pub mod health;
 pub mod hooks;
 mod jwks;
+mod metrics;
 pub mod openapi;
 pub mod pages;
 
@@ -48,6 +49,8 @@ pub enum Endpoint {
     Srs,
     Health,
     OpenApi,
+    /// Prometheus metrics: access checked as for the management API (see `api`).
+    Metrics,
     Tokens,
     Token,
     Sessions,
@@ -116,6 +119,7 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("GET", "/health", Endpoint::Health),
     ("HEAD", "/health", Endpoint::Health),
     ("GET", "/openapi.json", Endpoint::OpenApi),
+    ("GET", "/metrics", Endpoint::Metrics),
     ("GET", "/api/tokens", Endpoint::Tokens),
     ("POST", "/api/tokens", Endpoint::Tokens),
     ("GET", "/api/tokens/{id}", Endpoint::Token),

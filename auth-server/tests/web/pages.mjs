@@ -234,6 +234,20 @@ try {
     await page.waitForSelector("#tokens td >> text=viewer-7");
     report({ console_live_sessions: Number(await page.textContent("#live-count")) });
     await shot(page, "console");
+    // Kick viewer-7's session with a one-minute ban: it is cut, and the same token is refused
+    // on that stream even from a new player. (In one step: the list refreshes every 5 s.)
+    await page.evaluate(() => {
+      const row = [...document.querySelectorAll("#sessions tr")]
+        .find((r) => r.textContent.includes("viewer-7") && r.querySelector("button[data-kick]"));
+      row.querySelector("select").value = "60";
+      row.querySelector("button[data-kick]").click();
+    });
+    await page.waitForFunction(() => /kicked, its token banned/.test(document.getElementById("status").textContent),
+      null, { timeout: 15000 });
+    const again = await fetch(`${BASE}/auth?name=live/main&ip=10.0.0.7&proto=hls&session_id=s-9&token=${viewer.token}`);
+    assert.equal(again.status, 403);
+    assert.equal((await again.json()).reason, "session_banned");
+    report({ console_kicked: true });
     await context.close();
   }
   {

@@ -75,6 +75,7 @@ pub async fn handle(
         }
         (Endpoint::AccessLogs, Method::GET, _) => access_logs::list(app, &request).await,
         (Endpoint::Stats, Method::GET, _) => access_logs::stats(app, &request).await,
+        (Endpoint::Metrics, Method::GET, _) => Ok(super::metrics::scrape(app).await),
         (Endpoint::PlaybackTokens, Method::POST, _) => playback::mint(app, request).await,
         (Endpoint::SigningKeys, Method::GET, _) => playback::keys(app).await,
         (Endpoint::EdgeUrls, Method::POST, _) => edge_urls::sign(app, request).await,

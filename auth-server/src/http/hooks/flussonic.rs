@@ -138,7 +138,7 @@ pub async fn auth(app: &Arc<App>, request: Request<Incoming>, action: Action) ->
         Ok(query) => Arc::new(query),
         Err(err) => return err,
     };
-    match hook::authorize(app, Arc::clone(&query), started).await {
+    match hook::authorize(app, hook::Hook::Flussonic, Arc::clone(&query), started).await {
         Verdict::Allowed(grant) => allow_response(
             Some(&grant.user_id),
             grant.max_sessions,

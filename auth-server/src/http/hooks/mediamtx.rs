@@ -89,7 +89,7 @@ pub async fn hook(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> 
         }
         Err(message) => return Response::from(ApiError::bad_request(&message, None)),
     };
-    match hook::authorize(app, Arc::clone(&request), started).await {
+    match hook::authorize(app, hook::Hook::MediaMtx, Arc::clone(&request), started).await {
         Verdict::Allowed(_) | Verdict::AllowedByFailMode(_) => hook::empty(StatusCode::OK),
         // 401 would make RTSP clients retry with credentials they do not have; 403 is final.
         Verdict::Denied { denial, .. } => hook::denial(StatusCode::FORBIDDEN, &request, &denial),

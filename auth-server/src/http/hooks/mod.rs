@@ -29,10 +29,47 @@ use serde_json::Value;
 
 use crate::app::{App, Late};
 use crate::http::{json, Body};
+use crate::metrics::{Outcome, StoreFailure};
 
 /// How long a media server may cache an answer given while the store was failing: short, so that
 /// normal answers resume soon after the store recovers.
 pub const FAILURE_AUTH_DURATION: u32 = 30;
+
+/// Which adapter a request came through, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    Flussonic,
+    NginxRtmp,
+    NginxAuth,
+    MediaMtx,
+    Srs,
+}
+
+impl Hook {
+    pub const ALL: [Hook; 5] = [
+        Hook::Flussonic,
+        Hook::NginxRtmp,
+        Hook::NginxAuth,
+        Hook::MediaMtx,
+        Hook::Srs,
+    ];
+
+    /// The `hook` label of the metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Hook::Flussonic => "flussonic",
+            Hook::NginxRtmp => "nginx_rtmp",
+            Hook::NginxAuth => "nginx_auth",
+            Hook::MediaMtx => "mediamtx",
+            Hook::Srs => "srs",
+        }
+    }
+
+    /// Its position in [`Hook::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
 
 /// A request in the core's terms, owned so that it can move to a blocking thread.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,8 +136,14 @@ impl Verdict {
 /// Decides `request` in one pass: from memory on the reactor when the store can answer that way
 /// (a cached token re-checking a live session: most requests), else the pending store work
 /// finishes on a blocking thread bounded by the response budget, with `AUTH_FAIL_MODE` answering when the store fails or is late. Records the
-/// decision in the access log. `started` is when the request arrived, for the logged latency.
-pub async fn authorize(app: &Arc<App>, request: Arc<HookRequest>, started: Instant) -> Verdict {
+/// decision in the access log and the metrics. `started` is when the request arrived, for the
+/// logged latency; `hook` is the adapter it came through.
+pub async fn authorize(
+    app: &Arc<App>,
+    hook: Hook,
+    request: Arc<HookRequest>,
+    started: Instant,
+) -> Verdict {
     let update = request.request_type == RequestType::UpdateSession;
     let outcome = match app.authorizer.start(&request.as_request()) {
         Step::Done(answer) => Ok(answer),
@@ -116,9 +159,11 @@ pub async fn authorize(app: &Arc<App>, request: Arc<HookRequest>, started: Insta
         Ok(Ok(decision)) => Ok(decision),
         Ok(Err(err)) => {
             log::error!("authorization failed in the store: {err}");
+            app.metrics.store_failure(StoreFailure::Error);
             Err(DenyReason::BackendError)
         }
         Err(late) => {
+            app.metrics.store_failure(StoreFailure::Timeout);
             log::warn!(
                 "the store did not answer within {:?}; answering by AUTH_FAIL_MODE",
                 app.max_response_time
@@ -131,6 +176,15 @@ pub async fn authorize(app: &Arc<App>, request: Arc<HookRequest>, started: Insta
     };
 
     let allowed_by_fail_mode = decision.is_err() && app.fail_mode.allows(update);
+    let outcome = match &decision {
+        Ok(decision) => decision
+            .deny_reason()
+            .map_or(Outcome::Allowed, Outcome::Denied),
+        Err(reason) if allowed_by_fail_mode => Outcome::AllowedByFailMode(*reason),
+        Err(reason) => Outcome::Denied(*reason),
+    };
+    app.metrics
+        .decision(hook, request.action, outcome, started.elapsed());
     let as_request = request.as_request();
     log::debug!(
         "{} {} stream={} ip={} proto={} -> {}",
@@ -253,9 +307,11 @@ pub async fn end_session(app: &Arc<App>, request: Arc<HookRequest>) -> Ended {
         Some(Ok(false)) => Ended::NotFound,
         Some(Err(err)) => {
             log::warn!("could not end a session on its done call: {err}");
+            app.metrics.store_failure(StoreFailure::Error);
             Ended::Failed
         }
         None => {
+            app.metrics.store_failure(StoreFailure::Timeout);
             log::warn!("the store did not answer in time to end a session on its done call");
             Ended::Failed
         }

@@ -192,7 +192,7 @@ pub async fn hook(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> 
         Ok(parsed) => (Arc::new(parsed.request), parsed.playlist),
         Err(message) => return Response::from(ApiError::bad_request(&message, None)),
     };
-    match hook::authorize(app, Arc::clone(&request), started).await {
+    match hook::authorize(app, hook::Hook::NginxAuth, Arc::clone(&request), started).await {
         Verdict::Allowed(grant) => {
             let mut response = hook::empty(StatusCode::NO_CONTENT);
             if let Ok(user) = HeaderValue::from_str(&grant.user_id) {

@@ -149,7 +149,7 @@ pub async fn hook(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> 
         }
         Call::Authorize(request) => {
             let request = Arc::new(request);
-            match hook::authorize(app, Arc::clone(&request), started).await {
+            match hook::authorize(app, hook::Hook::NginxRtmp, Arc::clone(&request), started).await {
                 Verdict::Allowed(_) | Verdict::AllowedByFailMode(_) => hook::empty(StatusCode::OK),
                 Verdict::Denied { denial, .. } => {
                     hook::denial(StatusCode::FORBIDDEN, &request, &denial)

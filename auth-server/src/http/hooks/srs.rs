@@ -118,7 +118,7 @@ pub async fn hook(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> 
         }
         Ok(Ask::Authorize(request)) => {
             let request = Arc::new(request);
-            match hook::authorize(app, Arc::clone(&request), started).await {
+            match hook::authorize(app, hook::Hook::Srs, Arc::clone(&request), started).await {
                 Verdict::Allowed(_) | Verdict::AllowedByFailMode(_) => allow(),
                 Verdict::Denied { denial, .. } => json(
                     StatusCode::FORBIDDEN,

@@ -321,6 +321,13 @@ fn core_spec() -> Value {
                         query_param("since", "RFC 3339, inclusive", json!({"type": "string", "format": "date-time"})),
                         query_param("until", "RFC 3339, exclusive (default: now)", json!({"type": "string", "format": "date-time"}))],
                     "responses": management_errors(json!({"200": ok_json("Counts", "Stats")}), false)}
+            },
+            "/metrics": {
+                "get": {"summary": "Prometheus metrics (text format 0.0.4); access as for the management API (a read-only key is enough)",
+                    "security": [{"apiKey": []}, {"bearer": []}],
+                    "responses": {
+                        "200": {"description": "The metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                        "401": error_ref("Missing or wrong API key (or, with no key configured, a non-loopback client)")}}
             }
         }
     });

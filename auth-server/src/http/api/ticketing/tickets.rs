@@ -137,13 +137,14 @@ pub(super) async fn verify_ticket(
         )
     })
     .await?;
-    Ok(json(StatusCode::OK, &door_answer(id, verdict)))
+    Ok(json(StatusCode::OK, &door_answer(app, id, verdict)))
 }
 
 /// The door's answer, the same for a code and an e-ticket.
-pub(super) fn door_answer(id: TicketId, verdict: Verdict) -> Value {
+pub(super) fn door_answer(app: &App, id: TicketId, verdict: Verdict) -> Value {
     match verdict {
         Verdict::Valid(check_in) => {
+            app.metrics.door_check(true, "none");
             log::info!(
                 "ticket {id} checked in (first entry: {})",
                 check_in.first_entry
@@ -158,6 +159,7 @@ pub(super) fn door_answer(id: TicketId, verdict: Verdict) -> Value {
             })
         }
         Verdict::Invalid(reason) => {
+            app.metrics.door_check(false, reason.as_str());
             log::info!("ticket {id} refused at the door: {}", reason.as_str());
             json!({ "valid": false, "ticket_id": id, "reason": reason })
         }
@@ -273,6 +275,7 @@ pub(super) async fn verify_signed_ticket(
             // Nothing genuine names an event: staff of any event may learn that much.
             authorize(app, caller, Action::VerifyUnknownTicket, None).await?;
             log::info!("e-ticket refused at the door: {}", rejection.code());
+            app.metrics.door_check(false, rejection.code());
             return Ok(json(
                 StatusCode::OK,
                 &json!({ "valid": false, "reason": rejection.code() }),
@@ -295,7 +298,7 @@ pub(super) async fn verify_signed_ticket(
     .await?;
     Ok(json(
         StatusCode::OK,
-        &door_answer(eticket.ticket_id, verdict),
+        &door_answer(app, eticket.ticket_id, verdict),
     ))
 }
 
