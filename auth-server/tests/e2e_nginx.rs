@@ -13,7 +13,7 @@
 mod common;
 
 use std::io::Read as _;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -23,6 +23,7 @@ use auth_core::session::SessionFilter;
 use auth_core::{
     AccessResult, Action, Clock as _, Session, Token, TokenPatch, TokenSpec, TokenStatus,
 };
+use common::programs::{find, free_port, rtmp_module};
 use common::{temp_db, TestServer};
 
 const INSTALL: &str = "apt-get install -y nginx libnginx-mod-rtmp ffmpeg";
@@ -34,28 +35,6 @@ struct Tools {
     ffmpeg: PathBuf,
     ffprobe: PathBuf,
     rtmp_module: PathBuf,
-}
-
-fn find(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
-}
-
-/// Where Debian's libnginx-mod-rtmp puts the module, or `AUTH_TEST_NGINX_RTMP_MODULE`.
-fn rtmp_module() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("AUTH_TEST_NGINX_RTMP_MODULE") {
-        return Some(PathBuf::from(path));
-    }
-    [
-        "/usr/lib/nginx/modules/ngx_rtmp_module.so",
-        "/usr/lib64/nginx/modules/ngx_rtmp_module.so",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.is_file())
 }
 
 /// The tools, or `None` when they are missing and `AUTH_TEST_E2E=skip`; otherwise a missing
@@ -95,13 +74,6 @@ fn tools() -> Option<Tools> {
         "end-to-end tests need {} (install: `{INSTALL}`), or set AUTH_TEST_E2E=skip to skip them",
         missing.join(", ")
     );
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
 }
 
 /// A child process killed (and reaped) when dropped.

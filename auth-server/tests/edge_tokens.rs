@@ -18,7 +18,7 @@
 mod common;
 
 use std::io::Write as _;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -31,6 +31,7 @@ use auth_core::signed_token::{Algorithm, KeyRing};
 use auth_core::{Backend, Clock, ManualClock, MemoryStore, SystemClock, Timestamp, TokenSpec};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use common::programs::{find, free_port};
 use common::{bin, keyed_config, play, spec, temp_db, Reply, TestServer, IP, RO, RW, T0};
 use serde_json::{json, Value};
 
@@ -553,11 +554,7 @@ fn akamai_tokens_equal_the_reference_generator() {
 // --- A real nginx with secure_link ---
 
 fn find_nginx() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let found = std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-        .map(|dir| dir.join("nginx"))
-        .find(|candidate| candidate.is_file());
+    let found = find("nginx");
     if found.is_none() {
         if std::env::var("AUTH_TEST_E2E").as_deref() == Ok("skip") {
             eprintln!("SKIPPED (AUTH_TEST_E2E=skip): nginx is missing");
@@ -569,13 +566,6 @@ fn find_nginx() -> Option<PathBuf> {
         }
     }
     found
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
 }
 
 /// nginx, killed when dropped.

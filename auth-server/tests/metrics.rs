@@ -9,24 +9,16 @@
 mod common;
 
 use std::io::Write as _;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use auth_core::{Backend, ManualClock, SqliteStore};
+use common::programs::{find, free_port};
 use common::{keyed_config, play, spec, temp_db, TestServer, RO, T0};
 
 const INSTALL: &str = "apt-get install -y prometheus";
-
-fn find(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
-}
 
 /// `prometheus` and `promtool`, or `None` when missing and `AUTH_TEST_PROMETHEUS=skip`.
 fn tools() -> Option<(PathBuf, PathBuf)> {
@@ -41,13 +33,6 @@ fn tools() -> Option<(PathBuf, PathBuf)> {
         "this test needs prometheus and promtool (install: `{INSTALL}`), \
          or set AUTH_TEST_PROMETHEUS=skip to skip it"
     );
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
 }
 
 /// A child process killed (and reaped) when dropped, pass or fail.

@@ -15,11 +15,12 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::programs::{find, free_port, rtmp_module};
 use common::{bin, ServerProcess};
 use serde_json::Value;
 use totp_rs::{Algorithm, Secret, TOTP};
@@ -28,13 +29,6 @@ const KEY: &str = "web-test-writer-key-0123456789";
 
 /// The stream Watch plays: nginx-rtmp's `live/conf`, served as `/hls/conf.m3u8`.
 const STREAM: &str = "conf";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
 
 /// A child process killed when dropped, pass or fail.
 struct Killed(Child);
@@ -46,29 +40,12 @@ impl Drop for Killed {
     }
 }
 
-fn rtmp_module() -> Option<PathBuf> {
-    [
-        "/usr/lib/nginx/modules/ngx_rtmp_module.so",
-        "/usr/share/nginx/modules/ngx_rtmp_module.so",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.exists())
-}
-
-fn nginx_binary() -> Option<PathBuf> {
-    ["/usr/sbin/nginx", "/usr/bin/nginx"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-}
-
 /// nginx: RTMP in (no publish check: the viewer side is what is tested here), HLS out behind
 /// `auth_request` to `auth`, with CORS so that the wallet, on the auth server's origin, may read
 /// it. Returns nginx and ffmpeg publishing a test pattern, once the playlist exists.
 fn media_stack(dir: &Path, auth: &str, rtmp: u16, http: u16) -> (Killed, Killed) {
     let module = rtmp_module().expect("the nginx RTMP module (apt-get install libnginx-mod-rtmp)");
-    let nginx = nginx_binary().expect("nginx (apt-get install nginx)");
+    let nginx = find("nginx").expect("nginx (apt-get install nginx)");
     std::fs::create_dir_all(dir.join("hls")).unwrap();
     std::fs::create_dir_all(dir.join("logs")).unwrap();
     let root = dir.display();
