@@ -277,9 +277,14 @@ fn create_private(path: &Path) -> Result<()> {
     }
 }
 
+/// How large a WAL file stays once a checkpoint lets it start over: without a limit it keeps the
+/// size of its largest burst for good (a flood of requests left a 986 MB WAL behind).
+const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)
 }
 
 impl SqliteStore {

@@ -316,3 +316,15 @@ fn new_database_files_are_private() {
         assert_eq!(mode, 0o600, "{}", file.display());
     }
 }
+
+/// Every connection bounds what the WAL keeps after a burst.
+#[test]
+fn the_wal_is_bounded_after_a_burst() {
+    let (_dir, store) = temp_store();
+    let limit: i64 = store
+        .reader()
+        .unwrap()
+        .query_row("PRAGMA journal_size_limit", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(limit, JOURNAL_SIZE_LIMIT);
+}
