@@ -1084,7 +1084,7 @@ mod tests {
             );
             let live = auth.sessions().sessions(&Default::default(), NOW).unwrap();
             let held = live.iter().find(|s| s.key.contains("s1")).unwrap();
-            auth.sessions().end_session(held.id).unwrap();
+            auth.sessions().end_session(held.id, NOW).unwrap();
             assert!(ask(&second, "s2").is_allow(), "free once the first ends");
         }
 

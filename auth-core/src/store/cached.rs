@@ -184,8 +184,8 @@ impl TokenStore for CachedTokens {
         self.writing(|store| store.update_token(id, patch, now))
     }
 
-    fn delete_token(&self, id: TokenId) -> Result<bool> {
-        self.writing(|store| store.delete_token(id))
+    fn delete_token(&self, id: TokenId, now: Timestamp) -> Result<bool> {
+        self.writing(|store| store.delete_token(id, now))
     }
 
     fn token(&self, id: TokenId) -> Result<Option<Token>> {
@@ -228,8 +228,8 @@ mod tests {
         fn update_token(&self, id: TokenId, patch: TokenPatch, now: Timestamp) -> Result<Token> {
             self.inner.update_token(id, patch, now)
         }
-        fn delete_token(&self, id: TokenId) -> Result<bool> {
-            self.inner.delete_token(id)
+        fn delete_token(&self, id: TokenId, now: Timestamp) -> Result<bool> {
+            self.inner.delete_token(id, now)
         }
         fn token(&self, id: TokenId) -> Result<Option<Token>> {
             self.inner.token(id)
@@ -320,7 +320,7 @@ mod tests {
                 .max_sessions,
             7
         );
-        cache.delete_token(token.id).unwrap();
+        cache.delete_token(token.id, T0).unwrap();
         assert!(cache
             .token_by_digest(&digest("cache-token-2"))
             .unwrap()

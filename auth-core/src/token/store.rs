@@ -65,5 +65,6 @@ pub trait TokenStore: Send + Sync {
     fn update_token(&self, id: TokenId, patch: TokenPatch, now: Timestamp) -> Result<Token>;
 
     /// Deletes the token and its sessions; false if there was no such token.
-    fn delete_token(&self, id: TokenId) -> Result<bool>;
+    /// Its live sessions end with it (their webhooks say `terminated`).
+    fn delete_token(&self, id: TokenId, now: Timestamp) -> Result<bool>;
 }

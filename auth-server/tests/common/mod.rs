@@ -340,8 +340,8 @@ impl TokenStore for FaultyStore {
     ) -> auth_core::Result<Token> {
         self.inner.update_token(id, patch, now)
     }
-    fn delete_token(&self, id: TokenId) -> auth_core::Result<bool> {
-        self.inner.delete_token(id)
+    fn delete_token(&self, id: TokenId, now: Timestamp) -> auth_core::Result<bool> {
+        self.inner.delete_token(id, now)
     }
 }
 
@@ -362,11 +362,16 @@ impl SessionStore for FaultyStore {
     fn sessions(&self, filter: &SessionFilter, now: Timestamp) -> auth_core::Result<Vec<Session>> {
         self.inner.sessions(filter, now)
     }
-    fn terminate_session(&self, id: SessionId, now: Timestamp) -> auth_core::Result<bool> {
-        self.inner.terminate_session(id, now)
+    fn terminate_session(
+        &self,
+        id: SessionId,
+        reason: auth_core::CloseReason,
+        now: Timestamp,
+    ) -> auth_core::Result<bool> {
+        self.inner.terminate_session(id, reason, now)
     }
-    fn end_session(&self, id: SessionId) -> auth_core::Result<bool> {
-        self.inner.end_session(id)
+    fn end_session(&self, id: SessionId, now: Timestamp) -> auth_core::Result<bool> {
+        self.inner.end_session(id, now)
     }
     fn end_session_by_key(
         &self,

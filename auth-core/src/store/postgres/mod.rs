@@ -41,7 +41,7 @@ use crate::error::{Error, Result};
 use crate::page::{clamp_limit, Page};
 use crate::secret::SecretDigest;
 use crate::session::SessionFilter;
-use crate::session::{Admission, Session, SessionClaim, SessionId, SessionOwner};
+use crate::session::{Admission, CloseReason, Session, SessionClaim, SessionId, SessionOwner};
 use crate::signed_token::Algorithm;
 use crate::store::Health;
 use crate::token::{
@@ -49,6 +49,7 @@ use crate::token::{
     TokenStatus,
 };
 use crate::token::{TokenFilter, Upsert};
+use crate::webhook::{Message, MessageKind, SessionFacts};
 
 mod access_log;
 #[cfg(feature = "tickets")]
@@ -56,6 +57,7 @@ mod accounts;
 #[cfg(feature = "tickets")]
 mod events;
 mod node_sessions;
+mod outbox;
 #[cfg(feature = "tickets")]
 mod revocations;
 mod sessions;
@@ -66,6 +68,7 @@ mod ticketing;
 mod tickets;
 mod tokens;
 mod transfer;
+mod webhooks;
 
 use node_sessions::{NodeSessions, Workers, MIN_LEASE_TO_LEARN};
 
@@ -81,6 +84,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_allowed_actions.sql"),
     include_str!("migrations/0008_es256_signing_keys.sql"),
     include_str!("migrations/0009_session_control.sql"),
+    include_str!("migrations/0010_webhooks.sql"),
 ];
 
 /// First key of the advisory lock that serializes migrations (the second is the schema's hash):
@@ -380,6 +384,23 @@ impl PostgresStore {
             ],
         )?;
         let session_id = row.try_get(0)?;
+        let now = Timestamp::from_unix_micros(now_us);
+        outbox::queue_if_wanted(tx, MessageKind::SessionOpened, |_| {
+            let facts = SessionFacts {
+                id: session_id,
+                token_id: claim.owner.token_id(),
+                user_id: &user_id,
+                stream: &stream,
+                ip: &ip,
+                proto: &proto,
+                source: &source,
+                started_at: now,
+            };
+            Message::session_opened(&facts, now)
+        })?;
+        if let Some(evicted) = evicted {
+            sessions::closed(tx, evicted, CloseReason::Evicted, now)?;
+        }
         Ok(match evicted {
             Some(evicted) => Admission::Evicted {
                 session_id,

@@ -496,7 +496,9 @@ mod tests {
 
         // Heard through the listener: nothing of this session is pending a write, whose result
         // would also make node A forget it.
-        assert!(b.terminate_session(session_id, later).unwrap());
+        assert!(b
+            .terminate_session(session_id, crate::session::CloseReason::Terminated, later)
+            .unwrap());
         eventually("node A forgets the session", || {
             !a.node.remembers(owner, "id:viewer", at)
         });
@@ -605,12 +607,12 @@ mod tests {
         };
         a.admit_session(&two, T0, T0.saturating_add(LEASE)).unwrap();
         let (owner, now) = (one.owner.raw(), T0.unix_micros());
-        assert!(b.end_session(session_id).unwrap());
+        assert!(b.end_session(session_id, T0).unwrap());
         eventually("the ended session is forgotten", || {
             !a.node.remembers(owner, "id:one", now)
         });
         assert!(a.node.remembers(owner, "id:two", now));
-        assert!(b.delete_token(token.id).unwrap());
+        assert!(b.delete_token(token.id, T0).unwrap());
         eventually("the deleted token's session is forgotten", || {
             !a.node.remembers(owner, "id:two", now)
         });

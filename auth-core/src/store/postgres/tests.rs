@@ -224,7 +224,7 @@ fn sessions_survive_the_owner_migration() {
         store.admit_session(&claim("id:b"), t0, lease).unwrap(),
         Admission::LimitReached { live: 1 }
     ));
-    assert!(store.delete_token(7).unwrap());
+    assert!(store.delete_token(7, t0).unwrap());
     assert!(store.sessions(&Default::default(), t0).unwrap().is_empty());
 }
 

@@ -7,6 +7,7 @@ use crate::ticket::store::live_ticket;
 use crate::ticket::{
     step_of, NewTicket, Ticket, TicketId, TicketStore, TicketUse, SALT_LEN, TICKET_USE_RETENTION,
 };
+use crate::webhook::{Message, MessageKind};
 
 impl TicketStore for PostgresStore {
     fn create_ticket(&self, ticket: NewTicket, now: Timestamp) -> Result<Ticket> {
@@ -124,6 +125,11 @@ fn use_ticket(
             }
         }
     };
+    if let TicketUse::Accepted { first_entry } = outcome {
+        outbox::queue_if_wanted(&mut tx, MessageKind::TicketCheckedIn, |_| {
+            Message::ticket_checked_in(&ticket, first_entry, by, now)
+        })?;
+    }
     tx.commit()?;
     Ok(outcome)
 }

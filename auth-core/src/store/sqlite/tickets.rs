@@ -7,6 +7,7 @@ use crate::ticket::store::live_ticket;
 use crate::ticket::{
     step_of, NewTicket, Ticket, TicketId, TicketStore, TicketUse, SALT_LEN, TICKET_USE_RETENTION,
 };
+use crate::webhook::{Message, MessageKind};
 
 impl TicketStore for SqliteStore {
     fn create_ticket(&self, ticket: NewTicket, now: Timestamp) -> Result<Ticket> {
@@ -38,8 +39,16 @@ impl TicketStore for SqliteStore {
         single_entry: bool,
         now: Timestamp,
     ) -> Result<TicketUse> {
-        self.writer
-            .run(move |conn| use_ticket(conn, id, step, by, single_entry, now))
+        self.writer.run(move |conn| {
+            let used = use_ticket(conn, id, step, by, single_entry, now)?;
+            if let TicketUse::Accepted { first_entry } = used {
+                outbox::queue_if_wanted(conn, MessageKind::TicketCheckedIn, || {
+                    let ticket = ticket(conn, id)?.ok_or(Error::NotFound { what: "ticket" })?;
+                    Message::ticket_checked_in(&ticket, first_entry, by, now)
+                })?;
+            }
+            Ok(used)
+        })
     }
 
     fn purge_ticket_state(&self, now: Timestamp) -> Result<u64> {

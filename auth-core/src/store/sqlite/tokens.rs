@@ -1,7 +1,9 @@
 //! Tokens: [`TokenStore`] for [`SqliteStore`](super::SqliteStore).
 
 use super::*;
+use crate::session::CloseReason;
 use crate::token::TokenStore;
+use crate::webhook::{Message, MessageKind};
 
 impl TokenStore for SqliteStore {
     fn create_token(&self, new: NewToken, now: Timestamp) -> Result<Token> {
@@ -17,6 +19,7 @@ impl TokenStore for SqliteStore {
                     Some(existing) => {
                         let token = new.into_token(existing.id, existing.created_at, now);
                         write_settings(conn, &token)?;
+                        token_changed(conn, MessageKind::TokenUpdated, &token, now)?;
                         (token, Upsert::Updated)
                     }
                 },
@@ -72,18 +75,36 @@ impl TokenStore for SqliteStore {
             patch.apply(&mut token)?;
             token.updated_at = now;
             write_settings(conn, &token)?;
+            token_changed(conn, MessageKind::TokenUpdated, &token, now)?;
             Ok(token)
         })
     }
 
-    fn delete_token(&self, id: TokenId) -> Result<bool> {
+    fn delete_token(&self, id: TokenId, now: Timestamp) -> Result<bool> {
         let live = Arc::clone(&self.live);
-        // Sessions go with it through ON DELETE CASCADE.
         self.writer.run_then(
             move |conn| {
+                // Its sessions go with it through ON DELETE CASCADE; tell of the live ones.
+                if outbox::wanted(conn, MessageKind::SessionClosed)? {
+                    let ids: Vec<SessionId> = conn
+                        .prepare_cached(
+                            "SELECT id FROM sessions WHERE token_id = ?1 AND expires_at > ?2 \
+                             AND terminated_at IS NULL",
+                        )?
+                        .query_map(params![id, now.unix_micros()], |row| row.get(0))?
+                        .collect::<rusqlite::Result<_>>()?;
+                    for session in ids {
+                        sessions::closed(conn, session, CloseReason::Terminated, now)?;
+                    }
+                }
                 let deleted = conn
                     .prepare_cached("DELETE FROM tokens WHERE id = ?1")?
                     .execute([id])?;
+                if deleted > 0 {
+                    outbox::queue_if_wanted(conn, MessageKind::TokenDeleted, || {
+                        Message::token_deleted(id, now)
+                    })?;
+                }
                 Ok(deleted > 0)
             },
             move |&deleted| {
@@ -197,6 +218,7 @@ fn insert_token(conn: &Connection, new: NewToken, now: Timestamp) -> Result<Toke
     match result {
         Ok(_) => {
             token.id = conn.last_insert_rowid();
+            token_changed(conn, MessageKind::TokenCreated, &token, now)?;
             Ok(token)
         }
         Err(rusqlite::Error::SqliteFailure(e, _))
@@ -209,6 +231,16 @@ fn insert_token(conn: &Connection, new: NewToken, now: Timestamp) -> Result<Toke
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Queues `token.created` or `token.updated`.
+fn token_changed(
+    conn: &Connection,
+    kind: MessageKind,
+    token: &Token,
+    now: Timestamp,
+) -> Result<()> {
+    outbox::queue_if_wanted(conn, kind, || Message::token_changed(kind, token, now))
 }
 
 fn write_settings(conn: &Connection, token: &Token) -> Result<()> {

@@ -274,7 +274,8 @@ fn release_when_done(app: Arc<App>, late: Late<Decision>) {
             return;
         };
         let sessions = Arc::clone(&app.stores.sessions);
-        match tokio::task::spawn_blocking(move || sessions.end_session(session_id)).await {
+        let now = app.clock().now();
+        match tokio::task::spawn_blocking(move || sessions.end_session(session_id, now)).await {
             Ok(Ok(_)) => log::info!(
                 "released session {session_id}, admitted after its request had been refused"
             ),
