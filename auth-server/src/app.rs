@@ -41,6 +41,8 @@ pub struct App {
     pub page_policy: hyper::header::HeaderValue,
     /// What `/metrics` exports.
     pub metrics: Metrics,
+    /// Webhooks: the `access.denied` switch and cap (delivery runs in `serve`).
+    pub webhooks: crate::webhooks::Webhooks,
 }
 
 impl App {
@@ -94,6 +96,7 @@ impl App {
             api_allowed_hosts: config.api_allowed_hosts.clone(),
             nginx_auth_stream_header: config.nginx_auth_stream_header,
             metrics: Metrics::new(),
+            webhooks: crate::webhooks::Webhooks::default(),
         })
     }
 

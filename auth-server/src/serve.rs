@@ -71,6 +71,7 @@ async fn serve(
     let purge = tokio::spawn(purge_expired_sessions(Arc::clone(&app), cleanup_interval));
     let revalidate = tokio::spawn(revalidate_token_cache(Arc::clone(&app)));
     let reload_keys = tokio::spawn(reload_signing_keys(Arc::clone(&app)));
+    let deliveries = crate::webhooks::spawn_workers(&app, &stopped);
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder
@@ -111,6 +112,15 @@ async fn serve(
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(DRAIN_TIMEOUT) => log::warn!("some connections were still open after {DRAIN_TIMEOUT:?}; closing them"),
     }
+    // Batches in flight finish (each within one claim lease); what is queued stays in the store
+    // for the next start.
+    let drained = tokio::time::timeout(crate::webhooks::DRAIN, futures_join(deliveries)).await;
+    if drained.is_err() {
+        log::warn!(
+            "webhook deliveries still in flight after {:?}; they are retried after the next start",
+            crate::webhooks::DRAIN
+        );
+    }
     let flush = tokio::task::spawn_blocking(move || {
         if let Some(writer) = &app.access_log {
             writer.shutdown();
@@ -124,6 +134,13 @@ async fn serve(
     });
     if let Err(err) = flush.await {
         log::error!("flushing the access log failed: {err}");
+    }
+}
+
+/// Waits for every task.
+async fn futures_join(tasks: Vec<JoinHandle<()>>) {
+    for task in tasks {
+        let _ = task.await;
     }
 }
 

@@ -186,6 +186,10 @@ pub async fn authorize(
     app.metrics
         .decision(hook, request.action, outcome, started.elapsed());
     let as_request = request.as_request();
+    if let Outcome::Denied(reason) = outcome {
+        app.webhooks
+            .denied(app, hook, request.action, reason, &as_request);
+    }
     log::debug!(
         "{} {} stream={} ip={} proto={} -> {}",
         as_request.action,
