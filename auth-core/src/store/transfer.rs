@@ -365,9 +365,9 @@ pub(crate) mod tests {
         let now = T0;
         // Subscribed first, so that what follows queues deliveries too.
         let webhook = crate::webhook::NewWebhook::new(
-            "http://127.0.0.1:9/hooks \"é\"".into(),
+            "http://127.0.0.1:9/hooks".into(),
             vec![],
-            "transfer".into(),
+            "transfer \"é\"".into(),
         )
         .unwrap();
         store.create_webhook(webhook, now).unwrap();

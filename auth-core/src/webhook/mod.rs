@@ -295,23 +295,23 @@ impl NewWebhook {
     pub const MAX_URL_LEN: usize = 2048;
     pub const MAX_DESCRIPTION_LEN: usize = 256;
 
-    /// Checks what a caller gave and draws a fresh secret. `url` must be http or https (the
-    /// server checks it further, as a URL).
+    /// Checks what a caller gave and draws a fresh secret: `url` as [`valid_url`] says, a
+    /// description of at most [`Self::MAX_DESCRIPTION_LEN`] characters.
     pub fn new(url: String, events: Vec<MessageKind>, description: String) -> Result<Self> {
-        let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
-        if !scheme_ok || url.len() > Self::MAX_URL_LEN {
+        if !valid_url(&url) {
             return Err(Error::invalid(
                 "url",
                 format!(
-                    "an http or https URL of at most {} bytes",
+                    "an http:// or https:// URL of at most {} bytes: a lower-case host name or \
+                     an IPv4 address, an optional port, an optional path of A-Z a-z 0-9 . _ ~ / -",
                     Self::MAX_URL_LEN
                 ),
             ));
         }
-        if description.len() > Self::MAX_DESCRIPTION_LEN {
+        if description.chars().count() > Self::MAX_DESCRIPTION_LEN {
             return Err(Error::invalid(
                 "description",
-                format!("at most {} bytes", Self::MAX_DESCRIPTION_LEN),
+                format!("at most {} characters", Self::MAX_DESCRIPTION_LEN),
             ));
         }
         let mut events = events;
@@ -325,6 +325,71 @@ impl NewWebhook {
         })
     }
 }
+
+/// Whether `url` is one an endpoint may have: `http://` or `https://`; a host of lower-case
+/// labels (`[a-z]` then `[a-z0-9-]`, not ending in `-`) joined by dots, or a dotted IPv4 address
+/// without leading zeros; an optional port from 1 to 65535 (no leading zero); an optional path of
+/// `A-Z a-z 0-9 . _ ~ / -` starting with `/`; at most [`NewWebhook::MAX_URL_LEN`] bytes. Narrower
+/// than what URLs allow, on purpose: exactly what the API's OpenAPI pattern says, and nothing a
+/// URL parser could read two ways (no credentials, query or fragment).
+pub fn valid_url(url: &str) -> bool {
+    if url.len() > NewWebhook::MAX_URL_LEN {
+        return false;
+    }
+    let Some(rest) = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (host, port) = match authority.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    };
+    let port_ok = port.is_none_or(|port| {
+        !port.starts_with('0')
+            && port.len() <= 5
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && port.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n))
+    });
+    let path_ok = path
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._~/-".contains(&b));
+    port_ok && path_ok && (is_host_name(host) || is_ipv4(host))
+}
+
+fn is_host_name(host: &str) -> bool {
+    host.split('.').all(|label| {
+        let bytes = label.as_bytes();
+        bytes.first().is_some_and(u8::is_ascii_lowercase)
+            && bytes.last().is_some_and(|b| *b != b'-')
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+    })
+}
+
+fn is_ipv4(host: &str) -> bool {
+    let parts: Vec<&str> = host.split('.').collect();
+    parts.len() == 4
+        && parts.iter().all(|part| {
+            !part.is_empty()
+                && part.len() <= 3
+                && (part.len() == 1 || !part.starts_with('0'))
+                && part.bytes().all(|b| b.is_ascii_digit())
+                && part.parse::<u16>().is_ok_and(|n| n <= 255)
+        })
+}
+
+/// [`valid_url`] as a regular expression (ECMA-262, for the OpenAPI document).
+pub const URL_PATTERN: &str = concat!(
+    r"^https?://",
+    r"([a-z]([a-z0-9-]*[a-z0-9])?(\.[a-z]([a-z0-9-]*[a-z0-9])?)*",
+    r"|((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]))",
+    r"(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?",
+    r"(/[A-Za-z0-9._~/-]*)?$"
+);
 
 /// A signing secret, `whsec_` and the base64 of 32 random bytes.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -445,6 +510,44 @@ mod tests {
             .sum();
         assert!(total >= 24 * 3600 * 1_000_000);
         assert_eq!(retry_at(8, t0), None);
+    }
+
+    #[test]
+    fn urls_are_checked_exactly() {
+        for good in [
+            "http://127.0.0.1:8080/hook",
+            "https://ops.example.net/hooks/auth",
+            "http://localhost",
+            "https://a-b.c9/x_y~z.-/",
+            "http://0.0.0.0:65535",
+        ] {
+            assert!(valid_url(good), "{good}");
+        }
+        for bad in [
+            "ftp://x",
+            "HTTP://x",
+            "http://",
+            "http://X.example",
+            "http://-a",
+            "http://a-",
+            "http://9a",
+            "http://a..b",
+            "http://256.0.0.1",
+            "http://01.2.3.4",
+            "http://1.2.3",
+            "http://a:0",
+            "http://a:65536",
+            "http://a:080",
+            "http://u:p@a",
+            "http://a/?q=1",
+            "http://a/#f",
+            "http://a/ b",
+            "http://a/%20",
+        ] {
+            assert!(!valid_url(bad), "{bad}");
+        }
+        let long = format!("http://a/{}", "b".repeat(NewWebhook::MAX_URL_LEN));
+        assert!(!valid_url(&long));
     }
 
     #[test]
