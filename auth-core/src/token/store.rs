@@ -59,6 +59,16 @@ pub trait TokenStore: Send + Sync {
     /// did not make.
     fn token_generation(&self) -> Result<u64>;
 
+    /// A count of token writes (by any process or node) this process has heard of as they
+    /// committed, e.g. through PostgreSQL's `NOTIFY`: when it moves, [`crate::store::CachedTokens`]
+    /// drops what it holds at once instead of at its next [`TokenStore::token_generation`] poll.
+    /// `None` when the store hears of no writes, or cannot vouch that it heard them all right now
+    /// (not listening): the poll alone bounds staleness then. Called on every lookup: an atomic
+    /// read, never blocking.
+    fn token_writes_heard(&self) -> Option<u64> {
+        None
+    }
+
     fn list_tokens(&self, filter: &TokenFilter) -> Result<Page<Token>>;
 
     /// Applies `patch` atomically (read, validate, write); `NotFound` if there is no such token.

@@ -59,6 +59,11 @@ impl TokenStore for PostgresStore {
         count(&row, 0)
     }
 
+    /// Counted by this node's listener from `auth_tokens` notifications (see `node_sessions`).
+    fn token_writes_heard(&self) -> Option<u64> {
+        self.node.token_writes_heard()
+    }
+
     fn list_tokens(&self, filter: &TokenFilter) -> Result<Page<Token>> {
         let mut filters = Where::default();
         filters.text("status = $?", filter.status.map(TokenStatus::as_str));
