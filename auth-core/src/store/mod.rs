@@ -26,6 +26,7 @@ mod live_index;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod queued;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 pub mod transfer;
@@ -37,6 +38,7 @@ pub use cached::CachedTokens;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
+pub use queued::Queued;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
