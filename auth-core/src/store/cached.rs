@@ -10,7 +10,10 @@
 //!
 //! Unknown tokens are remembered too (a negative cache), apart from the known ones and bounded
 //! on their own, so that a flood of bad tokens costs each value one store read and never pushes
-//! a real token out. Any token write clears both: a token created after a miss is found at once.
+//! a real token out. And [`CachedTokens::revalidate`] keeps a Bloom filter of every token's
+//! digest ([`TokenStore::token_digests`]), so that a token never seen before that does not exist
+//! is refused from memory too, without a store read. Any token write clears all three (the
+//! filter is rebuilt by the next `revalidate`): a token created after a miss is found at once.
 //!
 //! Known tokens: at most `capacity`; when full the map starts over empty, which keeps every
 //! operation O(1) with no per-entry bookkeeping on the hot path. Unknown ones: at most
@@ -22,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use super::digest_filter::DigestFilter;
 use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
 use crate::page::Page;
@@ -47,6 +51,9 @@ const NOT_HEARD: u64 = u64::MAX;
 struct CacheState {
     known: HashMap<SecretDigest, Arc<Token>>,
     unknown: UnknownDigests,
+    /// Every stored token's digest, as of the last token write this cache knows of; `None`
+    /// until [`CachedTokens::revalidate`] builds it again.
+    digests: Option<DigestFilter>,
     /// The store's token generation when the cache was last known to be current.
     generation: Option<u64>,
     checked_at: Timestamp,
@@ -56,6 +63,7 @@ impl CacheState {
     fn clear(&mut self) {
         self.known.clear();
         self.unknown.clear();
+        self.digests = None;
     }
 }
 
@@ -117,6 +125,7 @@ impl CachedTokens {
             state: RwLock::new(CacheState {
                 known: HashMap::new(),
                 unknown: UnknownDigests::new(capacity),
+                digests: None,
                 generation: None,
                 checked_at: Timestamp::UNIX_EPOCH,
             }),
@@ -130,11 +139,29 @@ impl CachedTokens {
     }
 
     /// Checks the store's token generation now (clearing the cache if it moved) and marks the
-    /// cache current. Call it from a background task a little more often than `recheck_every`:
-    /// requests then always find a current cache, instead of many of them finding it due at the
-    /// same moment and all going to the store together.
+    /// cache current; builds the filter of token digests again if a token write dropped it (a
+    /// read of every digest: about a millisecond per 10,000 tokens). Call it from a background
+    /// task a little more often than `recheck_every`: requests then always find a current cache,
+    /// instead of many of them finding it due at the same moment and all going to the store
+    /// together.
     pub fn revalidate(&self) -> Result<()> {
-        self.recheck(self.clock.now())
+        self.recheck(self.clock.now())?;
+        self.hear_writes();
+        if self.state.read().is_ok_and(|state| state.digests.is_some()) {
+            return Ok(());
+        }
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        let filter = DigestFilter::of(&self.inner.token_digests()?);
+        self.hear_writes();
+        let mut state = self
+            .state
+            .write()
+            .map_err(|_| Error::storage("token cache lock poisoned"))?;
+        // A write since the digests were read may have added one they lack: not this filter.
+        if self.epoch.load(Ordering::SeqCst) == epoch {
+            state.digests = Some(filter);
+        }
+        Ok(())
     }
 
     /// Number of cached entries (found and not-found), for tests and metrics.
@@ -191,7 +218,12 @@ impl CachedTokens {
         if let Some(token) = state.known.get(digest) {
             return Some(Some(Arc::clone(token)));
         }
-        state.unknown.contains(digest).then_some(None)
+        let surely_unknown = state.unknown.contains(digest)
+            || state
+                .digests
+                .as_ref()
+                .is_some_and(|digests| !digests.may_contain(digest));
+        surely_unknown.then_some(None)
     }
 
     /// Clears the cache if the store's generation moved since it was last checked.
@@ -530,6 +562,61 @@ mod tests {
         );
         assert!(cache
             .token_by_digest(&digest("cache-late"))
+            .unwrap()
+            .is_some());
+    }
+
+    #[test]
+    fn once_revalidated_never_seen_unknown_tokens_are_refused_without_a_store_read() {
+        let store = Arc::new(MemoryStore::new());
+        let (counting, _clock, cache) = cached(store.clone(), 10);
+        for i in 0..3 {
+            cache
+                .create_token(spec(&format!("filter-known-{i}"), "u", 1), T0)
+                .unwrap();
+        }
+        cache.revalidate().unwrap();
+        for i in 0..1000 {
+            assert_eq!(
+                cache.try_token_without_blocking(&digest(&format!("filter-never-{i}"))),
+                Some(None)
+            );
+        }
+        assert!(cache
+            .token_by_digest(&digest("filter-known-1"))
+            .unwrap()
+            .is_some());
+        assert_eq!(
+            counting.reads.load(Ordering::SeqCst),
+            1,
+            "only the known token"
+        );
+
+        // Created through the cache: the filter is dropped at once, so the token is found.
+        cache.create_token(spec("filter-new", "u", 1), T0).unwrap();
+        assert_eq!(
+            cache.try_token_without_blocking(&digest("filter-new")),
+            None
+        );
+        assert!(cache
+            .token_by_digest(&digest("filter-new"))
+            .unwrap()
+            .is_some());
+
+        // Created elsewhere once the filter is back: found as soon as the store hears of it.
+        cache.revalidate().unwrap();
+        counting.heard.store(1, Ordering::SeqCst);
+        cache.revalidate().unwrap();
+        assert_eq!(
+            cache.try_token_without_blocking(&digest("filter-elsewhere")),
+            Some(None)
+        );
+        store
+            .create_token(spec("filter-elsewhere", "u", 1), T0)
+            .unwrap();
+        counting.heard.store(2, Ordering::SeqCst);
+        assert!(cache
+            .token_by_digest(&digest("filter-elsewhere"))
             .unwrap()
             .is_some());
     }

@@ -19,6 +19,7 @@
 //! `tickets.rs`; SQL backends keep their migrations as `.sql` files under `migrations/`.
 
 mod cached;
+mod digest_filter;
 #[cfg(feature = "sqlite")]
 mod group_commit;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
