@@ -7,6 +7,7 @@
 --        (bench-open-<i>, OPEN_TOKENS of them): every request is an admission
 --   unknown: random tokens that were never seen (a fresh value every request): every request
 --        is refused, and none can be answered from an earlier one
+--   recheck: update_session of live sessions only (the 90% of the mix alone)
 -- With RATE set (requests per second, for all connections together), each connection paces
 -- itself with wrk's delay() hook; without it, wrk sends as fast as it can.
 local tokens = tonumber(os.getenv("TOKENS") or "10000")
@@ -39,6 +40,9 @@ function request()
       id or 0, counter, math.random(1000000000)))
   end
   local roll = math.random(100)
+  if mix == "recheck" then
+    roll = 1
+  end
   local t = math.random(0, tokens - 1)
   local path
   if roll <= 90 then
