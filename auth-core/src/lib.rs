@@ -96,8 +96,8 @@ pub mod webhook;
 pub use access_log::{AccessLogEntry, AccessLogStore, AccessLogWriter, AccessResult};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use decision::{
-    check_token, decide, session_still_allowed, AuthRequest, Authorizer, Decision, Denial,
-    DenyReason, Grant, Pending, RequestType, SignedGrant, Step,
+    check_token, decide, session_still_allowed, Admitting, AuthRequest, Authorizer, Decision,
+    Denial, DenyReason, Grant, Pending, RequestType, SignedGrant, Step,
 };
 pub use error::{Error, Result};
 pub use page::Page;

@@ -9,7 +9,7 @@
 
 pub mod authorizer;
 
-pub use authorizer::{Authorizer, Pending, Step};
+pub use authorizer::{Admitting, Authorizer, Pending, Step};
 
 use std::fmt;
 use std::net::IpAddr;

@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::{Admission, CloseReason, Session, SessionClaim, SessionId, SessionOwner};
 use crate::clock::Timestamp;
 use crate::error::Result;
+use crate::store::Queued;
 use crate::token::TokenId;
 
 /// Which sessions to list. Only live ones (lease not run out) are ever listed.
@@ -86,6 +87,19 @@ pub trait SessionStore: Send + Sync {
         _now: Timestamp,
         _lease_until: Timestamp,
     ) -> Option<Result<Admission>> {
+        None
+    }
+
+    /// [`SessionStore::admit_session`] handed to the store's own writer without blocking the
+    /// caller: the answer arrives once the admission has committed, as `admit_session` returns
+    /// it. `None` when the store has no writer of its own: call `admit_session` on a thread that
+    /// may block. Async servers call this on their reactor threads.
+    fn queue_admission(
+        &self,
+        _claim: &SessionClaim<'_>,
+        _now: Timestamp,
+        _lease_until: Timestamp,
+    ) -> Option<Queued<Admission>> {
         None
     }
 

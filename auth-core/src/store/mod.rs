@@ -21,6 +21,7 @@
 //! `tickets.rs`; SQL backends keep their migrations as `.sql` files under `migrations/`.
 
 mod cached;
+mod digest_filter;
 #[cfg(feature = "sqlite")]
 mod group_commit;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -28,6 +29,7 @@ mod live_index;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod queued;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 pub mod transfer;
@@ -39,6 +41,7 @@ pub use cached::CachedTokens;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
+pub use queued::Queued;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 

@@ -104,6 +104,29 @@ pub fn tokens_round_trip(store: &dyn TokenStore) {
     assert_eq!(store.token(9999).unwrap(), None);
 }
 
+/// Every token's digest is listed, each once, and a deleted token's no longer.
+pub fn token_digests_list_every_token(store: &dyn TokenStore) {
+    assert!(store.token_digests().unwrap().is_empty());
+    let tokens: Vec<Token> = (0..3)
+        .map(|i| {
+            store
+                .create_token(spec(&format!("secret-digest-{i}"), "u", 1), T0)
+                .unwrap()
+        })
+        .collect();
+    let mut listed = store.token_digests().unwrap();
+    listed.sort_by_key(|d| d.0);
+    let mut expected: Vec<SecretDigest> = (0..3)
+        .map(|i| digest(&format!("secret-digest-{i}")))
+        .collect();
+    expected.sort_by_key(|d| d.0);
+    assert_eq!(listed, expected);
+    store.delete_token(tokens[0].id, T0).unwrap();
+    let listed = store.token_digests().unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(!listed.contains(&digest("secret-digest-0")));
+}
+
 pub fn upsert_is_idempotent(store: &dyn TokenStore) {
     let (a, outcome) = store.upsert_token(spec("secret-up-1", "u", 1), T0).unwrap();
     assert_eq!(outcome, Upsert::Created);
@@ -1820,6 +1843,10 @@ macro_rules! token_suite {
         #[test]
         fn upsert_is_idempotent() {
             c::upsert_is_idempotent(c::held($make).store());
+        }
+        #[test]
+        fn token_digests_list_every_token() {
+            c::token_digests_list_every_token(c::held($make).store());
         }
         #[test]
         fn listing_filters_and_pages() {

@@ -5,8 +5,9 @@
 //! write goes to the database at once, except lease extensions of sessions a node remembers:
 //! those re-checks are answered from the node's memory and written within about a second, while
 //! terminations and removals made anywhere reach every node's memory through `LISTEN/NOTIFY`
-//! (see `node_sessions`). A node's token cache ([`crate::store::CachedTokens`]) notices other
-//! nodes' token writes through [`Store::token_generation`].
+//! (see `node_sessions`). A node's token cache ([`crate::store::CachedTokens`]) hears of other
+//! nodes' token writes the same way (`auth_tokens`), and polls [`Store::token_generation`] as a
+//! backstop.
 //!
 //! - Schema: versioned [`MIGRATIONS`] recorded in `schema_migrations`, applied at open under an
 //!   advisory lock (see [`migrate`]). PostgreSQL 11 or later.
@@ -85,6 +86,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_es256_signing_keys.sql"),
     include_str!("migrations/0009_session_control.sql"),
     include_str!("migrations/0010_webhooks.sql"),
+    include_str!("migrations/0011_token_notifications.sql"),
 ];
 
 /// First key of the advisory lock that serializes migrations (the second is the schema's hash):

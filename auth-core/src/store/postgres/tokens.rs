@@ -65,6 +65,24 @@ impl TokenStore for PostgresStore {
         count(&row, 0)
     }
 
+    fn token_digests(&self) -> Result<Vec<SecretDigest>> {
+        self.conn()?
+            .query_typed("SELECT token_hash FROM tokens", &[])?
+            .iter()
+            .map(|row| {
+                let bytes: &[u8] = row.try_get(0)?;
+                <[u8; 32]>::try_from(bytes)
+                    .map(SecretDigest)
+                    .map_err(|_| Error::storage("a token digest is not 32 bytes"))
+            })
+            .collect()
+    }
+
+    /// Counted by this node's listener from `auth_tokens` notifications (see `node_sessions`).
+    fn token_writes_heard(&self) -> Option<u64> {
+        self.node.token_writes_heard()
+    }
+
     fn list_tokens(&self, filter: &TokenFilter) -> Result<Page<Token>> {
         let mut filters = Where::default();
         filters.text("status = $?", filter.status.map(TokenStatus::as_str));

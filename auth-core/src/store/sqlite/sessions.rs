@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::session::{CloseReason, SessionStore};
+use crate::store::Queued;
 use crate::webhook::{Message, MessageKind, SessionFacts};
 
 impl SessionStore for SqliteStore {
@@ -14,6 +15,20 @@ impl SessionStore for SqliteStore {
         if let Some(answer) = self.try_admit_without_blocking(claim, now, lease_until) {
             return answer;
         }
+        self.queue_admission(claim, now, lease_until).map_or_else(
+            || Err(Error::storage("the writer takes no admissions")),
+            Queued::wait,
+        )
+    }
+
+    /// On the writer thread, committed with whatever else is queued (see `group_commit`); the
+    /// answer, and the live index's update, come only after the commit.
+    fn queue_admission(
+        &self,
+        claim: &SessionClaim<'_>,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Option<Queued<Admission>> {
         let claim = OwnedClaim::from(claim);
         let (owner, key) = (claim.owner.raw(), claim.key.clone());
         let pending = Arc::clone(&self.pending);
@@ -38,7 +53,7 @@ impl SessionStore for SqliteStore {
                 Admission::LimitReached { .. } | Admission::Banned { .. } => {}
             }
         };
-        self.writer.run_then(move |conn| {
+        Some(self.writer.queue_then(move |conn| {
             pending.apply(conn, Some(owner))?;
             let (now_us, until_us) = (now.unix_micros(), lease_until.unix_micros());
             let existing: Option<(SessionId, i64, Option<i64>)> = conn
@@ -134,7 +149,7 @@ impl SessionStore for SqliteStore {
                 }
             };
             Ok(admission)
-        }, on_commit)
+        }, on_commit))
     }
 
     fn try_admit_without_blocking(

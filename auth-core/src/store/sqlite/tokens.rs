@@ -43,6 +43,15 @@ impl TokenStore for SqliteStore {
         Ok(u64::try_from(value).unwrap_or_default())
     }
 
+    fn token_digests(&self) -> Result<Vec<SecretDigest>> {
+        let conn = self.reader()?;
+        let mut select = conn.prepare_cached("SELECT token_hash FROM tokens")?;
+        let digests = select.query_map([], |row| row.get::<_, [u8; 32]>(0))?;
+        Ok(digests
+            .map(|digest| digest.map(SecretDigest))
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
     fn list_tokens(&self, filter: &TokenFilter) -> Result<Page<Token>> {
         let mut filters = Where::default();
         filters.text("status = ?", filter.status.map(TokenStatus::as_str));
