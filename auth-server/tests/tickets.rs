@@ -1768,3 +1768,72 @@ fn a_door_that_names_its_event_refuses_other_events_etickets_without_using_them(
     );
     assert_eq!(admitted["first_entry"], true);
 }
+
+/// An agent guessing codes: the ticket locks after 5 wrong ones in a row (even the right code
+/// is then refused) until an event admin lifts it; past 30 misses the agent gets 429.
+#[test]
+fn door_codes_cannot_be_guessed() {
+    let (_dir, db) = temp_db();
+    let server = server(&db);
+    let (holder, holder_token) = account(&server, "guessed", "user");
+    let (agent, agent_token) = account(&server, "guesser", "agent");
+    let ev = event(&server, "Guess", T0, 2, json!({}));
+    add(&server, ev, "users", holder);
+    add(&server, ev, "agents", agent);
+    let (ticket, app) = issue(&server, As::Bearer(&holder_token), ev, None);
+    let right = code(&app, now(&server));
+    let wrong = if right == "000000" {
+        "000001"
+    } else {
+        "000000"
+    };
+    for _ in 0..5 {
+        let answer = verify(&server, As::Bearer(&agent_token), ticket, wrong);
+        assert_eq!(reason(&answer), "code_invalid");
+    }
+    let locked = verify(&server, As::Bearer(&agent_token), ticket, &right);
+    assert_eq!(reason(&locked), "too_many_attempts");
+    let unlock = format!("/api/tickets/{ticket}/unlock");
+    let by_agent = send(&server, As::Bearer(&agent_token), "POST", &unlock, None);
+    assert_status(&by_agent, 403, "only an event admin lifts a lock");
+    assert_status(
+        &send(&server, As::Key(RW), "POST", &unlock, None),
+        204,
+        "unlock",
+    );
+    assert_status(
+        &send(
+            &server,
+            As::Key(RW),
+            "POST",
+            "/api/tickets/9999/unlock",
+            None,
+        ),
+        404,
+        "unlock an unknown ticket",
+    );
+    let admitted = verify(&server, As::Bearer(&agent_token), ticket, &right);
+    assert_eq!(admitted["valid"], true, "{admitted}");
+
+    // Misses spread over many tickets: the agent is throttled. The 6 misses above count too,
+    // and the right code was taken back.
+    let mut throttled = None;
+    for n in 0..40 {
+        let reply = send(
+            &server,
+            As::Bearer(&agent_token),
+            "POST",
+            "/api/tickets/verify",
+            Some(json!({"ticket_id": 10_000 + n, "code": wrong})),
+        );
+        if reply.status == 429 {
+            throttled = Some((n, reply));
+            break;
+        }
+        assert_eq!(reason(&reply.json()), "ticket_not_found");
+    }
+    let (n, reply) = throttled.expect("the agent is throttled");
+    assert_eq!(n, 30 - 6, "30 misses in all");
+    assert_eq!(reply.json()["error"], "too_many_attempts");
+    assert!(reply.header("retry-after").is_some());
+}

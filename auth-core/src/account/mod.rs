@@ -4,7 +4,8 @@
 //! - [`password`]: Argon2id hashing and the password rules.
 //! - [`access_token`]: signed, expiring bearer tokens (JWT HS256) for logged-in accounts; a
 //!   revoked token is refused until it would have expired.
-//! - [`limiter`]: failed logins counted per username and per client address.
+//! - [`limiter`]: attempts counted in a sliding window: failed logins per username and per
+//!   client address, and any other one key ([`RateLimiter`]).
 //! - [`policy`]: the one pure function that decides an action for a principal.
 
 pub mod access_token;
@@ -24,7 +25,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 
 pub use access_token::{AccessClaims, AccessTokens, IssuedAccessToken};
-pub use limiter::{LoginLimiter, LoginLimits};
+pub use limiter::{LoginLimiter, LoginLimits, RateLimiter, Throttled};
 pub use password::Passwords;
 pub use policy::{permits, Action, EventStanding, Forbidden, Principal};
 

@@ -1229,7 +1229,7 @@ use crate::account::{AccountPatch, NewAccount, Role};
 #[cfg(feature = "tickets")]
 use crate::event::{EventFilter, EventPatch, NewEvent, RosterRole};
 #[cfg(feature = "tickets")]
-use crate::ticket::{NewTicket, TicketUse, TicketingStore};
+use crate::ticket::{CodeAttempt, CodeLock, NewTicket, TicketUse, TicketingStore};
 
 #[cfg(feature = "tickets")]
 pub fn new_account(name: &str) -> NewAccount {
@@ -1699,33 +1699,101 @@ pub fn door_steps_are_accepted_once(store: &dyn TicketingStore) {
     assert!(store.purge_ticket_state(far).unwrap() >= 4);
 }
 
-/// One code (ticket, step) presented at several doors at once: exactly one is accepted.
+/// A ticket for a new holder of a new event.
 #[cfg(feature = "tickets")]
-pub fn concurrent_uses_of_one_code_accept_once(store: Arc<dyn TicketingStore>) {
+fn lone_ticket(store: &dyn TicketingStore, title: &str, holder: &str) -> crate::ticket::Ticket {
+    let event = store.create_event(new_event(title, 5, 1), T0).unwrap();
+    let holder = store.create_account(new_account(holder), T0).unwrap();
+    let new = NewTicket {
+        event_id: event.id,
+        holder_id: holder.id,
+        salt: [1; 16],
+    };
+    store.create_ticket(new, T0).unwrap()
+}
+
+/// What 8 threads, started together, each get from `call`: as many doors (or nodes) at once.
+#[cfg(feature = "tickets")]
+fn at_once<T: Send + 'static>(
+    store: &Arc<dyn TicketingStore>,
+    call: impl Fn(&dyn TicketingStore) -> T + Send + Sync + Copy + 'static,
+) -> Vec<T> {
     const THREADS: usize = 8;
-    let event = store.create_event(new_event("Doors", 5, 1), T0).unwrap();
-    let holder = store.create_account(new_account("rusher"), T0).unwrap();
-    let ticket = store
-        .create_ticket(
-            NewTicket {
-                event_id: event.id,
-                holder_id: holder.id,
-                salt: [1; 16],
-            },
-            T0,
-        )
-        .unwrap();
     let barrier = Arc::new(Barrier::new(THREADS));
     let handles: Vec<_> = (0..THREADS)
         .map(|_| {
-            let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+            let (store, barrier) = (Arc::clone(store), Arc::clone(&barrier));
             std::thread::spawn(move || {
                 barrier.wait();
-                store.use_ticket(ticket.id, 42, None, true, T0).unwrap()
+                call(store.as_ref())
             })
         })
         .collect();
-    let uses: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+/// Wrong door codes lock a ticket after `after` in a row, until the lock ends or is lifted; an
+/// accepted code starts the count again; a burst gets no more than `after` codes weighed.
+#[cfg(feature = "tickets")]
+pub fn door_codes_lock_a_ticket_after_wrong_ones(store: Arc<dyn TicketingStore>) {
+    let ticket = lone_ticket(store.as_ref(), "Guessed", "target");
+    let lock = CodeLock {
+        after: 3,
+        lasts: Duration::from_secs(600),
+    };
+    let counted = |locks| CodeAttempt::Counted { locks };
+    let attempt = |at| store.count_code_attempt(ticket.id, lock, at).unwrap();
+    assert_eq!(attempt(T0), counted(false));
+    assert_eq!(attempt(T0), counted(false));
+    // A right code in between starts the count again.
+    assert!(matches!(
+        store.use_ticket(ticket.id, 7, None, false, T0).unwrap(),
+        TicketUse::Accepted { .. }
+    ));
+    assert_eq!(attempt(T0), counted(false));
+    assert_eq!(attempt(T0), counted(false));
+    assert_eq!(attempt(T0), counted(true), "the third in a row locks");
+    let until = T0.saturating_add(lock.lasts);
+    let t1 = T0.saturating_add(Duration::from_secs(599));
+    assert_eq!(attempt(t1), CodeAttempt::Locked { until });
+    // The lock ends by itself, with a fresh count.
+    assert_eq!(attempt(until), counted(false));
+    assert_eq!(attempt(until), counted(false));
+    assert_eq!(attempt(until), counted(true));
+    assert_eq!(
+        attempt(until),
+        CodeAttempt::Locked {
+            until: until.saturating_add(lock.lasts)
+        }
+    );
+    // Or an event admin lifts it.
+    assert!(store.unlock_ticket(ticket.id).unwrap());
+    assert_eq!(attempt(until), counted(false));
+    assert!(!store.unlock_ticket(9999).unwrap());
+    assert_eq!(
+        store.count_code_attempt(9999, lock, T0).unwrap(),
+        CodeAttempt::NotFound
+    );
+
+    // A burst from many threads (or nodes) gets exactly `after` attempts counted.
+    store.unlock_ticket(ticket.id).unwrap();
+    let attempts = at_once(&store, move |store| {
+        store.count_code_attempt(ticket.id, lock, T0).unwrap()
+    });
+    let weighed = attempts
+        .iter()
+        .filter(|a| matches!(a, CodeAttempt::Counted { .. }))
+        .count();
+    assert_eq!(weighed, 3, "{attempts:?}");
+}
+
+/// One code (ticket, step) presented at several doors at once: exactly one is accepted.
+#[cfg(feature = "tickets")]
+pub fn concurrent_uses_of_one_code_accept_once(store: Arc<dyn TicketingStore>) {
+    let ticket = lone_ticket(store.as_ref(), "Doors", "rusher");
+    let uses = at_once(&store, move |store| {
+        store.use_ticket(ticket.id, 42, None, true, T0).unwrap()
+    });
     let accepted = uses
         .iter()
         .filter(|u| matches!(u, TicketUse::Accepted { .. }))
@@ -1942,6 +2010,10 @@ macro_rules! ticketing_suite {
         #[test]
         fn concurrent_uses_of_one_code_accept_once() {
             t::concurrent_uses_of_one_code_accept_once(t::held($make).shared());
+        }
+        #[test]
+        fn door_codes_lock_a_ticket_after_wrong_ones() {
+            t::door_codes_lock_a_ticket_after_wrong_ones(t::held($make).shared());
         }
         #[test]
         fn revoked_access_tokens_are_kept_until_they_expire() {

@@ -158,7 +158,7 @@ pub fn ticket(database_url: Option<String>, command: TicketCommand) -> Result<()
             }
             TicketCommand::Verify { ticket, code } => {
                 let verdict =
-                    ticket::verify(store, &ticketing.ticket_key, ticket, &code, None, now)?;
+                    ticket::verify(store, &ticketing.ticket_key, ticket, &code, None, now)?.verdict;
                 match verdict {
                     Verdict::Valid(check_in) => {
                         print(&json!({

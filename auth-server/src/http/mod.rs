@@ -78,6 +78,8 @@ pub enum Endpoint {
     Tickets,
     TicketVerify,
     Ticket,
+    /// Lifting a ticket's door-code lock.
+    TicketUnlock,
     SignedTicket,
     SignedTicketVerify,
 }
@@ -98,6 +100,7 @@ impl Endpoint {
                 | Endpoint::Tickets
                 | Endpoint::TicketVerify
                 | Endpoint::Ticket
+                | Endpoint::TicketUnlock
                 | Endpoint::SignedTicket
                 | Endpoint::SignedTicketVerify
         )
@@ -175,6 +178,7 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("POST", "/api/tickets", Endpoint::Tickets),
     ("POST", "/api/tickets/verify", Endpoint::TicketVerify),
     ("DELETE", "/api/tickets/{id}", Endpoint::Ticket),
+    ("POST", "/api/tickets/{id}/unlock", Endpoint::TicketUnlock),
     ("GET", "/api/tickets/{id}/signed", Endpoint::SignedTicket),
     (
         "POST",

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::account::AccountId;
-use crate::ticket::{NewTicket, Ticket, TicketId, TicketStore, TicketUse};
+use crate::ticket::{CodeAttempt, CodeLock, NewTicket, Ticket, TicketId, TicketStore, TicketUse};
 
 impl TicketStore for MemoryStore {
     fn create_ticket(&self, ticket: NewTicket, now: Timestamp) -> Result<Ticket> {
@@ -30,6 +30,19 @@ impl TicketStore for MemoryStore {
         now: Timestamp,
     ) -> Result<TicketUse> {
         Ok(self.tickets()?.use_ticket(id, step, by, single_entry, now))
+    }
+
+    fn count_code_attempt(
+        &self,
+        id: TicketId,
+        lock: CodeLock,
+        now: Timestamp,
+    ) -> Result<CodeAttempt> {
+        Ok(self.tickets()?.count_code_attempt(id, lock, now))
+    }
+
+    fn unlock_ticket(&self, id: TicketId) -> Result<bool> {
+        Ok(self.tickets()?.unlock_ticket(id))
     }
 
     fn purge_ticket_state(&self, now: Timestamp) -> Result<u64> {

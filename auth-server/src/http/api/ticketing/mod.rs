@@ -29,8 +29,8 @@ use crate::http::ApiError;
 use crate::http::{Body, Endpoint};
 use events::{add_to_roster, create_event, list_events, list_roster, show_event, update_event};
 use tickets::{
-    issue_ticket, mint_for_holder, revoke_ticket, signed_ticket, verify_signed_ticket,
-    verify_ticket,
+    issue_ticket, mint_for_holder, revoke_ticket, signed_ticket, unlock_ticket,
+    verify_signed_ticket, verify_ticket,
 };
 use users::{login, logout, me, register, show_user, update_user};
 
@@ -83,6 +83,9 @@ pub async fn handle(
                 }
                 (Endpoint::Ticket, Method::DELETE, Some(id)) => {
                     revoke_ticket(app, &caller, id).await
+                }
+                (Endpoint::TicketUnlock, Method::POST, Some(id)) => {
+                    unlock_ticket(app, &caller, id).await
                 }
                 (Endpoint::SignedTicket, Method::GET, Some(id)) => {
                     signed_ticket(app, &caller, &request, id).await

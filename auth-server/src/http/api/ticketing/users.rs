@@ -6,7 +6,7 @@ use std::sync::Arc;
 use auth_core::account::{self, Action, Forbidden, Role, UserPatch, UserSpec};
 use auth_core::Clock;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, RETRY_AFTER, SET_COOKIE};
+use hyper::header::{HeaderValue, SET_COOKIE};
 use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
@@ -118,17 +118,10 @@ pub(super) async fn login(app: &Arc<App>, request: Request<Incoming>, peer: Sock
     let attempt = match app.ticketing.login_limiter.begin(&username, ip, now) {
         Ok(attempt) => attempt,
         Err(throttled) => {
-            let mut error = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_attempts",
+            return Err(ApiError::too_many_attempts(
                 "too many failed logins: wait before trying again",
-                None,
-            );
-            let wait = throttled.retry_after.as_secs().max(1).to_string();
-            if let Ok(value) = HeaderValue::from_str(&wait) {
-                error = error.with_header(RETRY_AFTER, value);
-            }
-            return Err(error);
+                throttled.retry_after,
+            ))
         }
     };
     let name = username.clone();
