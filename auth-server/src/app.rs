@@ -24,6 +24,8 @@ pub struct App {
     /// The same cache as `stores.tokens`, typed, for its background revalidation.
     pub token_cache: Arc<CachedTokens>,
     pub access_log: Option<AccessLogWriter>,
+    /// See [`Config::access_log_retention`].
+    pub access_log_retention: Option<Duration>,
     pub max_response_time: Duration,
     pub fail_mode: FailMode,
     pub api_keys: Vec<ApiKey>,
@@ -88,6 +90,7 @@ impl App {
             signing,
             page_policy: crate::http::pages::policy(&config.player_url_template),
             access_log,
+            access_log_retention: config.access_log_retention,
             max_response_time: config.max_response_time,
             fail_mode: config.fail_mode,
             api_keys: config.api_keys.clone(),

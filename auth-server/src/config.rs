@@ -83,6 +83,9 @@ pub struct Config {
     pub fail_mode: FailMode,
     pub log_level: log::LevelFilter,
     pub enable_access_logs: bool,
+    /// How long access log records are kept (`ACCESS_LOG_RETENTION`, days); older ones are
+    /// purged in the background. `None` (0 days): kept for ever.
+    pub access_log_retention: Option<Duration>,
     pub api_host: IpAddr,
     pub api_port: u16,
     /// Keys of the management API. Never logged or printed. Empty: loopback clients only.
@@ -250,6 +253,10 @@ impl Config {
             },
             log_level: parse_log_level(get("LOG_LEVEL", &o.log_level))?,
             enable_access_logs: parse_bool("ENABLE_ACCESS_LOGS", get("ENABLE_ACCESS_LOGS", &o.enable_access_logs), true)?,
+            access_log_retention: match count("ACCESS_LOG_RETENTION", get("ACCESS_LOG_RETENTION", &None), 30, 0, 36_500)? {
+                0 => None,
+                days => Some(Duration::from_secs(u64::from(days) * 86_400)),
+            },
             api_host: match get("API_HOST", &o.api_host) {
                 None => IpAddr::from([127, 0, 0, 1]),
                 Some(host) if host.eq_ignore_ascii_case("localhost") => IpAddr::from([127, 0, 0, 1]),
@@ -696,6 +703,10 @@ mod tests {
         assert_eq!(config.max_response_time, Duration::from_millis(2500));
         assert_eq!(config.log_level, log::LevelFilter::Info);
         assert!(config.enable_access_logs);
+        assert_eq!(
+            config.access_log_retention,
+            Some(Duration::from_secs(30 * 86_400))
+        );
         assert_eq!(config.api_port, 8080);
         assert_eq!(config.fail_mode, FailMode::Deny);
         assert!(config.api_keys.is_empty());

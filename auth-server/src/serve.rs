@@ -71,6 +71,7 @@ async fn serve(
     let purge = tokio::spawn(purge_expired_sessions(Arc::clone(&app), cleanup_interval));
     let revalidate = tokio::spawn(revalidate_token_cache(Arc::clone(&app)));
     let reload_keys = tokio::spawn(reload_signing_keys(Arc::clone(&app)));
+    let expire_logs = tokio::spawn(purge_old_access_logs(Arc::clone(&app)));
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder
@@ -107,6 +108,7 @@ async fn serve(
     purge.abort();
     revalidate.abort();
     reload_keys.abort();
+    expire_logs.abort();
     tokio::select! {
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(DRAIN_TIMEOUT) => log::warn!("some connections were still open after {DRAIN_TIMEOUT:?}; closing them"),
@@ -158,6 +160,30 @@ async fn reload_signing_keys(app: Arc<App>) {
                 "reloading the signing keys failed (the previous keys stay in use): {err}"
             ),
             Err(err) => log::warn!("signing key reload task failed: {err}"),
+        }
+    }
+}
+
+/// How often access log records past `ACCESS_LOG_RETENTION` are deleted (and once at start).
+const ACCESS_LOG_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Deletes access log records older than `ACCESS_LOG_RETENTION`, so that the log (which every
+/// decision writes to, refused ones included) cannot grow without bound.
+async fn purge_old_access_logs(app: Arc<App>) {
+    let Some(retention) = app.access_log_retention else {
+        return;
+    };
+    let mut ticker = tokio::time::interval(ACCESS_LOG_PURGE_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let log = Arc::clone(&app.stores.access_log);
+        let before = app.clock().now().saturating_sub(retention);
+        match tokio::task::spawn_blocking(move || log.purge_access_logs(before)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(purged)) => log::info!("purged {purged} access log records past retention"),
+            Ok(Err(err)) => log::warn!("purging old access log records failed: {err}"),
+            Err(err) => log::warn!("access log purge task failed: {err}"),
         }
     }
 }

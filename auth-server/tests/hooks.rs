@@ -646,3 +646,92 @@ fn srs_documented_bodies() {
         400
     );
 }
+
+/// A stream name longer than 1,024 bytes, or with a `.` or `..` segment, is a 400 at every
+/// adapter: it never reaches the decision (so `sports/*` cannot match `sports/../movies`), nor
+/// the access log, which only records decisions.
+#[test]
+fn stream_names_too_long_or_with_dot_segments_are_refused_at_every_adapter() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::sqlite(&db);
+    server.token(TokenSpec {
+        allowed_streams: vec!["sports/*".into()],
+        ..spec("sports-viewer-1", "viewer")
+    });
+    let long = "a".repeat(1025);
+    let token = "sports-viewer-1";
+    type Ask<'a> = Box<dyn Fn(&str) -> Reply + 'a>;
+    let asks: Vec<(&str, Ask<'_>)> = vec![
+        (
+            "flussonic",
+            Box::new(|name: &str| {
+                let query = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("name", name)
+                    .append_pair("ip", "192.0.2.1")
+                    .append_pair("proto", "hls")
+                    .append_pair("token", token)
+                    .finish();
+                server.get(&format!("/auth?{query}"))
+            }),
+        ),
+        (
+            "nginx-rtmp",
+            Box::new(|name: &str| {
+                let name: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
+                let body = rtmp("play", 7, &name, &format!("token={token}"));
+                server.post("/hooks/nginx-rtmp", FORM, &body)
+            }),
+        ),
+        (
+            "nginx-auth",
+            Box::new(|name: &str| {
+                let uri = format!("/hls/{name}.m3u8?token={token}");
+                let headers = [("X-Original-URI", uri.as_str()), ("X-Real-IP", "192.0.2.1")];
+                server.call("GET", "/hooks/nginx-auth", &headers, None)
+            }),
+        ),
+        (
+            "mediamtx",
+            Box::new(|name: &str| {
+                let body = json!({"user": "", "password": "", "token": token, "ip": "192.0.2.1",
+                                  "action": "read", "path": name, "protocol": "rtsp", "id": null,
+                                  "query": ""});
+                server.post("/hooks/mediamtx", "application/json", &body.to_string())
+            }),
+        ),
+        (
+            "srs",
+            Box::new(|name: &str| {
+                let body = json!({"server_id": "s", "service_id": "x", "action": "on_play",
+                                  "client_id": "c1", "ip": "192.0.2.1", "vhost": "v", "app": "live",
+                                  "stream": name, "param": format!("?token={token}")});
+                server.post("/hooks/srs", "application/json", &body.to_string())
+            }),
+        ),
+    ];
+    for (adapter, ask) in &asks {
+        let fine = ask(if *adapter == "nginx-auth" {
+            "live"
+        } else {
+            "sports/live"
+        });
+        let refused_fine = fine.status == 403 && reason(&fine) == "stream_not_allowed";
+        // nginx-auth reads `live` from `/hls/live.m3u8`, outside `sports/*`: a 403, not a 400.
+        assert!(
+            fine.status / 100 == 2 || (*adapter == "nginx-auth" && refused_fine),
+            "{adapter}: {} {}",
+            fine.status,
+            fine.body
+        );
+        for name in [long.as_str(), "sports/../movies", "sports/./x"] {
+            let reply = ask(name);
+            assert_eq!(reply.status, 400, "{adapter} {name:.20}: {}", reply.body);
+            assert_eq!(reply.json()["error"], "invalid_request", "{adapter}");
+            assert!(
+                reply.body.len() < 200,
+                "the name is not echoed: {}",
+                reply.body
+            );
+        }
+    }
+}

@@ -856,6 +856,26 @@ pub fn access_logs_filter_page_and_count(store: &dyn Store) {
     assert_eq!((stats.allowed, stats.denied), (0, 3));
     assert_eq!(stats.denied_by_reason.get("ip_not_allowed"), Some(&2));
     assert_eq!(stats.denied_by_reason.get("token_not_found"), Some(&1));
+
+    // Retention: records before the cut go, later ones stay, and new ids never repeat.
+    let cut = T0.saturating_add(Duration::from_secs(3));
+    assert_eq!(store.purge_access_logs(cut).unwrap(), 2);
+    assert_eq!(store.purge_access_logs(cut).unwrap(), 0);
+    store
+        .append_access_logs(&[entry(5, AccessResult::Allowed, None, "news")])
+        .unwrap();
+    let kept = store.access_logs(&AccessLogFilter::default()).unwrap();
+    let kept: Vec<_> = kept
+        .items
+        .iter()
+        .map(|r| (r.id, r.entry.token_id))
+        .collect();
+    assert_eq!(kept.len(), 3);
+    assert_eq!(
+        kept[1..],
+        [(all.items[0].id, Some(4)), (all.items[1].id, Some(3))]
+    );
+    assert!(kept[0].0 > all.items[0].id, "{kept:?}");
 }
 
 pub fn stats_count_live_sessions_per_stream(store: &dyn Store) {

@@ -360,6 +360,16 @@ pub fn loose_text(value: Value) -> Option<String> {
     }
 }
 
+/// `name`, read from the request's `field`, as a stream name; else why not, without the name
+/// (it may be long). Every adapter asks, so a name no stream can have never reaches the
+/// decision or the access log ([`auth_core::token::check_stream_name`]).
+pub fn stream_name(field: &str, name: String) -> Result<String, String> {
+    match auth_core::token::check_stream_name(&name) {
+        Ok(()) => Ok(name),
+        Err(why) => Err(format!("`{field}` is not a stream name: {why}")),
+    }
+}
+
 /// Accepts `1.2.3.4`, `2001:db8::1` and the bracketed `[2001:db8::1]`.
 pub fn parse_ip(text: &str) -> Option<IpAddr> {
     let text = text.trim();

@@ -171,7 +171,7 @@ fn parse(headers: &HeaderMap, trust_stream_header: bool) -> Result<Parsed, Strin
     Ok(Parsed {
         request: HookRequest {
             token,
-            stream,
+            stream: hook::stream_name("stream", stream)?,
             ip,
             proto: "hls".to_owned(),
             request_type: RequestType::NewSession,

@@ -99,7 +99,7 @@ fn core_spec() -> Value {
             "X-UserId": {"schema": {"type": "string"}},
             "X-Max-Sessions": {"description": "Omitted for unlimited tokens", "schema": {"type": "integer"}},
             "X-AuthDuration": {"schema": {"type": "integer"}}}},
-        "400": error_ref("Missing `name` or `ip`, or `ip` is not an address"),
+        "400": error_ref("invalid_request: missing `name` or `ip`, `ip` is not an address, or `name` is not a stream name (longer than 1,024 bytes, or a `.` or `..` segment)"),
         "403": {"description": "Denied", "headers": {"X-AuthDuration": {"schema": {"type": "integer"}}},
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Denial"}}}},
         "413": error_ref("Body over 64 KiB"),
@@ -361,7 +361,7 @@ fn hook_paths(auth_query: &[Value], auth_responses: &Value) -> Value {
         .collect();
     let rtmp_responses = json!({
         "200": {"description": "Allowed (or a connect/done call, always answered 200)"},
-        "400": error_ref("Missing or malformed `call`, `addr` or `name`"),
+        "400": error_ref("invalid_request: missing or malformed `call`, `addr` or `name` (a stream name is at most 1,024 bytes, with no `.` or `..` segment)"),
         "403": denied("Denied: nginx-rtmp drops the client (on update: cuts the live stream)")});
     json!({
         "/auth/publish": {
@@ -388,7 +388,7 @@ fn hook_paths(auth_query: &[Value], auth_responses: &Value) -> Value {
                     {"name": "X-Stream-Name", "in": "header", "required": false, "schema": {"type": "string"}}],
                 "responses": {
                     "204": {"description": "Allowed", "headers": {"X-UserId": {"schema": {"type": "string"}}}},
-                    "400": error_ref("A required header is missing (nginx answers 500: a configuration error)"),
+                    "400": error_ref("invalid_request: a required header is missing (nginx answers 500: a configuration error), or the path names no stream nginx-rtmp could have written (a stream name is at most 1,024 bytes, with no `.` or `..` segment)"),
                     "401": denied("No token"),
                     "403": denied("Denied")}}
         },
@@ -397,7 +397,7 @@ fn hook_paths(auth_query: &[Value], auth_responses: &Value) -> Value {
                 "requestBody": json_body(&["user", "password", "token", "ip", "action", "path", "protocol", "id", "query"]),
                 "responses": {
                     "200": {"description": "Allowed"},
-                    "400": error_ref("Not a JSON object, or `action`, `ip` or `path` missing"),
+                    "400": error_ref("invalid_request: not a JSON object, `action`, `ip` or `path` missing, or `path` is not a stream name (longer than 1,024 bytes, or a `.` or `..` segment)"),
                     "403": denied("Denied; `api`, `metrics` and `pprof` are always refused (error action_not_allowed)")}}
         },
         "/hooks/srs": {
@@ -405,7 +405,7 @@ fn hook_paths(auth_query: &[Value], auth_responses: &Value) -> Value {
                 "requestBody": json_body(&["action", "server_id", "client_id", "ip", "vhost", "app", "stream", "param", "tcUrl"]),
                 "responses": {
                     "200": {"description": "Allowed: {\"code\":0}"},
-                    "400": error_ref("Not a JSON object, or a required field missing"),
+                    "400": error_ref("invalid_request: not a JSON object, a required field missing, or `stream` is not a stream name (longer than 1,024 bytes, or a `.` or `..` segment)"),
                     "403": denied("Denied; the body also carries a non-zero `code`")}}
         }
     })
