@@ -73,6 +73,9 @@ impl App {
         // runtime: a blocking call must not run on a reactor thread).
         let signing = Signing::load(config, &hasher, stores.signing_keys.as_ref())
             .map_err(|e| io::Error::other(format!("cannot load the signing keys: {e}")))?;
+        signing
+            .refresh_revocations(stores.signing_keys.as_ref(), clock.now())
+            .map_err(|e| io::Error::other(format!("cannot load the revoked tokens: {e}")))?;
         let authorizer = Authorizer::from_parts(
             Arc::clone(&stores.tokens),
             Arc::clone(&stores.sessions),
@@ -80,7 +83,8 @@ impl App {
             hasher,
             config.session_policy(),
         )
-        .with_signed_keys(Arc::clone(signing.ring()));
+        .with_signed_keys(Arc::clone(signing.ring()))
+        .with_revocations(Arc::clone(signing.revocations()));
         Ok(App {
             control: crate::control::Control::new(config.control.clone()),
             ticketing,

@@ -70,6 +70,7 @@ async fn serve(
 ) {
     let purge = tokio::spawn(purge_expired_sessions(Arc::clone(&app), cleanup_interval));
     let revalidate = tokio::spawn(revalidate_token_cache(Arc::clone(&app)));
+    let revocations = tokio::spawn(refresh_revocations(Arc::clone(&app)));
     let reload_keys = tokio::spawn(reload_signing_keys(Arc::clone(&app)));
     let expire_logs = tokio::spawn(purge_old_access_logs(Arc::clone(&app)));
     let graceful = GracefulShutdown::new();
@@ -107,6 +108,7 @@ async fn serve(
     drop(listener);
     purge.abort();
     revalidate.abort();
+    revocations.abort();
     reload_keys.abort();
     expire_logs.abort();
     tokio::select! {
@@ -140,6 +142,29 @@ async fn revalidate_token_cache(app: Arc<App>) {
             Ok(Ok(())) => {}
             Ok(Err(err)) => log::warn!("revalidating the token cache failed: {err}"),
             Err(err) => log::warn!("token cache task failed: {err}"),
+        }
+    }
+}
+
+/// Picks up signed tokens revoked elsewhere (another node, the CLI), at the pace the token
+/// cache notices token changes: the hot path never reads the store for them.
+async fn refresh_revocations(app: Arc<App>) {
+    let mut ticker = tokio::time::interval(CachedTokens::DEFAULT_RECHECK / 2);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let app = Arc::clone(&app);
+        let refresh = tokio::task::spawn_blocking(move || {
+            let now = app.clock().now();
+            app.signing
+                .refresh_revocations(app.stores.signing_keys.as_ref(), now)
+        });
+        match refresh.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => log::warn!(
+                "refreshing the revoked tokens failed (the last ones known stay refused): {err}"
+            ),
+            Err(err) => log::warn!("revoked tokens task failed: {err}"),
         }
     }
 }
@@ -219,6 +244,12 @@ async fn purge_expired_sessions(app: Arc<App>, every: Duration) {
         match tokio::task::spawn_blocking(move || ticketing.purge_ticket_state(now)).await {
             Ok(Ok(_)) => {}
             Ok(Err(err)) => log::warn!("purging old ticket state failed: {err}"),
+            Err(err) => log::warn!("purge task failed: {err}"),
+        }
+        let keys = Arc::clone(&app.stores.signing_keys);
+        match tokio::task::spawn_blocking(move || keys.purge_signed_revocations(now)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => log::warn!("purging lapsed token revocations failed: {err}"),
             Err(err) => log::warn!("purge task failed: {err}"),
         }
     }

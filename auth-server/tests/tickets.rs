@@ -1837,3 +1837,93 @@ fn door_codes_cannot_be_guessed() {
     assert_eq!(reply.json()["error"], "too_many_attempts");
     assert!(reply.header("retry-after").is_some());
 }
+
+/// A revoked ticket's playback tokens, and a token revoked by its id, are refused from then on
+/// (`token_revoked`), whatever stream they ask for next: at once on the node that revoked, and
+/// within a refresh (about a second) on another node sharing the database.
+#[test]
+fn revoked_playback_tokens_are_refused_on_every_node() {
+    let (_dir, db) = temp_db();
+    let (server, _) = signing_server(&db);
+    let other = server_with(keyed_config(&db), &db, Arc::new(ManualClock::new(T0)));
+    let (user_id, user) = account(&server, "revokee", "user");
+    let ev = event(
+        &server,
+        "Revoked",
+        T0.saturating_sub(Duration::from_secs(60)),
+        2,
+        json!({}),
+    );
+    add(&server, ev, "users", user_id);
+    let (ticket, _) = issue(&server, As::Bearer(&user), ev, None);
+    let mint = |server: &TestServer, who: As<'_>, body: Value| {
+        let reply = send(server, who, "POST", "/api/playback-tokens", Some(body));
+        assert_status(&reply, 201, "mint");
+        reply.json()
+    };
+    let held = mint(&server, As::Bearer(&user), json!({"ticket_id": ticket}));
+    let held = held["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        server.auth(&play(&held, "conf/a", "p1")).verdict(),
+        "allowed"
+    );
+    let eventually = |node: &TestServer, token: &str, stream: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let verdict = node.auth(&play(token, stream, "p9")).verdict();
+            if verdict == "token_revoked" || std::time::Instant::now() > deadline {
+                return verdict;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    let revoke = send(
+        &server,
+        As::Key(RW),
+        "DELETE",
+        &format!("/api/tickets/{ticket}"),
+        None,
+    );
+    assert_status(&revoke, 204, "revoke the ticket");
+    assert_eq!(
+        server.auth(&play(&held, "conf/b", "p2")).verdict(),
+        "token_revoked",
+        "a new session, on another stream, is refused at once"
+    );
+    assert_eq!(eventually(&other, &held, "conf/c"), "token_revoked");
+
+    // One token by its id, revoked on the other node; unlimited, so decided with no store call.
+    let minted = mint(
+        &other,
+        As::Key(RW),
+        json!({"user_id": "guest", "streams": ["conf/*"]}),
+    );
+    let token = minted["token"].as_str().unwrap();
+    let jti = minted["claims"]["jti"].as_str().unwrap();
+    assert_eq!(
+        server.auth(&play(token, "conf/a", "q1")).verdict(),
+        "allowed"
+    );
+    let revoke = |body: Value| {
+        send(
+            &other,
+            As::Key(RW),
+            "POST",
+            "/api/playback-tokens/revoke",
+            Some(body),
+        )
+    };
+    assert_status(
+        &revoke(json!({"jti": jti, "group": "x"})),
+        400,
+        "one of the two",
+    );
+    assert_status(&revoke(json!({})), 400, "one of the two");
+    assert_status(&revoke(json!({"jti": jti})), 204, "revoke by id");
+    assert_eq!(
+        other.auth(&play(token, "conf/a", "q2")).verdict(),
+        "token_revoked"
+    );
+    assert_eq!(eventually(&server, token, "conf/a"), "token_revoked");
+}

@@ -13,6 +13,7 @@ use crate::clock::{Clock, Timestamp};
 use crate::error::Result;
 use crate::secret::{SecretDigest, TokenHasher};
 use crate::session::{session_key, SessionOwner, SessionPolicy, SessionStore};
+use crate::signed_token::revocations::RevocationSet;
 use crate::signed_token::{is_signed, Claims, KeyRing, Kind, Rejection, SharedKeyRing};
 use crate::token::TokenStore;
 
@@ -24,6 +25,7 @@ pub struct Authorizer {
     hasher: TokenHasher,
     policy: SessionPolicy,
     signed_keys: Arc<SharedKeyRing>,
+    revocations: Arc<RevocationSet>,
 }
 
 /// The outcome of [`Authorizer::start`].
@@ -104,6 +106,7 @@ impl Authorizer {
             hasher,
             policy,
             signed_keys: Arc::default(),
+            revocations: Arc::default(),
         }
     }
 
@@ -116,6 +119,17 @@ impl Authorizer {
 
     pub fn signed_keys(&self) -> &Arc<SharedKeyRing> {
         &self.signed_keys
+    }
+
+    /// Refuse signed tokens this set names (`token_revoked`); keep it current with
+    /// [`RevocationSet::refresh`]. Without it no signed token is refused as revoked.
+    pub fn with_revocations(mut self, revocations: Arc<RevocationSet>) -> Self {
+        self.revocations = revocations;
+        self
+    }
+
+    pub fn revocations(&self) -> &Arc<RevocationSet> {
+        &self.revocations
     }
 
     pub fn hasher(&self) -> &TokenHasher {
@@ -146,13 +160,18 @@ impl Authorizer {
     ) -> std::result::Result<Claims, Rejection> {
         const PLAYBACK: &[Kind] = &[Kind::Playback];
         const SEGMENT: &[Kind] = &[Kind::Playback, Kind::Segment];
-        ring.verify_kinds(
+        let claims = ring.verify_kinds(
             request.token.unwrap_or_default(),
             now,
             if request.segment { SEGMENT } else { PLAYBACK },
             Some(request.ip),
             Some(request.stream),
-        )
+        )?;
+        // From memory: no store read on this path (see `signed_token::revocations`).
+        if self.revocations.refuses(&claims, now) {
+            return Err(Rejection::Revoked);
+        }
+        Ok(claims)
     }
 
     /// Starts deciding `request` without blocking: an async server calls this on its reactor

@@ -101,6 +101,8 @@ pub enum DenyReason {
     /// A genuine signed token meant for another use (an e-ticket; a segment token anywhere but on
     /// a segment).
     WrongKind,
+    /// A signed token revoked before it expired (by its session group or its id).
+    TokenRevoked,
 }
 
 /// A refused signed token's reason, in the same vocabulary as stored tokens where one exists.
@@ -111,6 +113,7 @@ impl From<Rejection> for DenyReason {
             Rejection::UnknownKey => DenyReason::UnknownKey,
             Rejection::BadSignature => DenyReason::BadSignature,
             Rejection::WrongKind => DenyReason::WrongKind,
+            Rejection::Revoked => DenyReason::TokenRevoked,
             Rejection::Expired => DenyReason::TokenExpired,
             Rejection::NotYetValid => DenyReason::TokenNotYetValid,
             Rejection::IpMismatch => DenyReason::IpNotAllowed,
@@ -120,7 +123,7 @@ impl From<Rejection> for DenyReason {
 }
 
 impl DenyReason {
-    pub const ALL: [DenyReason; 17] = [
+    pub const ALL: [DenyReason; 18] = [
         DenyReason::TokenMissing,
         DenyReason::TokenNotFound,
         DenyReason::TokenSuspended,
@@ -138,6 +141,7 @@ impl DenyReason {
         DenyReason::WrongKind,
         DenyReason::ActionNotAllowed,
         DenyReason::SessionBanned,
+        DenyReason::TokenRevoked,
     ];
 
     pub fn code(self) -> &'static str {
@@ -159,6 +163,7 @@ impl DenyReason {
             DenyReason::UnknownKey => Rejection::UnknownKey.code(),
             DenyReason::BadSignature => Rejection::BadSignature.code(),
             DenyReason::WrongKind => Rejection::WrongKind.code(),
+            DenyReason::TokenRevoked => Rejection::Revoked.code(),
         }
     }
 
@@ -201,6 +206,7 @@ impl DenyReason {
             DenyReason::UnknownKey => Rejection::UnknownKey.message().to_owned(),
             DenyReason::BadSignature => Rejection::BadSignature.message().to_owned(),
             DenyReason::WrongKind => Rejection::WrongKind.message().to_owned(),
+            DenyReason::TokenRevoked => Rejection::Revoked.message().to_owned(),
         }
     }
 }

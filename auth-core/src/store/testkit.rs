@@ -1162,6 +1162,39 @@ pub fn concurrent_signed_admission_never_over_admits(store: Arc<dyn Store>) {
     assert_eq!(admitted, MAX as usize);
 }
 
+/// Signed token revocations: stored for every node, each moving the mark; lapsed ones are
+/// neither listed nor kept; the mark never comes back to a value seen with other rows behind it.
+pub fn signed_revocations_move_the_mark_and_lapse(store: &dyn Store) {
+    use crate::signed_token::revocations::{Revocation, Revoked};
+    let revocation = |revoked, minutes: u64| Revocation {
+        revoked,
+        until: T0.saturating_add(Duration::from_secs(60 * minutes)),
+    };
+    let start = store.signed_revocation_mark().unwrap();
+    assert!(store.signed_revocations(T0).unwrap().is_empty());
+    let group = revocation(Revoked::Group("ticket:7".into()), 10);
+    let token = revocation(Revoked::Token("jti-1".into()), 20);
+    store.revoke_signed(&group).unwrap();
+    let first = store.signed_revocation_mark().unwrap();
+    assert!(first > start);
+    store.revoke_signed(&token).unwrap();
+    let second = store.signed_revocation_mark().unwrap();
+    assert!(second > first);
+    assert_eq!(
+        store.signed_revocations(T0).unwrap(),
+        [group.clone(), token.clone()]
+    );
+    let at_10 = T0.saturating_add(Duration::from_secs(600));
+    let in_force = store.signed_revocations(at_10).unwrap();
+    assert_eq!(in_force, std::slice::from_ref(&token));
+    assert_eq!(store.purge_signed_revocations(at_10).unwrap(), 1);
+    assert_eq!(store.signed_revocations(T0).unwrap(), [token]);
+    store
+        .revoke_signed(&revocation(Revoked::Token("jti-2".into()), 30))
+        .unwrap();
+    assert!(store.signed_revocation_mark().unwrap() > second);
+}
+
 pub fn signing_keys_persist_retire_and_never_reuse_ids(store: &dyn Store) {
     use crate::signed_token::keys::KeyVault;
     use crate::signed_token::{Algorithm, Claims, Kind, Rejection};
@@ -1991,6 +2024,10 @@ macro_rules! store_suite {
         #[test]
         fn signing_keys_persist_retire_and_never_reuse_ids() {
             c::signing_keys_persist_retire_and_never_reuse_ids(c::held($make).store());
+        }
+        #[test]
+        fn signed_revocations_move_the_mark_and_lapse() {
+            c::signed_revocations_move_the_mark_and_lapse(c::held($make).store());
         }
     };
 }

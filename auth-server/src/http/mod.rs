@@ -61,6 +61,8 @@ pub enum Endpoint {
     Stats,
     // Signed tokens (see `api::playback`).
     PlaybackTokens,
+    /// Revoking signed tokens by id or session group.
+    PlaybackRevocations,
     SigningKeys,
     // Edge tokens (see `jwks` and `api::edge_urls`).
     Jwks,
@@ -186,6 +188,11 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
         Endpoint::SignedTicketVerify,
     ),
     ("POST", "/api/playback-tokens", Endpoint::PlaybackTokens),
+    (
+        "POST",
+        "/api/playback-tokens/revoke",
+        Endpoint::PlaybackRevocations,
+    ),
     ("GET", "/api/signing-keys", Endpoint::SigningKeys),
     ("GET", "/.well-known/jwks.json", Endpoint::Jwks),
     ("POST", "/api/edge-urls", Endpoint::EdgeUrls),

@@ -77,6 +77,7 @@ pub async fn handle(
         (Endpoint::Stats, Method::GET, _) => access_logs::stats(app, &request).await,
         (Endpoint::Metrics, Method::GET, _) => Ok(super::metrics::scrape(app).await),
         (Endpoint::PlaybackTokens, Method::POST, _) => playback::mint(app, request).await,
+        (Endpoint::PlaybackRevocations, Method::POST, _) => playback::revoke(app, request).await,
         (Endpoint::SigningKeys, Method::GET, _) => playback::keys(app).await,
         (Endpoint::EdgeUrls, Method::POST, _) => edge_urls::sign(app, request).await,
         _ => Err(ApiError::not_found("no such endpoint")),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use auth_core::account::Action;
 use auth_core::event::{Event, EventId};
 use auth_core::session::{Cut, SessionOwner};
+use auth_core::signed_token::revocations::Revoked;
 use auth_core::ticket::playback::session_group;
 use auth_core::ticket::{self, playback, qr, signed, Reason, Ticket, TicketId, Verdict};
 use auth_core::Clock;
@@ -230,7 +231,12 @@ pub(super) async fn revoke_ticket(app: &Arc<App>, caller: &Caller, id: i64) -> A
         // their live sessions (one session group) are cut, and banned from their streams for as
         // long as those tokens can live (no later than the event's end).
         let ends_at = app.stores.ticketing.event(event_id)?.map(|e| e.ends_at);
-        let owner = SessionOwner::group(&session_group(id));
+        let group = session_group(id);
+        // And refused from now on, on every node, whatever stream or address they try next.
+        let keys = app.stores.signing_keys.as_ref();
+        app.signing
+            .revoke(keys, Revoked::Group(group.clone()), now)?;
+        let owner = SessionOwner::group(&group);
         app.stores
             .sessions
             .cut_sessions(&Cut::Owner(owner), ends_at, now)
