@@ -46,6 +46,12 @@ pub struct Signing {
     edge: EdgeSecrets,
 }
 
+/// Until when a revocation made at `now` must last: as long as any playback token it names can
+/// still be accepted (the longest lifetime, plus the clock leeway).
+pub fn revocation_until(leeway: Duration, now: Timestamp) -> Timestamp {
+    now.saturating_add(Duration::from_secs(MAX_PLAYBACK_TOKEN_TTL) + leeway)
+}
+
 /// A minted playback token, as the API and the CLI show it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Minted {
@@ -108,21 +114,25 @@ impl Signing {
     }
 
     /// Refuses every signed token `revoked` names from now on, on this node at once and on the
-    /// others at their next refresh; kept as long as any token it names can live.
+    /// others at their next refresh.
     pub fn revoke(
         &self,
         store: &dyn SigningKeyStore,
         revoked: Revoked,
         now: Timestamp,
     ) -> auth_core::Result<()> {
-        let lifetime = Duration::from_secs(MAX_PLAYBACK_TOKEN_TTL) + self.leeway;
         let revocation = Revocation {
             revoked,
-            until: now.saturating_add(lifetime),
+            until: revocation_until(self.leeway, now),
         };
         store.revoke_signed(&revocation)?;
         self.revocations.add(revocation);
         Ok(())
+    }
+
+    /// Until when a revocation made at `now` must last (see [`revocation_until`]).
+    pub fn revocation_until(&self, now: Timestamp) -> Timestamp {
+        revocation_until(self.leeway, now)
     }
 
     pub fn current(&self) -> Arc<KeyRing> {

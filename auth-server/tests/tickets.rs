@@ -1552,16 +1552,16 @@ fn a_ticket_holder_mints_a_playback_token_bounded_by_the_ticket() {
         "a revoked ticket",
     );
     // Revoking reaches the live player of a token minted from the ticket: its session is cut,
-    // and the ticket's tokens are banned from that stream until the event ends.
+    // and every token of the ticket is refused from then on.
     let recheck = [
         play(token, "conf/main", "p5"),
         vec![("request_type", "update_session")],
     ]
     .concat();
-    assert_eq!(server.auth(&recheck).verdict(), "session_terminated");
+    assert_eq!(server.auth(&recheck).verdict(), "token_revoked");
     assert_eq!(
         server.auth(&play(second, "conf/main", "p6")).verdict(),
-        "session_banned",
+        "token_revoked",
         "nor may another token of the ticket take its place"
     );
     let live = send(&server, As::Key(RW), "GET", "/api/sessions", None).json();
@@ -1926,4 +1926,74 @@ fn revoked_playback_tokens_are_refused_on_every_node() {
         "token_revoked"
     );
     assert_eq!(eventually(&server, token, "conf/a"), "token_revoked");
+}
+
+/// Changing one's own password takes the current one; an administrator resetting another
+/// account's does not. A change ends every access token issued before it.
+#[test]
+fn a_password_change_needs_the_current_one_and_ends_older_logins() {
+    let (_dir, db) = temp_db();
+    let server = server(&db);
+    let (id, first) = account(&server, "changer", "user");
+    let second = login(&server, "changer");
+    let me = |token: &str| send(&server, As::Bearer(token), "GET", "/api/me", None).status;
+    assert_eq!((me(&first), me(&second)), (200, 200));
+    server.clock.advance(Duration::from_secs(5));
+    let path = format!("/api/users/{id}");
+    let change =
+        |token: &str, body: Value| send(&server, As::Bearer(token), "PATCH", &path, Some(body));
+    let new_password = "a brand new passphrase";
+    let missing = change(&first, json!({"password": new_password}));
+    assert_status(&missing, 400, "no current_password");
+    assert_eq!(missing.json()["field"], "current_password");
+    let wrong = change(
+        &first,
+        json!({"password": new_password, "current_password": "not the password"}),
+    );
+    assert_status(&wrong, 403, "a wrong current_password");
+    assert_eq!(wrong.json()["error"], "invalid_credentials");
+    assert_eq!(me(&first), 200, "a refused change ends nothing");
+    let changed = change(
+        &first,
+        json!({"password": new_password, "current_password": PASSWORD}),
+    );
+    assert_status(&changed, 200, "the change");
+    assert_eq!(
+        (me(&first), me(&second)),
+        (401, 401),
+        "every login before the change is over"
+    );
+    let reply = send(
+        &server,
+        As::Nobody,
+        "POST",
+        "/api/login",
+        Some(json!({"username": "changer", "password": new_password})),
+    );
+    assert_status(&reply, 200, "login with the new password");
+    let fresh = reply.json()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(me(&fresh), 200);
+
+    // An administrator resets it without knowing it; that too ends the logins before.
+    server.clock.advance(Duration::from_secs(5));
+    let reset = send(
+        &server,
+        As::Key(RW),
+        "PATCH",
+        &path,
+        Some(json!({"password": "reset by the admin 42"})),
+    );
+    assert_status(&reset, 200, "an administrator's reset");
+    assert_eq!(me(&fresh), 401);
+    // Names need no password.
+    let (_, other) = account(&server, "renamer", "user");
+    let rename = send(
+        &server,
+        As::Bearer(&other),
+        "PATCH",
+        &format!("/api/users/{}", id + 1),
+        Some(json!({"first_name": "Renamed"})),
+    );
+    assert_status(&rename, 200, "a rename");
+    assert_eq!(me(&other), 200, "a rename ends no login");
 }

@@ -296,6 +296,49 @@ pub fn issue(
     })
 }
 
+/// What [`revoke`] did: the revocation of the ticket's playback tokens (to add to a node's
+/// [`crate::signed_token::revocations::RevocationSet`] at once) and the live sessions it cut
+/// (to tell their media servers).
+#[derive(Debug, Clone)]
+pub struct Revoked {
+    pub tokens: crate::signed_token::revocations::Revocation,
+    pub cut: Vec<crate::session::Session>,
+}
+
+/// Revokes ticket `id` and what was derived from it: its codes are refused; the playback tokens
+/// minted from it (session group `ticket:<id>`) are revoked until `tokens_until` (no earlier
+/// than the longest a playback token can live); their live sessions are cut and banned from
+/// their streams until the event ends. `None` when there is no such ticket.
+pub fn revoke(
+    tickets: &dyn TicketingStore,
+    sessions: &dyn crate::session::SessionStore,
+    keys: &dyn crate::signed_token::keys::SigningKeyStore,
+    id: TicketId,
+    tokens_until: Timestamp,
+    now: Timestamp,
+) -> Result<Option<Revoked>> {
+    use crate::signed_token::revocations::{Revocation, Revoked as Target};
+    if !tickets.revoke_ticket(id, now)? {
+        return Ok(None);
+    }
+    let group = playback::session_group(id);
+    let revocation = Revocation {
+        revoked: Target::Group(group.clone()),
+        until: tokens_until,
+    };
+    keys.revoke_signed(&revocation)?;
+    let ends_at = match tickets.ticket(id)? {
+        Some(ticket) => tickets.event(ticket.event_id)?.map(|e| e.ends_at),
+        None => None,
+    };
+    let owner = crate::session::SessionOwner::group(&group);
+    let cut = sessions.cut_sessions(&crate::session::Cut::Owner(owner), ends_at, now)?;
+    Ok(Some(Revoked {
+        tokens: revocation,
+        cut,
+    }))
+}
+
 /// Whether `ticket` still entitles its holder to anything derived from it (an e-ticket, a
 /// playback token) at `now`: not revoked, its event not over.
 fn still_good(ticket: &Ticket, event: &Event, now: Timestamp) -> Result<()> {

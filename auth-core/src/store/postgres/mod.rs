@@ -81,7 +81,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_allowed_actions.sql"),
     include_str!("migrations/0008_es256_signing_keys.sql"),
     include_str!("migrations/0009_session_control.sql"),
-    include_str!("migrations/0011_door_code_locks_and_signed_revocations.sql"),
+    include_str!("migrations/0011_hardening.sql"),
 ];
 
 /// First key of the advisory lock that serializes migrations (the second is the schema's hash):

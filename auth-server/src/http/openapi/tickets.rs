@@ -59,9 +59,10 @@ pub fn paths() -> Value {
         "/api/users/{id}": {
             "get": {"summary": "An account (itself, or any for an administrator)", "security": security, "parameters": [id("Account")],
                 "responses": answers(json!({"200": object("The account"), "404": error("No such account")}))},
-            "patch": {"summary": "Change names, email, password; `role` needs an administrator", "security": security, "parameters": [id("Account")],
-                "requestBody": body("Any of first_name, last_name, email, password, role", json!({"password": "another long passphrase"})),
-                "responses": answers(json!({"200": object("The changed account"), "404": error("No such account"), "409": error("The email is taken")}))}
+            "patch": {"summary": "Change names, email, password; `role` needs an administrator. Changing one's own password takes current_password (an administrator resetting another account's does not); a password change ends every access token issued before it", "security": security, "parameters": [id("Account")],
+                "requestBody": body("Any of first_name, last_name, email, password, role; current_password with password to change one's own", json!({"password": "another long passphrase", "current_password": "a long passphrase"})),
+                "responses": answers(json!({"200": object("The changed account"), "403": error("forbidden: the role does not allow this; or invalid_credentials (field current_password): current_password is wrong"), "404": error("No such account"), "409": error("The email is taken"),
+                    "429": error("too_many_attempts: too many wrong passwords for this account or address (the login limits); see Retry-After")}))}
         },
         "/api/login": {"post": {"summary": "Exchange a username and password for an access token (also set as an HttpOnly, Secure, SameSite=Strict cookie)",
             "requestBody": body("Credentials", json!({"username": "alice", "password": "a long passphrase"})),

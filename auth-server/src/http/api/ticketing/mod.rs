@@ -63,7 +63,7 @@ pub async fn handle(
                 (Endpoint::Me, Method::GET, _) => me(app, &caller).await,
                 (Endpoint::User, Method::GET, Some(id)) => show_user(app, &caller, id).await,
                 (Endpoint::User, Method::PATCH, Some(id)) => {
-                    update_user(app, &caller, request, id).await
+                    update_user(app, &caller, request, id, peer).await
                 }
                 (Endpoint::Events, Method::GET, _) => list_events(app, &caller, &request).await,
                 (Endpoint::Events, Method::POST, _) => create_event(app, &caller, request).await,

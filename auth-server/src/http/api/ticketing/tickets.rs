@@ -5,9 +5,6 @@ use std::sync::Arc;
 
 use auth_core::account::Action;
 use auth_core::event::{Event, EventId};
-use auth_core::session::{Cut, SessionOwner};
-use auth_core::signed_token::revocations::Revoked;
-use auth_core::ticket::playback::session_group;
 use auth_core::ticket::{self, playback, qr, signed, Reason, Ticket, TicketId, Verdict};
 use auth_core::Clock;
 use base64::engine::general_purpose::STANDARD;
@@ -223,25 +220,26 @@ pub(super) async fn revoke_ticket(app: &Arc<App>, caller: &Caller, id: i64) -> A
         return Err(not_found("ticket"));
     };
     authorize(app, caller, Action::RevokeTicket, Some(ticket.event_id)).await?;
-    let event_id = ticket.event_id;
-    let cut = call(app, move |app| {
+    let revoked = call(app, move |app| {
         let now = app.clock().now();
-        app.stores.ticketing.revoke_ticket(id, now)?;
-        // The playback tokens minted from the ticket are signed, checked without the store:
-        // their live sessions (one session group) are cut, and banned from their streams for as
-        // long as those tokens can live (no later than the event's end).
-        let ends_at = app.stores.ticketing.event(event_id)?.map(|e| e.ends_at);
-        let group = session_group(id);
-        // And refused from now on, on every node, whatever stream or address they try next.
-        let keys = app.stores.signing_keys.as_ref();
-        app.signing
-            .revoke(keys, Revoked::Group(group.clone()), now)?;
-        let owner = SessionOwner::group(&group);
-        app.stores
-            .sessions
-            .cut_sessions(&Cut::Owner(owner), ends_at, now)
+        let stores = &app.stores;
+        ticket::revoke(
+            stores.ticketing.as_ref(),
+            stores.sessions.as_ref(),
+            stores.signing_keys.as_ref(),
+            id,
+            app.signing.revocation_until(now),
+            now,
+        )
     })
     .await?;
+    let Some(revoked) = revoked else {
+        return Err(not_found("ticket"));
+    };
+    // The playback tokens minted from the ticket are signed, checked without the store: this
+    // node refuses them at once, the others at their next refresh.
+    app.signing.revocations().add(revoked.tokens);
+    let cut = revoked.cut;
     // Logged as the operator's cut it is (reason codes are a contract: no new one for this).
     app.announce_cut(&cut, auth_core::DenyReason::SessionTerminated.code());
     log::info!("ticket {id} revoked, {} live session(s) cut", cut.len());

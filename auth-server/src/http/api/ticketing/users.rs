@@ -63,13 +63,19 @@ pub(super) async fn show_user(app: &Arc<App>, caller: &Caller, id: i64) -> Answe
         .ok_or_else(|| not_found("account"))
 }
 
+/// Changing one's own password takes the current one (a stolen access token must not be
+/// enough to take the account over), checked under the login limiter like a login; an
+/// administrator resetting another account's password needs none. A password change ends every
+/// access token issued before it (see `auth_core::account::authenticate`).
 pub(super) async fn update_user(
     app: &Arc<App>,
     caller: &Caller,
     request: Request<Incoming>,
     id: i64,
+    peer: SocketAddr,
 ) -> Answer {
-    let patch: UserPatch = json_body(request).await?;
+    let mut patch: UserPatch = json_body(request).await?;
+    let current_password = patch.current_password.take();
     if patch.is_empty() {
         return Err(ApiError::bad_request(
             "nothing to update: send at least one field",
@@ -80,24 +86,82 @@ pub(super) async fn update_user(
     if patch.role.is_some() {
         authorize(app, caller, Action::ChangeRole, None).await?;
     }
+    let changes_password = patch.password.is_some();
+    let own = caller.account_id() == Some(id);
+    // The limiter's attempt is held until the hash is checked (dropped at the end).
+    let attempt = match (changes_password && own, &caller.session) {
+        (true, Some((account, _))) => {
+            if current_password.is_none() {
+                return Err(ApiError::bad_request(
+                    "changing your own password takes current_password",
+                    Some("current_password"),
+                ));
+            }
+            let now = app.clock().now();
+            let limiter = &app.ticketing.login_limiter;
+            match limiter.begin(&account.username, peer.ip(), now) {
+                Ok(attempt) => Some(attempt),
+                Err(throttled) => {
+                    return Err(ApiError::too_many_attempts(
+                        "too many wrong passwords: wait before trying again",
+                        throttled.retry_after,
+                    ))
+                }
+            }
+        }
+        _ => None,
+    };
     let slot = match patch.password {
         Some(_) => Some(password_slot(app).await?),
         None => None,
     };
-    let account = call(app, move |app| {
+    let checks_current = attempt.is_some();
+    let outcome = call(app, move |app| {
         let _slot = slot;
         let current = app
             .stores
             .ticketing
             .account(id)?
             .ok_or(auth_core::Error::NotFound { what: "account" })?;
-        let patch = patch.validate(&current.username, &app.ticketing.passwords)?;
+        let passwords = &app.ticketing.passwords;
+        if checks_current {
+            let given = current_password.unwrap_or_default();
+            if !passwords.verify(&given, &current.password_hash) {
+                return Ok(None);
+            }
+        }
+        let patch = patch.validate(&current.username, passwords)?;
+        let now = app.clock().now();
         app.stores
             .ticketing
-            .update_account(id, patch, app.clock().now())
+            .update_account(id, patch, now)
+            .map(Some)
     })
     .await?;
-    log::info!("account {id} updated");
+    let Some(account) = outcome else {
+        log::info!("account {id}: password change refused, the current password is wrong");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "invalid_credentials",
+            "current_password is wrong",
+            Some("current_password"),
+        ));
+    };
+    if let Some(attempt) = attempt {
+        attempt.succeeded();
+    }
+    if changes_password {
+        let by = match caller.account_id() {
+            Some(by) if by == id => "itself".to_owned(),
+            Some(by) => format!("account {by}"),
+            None => "an API key".to_owned(),
+        };
+        log::info!(
+            "account {id}'s password changed by {by}: access tokens issued before now are refused"
+        );
+    } else {
+        log::info!("account {id} updated");
+    }
     Ok(json(StatusCode::OK, &account))
 }
 

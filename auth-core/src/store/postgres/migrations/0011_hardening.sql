@@ -1,5 +1,5 @@
--- 11: door code locks and signed token revocations. Numbered 11 with 10 kept for the webhooks
--- migration; the list in `mod.rs` is what orders them.
+-- 11: door code locks, signed token revocations, password changes. Numbered 11 with 10
+-- kept for the webhooks migration; the list in `mod.rs` is what orders them.
 --
 -- Door code locks: wrong door codes a ticket took in a row, and until when (unix micros) it
 -- takes no code after too many (see `TicketStore::count_code_attempt`).
@@ -15,3 +15,7 @@ CREATE TABLE signed_revocations (
     until BIGINT NOT NULL
 );
 CREATE INDEX signed_revocations_until ON signed_revocations (until);
+
+-- When an account's password last changed (unix micros): access tokens issued before it are
+-- refused.
+ALTER TABLE accounts ADD COLUMN password_changed_at BIGINT;
