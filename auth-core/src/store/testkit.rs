@@ -1357,6 +1357,24 @@ pub fn accounts_are_unique_by_username_and_email(store: &dyn TicketingStore) {
         store.account(bob.id).unwrap().unwrap().password_hash,
         "$argon2id$new"
     );
+    // A password change is dated (access tokens before it are refused); other changes are not.
+    assert_eq!(bob.password_changed_at, Some(later));
+    let rename = AccountPatch {
+        first_name: Some("Robert".into()),
+        ..Default::default()
+    };
+    let renamed = store
+        .update_account(bob.id, rename, later.saturating_add(Duration::from_secs(9)))
+        .unwrap();
+    assert_eq!(renamed.password_changed_at, Some(later));
+    assert_eq!(
+        store
+            .account(alice.id)
+            .unwrap()
+            .unwrap()
+            .password_changed_at,
+        None
+    );
     let missing = store.update_account(9999, AccountPatch::default(), T0);
     assert_eq!(missing.unwrap_err().code(), "not_found");
 }
