@@ -78,6 +78,9 @@ pub struct Config {
     pub database: Database,
     pub auth_duration: Duration,
     pub session_grace: Duration,
+    /// The most live sessions a token without a limit may hold (`UNLIMITED_SESSIONS_CEILING`);
+    /// 0: none.
+    pub unlimited_sessions_ceiling: u32,
     pub session_cleanup_interval: Duration,
     pub max_response_time: Duration,
     pub fail_mode: FailMode,
@@ -227,6 +230,13 @@ impl Config {
             )?,
             auth_duration: seconds("AUTH_DURATION", get("AUTH_DURATION", &o.auth_duration), 180, 30, 3600)?,
             session_grace: seconds("SESSION_GRACE", get("SESSION_GRACE", &o.session_grace), 30, 0, 3600)?,
+            unlimited_sessions_ceiling: count(
+                "UNLIMITED_SESSIONS_CEILING",
+                get("UNLIMITED_SESSIONS_CEILING", &None),
+                1000,
+                0,
+                1_000_000,
+            )?,
             session_cleanup_interval: seconds(
                 "SESSION_CLEANUP_INTERVAL",
                 get("SESSION_CLEANUP_INTERVAL", &o.session_cleanup_interval),
@@ -373,6 +383,7 @@ impl Config {
         auth_core::SessionPolicy {
             auth_duration: self.auth_duration,
             grace: self.session_grace,
+            unlimited_ceiling: self.unlimited_sessions_ceiling,
         }
     }
 }

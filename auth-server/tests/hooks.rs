@@ -735,3 +735,35 @@ fn stream_names_too_long_or_with_dot_segments_are_refused_at_every_adapter() {
         }
     }
 }
+
+/// A token without a session limit holds at most `UNLIMITED_SESSIONS_CEILING` sessions (every
+/// distinct stream through nginx `auth_request` is one), and nginx `auth_request` paths that
+/// nginx-rtmp never writes are refused before they can open one.
+#[test]
+fn an_unlimited_token_is_bounded_and_made_up_paths_are_refused() {
+    let (_dir, db) = temp_db();
+    let mut config = config(&db);
+    config.unlimited_sessions_ceiling = 2;
+    let store: Arc<dyn Backend> = Arc::new(SqliteStore::open(&db).unwrap());
+    let server = TestServer::with_store(config, store, Arc::new(ManualClock::new(T0)));
+    server.token(spec("anything-goes-1", "viewer"));
+    let ask = |path: &str| {
+        let uri = format!("{path}?token=anything-goes-1");
+        let headers = [("X-Original-URI", uri.as_str()), ("X-Real-IP", "192.0.2.7")];
+        server.call("GET", "/hooks/nginx-auth", &headers, None)
+    };
+    assert_eq!(ask("/hls/a.m3u8").status, 204);
+    assert_eq!(ask("/hls/a-1.ts").status, 204, "the same stream's segment");
+    assert_eq!(ask("/hls/b/index.m3u8").status, 204);
+    let third = ask("/hls/c.m3u8");
+    assert_eq!(
+        (third.status, reason(&third)),
+        (403, "session_limit_reached".into())
+    );
+    for path in ["/hls/d.html", "/hls/d", "/hls/d-x.ts", "/hls/e.jpg"] {
+        let refused = ask(path);
+        assert_eq!(refused.status, 400, "{path}: {}", refused.body);
+        assert_eq!(refused.json()["error"], "invalid_request");
+    }
+    assert_eq!(live_sessions(&server), 2);
+}

@@ -64,7 +64,7 @@ impl Pending {
                 let token = authorizer.tokens.token_by_digest(&digest)?;
                 match plan(request, token.as_deref(), self.now) {
                     Plan::Decided(decision) => return Ok(decision),
-                    Plan::Admit(admission) => admission,
+                    Plan::Admit(admission) => admission.within(&authorizer.policy),
                 }
             }
         };
@@ -204,7 +204,7 @@ impl Authorizer {
         };
         let admission = match plan {
             Plan::Decided(decision) => return Step::Done(Ok(decision)),
-            Plan::Admit(admission) => admission,
+            Plan::Admit(admission) => admission.within(&self.policy),
         };
         match self
             .sessions

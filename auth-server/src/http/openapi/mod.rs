@@ -178,7 +178,7 @@ fn core_spec() -> Value {
                     "token": {"type": "string", "minLength": 8, "maxLength": 256, "description": "Omit to generate a 32-byte random token"},
                     "user_id": {"type": "string"},
                     "status": {"type": "string", "enum": ["active", "suspended", "expired"]},
-                    "max_sessions": {"type": "integer", "minimum": 0, "description": "0 = unlimited"},
+                    "max_sessions": {"type": "integer", "minimum": 0, "description": "0 = no limit of its own: bounded by UNLIMITED_SESSIONS_CEILING (default 1000)"},
                     "allowed_ips": {"type": "array", "items": {"type": "string"}, "description": "Addresses or CIDR blocks; empty = any"},
                     "allowed_streams": {"type": "array", "items": {"type": "string"}, "description": "Names or * globs; empty = any"},
                     "allowed_actions": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": ["play", "publish"]}, "description": "play and/or publish (a stream key); default [\"play\"]"},
