@@ -103,6 +103,9 @@ pub struct Config {
     pub token_hash_key: Option<Vec<u8>>,
     /// Event tickets: how long a login's access token lasts (`ACCESS_TOKEN_TTL`, seconds).
     pub access_token_ttl: Duration,
+    /// Event tickets: whether anyone may register an account (`REGISTRATION=open`, the
+    /// default) or only administrators and API keys may create them (`closed`).
+    pub open_registration: bool,
     /// Failed logins allowed per username and per client address within a window
     /// (`LOGIN_MAX_FAILURES_PER_USER`, `LOGIN_MAX_FAILURES_PER_IP`, `LOGIN_FAILURE_WINDOW`).
     pub login_limits: auth_core::account::LoginLimits,
@@ -324,6 +327,15 @@ impl Config {
                 false,
             )?,
             access_token_ttl: Duration::ZERO,
+            open_registration: match get("REGISTRATION", &None).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+                None | Some("open") => true,
+                Some("closed") => false,
+                Some(other) => {
+                    return Err(ConfigError(format!(
+                        "REGISTRATION=`{other}` is not valid: expected open or closed"
+                    )))
+                }
+            },
             login_limits: auth_core::account::LoginLimits::default(),
             segment_token_format: SegmentFormat::Token,
             jwt_issuer: get("JWT_ISSUER", &None),
@@ -718,6 +730,8 @@ mod tests {
             config.access_log_retention,
             Some(Duration::from_secs(30 * 86_400))
         );
+        assert!(config.open_registration);
+        assert_eq!(config.unlimited_sessions_ceiling, 1000);
         assert_eq!(config.api_port, 8080);
         assert_eq!(config.fail_mode, FailMode::Deny);
         assert!(config.api_keys.is_empty());
@@ -785,6 +799,17 @@ mod tests {
         assert!(load(&[("ENABLE_ACCESS_LOGS", "maybe")], Overrides::default()).is_err());
         assert!(load(&[("LOG_LEVEL", "LOUD")], Overrides::default()).is_err());
         assert!(load(&[("API_PORT", "70000")], Overrides::default()).is_err());
+        assert!(load(&[("REGISTRATION", "maybe")], Overrides::default()).is_err());
+        assert!(load(&[("ACCESS_LOG_RETENTION", "-1")], Overrides::default()).is_err());
+        let set = [
+            ("REGISTRATION", "Closed"),
+            ("ACCESS_LOG_RETENTION", "0"),
+            ("UNLIMITED_SESSIONS_CEILING", "5"),
+        ];
+        let config = load(&set, Overrides::default()).unwrap();
+        assert!(!config.open_registration);
+        assert_eq!(config.access_log_retention, None, "0 keeps records for ever");
+        assert_eq!(config.unlimited_sessions_ceiling, 5);
     }
 
     #[test]

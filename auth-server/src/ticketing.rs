@@ -26,6 +26,11 @@ const ACCESS_TOKEN_KEY_PURPOSE: &str = "accounts/access-tokens/jwt-hs256/v1";
 pub const DOOR_MISSES_PER_AGENT: u32 = 30;
 pub const DOOR_MISS_WINDOW: Duration = Duration::from_secs(10 * 60);
 
+/// Registrations one client network (an IPv4 address, an IPv6 /64) may make per window without
+/// credentials: enough for a family behind one address, too few to fill the accounts table.
+pub const REGISTRATIONS_PER_NETWORK: u32 = 10;
+pub const REGISTRATION_WINDOW: Duration = Duration::from_secs(3600);
+
 /// The issuer shown in authenticator apps next to a ticket.
 pub const TICKET_ISSUER: &str = "auth-server";
 
@@ -41,6 +46,10 @@ pub struct Ticketing {
     pub login_limiter: LoginLimiter,
     /// Wrong door codes per account ([`DOOR_MISSES_PER_AGENT`]).
     pub door_limiter: RateLimiter<AccountId>,
+    /// `REGISTRATION`: whether registering needs no credentials.
+    pub open_registration: bool,
+    /// Registrations without credentials per client network ([`REGISTRATIONS_PER_NETWORK`]).
+    pub registration_limiter: RateLimiter<std::net::IpAddr>,
 }
 
 impl Ticketing {
@@ -56,6 +65,8 @@ impl Ticketing {
             ticket_key: TicketKey::new(&hasher.derive_key(TICKET_KEY_PURPOSE))?,
             login_limiter: LoginLimiter::new(config.login_limits),
             door_limiter: RateLimiter::new(DOOR_MISSES_PER_AGENT, DOOR_MISS_WINDOW),
+            open_registration: config.open_registration,
+            registration_limiter: RateLimiter::new(REGISTRATIONS_PER_NETWORK, REGISTRATION_WINDOW),
         })
     }
 }

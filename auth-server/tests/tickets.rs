@@ -1997,3 +1997,55 @@ fn a_password_change_needs_the_current_one_and_ends_older_logins() {
     assert_status(&rename, 200, "a rename");
     assert_eq!(me(&other), 200, "a rename ends no login");
 }
+
+/// Registration without credentials: a few per client address per hour, and none at all with
+/// `REGISTRATION=closed`; administrators (API keys) register anyone either way.
+#[test]
+fn open_registration_is_throttled_per_address_and_can_be_closed() {
+    let anonymous = |server: &TestServer, name: &str| {
+        send(
+            server,
+            As::Nobody,
+            "POST",
+            "/api/users",
+            Some(
+                json!({"user": {"username": name, "password": PASSWORD, "first_name": "F",
+                                 "last_name": "L", "email": format!("{name}@example.org")}}),
+            ),
+        )
+    };
+    let (_dir, db) = temp_db();
+    let server = server(&db);
+    for n in 0..10 {
+        assert_status(&anonymous(&server, &format!("walkin{n}")), 201, "open");
+    }
+    let throttled = anonymous(&server, "walkin10");
+    assert_status(&throttled, 429, "the 11th from one address in an hour");
+    assert_eq!(throttled.json()["error"], "too_many_attempts");
+    assert!(throttled.header("retry-after").is_some());
+    register(&server, "byadmin", "user");
+    server.clock.advance(Duration::from_secs(3601));
+    assert_status(&anonymous(&server, "walkin11"), 201, "an hour later");
+
+    let (_dir, db) = temp_db();
+    let mut config = keyed_config(&db);
+    config.open_registration = false;
+    let closed = server_with(config, &db, Arc::new(ManualClock::new(T0)));
+    let refused = anonymous(&closed, "walkin");
+    assert_status(&refused, 403, "closed");
+    assert_eq!(refused.json()["error"], "registration_closed");
+    let user = register(&closed, "member", "user");
+    assert!(user > 0, "an administrator still creates accounts");
+    let member = login(&closed, "member");
+    let by_member = send(
+        &closed,
+        As::Bearer(&member),
+        "POST",
+        "/api/users",
+        Some(
+            json!({"user": {"username": "friend", "password": PASSWORD, "first_name": "F",
+                             "last_name": "L", "email": "friend@example.org"}}),
+        ),
+    );
+    assert_status(&by_member, 403, "a user cannot open a closed registration");
+}

@@ -55,7 +55,10 @@ pub fn paths() -> Value {
     json!({
         "/api/users": {"post": {"summary": "Register an account (open to anyone as `user`; `role` needs an administrator)",
             "requestBody": body("Seed 004's payload", json!({"user": {"username": "alice", "password": "a long passphrase", "first_name": "Alice", "last_name": "Liddell", "email": "alice@example.org"}, "role": "user"})),
-            "responses": answers(json!({"201": object("The account (never the password or its hash)"), "409": error("The username or email is taken")}))}},
+            "responses": answers(json!({"201": object("The account (never the password or its hash)"),
+                "403": error("forbidden: `role` needs an administrator; or registration_closed: REGISTRATION=closed and the caller is no administrator"),
+                "409": error("The username or email is taken"),
+                "429": error("too_many_attempts: 10 registrations from this address (IPv6: /64) in the last hour without an administrator's credentials; see Retry-After")}))}},
         "/api/users/{id}": {
             "get": {"summary": "An account (itself, or any for an administrator)", "security": security, "parameters": [id("Account")],
                 "responses": answers(json!({"200": object("The account"), "404": error("No such account")}))},

@@ -51,7 +51,7 @@ pub async fn handle(
     let method = request.method().clone();
     let result = match (endpoint, method, id) {
         (Endpoint::Login, Method::POST, _) => login(app, request, peer).await,
-        (Endpoint::Users, Method::POST, _) => register(app, request).await,
+        (Endpoint::Users, Method::POST, _) => register(app, request, peer).await,
         (endpoint, method, id) => match caller(app, &request).await {
             Err(response) => Err(response),
             Ok(None) => Err(ApiError::unauthorized(

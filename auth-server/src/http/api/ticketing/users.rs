@@ -27,16 +27,43 @@ struct Registration {
     role: Option<Role>,
 }
 
-/// Open to anyone for plain users; an administrator (or API key) may set another role.
-pub(super) async fn register(app: &Arc<App>, request: Request<Incoming>) -> Answer {
+/// Open to anyone for plain users (unless `REGISTRATION=closed`), a few per client network
+/// per hour; an administrator (or API key) may set another role, and registers anyone anyway.
+pub(super) async fn register(
+    app: &Arc<App>,
+    request: Request<Incoming>,
+    peer: SocketAddr,
+) -> Answer {
     let caller = caller(app, &request).await?;
     let body: Registration = json_body(request).await?;
     let role = body.role.unwrap_or(Role::User);
-    if role != Role::User {
-        let Some(caller) = caller else {
+    // Administrators (and API keys) register anyone, with any role, at any pace.
+    let admin = caller.as_ref().is_some_and(|caller| {
+        account::permits(caller.principal, Action::ChangeRole, Default::default()).is_ok()
+    });
+    if !admin {
+        if role != Role::User {
             return Err(forbidden(Forbidden::AdminOnly));
-        };
-        authorize(app, &caller, Action::ChangeRole, None).await?;
+        }
+        if !app.ticketing.open_registration {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "registration_closed",
+                "registration is closed: an administrator creates accounts",
+                None,
+            ));
+        }
+        let network = auth_core::account::limiter::network_of(peer.ip());
+        let limiter = &app.ticketing.registration_limiter;
+        if let Err(throttled) = limiter.begin(network, app.clock().now()) {
+            if throttled.first {
+                log::warn!("registrations from {network} throttled");
+            }
+            return Err(ApiError::too_many_attempts(
+                "too many registrations from this address: wait before trying again",
+                throttled.retry_after,
+            ));
+        }
     }
     let spec = body.user;
     let slot = password_slot(app).await?;
