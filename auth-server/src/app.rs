@@ -31,6 +31,8 @@ pub struct App {
     pub api_keys: Vec<ApiKey>,
     /// See [`Config::api_allowed_hosts`].
     pub api_allowed_hosts: Vec<String>,
+    /// See [`Config::hook_secret`].
+    pub hook_secret: Option<crate::config::HookSecret>,
     /// nginx `auth_request`: `NGINX_AUTH_STREAM_HEADER` (see `http::hooks::nginx_auth`).
     pub nginx_auth_stream_header: bool,
     /// Event tickets: passwords, access tokens, the ticket key, login throttling.
@@ -99,6 +101,7 @@ impl App {
             fail_mode: config.fail_mode,
             api_keys: config.api_keys.clone(),
             api_allowed_hosts: config.api_allowed_hosts.clone(),
+            hook_secret: config.hook_secret.clone(),
             nginx_auth_stream_header: config.nginx_auth_stream_header,
             metrics: Metrics::new(),
         })

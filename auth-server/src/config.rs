@@ -98,6 +98,10 @@ pub struct Config {
     /// client is only trusted when it also asked for a loopback name, so that a page whose name
     /// was rebound to 127.0.0.1 (DNS rebinding) cannot reach the key-less API.
     pub api_allowed_hosts: Vec<String>,
+    /// A secret every media-server hook request must carry (`HOOK_SECRET`), as the
+    /// `hook_secret` query argument or the `X-Hook-Secret` header; none: hooks take no
+    /// credentials. Never logged or printed.
+    pub hook_secret: Option<HookSecret>,
     /// HMAC key for token digests (`TOKEN_HASH_KEY`, hex); when absent, a key file beside the
     /// database is used (and created). Never logged or printed.
     pub token_hash_key: Option<Vec<u8>>,
@@ -173,6 +177,34 @@ pub struct ApiKey {
 impl fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ApiKey({}, ..)", if self.write { "rw" } else { "ro" })
+    }
+}
+
+/// `HOOK_SECRET`: its `Debug` shows nothing of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HookSecret(pub String);
+
+impl fmt::Debug for HookSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HookSecret(..)")
+    }
+}
+
+impl HookSecret {
+    /// At least [`MIN_API_KEY_LEN`] characters, URL-safe (`A-Z a-z 0-9 - . _ ~`) so that it
+    /// can be pasted into a hook URL unescaped. The error never repeats the value.
+    pub fn parse(value: &str) -> Result<Self, ConfigError> {
+        let value = value.trim();
+        let url_safe = value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+        if value.len() < MIN_API_KEY_LEN || !url_safe {
+            return Err(ConfigError(format!(
+                "HOOK_SECRET is not valid: expected at least {MIN_API_KEY_LEN} characters of \
+                 A-Z, a-z, 0-9, -, ., _ or ~ (e.g. from `openssl rand -hex 24`)"
+            )));
+        }
+        Ok(HookSecret(value.to_owned()))
     }
 }
 
@@ -284,6 +316,10 @@ impl Config {
                     .map_err(|_| ConfigError(format!("API_PORT=`{port}` is not valid: expected a port from 0 to 65535")))?,
             },
             api_keys: parse_api_keys(env("API_KEY"), env("API_KEYS"))?,
+            hook_secret: env("HOOK_SECRET")
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| HookSecret::parse(&v))
+                .transpose()?,
             api_allowed_hosts: env("API_ALLOWED_HOSTS")
                 .map(|list| {
                     list.split(',')
@@ -808,7 +844,10 @@ mod tests {
         ];
         let config = load(&set, Overrides::default()).unwrap();
         assert!(!config.open_registration);
-        assert_eq!(config.access_log_retention, None, "0 keeps records for ever");
+        assert_eq!(
+            config.access_log_retention, None,
+            "0 keeps records for ever"
+        );
         assert_eq!(config.unlimited_sessions_ceiling, 5);
     }
 

@@ -767,3 +767,65 @@ fn an_unlimited_token_is_bounded_and_made_up_paths_are_refused() {
     }
     assert_eq!(live_sessions(&server), 2);
 }
+
+/// With `HOOK_SECRET`, every hook request must carry it (query argument or header, as each
+/// media server can send it); without it a forged done call could free another viewer's slot.
+#[test]
+fn hooks_take_the_hook_secret_when_one_is_set() {
+    const SECRET: &str = "hook-secret-0123456789abcdef";
+    let (_dir, db) = temp_db();
+    let mut config = config(&db);
+    config.hook_secret = Some(auth_server::config::HookSecret::parse(SECRET).unwrap());
+    let store: Arc<dyn Backend> = Arc::new(SqliteStore::open(&db).unwrap());
+    let server = TestServer::with_store(config, store, Arc::new(ManualClock::new(T0)));
+    server.token(TokenSpec {
+        max_sessions: Some(1),
+        ..spec("guarded-viewer-1", "viewer")
+    });
+    let refused = |reply: Reply| {
+        assert_eq!(reply.status, 403, "{}", reply.body);
+        assert_eq!(reply.json()["error"], "hook_secret_invalid");
+    };
+    let fields = "name=cam1&ip=192.0.2.1&proto=hls&token=guarded-viewer-1";
+    refused(server.get(&format!("/auth?{fields}")));
+    refused(server.get(&format!(
+        "/auth?{fields}&hook_secret=wrong-secret-000000000"
+    )));
+    let allowed = server.get(&format!("/auth?hook_secret={SECRET}&{fields}"));
+    assert_eq!(allowed.status, 200, "{}", allowed.body);
+
+    // nginx-rtmp posts a form: the secret is in the hook URL, never read from the body, where
+    // the client's own query string lands.
+    let play = rtmp("play", 1, "cam2", "token=guarded-viewer-1");
+    refused(server.post("/hooks/nginx-rtmp", FORM, &play));
+    let forged_done = rtmp("play_done", 1, "cam2", &format!("hook_secret={SECRET}"));
+    refused(server.post("/hooks/nginx-rtmp", FORM, &forged_done));
+    let path = format!("/hooks/nginx-rtmp?hook_secret={SECRET}");
+    assert_eq!(
+        server.post(&path, FORM, &play).status,
+        403,
+        "one slot, held by /auth"
+    );
+
+    // nginx auth_request sets a header; MediaMTX and SRS take the URL's query.
+    let uri = "/hls/cam1.m3u8?token=guarded-viewer-1";
+    let mut headers = vec![("X-Original-URI", uri), ("X-Real-IP", "192.0.2.1")];
+    refused(server.call("GET", "/hooks/nginx-auth", &headers, None));
+    headers.push(("X-Hook-Secret", SECRET));
+    let by_header = server.call("GET", "/hooks/nginx-auth", &headers, None);
+    assert_eq!(by_header.status, 204, "{}", by_header.body);
+    let mtx = json!({"token": "guarded-viewer-1", "ip": "192.0.2.1", "action": "read",
+                     "path": "cam1", "protocol": "hls", "id": null, "query": ""})
+    .to_string();
+    refused(server.post("/hooks/mediamtx", "application/json", &mtx));
+    let guarded = format!("/hooks/mediamtx?hook_secret={SECRET}");
+    assert_eq!(server.post(&guarded, "application/json", &mtx).status, 200);
+    let srs = json!({"action": "on_stop", "client_id": "c", "ip": "192.0.2.1", "vhost": "v",
+                     "app": "live", "stream": "cam1", "param": "?token=guarded-viewer-1"})
+    .to_string();
+    refused(server.post("/hooks/srs", "application/json", &srs));
+    let guarded = format!("/hooks/srs?hook_secret={SECRET}");
+    assert_eq!(server.post(&guarded, "application/json", &srs).status, 200);
+    // Nothing else needs it.
+    assert_eq!(server.get("/health").status, 200);
+}

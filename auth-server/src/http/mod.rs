@@ -229,6 +229,27 @@ pub async fn route(
             }
         }
     }
+    let hook = matches!(
+        found,
+        Some((
+            Endpoint::Auth
+                | Endpoint::AuthPublish
+                | Endpoint::NginxRtmp
+                | Endpoint::NginxAuth
+                | Endpoint::MediaMtx
+                | Endpoint::Srs,
+            _
+        ))
+    );
+    if hook && !hooks::carries_hook_secret(&app, &request) {
+        log::debug!("hook request from {peer} without the right HOOK_SECRET refused");
+        return Ok(Response::from(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "hook_secret_invalid",
+            "this hook request lacks the right HOOK_SECRET (hook_secret query argument or X-Hook-Secret header)",
+            None,
+        )));
+    }
     let response = match found {
         Some((Endpoint::Auth, _)) => hooks::flussonic::auth(&app, request, Action::Play).await,
         Some((Endpoint::AuthPublish, _)) => {

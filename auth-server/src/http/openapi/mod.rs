@@ -165,7 +165,11 @@ fn core_spec() -> Value {
             "securitySchemes": {
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
                 "bearer": {"type": "http", "scheme": "bearer"},
-                "cookie": {"type": "apiKey", "in": "cookie", "name": "access_token"}
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "access_token"},
+                "hookSecretQuery": {"type": "apiKey", "in": "query", "name": "hook_secret",
+                    "description": "HOOK_SECRET, when the server sets one: in the hook URL's query (first occurrence)"},
+                "hookSecretHeader": {"type": "apiKey", "in": "header", "name": "X-Hook-Secret",
+                    "description": "HOOK_SECRET, when the server sets one, as a header (nginx auth_request)"}
             },
             "schemas": {
                 "Error": {"type": "object", "required": ["error", "message"], "properties": {
@@ -336,11 +340,34 @@ fn core_spec() -> Value {
         hook_paths(&auth_query, &auth_responses),
     ) {
         paths.extend(hooks);
+        hook_secret(paths);
     }
     super::api::playback::describe(&mut doc);
     super::api::edge_urls::describe(&mut doc);
     super::jwks::describe(&mut doc);
     doc
+}
+
+/// Every media-server hook takes `HOOK_SECRET` when one is set (none needed otherwise), and
+/// refuses a request without it with 403 `hook_secret_invalid`.
+fn hook_secret(paths: &mut serde_json::Map<String, Value>) {
+    let hooks = paths
+        .iter_mut()
+        .filter(|(path, _)| path.starts_with("/auth") || path.starts_with("/hooks/"));
+    for (_, item) in hooks {
+        let Some(operations) = item.as_object_mut() else {
+            continue;
+        };
+        for operation in operations.values_mut() {
+            operation["security"] = json!([{}, {"hookSecretQuery": []}, {"hookSecretHeader": []}]);
+            let refused = &mut operation["responses"]["403"]["description"];
+            if let Some(text) = refused.as_str() {
+                *refused = json!(format!(
+                    "{text}; or hook_secret_invalid (an Error): HOOK_SECRET is set and the request lacks it"
+                ));
+            }
+        }
+    }
 }
 
 /// The media-server adapters other than Flussonic's play hook.
