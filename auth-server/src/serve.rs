@@ -1,5 +1,6 @@
-//! The running server: the accept loop, the background tasks (session purge, token cache and
-//! key ring kept current), and a shutdown that drains connections and the access log.
+//! The running server: the accept loop, the background tasks (session purge, access log
+//! retention, token cache, key ring and token revocations kept current), and a shutdown that
+//! drains connections and the access log.
 
 use std::io;
 use std::net::SocketAddr;
