@@ -52,7 +52,7 @@ fn main() -> Result<(), auth_core::Error> {
     clock.advance(Duration::from_secs(20 * 60));
     let code = key.code_at(&issued.ticket, clock.now());
     for attempt in ["first", "replayed"] {
-        match ticket::verify(&store, &key, issued.ticket.id, &code, None, clock.now())? {
+        match ticket::verify(&store, &key, issued.ticket.id, &code, None, clock.now())?.verdict {
             Verdict::Valid(check_in) => println!(
                 "{attempt} scan of {code}: welcome {} to {}",
                 check_in.holder.first_name, check_in.event.title

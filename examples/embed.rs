@@ -68,6 +68,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     let policy = SessionPolicy {
         auth_duration: Duration::from_secs(60),
         grace: Duration::from_secs(15),
+        // A token without a session limit still holds at most this many.
+        unlimited_ceiling: 1000,
     };
     let authorizer = Authorizer::new(store.clone(), clock.clone(), hasher, policy);
 

@@ -25,11 +25,15 @@ pub struct App {
     /// The same cache as `stores.tokens`, typed, for its background revalidation.
     pub token_cache: Arc<CachedTokens>,
     pub access_log: Option<AccessLogWriter>,
+    /// See [`Config::access_log_retention`].
+    pub access_log_retention: Option<Duration>,
     pub max_response_time: Duration,
     pub fail_mode: FailMode,
     pub api_keys: Vec<ApiKey>,
     /// See [`Config::api_allowed_hosts`].
     pub api_allowed_hosts: Vec<String>,
+    /// See [`Config::hook_secret`].
+    pub hook_secret: Option<crate::config::HookSecret>,
     /// nginx `auth_request`: `NGINX_AUTH_STREAM_HEADER` (see `http::hooks::nginx_auth`).
     pub nginx_auth_stream_header: bool,
     /// Event tickets: passwords, access tokens, the ticket key, login throttling.
@@ -74,6 +78,9 @@ impl App {
         // runtime: a blocking call must not run on a reactor thread).
         let signing = Signing::load(config, &hasher, stores.signing_keys.as_ref())
             .map_err(|e| io::Error::other(format!("cannot load the signing keys: {e}")))?;
+        signing
+            .refresh_revocations(stores.signing_keys.as_ref(), clock.now())
+            .map_err(|e| io::Error::other(format!("cannot load the revoked tokens: {e}")))?;
         let authorizer = Authorizer::from_parts(
             Arc::clone(&stores.tokens),
             Arc::clone(&stores.sessions),
@@ -81,7 +88,8 @@ impl App {
             hasher,
             config.session_policy(),
         )
-        .with_signed_keys(Arc::clone(signing.ring()));
+        .with_signed_keys(Arc::clone(signing.ring()))
+        .with_revocations(Arc::clone(signing.revocations()));
         Ok(App {
             control: crate::control::Control::new(config.control.clone()),
             ticketing,
@@ -91,10 +99,12 @@ impl App {
             signing,
             page_policy: crate::http::pages::policy(&config.player_url_template),
             access_log,
+            access_log_retention: config.access_log_retention,
             max_response_time: config.max_response_time,
             fail_mode: config.fail_mode,
             api_keys: config.api_keys.clone(),
             api_allowed_hosts: config.api_allowed_hosts.clone(),
+            hook_secret: config.hook_secret.clone(),
             nginx_auth_stream_header: config.nginx_auth_stream_header,
             metrics: Metrics::new(),
             webhooks: crate::webhooks::Webhooks::default(),

@@ -78,11 +78,17 @@ pub struct Config {
     pub database: Database,
     pub auth_duration: Duration,
     pub session_grace: Duration,
+    /// The most live sessions a token without a limit may hold (`UNLIMITED_SESSIONS_CEILING`);
+    /// 0: none.
+    pub unlimited_sessions_ceiling: u32,
     pub session_cleanup_interval: Duration,
     pub max_response_time: Duration,
     pub fail_mode: FailMode,
     pub log_level: log::LevelFilter,
     pub enable_access_logs: bool,
+    /// How long access log records are kept (`ACCESS_LOG_RETENTION`, days); older ones are
+    /// purged in the background. `None` (0 days): kept for ever.
+    pub access_log_retention: Option<Duration>,
     pub api_host: IpAddr,
     pub api_port: u16,
     /// Keys of the management API. Never logged or printed. Empty: loopback clients only.
@@ -92,11 +98,18 @@ pub struct Config {
     /// client is only trusted when it also asked for a loopback name, so that a page whose name
     /// was rebound to 127.0.0.1 (DNS rebinding) cannot reach the key-less API.
     pub api_allowed_hosts: Vec<String>,
+    /// A secret every media-server hook request must carry (`HOOK_SECRET`), as the
+    /// `hook_secret` query argument or the `X-Hook-Secret` header; none: hooks take no
+    /// credentials. Never logged or printed.
+    pub hook_secret: Option<HookSecret>,
     /// HMAC key for token digests (`TOKEN_HASH_KEY`, hex); when absent, a key file beside the
     /// database is used (and created). Never logged or printed.
     pub token_hash_key: Option<Vec<u8>>,
     /// Event tickets: how long a login's access token lasts (`ACCESS_TOKEN_TTL`, seconds).
     pub access_token_ttl: Duration,
+    /// Event tickets: whether anyone may register an account (`REGISTRATION=open`, the
+    /// default) or only administrators and API keys may create them (`closed`).
+    pub open_registration: bool,
     /// Failed logins allowed per username and per client address within a window
     /// (`LOGIN_MAX_FAILURES_PER_USER`, `LOGIN_MAX_FAILURES_PER_IP`, `LOGIN_FAILURE_WINDOW`).
     pub login_limits: auth_core::account::LoginLimits,
@@ -167,6 +180,34 @@ impl fmt::Debug for ApiKey {
     }
 }
 
+/// `HOOK_SECRET`: its `Debug` shows nothing of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HookSecret(pub String);
+
+impl fmt::Debug for HookSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HookSecret(..)")
+    }
+}
+
+impl HookSecret {
+    /// At least [`MIN_API_KEY_LEN`] characters, URL-safe (`A-Z a-z 0-9 - . _ ~`) so that it
+    /// can be pasted into a hook URL unescaped. The error never repeats the value.
+    pub fn parse(value: &str) -> Result<Self, ConfigError> {
+        let value = value.trim();
+        let url_safe = value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+        if value.len() < MIN_API_KEY_LEN || !url_safe {
+            return Err(ConfigError(format!(
+                "HOOK_SECRET is not valid: expected at least {MIN_API_KEY_LEN} characters of \
+                 A-Z, a-z, 0-9, -, ., _ or ~ (e.g. from `openssl rand -hex 24`)"
+            )));
+        }
+        Ok(HookSecret(value.to_owned()))
+    }
+}
+
 /// Shortest accepted management API key.
 pub const MIN_API_KEY_LEN: usize = 16;
 
@@ -224,6 +265,13 @@ impl Config {
             )?,
             auth_duration: seconds("AUTH_DURATION", get("AUTH_DURATION", &o.auth_duration), 180, 30, 3600)?,
             session_grace: seconds("SESSION_GRACE", get("SESSION_GRACE", &o.session_grace), 30, 0, 3600)?,
+            unlimited_sessions_ceiling: count(
+                "UNLIMITED_SESSIONS_CEILING",
+                get("UNLIMITED_SESSIONS_CEILING", &None),
+                1000,
+                0,
+                1_000_000,
+            )?,
             session_cleanup_interval: seconds(
                 "SESSION_CLEANUP_INTERVAL",
                 get("SESSION_CLEANUP_INTERVAL", &o.session_cleanup_interval),
@@ -250,6 +298,10 @@ impl Config {
             },
             log_level: parse_log_level(get("LOG_LEVEL", &o.log_level))?,
             enable_access_logs: parse_bool("ENABLE_ACCESS_LOGS", get("ENABLE_ACCESS_LOGS", &o.enable_access_logs), true)?,
+            access_log_retention: match count("ACCESS_LOG_RETENTION", get("ACCESS_LOG_RETENTION", &None), 30, 0, 36_500)? {
+                0 => None,
+                days => Some(Duration::from_secs(u64::from(days) * 86_400)),
+            },
             api_host: match get("API_HOST", &o.api_host) {
                 None => IpAddr::from([127, 0, 0, 1]),
                 Some(host) if host.eq_ignore_ascii_case("localhost") => IpAddr::from([127, 0, 0, 1]),
@@ -264,6 +316,10 @@ impl Config {
                     .map_err(|_| ConfigError(format!("API_PORT=`{port}` is not valid: expected a port from 0 to 65535")))?,
             },
             api_keys: parse_api_keys(env("API_KEY"), env("API_KEYS"))?,
+            hook_secret: env("HOOK_SECRET")
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| HookSecret::parse(&v))
+                .transpose()?,
             api_allowed_hosts: env("API_ALLOWED_HOSTS")
                 .map(|list| {
                     list.split(',')
@@ -307,6 +363,15 @@ impl Config {
                 false,
             )?,
             access_token_ttl: Duration::ZERO,
+            open_registration: match get("REGISTRATION", &None).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+                None | Some("open") => true,
+                Some("closed") => false,
+                Some(other) => {
+                    return Err(ConfigError(format!(
+                        "REGISTRATION=`{other}` is not valid: expected open or closed"
+                    )))
+                }
+            },
             login_limits: auth_core::account::LoginLimits::default(),
             segment_token_format: SegmentFormat::Token,
             jwt_issuer: get("JWT_ISSUER", &None),
@@ -366,6 +431,7 @@ impl Config {
         auth_core::SessionPolicy {
             auth_duration: self.auth_duration,
             grace: self.session_grace,
+            unlimited_ceiling: self.unlimited_sessions_ceiling,
         }
     }
 }
@@ -696,6 +762,12 @@ mod tests {
         assert_eq!(config.max_response_time, Duration::from_millis(2500));
         assert_eq!(config.log_level, log::LevelFilter::Info);
         assert!(config.enable_access_logs);
+        assert_eq!(
+            config.access_log_retention,
+            Some(Duration::from_secs(30 * 86_400))
+        );
+        assert!(config.open_registration);
+        assert_eq!(config.unlimited_sessions_ceiling, 1000);
         assert_eq!(config.api_port, 8080);
         assert_eq!(config.fail_mode, FailMode::Deny);
         assert!(config.api_keys.is_empty());
@@ -763,6 +835,20 @@ mod tests {
         assert!(load(&[("ENABLE_ACCESS_LOGS", "maybe")], Overrides::default()).is_err());
         assert!(load(&[("LOG_LEVEL", "LOUD")], Overrides::default()).is_err());
         assert!(load(&[("API_PORT", "70000")], Overrides::default()).is_err());
+        assert!(load(&[("REGISTRATION", "maybe")], Overrides::default()).is_err());
+        assert!(load(&[("ACCESS_LOG_RETENTION", "-1")], Overrides::default()).is_err());
+        let set = [
+            ("REGISTRATION", "Closed"),
+            ("ACCESS_LOG_RETENTION", "0"),
+            ("UNLIMITED_SESSIONS_CEILING", "5"),
+        ];
+        let config = load(&set, Overrides::default()).unwrap();
+        assert!(!config.open_registration);
+        assert_eq!(
+            config.access_log_retention, None,
+            "0 keeps records for ever"
+        );
+        assert_eq!(config.unlimited_sessions_ceiling, 5);
     }
 
     #[test]

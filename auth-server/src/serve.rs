@@ -1,5 +1,6 @@
-//! The running server: the accept loop, the background tasks (session purge, token cache and
-//! key ring kept current), and a shutdown that drains connections and the access log.
+//! The running server: the accept loop, the background tasks (session purge, access log
+//! retention, token cache, key ring and token revocations kept current), and a shutdown that
+//! drains connections and the access log.
 
 use std::io;
 use std::net::SocketAddr;
@@ -70,8 +71,10 @@ async fn serve(
 ) {
     let purge = tokio::spawn(purge_expired_sessions(Arc::clone(&app), cleanup_interval));
     let revalidate = tokio::spawn(revalidate_token_cache(Arc::clone(&app)));
+    let revocations = tokio::spawn(refresh_revocations(Arc::clone(&app)));
     let reload_keys = tokio::spawn(reload_signing_keys(Arc::clone(&app)));
     let deliveries = crate::webhooks::spawn_workers(&app, &stopped);
+    let expire_logs = tokio::spawn(purge_old_access_logs(Arc::clone(&app)));
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder
@@ -107,7 +110,9 @@ async fn serve(
     drop(listener);
     purge.abort();
     revalidate.abort();
+    revocations.abort();
     reload_keys.abort();
+    expire_logs.abort();
     tokio::select! {
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(DRAIN_TIMEOUT) => log::warn!("some connections were still open after {DRAIN_TIMEOUT:?}; closing them"),
@@ -159,6 +164,29 @@ async fn revalidate_token_cache(app: Arc<App>) {
     }
 }
 
+/// Picks up signed tokens revoked elsewhere (another node, the CLI), at the pace the token
+/// cache notices token changes: the hot path never reads the store for them.
+async fn refresh_revocations(app: Arc<App>) {
+    let mut ticker = tokio::time::interval(CachedTokens::DEFAULT_RECHECK / 2);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let app = Arc::clone(&app);
+        let refresh = tokio::task::spawn_blocking(move || {
+            let now = app.clock().now();
+            app.signing
+                .refresh_revocations(app.stores.signing_keys.as_ref(), now)
+        });
+        match refresh.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => log::warn!(
+                "refreshing the revoked tokens failed (the last ones known stay refused): {err}"
+            ),
+            Err(err) => log::warn!("revoked tokens task failed: {err}"),
+        }
+    }
+}
+
 /// Picks up keys generated or retired elsewhere (the CLI, another node).
 async fn reload_signing_keys(app: Arc<App>) {
     let mut ticker = tokio::time::interval(signing::RELOAD_INTERVAL);
@@ -175,6 +203,30 @@ async fn reload_signing_keys(app: Arc<App>) {
                 "reloading the signing keys failed (the previous keys stay in use): {err}"
             ),
             Err(err) => log::warn!("signing key reload task failed: {err}"),
+        }
+    }
+}
+
+/// How often access log records past `ACCESS_LOG_RETENTION` are deleted (and once at start).
+const ACCESS_LOG_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Deletes access log records older than `ACCESS_LOG_RETENTION`, so that the log (which every
+/// decision writes to, refused ones included) cannot grow without bound.
+async fn purge_old_access_logs(app: Arc<App>) {
+    let Some(retention) = app.access_log_retention else {
+        return;
+    };
+    let mut ticker = tokio::time::interval(ACCESS_LOG_PURGE_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let log = Arc::clone(&app.stores.access_log);
+        let before = app.clock().now().saturating_sub(retention);
+        match tokio::task::spawn_blocking(move || log.purge_access_logs(before)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(purged)) => log::info!("purged {purged} access log records past retention"),
+            Ok(Err(err)) => log::warn!("purging old access log records failed: {err}"),
+            Err(err) => log::warn!("access log purge task failed: {err}"),
         }
     }
 }
@@ -210,6 +262,12 @@ async fn purge_expired_sessions(app: Arc<App>, every: Duration) {
         match tokio::task::spawn_blocking(move || ticketing.purge_ticket_state(now)).await {
             Ok(Ok(_)) => {}
             Ok(Err(err)) => log::warn!("purging old ticket state failed: {err}"),
+            Err(err) => log::warn!("purge task failed: {err}"),
+        }
+        let keys = Arc::clone(&app.stores.signing_keys);
+        match tokio::task::spawn_blocking(move || keys.purge_signed_revocations(now)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => log::warn!("purging lapsed token revocations failed: {err}"),
             Err(err) => log::warn!("purge task failed: {err}"),
         }
     }

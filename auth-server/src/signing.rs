@@ -9,6 +9,7 @@
 //! request ever waits for it. Secrets stay sealed in the store and are opened only here, in
 //! memory (see `auth_core::signed_token::keys`); nothing in this module logs them.
 
+use auth_core::signed_token::revocations::{Revocation, RevocationSet, Revoked};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -29,6 +30,8 @@ pub const RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 pub struct Signing {
     vault: KeyVault,
     ring: Arc<SharedKeyRing>,
+    /// Signed tokens refused before they expire, kept current by a background task.
+    revocations: Arc<RevocationSet>,
     leeway: Duration,
     default_ttl: Duration,
     player_url_template: String,
@@ -41,6 +44,12 @@ pub struct Signing {
     jwt_issuer: Option<String>,
     jwt_audience: Option<String>,
     edge: EdgeSecrets,
+}
+
+/// Until when a revocation made at `now` must last: as long as any playback token it names can
+/// still be accepted (the longest lifetime, plus the clock leeway).
+pub fn revocation_until(leeway: Duration, now: Timestamp) -> Timestamp {
+    now.saturating_add(Duration::from_secs(MAX_PLAYBACK_TOKEN_TTL) + leeway)
 }
 
 /// A minted playback token, as the API and the CLI show it.
@@ -64,6 +73,7 @@ impl Signing {
         let signing = Signing {
             vault: KeyVault::new(hasher)?,
             ring: Arc::default(),
+            revocations: Arc::new(RevocationSet::new()),
             leeway: config.signed_token_leeway,
             default_ttl: config.playback_token_ttl,
             player_url_template: config.player_url_template.clone(),
@@ -88,6 +98,41 @@ impl Signing {
 
     pub fn ring(&self) -> &Arc<SharedKeyRing> {
         &self.ring
+    }
+
+    pub fn revocations(&self) -> &Arc<RevocationSet> {
+        &self.revocations
+    }
+
+    /// Reloads the revocations if the store's mark moved (another node revoked something).
+    pub fn refresh_revocations(
+        &self,
+        store: &dyn SigningKeyStore,
+        now: Timestamp,
+    ) -> auth_core::Result<()> {
+        self.revocations.refresh(store, now)
+    }
+
+    /// Refuses every signed token `revoked` names from now on, on this node at once and on the
+    /// others at their next refresh.
+    pub fn revoke(
+        &self,
+        store: &dyn SigningKeyStore,
+        revoked: Revoked,
+        now: Timestamp,
+    ) -> auth_core::Result<()> {
+        let revocation = Revocation {
+            revoked,
+            until: revocation_until(self.leeway, now),
+        };
+        store.revoke_signed(&revocation)?;
+        self.revocations.add(revocation);
+        Ok(())
+    }
+
+    /// Until when a revocation made at `now` must last (see [`revocation_until`]).
+    pub fn revocation_until(&self, now: Timestamp) -> Timestamp {
+        revocation_until(self.leeway, now)
     }
 
     pub fn current(&self) -> Arc<KeyRing> {

@@ -7,7 +7,9 @@
 //! PostgreSQL database derives the same ones. Changing that key invalidates every issued ticket
 //! and access token along with every stored token.
 
-use auth_core::account::{AccessTokens, LoginLimiter, Passwords};
+use std::time::Duration;
+
+use auth_core::account::{AccessTokens, AccountId, LoginLimiter, Passwords, RateLimiter};
 use auth_core::ticket::TicketKey;
 use auth_core::TokenHasher;
 
@@ -16,6 +18,18 @@ use crate::config::Config;
 /// Labels of the derived keys; changing one invalidates what it signs.
 const TICKET_KEY_PURPOSE: &str = "event-tickets/totp-secrets/v1";
 const ACCESS_TOKEN_KEY_PURPOSE: &str = "accounts/access-tokens/jwt-hs256/v1";
+
+/// Wrong door codes (and unknown ticket ids) one account may submit per window, across every
+/// ticket: the per-ticket lock ([`auth_core::ticket::CODE_LOCK`]) stops guessing one ticket,
+/// this stops an agent spreading guesses over many. A door line rarely yields more than a few
+/// mistyped codes a minute.
+pub const DOOR_MISSES_PER_AGENT: u32 = 30;
+pub const DOOR_MISS_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// Registrations one client network (an IPv4 address, an IPv6 /64) may make per window without
+/// credentials: enough for a family behind one address, too few to fill the accounts table.
+pub const REGISTRATIONS_PER_NETWORK: u32 = 10;
+pub const REGISTRATION_WINDOW: Duration = Duration::from_secs(3600);
 
 /// The issuer shown in authenticator apps next to a ticket.
 pub const TICKET_ISSUER: &str = "auth-server";
@@ -30,6 +44,12 @@ pub struct Ticketing {
     pub access_tokens: AccessTokens,
     pub ticket_key: TicketKey,
     pub login_limiter: LoginLimiter,
+    /// Wrong door codes per account ([`DOOR_MISSES_PER_AGENT`]).
+    pub door_limiter: RateLimiter<AccountId>,
+    /// `REGISTRATION`: whether registering needs no credentials.
+    pub open_registration: bool,
+    /// Registrations without credentials per client network ([`REGISTRATIONS_PER_NETWORK`]).
+    pub registration_limiter: RateLimiter<std::net::IpAddr>,
 }
 
 impl Ticketing {
@@ -44,6 +64,9 @@ impl Ticketing {
             )?,
             ticket_key: TicketKey::new(&hasher.derive_key(TICKET_KEY_PURPOSE))?,
             login_limiter: LoginLimiter::new(config.login_limits),
+            door_limiter: RateLimiter::new(DOOR_MISSES_PER_AGENT, DOOR_MISS_WINDOW),
+            open_registration: config.open_registration,
+            registration_limiter: RateLimiter::new(REGISTRATIONS_PER_NETWORK, REGISTRATION_WINDOW),
         })
     }
 }

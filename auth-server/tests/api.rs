@@ -790,3 +790,48 @@ fn the_keyless_api_answers_loopback_host_names_only() {
     );
     assert_eq!(server.call("GET", "/api/tokens", &[], None).status, 200);
 }
+
+/// `ACCESS_LOG_RETENTION`: records older than it are deleted in the background (the first
+/// purge runs at start); younger ones stay.
+#[test]
+fn access_log_records_past_retention_are_purged() {
+    use auth_core::access_log::{AccessLogEntry, AccessLogFilter, AccessResult};
+    let (_dir, db) = temp_db();
+    let store: Arc<dyn Backend> = Arc::new(SqliteStore::open(&db).unwrap());
+    let entry = |days_ago: u64| AccessLogEntry {
+        at: T0.saturating_sub(Duration::from_secs(days_ago * 86_400)),
+        token_id: None,
+        token_prefix: None,
+        user_id: None,
+        stream: format!("{days_ago}-days-ago"),
+        ip: "192.0.2.1".into(),
+        proto: "hls".into(),
+        request_type: "new_session",
+        session_id: None,
+        result: AccessResult::Denied,
+        reason: Some("token_not_found"),
+        latency_us: 1,
+    };
+    store
+        .append_access_logs(&[entry(40), entry(31), entry(29), entry(1)])
+        .unwrap();
+    let server = TestServer::with_store(
+        keyed_config(&db),
+        Arc::clone(&store),
+        Arc::new(ManualClock::new(T0)),
+    );
+    let streams = || -> Vec<String> {
+        let page = store.access_logs(&AccessLogFilter::default()).unwrap();
+        page.items.into_iter().map(|r| r.entry.stream).collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while streams().len() > 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        streams(),
+        ["1-days-ago", "29-days-ago"],
+        "the default keeps 30 days"
+    );
+    drop(server);
+}

@@ -489,3 +489,38 @@ fn on_limit_is_set_by_create_update_and_seed() {
     let listed = stdout_json(&run(&db, &["token", "list", "--user-id", "d"]));
     assert_eq!(listed["items"][0]["on_limit"], "reject_new", "the default");
 }
+
+/// Listening beyond loopback without `HOOK_SECRET` is warned about at start; with one, not,
+/// and the secret never shows in the log.
+#[test]
+fn a_public_listener_without_a_hook_secret_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("tokens.db").display());
+    let warned = |secret: Option<&str>| -> Vec<String> {
+        let mut command = bin();
+        command.env("DATABASE_URL", &db).env("API_HOST", "0.0.0.0");
+        if let Some(secret) = secret {
+            command.env("HOOK_SECRET", secret);
+        }
+        let mut server = ServerProcess::spawn(command);
+        let killed = Command::new("kill")
+            .args(["-TERM", &server.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        server.child.wait().unwrap();
+        server.lines.by_ref().map_while(Result::ok).collect()
+    };
+    let open = warned(None);
+    assert!(
+        open.iter().any(|l| l.contains("HOOK_SECRET is not set")),
+        "{open:?}"
+    );
+    let secret = "hook-secret-0123456789abcdef";
+    let guarded = warned(Some(secret));
+    assert!(
+        !guarded.iter().any(|l| l.contains("HOOK_SECRET")),
+        "{guarded:?}"
+    );
+    assert!(!guarded.iter().any(|l| l.contains(secret)));
+}

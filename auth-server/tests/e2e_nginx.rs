@@ -195,7 +195,27 @@ struct Stack {
     hls_directives: &'static str,
     /// nginx-rtmp's `notify_update_timeout`.
     update_every: &'static str,
+    /// `HOOK_SECRET`, written into nginx's hook URLs and `/_auth` headers as the media-server
+    /// guide shows.
+    hook_secret: Option<&'static str>,
     _db: tempfile::TempDir,
+}
+
+/// An auth server on the database file it is given, with the test configuration `adjust`ed.
+fn configured(
+    adjust: impl FnOnce(&mut auth_server::config::Config),
+) -> impl FnOnce(&Path) -> TestServer {
+    move |db: &Path| {
+        let mut config = common::config(db);
+        adjust(&mut config);
+        let store: std::sync::Arc<dyn auth_core::Backend> =
+            std::sync::Arc::new(auth_core::SqliteStore::open(db).unwrap());
+        TestServer::with_store(
+            config,
+            store,
+            std::sync::Arc::new(auth_core::ManualClock::new(common::T0)),
+        )
+    }
 }
 
 impl Stack {
@@ -218,18 +238,18 @@ impl Stack {
     fn start_controlled() -> Option<Stack> {
         let http_port = free_port();
         let control = format!("http://127.0.0.1:{http_port}/control");
-        let server = move |db: &Path| {
-            let mut config = common::config(db);
+        let server = configured(move |config| {
             config.control.nginx_rtmp = Some(auth_server::control::Url::parse(&control).unwrap());
-            let store: std::sync::Arc<dyn auth_core::Backend> =
-                std::sync::Arc::new(auth_core::SqliteStore::open(db).unwrap());
-            TestServer::with_store(
-                config,
-                store,
-                std::sync::Arc::new(auth_core::ManualClock::new(common::T0)),
-            )
-        };
+        });
         Self::build(server, "", http_port, "60s")
+    }
+
+    /// An auth server with `HOOK_SECRET` set, and nginx configured to send it.
+    fn start_guarded(secret: &'static str) -> Option<Stack> {
+        let server = configured(move |config| {
+            config.hook_secret = Some(auth_server::config::HookSecret::parse(secret).unwrap());
+        });
+        Self::build_with(server, "", free_port(), "1s", Some(secret))
     }
 
     fn build(
@@ -237,6 +257,16 @@ impl Stack {
         hls_directives: &'static str,
         http_port: u16,
         update_every: &'static str,
+    ) -> Option<Stack> {
+        Self::build_with(server, hls_directives, http_port, update_every, None)
+    }
+
+    fn build_with(
+        server: impl FnOnce(&Path) -> TestServer,
+        hls_directives: &'static str,
+        http_port: u16,
+        update_every: &'static str,
+        hook_secret: Option<&'static str>,
     ) -> Option<Stack> {
         let tools = tools()?;
         let (db_dir, db) = temp_db();
@@ -251,6 +281,7 @@ impl Stack {
             nginx: None,
             hls_directives,
             update_every,
+            hook_secret,
             _db: db_dir,
         };
         stack.start_nginx();
@@ -265,7 +296,14 @@ impl Stack {
         let root = self.dir.path();
         std::fs::create_dir_all(root.join("hls")).unwrap();
         std::fs::create_dir_all(root.join("logs")).unwrap();
-        let hook = format!("http://{}/hooks/nginx-rtmp", self.auth_addr());
+        let (query, header) = match self.hook_secret {
+            Some(secret) => (
+                format!("?hook_secret={secret}"),
+                format!("proxy_set_header X-Hook-Secret {secret};"),
+            ),
+            None => (String::new(), String::new()),
+        };
+        let hook = format!("http://{}/hooks/nginx-rtmp{query}", self.auth_addr());
         let config = format!(
             r#"load_module {module};
 # One process: the test kills it, and nothing outlives the test.
@@ -325,6 +363,7 @@ http {{
             proxy_set_header Content-Length "";
             proxy_set_header X-Original-URI $request_uri;
             proxy_set_header X-Real-IP $remote_addr;
+            {header}
         }}
     }}
 }}
@@ -741,6 +780,38 @@ fn hls_through_nginx_auth_request() {
         "a token bound to another address must not play HLS: {}",
         refused.describe()
     );
+}
+
+/// `HOOK_SECRET` as the media-server guide configures it: nginx-rtmp's hooks carry it in their
+/// URL, nginx's `auth_request` as a header; the same calls without it are refused.
+#[test]
+fn hooks_through_nginx_carry_the_hook_secret() {
+    const SECRET: &str = "e2e-hook-secret-0123456789";
+    let Some(stack) = Stack::start_guarded(SECRET) else {
+        return;
+    };
+    let key = stack.token(publisher_key());
+    let _viewer = stack.token(spec(VIEWER, "viewer"));
+    let _publisher = stack.publish_live("cam3", &key, PUBLISH_KEY);
+    let segment = stack.first_segment("cam3");
+    let (status, body) = stack.http_get(&format!("/hls/cam3.m3u8?token={VIEWER}"), &[]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        stack
+            .http_get(&format!("/hls/{segment}?token={VIEWER}"), &[])
+            .0,
+        200
+    );
+    let direct = stack.server.call(
+        "GET",
+        "/hooks/nginx-auth",
+        &[
+            ("X-Original-URI", &format!("/hls/cam3.m3u8?token={VIEWER}")),
+            ("X-Real-IP", "127.0.0.1"),
+        ],
+        None,
+    );
+    assert_eq!(direct.status, 403, "without the secret: {}", direct.body);
 }
 
 /// The media-server guide's directives for signed segment URLs: the playlist answer's `X-Segment-Token`

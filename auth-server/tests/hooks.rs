@@ -646,3 +646,186 @@ fn srs_documented_bodies() {
         400
     );
 }
+
+/// A stream name longer than 1,024 bytes, or with a `.` or `..` segment, is a 400 at every
+/// adapter: it never reaches the decision (so `sports/*` cannot match `sports/../movies`), nor
+/// the access log, which only records decisions.
+#[test]
+fn stream_names_too_long_or_with_dot_segments_are_refused_at_every_adapter() {
+    let (_dir, db) = temp_db();
+    let server = TestServer::sqlite(&db);
+    server.token(TokenSpec {
+        allowed_streams: vec!["sports/*".into()],
+        ..spec("sports-viewer-1", "viewer")
+    });
+    let long = "a".repeat(1025);
+    let token = "sports-viewer-1";
+    type Ask<'a> = Box<dyn Fn(&str) -> Reply + 'a>;
+    let asks: Vec<(&str, Ask<'_>)> = vec![
+        (
+            "flussonic",
+            Box::new(|name: &str| {
+                let query = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("name", name)
+                    .append_pair("ip", "192.0.2.1")
+                    .append_pair("proto", "hls")
+                    .append_pair("token", token)
+                    .finish();
+                server.get(&format!("/auth?{query}"))
+            }),
+        ),
+        (
+            "nginx-rtmp",
+            Box::new(|name: &str| {
+                let name: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
+                let body = rtmp("play", 7, &name, &format!("token={token}"));
+                server.post("/hooks/nginx-rtmp", FORM, &body)
+            }),
+        ),
+        (
+            "nginx-auth",
+            Box::new(|name: &str| {
+                let uri = format!("/hls/{name}.m3u8?token={token}");
+                let headers = [("X-Original-URI", uri.as_str()), ("X-Real-IP", "192.0.2.1")];
+                server.call("GET", "/hooks/nginx-auth", &headers, None)
+            }),
+        ),
+        (
+            "mediamtx",
+            Box::new(|name: &str| {
+                let body = json!({"user": "", "password": "", "token": token, "ip": "192.0.2.1",
+                                  "action": "read", "path": name, "protocol": "rtsp", "id": null,
+                                  "query": ""});
+                server.post("/hooks/mediamtx", "application/json", &body.to_string())
+            }),
+        ),
+        (
+            "srs",
+            Box::new(|name: &str| {
+                let body = json!({"server_id": "s", "service_id": "x", "action": "on_play",
+                                  "client_id": "c1", "ip": "192.0.2.1", "vhost": "v", "app": "live",
+                                  "stream": name, "param": format!("?token={token}")});
+                server.post("/hooks/srs", "application/json", &body.to_string())
+            }),
+        ),
+    ];
+    for (adapter, ask) in &asks {
+        let fine = ask(if *adapter == "nginx-auth" {
+            "live"
+        } else {
+            "sports/live"
+        });
+        let refused_fine = fine.status == 403 && reason(&fine) == "stream_not_allowed";
+        // nginx-auth reads `live` from `/hls/live.m3u8`, outside `sports/*`: a 403, not a 400.
+        assert!(
+            fine.status / 100 == 2 || (*adapter == "nginx-auth" && refused_fine),
+            "{adapter}: {} {}",
+            fine.status,
+            fine.body
+        );
+        for name in [long.as_str(), "sports/../movies", "sports/./x"] {
+            let reply = ask(name);
+            assert_eq!(reply.status, 400, "{adapter} {name:.20}: {}", reply.body);
+            assert_eq!(reply.json()["error"], "invalid_request", "{adapter}");
+            assert!(
+                reply.body.len() < 200,
+                "the name is not echoed: {}",
+                reply.body
+            );
+        }
+    }
+}
+
+/// A token without a session limit holds at most `UNLIMITED_SESSIONS_CEILING` sessions (every
+/// distinct stream through nginx `auth_request` is one), and nginx `auth_request` paths that
+/// nginx-rtmp never writes are refused before they can open one.
+#[test]
+fn an_unlimited_token_is_bounded_and_made_up_paths_are_refused() {
+    let (_dir, db) = temp_db();
+    let mut config = config(&db);
+    config.unlimited_sessions_ceiling = 2;
+    let store: Arc<dyn Backend> = Arc::new(SqliteStore::open(&db).unwrap());
+    let server = TestServer::with_store(config, store, Arc::new(ManualClock::new(T0)));
+    server.token(spec("anything-goes-1", "viewer"));
+    let ask = |path: &str| {
+        let uri = format!("{path}?token=anything-goes-1");
+        let headers = [("X-Original-URI", uri.as_str()), ("X-Real-IP", "192.0.2.7")];
+        server.call("GET", "/hooks/nginx-auth", &headers, None)
+    };
+    assert_eq!(ask("/hls/a.m3u8").status, 204);
+    assert_eq!(ask("/hls/a-1.ts").status, 204, "the same stream's segment");
+    assert_eq!(ask("/hls/b/index.m3u8").status, 204);
+    let third = ask("/hls/c.m3u8");
+    assert_eq!(
+        (third.status, reason(&third)),
+        (403, "session_limit_reached".into())
+    );
+    for path in ["/hls/d.html", "/hls/d", "/hls/d-x.ts", "/hls/e.jpg"] {
+        let refused = ask(path);
+        assert_eq!(refused.status, 400, "{path}: {}", refused.body);
+        assert_eq!(refused.json()["error"], "invalid_request");
+    }
+    assert_eq!(live_sessions(&server), 2);
+}
+
+/// With `HOOK_SECRET`, every hook request must carry it (query argument or header, as each
+/// media server can send it); without it a forged done call could free another viewer's slot.
+#[test]
+fn hooks_take_the_hook_secret_when_one_is_set() {
+    const SECRET: &str = "hook-secret-0123456789abcdef";
+    let (_dir, db) = temp_db();
+    let mut config = config(&db);
+    config.hook_secret = Some(auth_server::config::HookSecret::parse(SECRET).unwrap());
+    let store: Arc<dyn Backend> = Arc::new(SqliteStore::open(&db).unwrap());
+    let server = TestServer::with_store(config, store, Arc::new(ManualClock::new(T0)));
+    server.token(TokenSpec {
+        max_sessions: Some(1),
+        ..spec("guarded-viewer-1", "viewer")
+    });
+    let refused = |reply: Reply| {
+        assert_eq!(reply.status, 403, "{}", reply.body);
+        assert_eq!(reply.json()["error"], "hook_secret_invalid");
+    };
+    let fields = "name=cam1&ip=192.0.2.1&proto=hls&token=guarded-viewer-1";
+    refused(server.get(&format!("/auth?{fields}")));
+    refused(server.get(&format!(
+        "/auth?{fields}&hook_secret=wrong-secret-000000000"
+    )));
+    let allowed = server.get(&format!("/auth?hook_secret={SECRET}&{fields}"));
+    assert_eq!(allowed.status, 200, "{}", allowed.body);
+
+    // nginx-rtmp posts a form: the secret is in the hook URL, never read from the body, where
+    // the client's own query string lands.
+    let play = rtmp("play", 1, "cam2", "token=guarded-viewer-1");
+    refused(server.post("/hooks/nginx-rtmp", FORM, &play));
+    let forged_done = rtmp("play_done", 1, "cam2", &format!("hook_secret={SECRET}"));
+    refused(server.post("/hooks/nginx-rtmp", FORM, &forged_done));
+    let path = format!("/hooks/nginx-rtmp?hook_secret={SECRET}");
+    assert_eq!(
+        server.post(&path, FORM, &play).status,
+        403,
+        "one slot, held by /auth"
+    );
+
+    // nginx auth_request sets a header; MediaMTX and SRS take the URL's query.
+    let uri = "/hls/cam1.m3u8?token=guarded-viewer-1";
+    let mut headers = vec![("X-Original-URI", uri), ("X-Real-IP", "192.0.2.1")];
+    refused(server.call("GET", "/hooks/nginx-auth", &headers, None));
+    headers.push(("X-Hook-Secret", SECRET));
+    let by_header = server.call("GET", "/hooks/nginx-auth", &headers, None);
+    assert_eq!(by_header.status, 204, "{}", by_header.body);
+    let mtx = json!({"token": "guarded-viewer-1", "ip": "192.0.2.1", "action": "read",
+                     "path": "cam1", "protocol": "hls", "id": null, "query": ""})
+    .to_string();
+    refused(server.post("/hooks/mediamtx", "application/json", &mtx));
+    let guarded = format!("/hooks/mediamtx?hook_secret={SECRET}");
+    assert_eq!(server.post(&guarded, "application/json", &mtx).status, 200);
+    let srs = json!({"action": "on_stop", "client_id": "c", "ip": "192.0.2.1", "vhost": "v",
+                     "app": "live", "stream": "cam1", "param": "?token=guarded-viewer-1"})
+    .to_string();
+    refused(server.post("/hooks/srs", "application/json", &srs));
+    let guarded = format!("/hooks/srs?hook_secret={SECRET}");
+    assert_eq!(server.post(&guarded, "application/json", &srs).status, 200);
+    // Nothing else needs it.
+    assert_eq!(server.get("/health").status, 200);
+}

@@ -1552,16 +1552,16 @@ fn a_ticket_holder_mints_a_playback_token_bounded_by_the_ticket() {
         "a revoked ticket",
     );
     // Revoking reaches the live player of a token minted from the ticket: its session is cut,
-    // and the ticket's tokens are banned from that stream until the event ends.
+    // and every token of the ticket is refused from then on.
     let recheck = [
         play(token, "conf/main", "p5"),
         vec![("request_type", "update_session")],
     ]
     .concat();
-    assert_eq!(server.auth(&recheck).verdict(), "session_terminated");
+    assert_eq!(server.auth(&recheck).verdict(), "token_revoked");
     assert_eq!(
         server.auth(&play(second, "conf/main", "p6")).verdict(),
-        "session_banned",
+        "token_revoked",
         "nor may another token of the ticket take its place"
     );
     let live = send(&server, As::Key(RW), "GET", "/api/sessions", None).json();
@@ -1767,4 +1767,285 @@ fn a_door_that_names_its_event_refuses_other_events_etickets_without_using_them(
         "not checked in by the wrong door: {admitted}"
     );
     assert_eq!(admitted["first_entry"], true);
+}
+
+/// An agent guessing codes: the ticket locks after 5 wrong ones in a row (even the right code
+/// is then refused) until an event admin lifts it; past 30 misses the agent gets 429.
+#[test]
+fn door_codes_cannot_be_guessed() {
+    let (_dir, db) = temp_db();
+    let server = server(&db);
+    let (holder, holder_token) = account(&server, "guessed", "user");
+    let (agent, agent_token) = account(&server, "guesser", "agent");
+    let ev = event(&server, "Guess", T0, 2, json!({}));
+    add(&server, ev, "users", holder);
+    add(&server, ev, "agents", agent);
+    let (ticket, app) = issue(&server, As::Bearer(&holder_token), ev, None);
+    let right = code(&app, now(&server));
+    let wrong = if right == "000000" {
+        "000001"
+    } else {
+        "000000"
+    };
+    for _ in 0..5 {
+        let answer = verify(&server, As::Bearer(&agent_token), ticket, wrong);
+        assert_eq!(reason(&answer), "code_invalid");
+    }
+    let locked = verify(&server, As::Bearer(&agent_token), ticket, &right);
+    assert_eq!(reason(&locked), "too_many_attempts");
+    let unlock = format!("/api/tickets/{ticket}/unlock");
+    let by_agent = send(&server, As::Bearer(&agent_token), "POST", &unlock, None);
+    assert_status(&by_agent, 403, "only an event admin lifts a lock");
+    assert_status(
+        &send(&server, As::Key(RW), "POST", &unlock, None),
+        204,
+        "unlock",
+    );
+    assert_status(
+        &send(
+            &server,
+            As::Key(RW),
+            "POST",
+            "/api/tickets/9999/unlock",
+            None,
+        ),
+        404,
+        "unlock an unknown ticket",
+    );
+    let admitted = verify(&server, As::Bearer(&agent_token), ticket, &right);
+    assert_eq!(admitted["valid"], true, "{admitted}");
+
+    // Misses spread over many tickets: the agent is throttled. The 6 misses above count too,
+    // and the right code was taken back.
+    let mut throttled = None;
+    for n in 0..40 {
+        let reply = send(
+            &server,
+            As::Bearer(&agent_token),
+            "POST",
+            "/api/tickets/verify",
+            Some(json!({"ticket_id": 10_000 + n, "code": wrong})),
+        );
+        if reply.status == 429 {
+            throttled = Some((n, reply));
+            break;
+        }
+        assert_eq!(reason(&reply.json()), "ticket_not_found");
+    }
+    let (n, reply) = throttled.expect("the agent is throttled");
+    assert_eq!(n, 30 - 6, "30 misses in all");
+    assert_eq!(reply.json()["error"], "too_many_attempts");
+    assert!(reply.header("retry-after").is_some());
+}
+
+/// A revoked ticket's playback tokens, and a token revoked by its id, are refused from then on
+/// (`token_revoked`), whatever stream they ask for next: at once on the node that revoked, and
+/// within a refresh (about a second) on another node sharing the database.
+#[test]
+fn revoked_playback_tokens_are_refused_on_every_node() {
+    let (_dir, db) = temp_db();
+    let (server, _) = signing_server(&db);
+    let other = server_with(keyed_config(&db), &db, Arc::new(ManualClock::new(T0)));
+    let (user_id, user) = account(&server, "revokee", "user");
+    let ev = event(
+        &server,
+        "Revoked",
+        T0.saturating_sub(Duration::from_secs(60)),
+        2,
+        json!({}),
+    );
+    add(&server, ev, "users", user_id);
+    let (ticket, _) = issue(&server, As::Bearer(&user), ev, None);
+    let mint = |server: &TestServer, who: As<'_>, body: Value| {
+        let reply = send(server, who, "POST", "/api/playback-tokens", Some(body));
+        assert_status(&reply, 201, "mint");
+        reply.json()
+    };
+    let held = mint(&server, As::Bearer(&user), json!({"ticket_id": ticket}));
+    let held = held["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        server.auth(&play(&held, "conf/a", "p1")).verdict(),
+        "allowed"
+    );
+    let eventually = |node: &TestServer, token: &str, stream: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let verdict = node.auth(&play(token, stream, "p9")).verdict();
+            if verdict == "token_revoked" || std::time::Instant::now() > deadline {
+                return verdict;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    let revoke = send(
+        &server,
+        As::Key(RW),
+        "DELETE",
+        &format!("/api/tickets/{ticket}"),
+        None,
+    );
+    assert_status(&revoke, 204, "revoke the ticket");
+    assert_eq!(
+        server.auth(&play(&held, "conf/b", "p2")).verdict(),
+        "token_revoked",
+        "a new session, on another stream, is refused at once"
+    );
+    assert_eq!(eventually(&other, &held, "conf/c"), "token_revoked");
+
+    // One token by its id, revoked on the other node; unlimited, so decided with no store call.
+    let minted = mint(
+        &other,
+        As::Key(RW),
+        json!({"user_id": "guest", "streams": ["conf/*"]}),
+    );
+    let token = minted["token"].as_str().unwrap();
+    let jti = minted["claims"]["jti"].as_str().unwrap();
+    assert_eq!(
+        server.auth(&play(token, "conf/a", "q1")).verdict(),
+        "allowed"
+    );
+    let revoke = |body: Value| {
+        send(
+            &other,
+            As::Key(RW),
+            "POST",
+            "/api/playback-tokens/revoke",
+            Some(body),
+        )
+    };
+    assert_status(
+        &revoke(json!({"jti": jti, "group": "x"})),
+        400,
+        "one of the two",
+    );
+    assert_status(&revoke(json!({})), 400, "one of the two");
+    assert_status(&revoke(json!({"jti": jti})), 204, "revoke by id");
+    assert_eq!(
+        other.auth(&play(token, "conf/a", "q2")).verdict(),
+        "token_revoked"
+    );
+    assert_eq!(eventually(&server, token, "conf/a"), "token_revoked");
+}
+
+/// Changing one's own password takes the current one; an administrator resetting another
+/// account's does not. A change ends every access token issued before it.
+#[test]
+fn a_password_change_needs_the_current_one_and_ends_older_logins() {
+    let (_dir, db) = temp_db();
+    let server = server(&db);
+    let (id, first) = account(&server, "changer", "user");
+    let second = login(&server, "changer");
+    let me = |token: &str| send(&server, As::Bearer(token), "GET", "/api/me", None).status;
+    assert_eq!((me(&first), me(&second)), (200, 200));
+    server.clock.advance(Duration::from_secs(5));
+    let path = format!("/api/users/{id}");
+    let change =
+        |token: &str, body: Value| send(&server, As::Bearer(token), "PATCH", &path, Some(body));
+    let new_password = "a brand new passphrase";
+    let missing = change(&first, json!({"password": new_password}));
+    assert_status(&missing, 400, "no current_password");
+    assert_eq!(missing.json()["field"], "current_password");
+    let wrong = change(
+        &first,
+        json!({"password": new_password, "current_password": "not the password"}),
+    );
+    assert_status(&wrong, 403, "a wrong current_password");
+    assert_eq!(wrong.json()["error"], "invalid_credentials");
+    assert_eq!(me(&first), 200, "a refused change ends nothing");
+    let changed = change(
+        &first,
+        json!({"password": new_password, "current_password": PASSWORD}),
+    );
+    assert_status(&changed, 200, "the change");
+    assert_eq!(
+        (me(&first), me(&second)),
+        (401, 401),
+        "every login before the change is over"
+    );
+    let reply = send(
+        &server,
+        As::Nobody,
+        "POST",
+        "/api/login",
+        Some(json!({"username": "changer", "password": new_password})),
+    );
+    assert_status(&reply, 200, "login with the new password");
+    let fresh = reply.json()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(me(&fresh), 200);
+
+    // An administrator resets it without knowing it; that too ends the logins before.
+    server.clock.advance(Duration::from_secs(5));
+    let reset = send(
+        &server,
+        As::Key(RW),
+        "PATCH",
+        &path,
+        Some(json!({"password": "reset by the admin 42"})),
+    );
+    assert_status(&reset, 200, "an administrator's reset");
+    assert_eq!(me(&fresh), 401);
+    // Names need no password.
+    let (_, other) = account(&server, "renamer", "user");
+    let rename = send(
+        &server,
+        As::Bearer(&other),
+        "PATCH",
+        &format!("/api/users/{}", id + 1),
+        Some(json!({"first_name": "Renamed"})),
+    );
+    assert_status(&rename, 200, "a rename");
+    assert_eq!(me(&other), 200, "a rename ends no login");
+}
+
+/// Registration without credentials: a few per client address per hour, and none at all with
+/// `REGISTRATION=closed`; administrators (API keys) register anyone either way.
+#[test]
+fn open_registration_is_throttled_per_address_and_can_be_closed() {
+    let anonymous = |server: &TestServer, name: &str| {
+        send(
+            server,
+            As::Nobody,
+            "POST",
+            "/api/users",
+            Some(
+                json!({"user": {"username": name, "password": PASSWORD, "first_name": "F",
+                                 "last_name": "L", "email": format!("{name}@example.org")}}),
+            ),
+        )
+    };
+    let (_dir, db) = temp_db();
+    let server = server(&db);
+    for n in 0..10 {
+        assert_status(&anonymous(&server, &format!("walkin{n}")), 201, "open");
+    }
+    let throttled = anonymous(&server, "walkin10");
+    assert_status(&throttled, 429, "the 11th from one address in an hour");
+    assert_eq!(throttled.json()["error"], "too_many_attempts");
+    assert!(throttled.header("retry-after").is_some());
+    register(&server, "byadmin", "user");
+    server.clock.advance(Duration::from_secs(3601));
+    assert_status(&anonymous(&server, "walkin11"), 201, "an hour later");
+
+    let (_dir, db) = temp_db();
+    let mut config = keyed_config(&db);
+    config.open_registration = false;
+    let closed = server_with(config, &db, Arc::new(ManualClock::new(T0)));
+    let refused = anonymous(&closed, "walkin");
+    assert_status(&refused, 403, "closed");
+    assert_eq!(refused.json()["error"], "registration_closed");
+    let user = register(&closed, "member", "user");
+    assert!(user > 0, "an administrator still creates accounts");
+    let member = login(&closed, "member");
+    let by_member = send(
+        &closed,
+        As::Bearer(&member),
+        "POST",
+        "/api/users",
+        Some(
+            json!({"user": {"username": "friend", "password": PASSWORD, "first_name": "F",
+                             "last_name": "L", "email": "friend@example.org"}}),
+        ),
+    );
+    assert_status(&by_member, 403, "a user cannot open a closed registration");
 }

@@ -19,6 +19,7 @@ const REASONS = {
   event_over: "Event is over",
   already_checked_in: "Already checked in",
   other_event: "Ticket for another event",
+  too_many_attempts: "Locked after wrong codes: ask an event admin",
 };
 let stopCamera = () => {};
 

@@ -13,7 +13,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
-pub use store::{AccessLogFilter, AccessLogStore, AccessStats};
+pub use store::{AccessLogFilter, AccessLogStore, AccessStats, PURGE_BATCH};
 
 use serde::{Deserialize, Serialize};
 

@@ -60,12 +60,19 @@ pub struct AccessStats {
     pub live_sessions_by_stream: BTreeMap<String, u64>,
 }
 
+/// Most access log records one purge statement deletes.
+pub const PURGE_BATCH: i64 = 10_000;
+
 /// The access log's sink and its reads.
 pub trait AccessLogStore: Send + Sync {
     /// Writes a batch of access log entries in one transaction.
     fn append_access_logs(&self, entries: &[AccessLogEntry]) -> Result<()>;
 
     fn access_logs(&self, filter: &AccessLogFilter) -> Result<Page<AccessLogRecord>>;
+
+    /// Deletes the records logged before `before`; returns how many went. Backends delete in
+    /// bounded batches ([`PURGE_BATCH`]) so that new records are written in between.
+    fn purge_access_logs(&self, before: Timestamp) -> Result<u64>;
 
     /// Counts of decisions logged in `[since, until)` and the sessions holding a slot at `now`.
     fn access_stats(

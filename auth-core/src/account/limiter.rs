@@ -1,17 +1,21 @@
-//! Login throttling: failed attempts counted per username and per client address in a sliding
-//! window; past the limit, further attempts are refused until the window moves on.
+//! Throttling: attempts counted per key in a sliding window; past the limit, further attempts
+//! are refused until the window moves on. [`Counts`] is the window; [`LoginLimiter`] keys it by
+//! username and client address, [`RateLimiter`] by any one key (a door agent, a registering
+//! address).
 //!
-//! An attempt is counted when it starts ([`LoginLimiter::begin`]), atomically with the check,
-//! and at most one attempt per username and per address is in flight at a time: otherwise every
-//! request of a burst would pass the check before the first failure was counted, and each would
-//! get a guess (an adversarial review found 99 of 100 simultaneous guesses checked against a
-//! limit of 5). A successful login clears the username's count and takes back its own count
-//! from the address (one address guessing many usernames stays throttled).
+//! An attempt is counted when it starts ([`LoginLimiter::begin`], [`RateLimiter::begin`]),
+//! atomically with the check: otherwise every request of a burst would pass the check before
+//! the first failure was counted, and each would get a guess (an adversarial review found 99 of
+//! 100 simultaneous logins checked against a limit of 5). For logins, at most one attempt per
+//! username and per address is in flight at a time, and a successful login clears the
+//! username's count and takes back its own count from the address (one address guessing many
+//! usernames stays throttled).
 //!
 //! In memory, per process: with several nodes each enforces its own count, so the effective
 //! limit is the per-node limit times the number of nodes.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -46,15 +50,166 @@ const MAX_KEYS: usize = 100_000;
 /// text must not make the table's keys as long as it likes.
 const MAX_KEY_LEN: usize = crate::account::MAX_USERNAME_LEN;
 
-#[derive(Debug, Default)]
+/// Attempts per key within a sliding window, for at most [`MAX_KEYS`] keys. Not synchronised:
+/// its owner holds it under one lock with whatever else must change atomically with a count.
+#[derive(Debug)]
+pub struct Counts<K> {
+    window: Duration,
+    times: HashMap<K, VecDeque<Timestamp>>,
+}
+
+impl<K: Hash + Eq + Clone> Counts<K> {
+    pub fn new(window: Duration) -> Self {
+        Counts {
+            window,
+            times: HashMap::new(),
+        }
+    }
+
+    /// How long until `key` may try again, when it holds `limit` attempts within the window.
+    pub fn blocked(&mut self, key: &K, limit: u32, now: Timestamp) -> Option<Duration> {
+        let since = now.saturating_sub(self.window);
+        let times = self.times.get_mut(key)?;
+        while times.front().is_some_and(|t| *t <= since) {
+            times.pop_front();
+        }
+        if times.is_empty() {
+            self.times.remove(key);
+            return None;
+        }
+        if times.len() < limit as usize {
+            return None;
+        }
+        let oldest = times.front()?.saturating_add(self.window);
+        let wait = oldest
+            .unix_micros()
+            .saturating_sub(now.unix_micros())
+            .max(1_000_000);
+        Some(Duration::from_micros(
+            u64::try_from(wait).unwrap_or(1_000_000),
+        ))
+    }
+
+    /// Counts one attempt of `key` at `now`.
+    pub fn count(&mut self, key: K, now: Timestamp) {
+        if self.times.len() >= MAX_KEYS {
+            let since = now.saturating_sub(self.window);
+            self.times
+                .retain(|_, times| times.back().is_some_and(|t| *t > since));
+        }
+        let room = self.times.len() < MAX_KEYS;
+        match self.times.get_mut(&key) {
+            Some(times) => times.push_back(now),
+            None if room => {
+                self.times.insert(key, VecDeque::from([now]));
+            }
+            None => {}
+        }
+    }
+
+    /// Takes back the attempt of `key` counted at `at`.
+    pub fn take_back(&mut self, key: &K, at: Timestamp) {
+        if let Some(times) = self.times.get_mut(key) {
+            if let Some(i) = times.iter().rposition(|t| *t == at) {
+                times.remove(i);
+            }
+            if times.is_empty() {
+                self.times.remove(key);
+            }
+        }
+    }
+
+    /// Forgets every attempt of `key`.
+    pub fn forget(&mut self, key: &K) {
+        self.times.remove(key);
+    }
+
+    pub fn len(&self) -> usize {
+        self.times.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.times.is_empty()
+    }
+}
+
+/// Why an attempt was refused: try again after this long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttled {
+    pub retry_after: Duration,
+    /// The first refusal of this key since it was last under its limit: what a log should
+    /// say once per burst rather than once per request.
+    pub first: bool,
+}
+
+/// At most `limit` attempts per key within `window`, counted when they start.
+#[derive(Debug)]
+pub struct RateLimiter<K> {
+    limit: u32,
+    state: Mutex<RateState<K>>,
+}
+
+#[derive(Debug)]
+struct RateState<K> {
+    counts: Counts<K>,
+    /// Keys refused since they were last under their limit.
+    refusing: HashSet<K>,
+}
+
+impl<K: Hash + Eq + Clone> RateLimiter<K> {
+    pub fn new(limit: u32, window: Duration) -> Self {
+        RateLimiter {
+            limit,
+            state: Mutex::new(RateState {
+                counts: Counts::new(window),
+                refusing: HashSet::new(),
+            }),
+        }
+    }
+
+    /// Counts an attempt of `key` at `now`, or refuses it when `key` is at its limit.
+    pub fn begin(&self, key: K, now: Timestamp) -> Result<(), Throttled> {
+        let mut state = lock(&self.state);
+        let state = &mut *state;
+        if let Some(retry_after) = state.counts.blocked(&key, self.limit, now) {
+            let first = state.refusing.len() < MAX_KEYS && state.refusing.insert(key);
+            return Err(Throttled { retry_after, first });
+        }
+        state.refusing.remove(&key);
+        state.counts.count(key, now);
+        Ok(())
+    }
+
+    /// Takes back the attempt of `key` that [`Self::begin`] counted at `at`: it turned out
+    /// harmless (a right door code).
+    pub fn take_back(&self, key: &K, at: Timestamp) {
+        lock(&self.state).counts.take_back(key, at);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// Failed logins per username and per client network.
+#[derive(Debug)]
 pub struct LoginLimiter {
     limits: LoginLimits,
     state: Mutex<State>,
 }
 
-#[derive(Debug, Default)]
+impl Default for LoginLimiter {
+    fn default() -> Self {
+        LoginLimiter::new(LoginLimits::default())
+    }
+}
+
+#[derive(Debug)]
 struct State {
-    failures: HashMap<Key, VecDeque<Timestamp>>,
+    failures: Counts<Key>,
     in_flight: HashSet<Key>,
 }
 
@@ -69,26 +224,13 @@ pub struct Attempt<'a> {
     at: Timestamp,
 }
 
-/// Why [`LoginLimiter::begin`] refused: try again after this long.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Throttled {
-    pub retry_after: Duration,
-}
-
 impl Attempt<'_> {
     /// The password was right: forget the username's failures, and this attempt's count
     /// against the address.
     pub fn succeeded(self) {
         let mut state = self.limiter.lock();
-        state.failures.remove(&self.user);
-        if let Some(times) = state.failures.get_mut(&self.network) {
-            if let Some(i) = times.iter().rposition(|t| *t == self.at) {
-                times.remove(i);
-            }
-            if times.is_empty() {
-                state.failures.remove(&self.network);
-            }
-        }
+        state.failures.forget(&self.user);
+        state.failures.take_back(&self.network, self.at);
     }
 }
 
@@ -111,24 +253,30 @@ fn user_key(username: &str) -> Key {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
     User(String),
-    /// The client's network: its IPv4 address, or its IPv6 /64 (one host usually holds a whole
-    /// /64, and counting its addresses one by one would let it guess without end).
     Network(IpAddr),
 }
 
-fn network(ip: IpAddr) -> Key {
-    let network = match crate::token::canonical_ip(ip) {
+/// The client's network: its IPv4 address, or its IPv6 /64 (one host usually holds a whole
+/// /64, and counting its addresses one by one would let it try without end).
+pub fn network_of(ip: IpAddr) -> IpAddr {
+    match crate::token::canonical_ip(ip) {
         IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
         v4 => v4,
-    };
-    Key::Network(network)
+    }
+}
+
+fn network(ip: IpAddr) -> Key {
+    Key::Network(network_of(ip))
 }
 
 impl LoginLimiter {
     pub fn new(limits: LoginLimits) -> Self {
         LoginLimiter {
             limits,
-            state: Mutex::default(),
+            state: Mutex::new(State {
+                failures: Counts::new(limits.window),
+                in_flight: HashSet::new(),
+            }),
         }
     }
 
@@ -150,31 +298,21 @@ impl LoginLimiter {
             // Hashing takes a fraction of a second: a second is plenty.
             return Err(Throttled {
                 retry_after: Duration::from_secs(1),
+                first: false,
             });
         }
         let waits = [
-            self.blocked(
-                &mut state.failures,
-                user.clone(),
-                self.limits.per_username,
-                now,
-            ),
-            self.blocked(
-                &mut state.failures,
-                network.clone(),
-                self.limits.per_ip,
-                now,
-            ),
+            state.failures.blocked(&user, self.limits.per_username, now),
+            state.failures.blocked(&network, self.limits.per_ip, now),
         ];
         if let Some(retry_after) = waits.into_iter().flatten().max() {
-            return Err(Throttled { retry_after });
+            return Err(Throttled {
+                retry_after,
+                first: false,
+            });
         }
-        Self::count(
-            &mut state.failures,
-            self.limits.window,
-            [user.clone(), network.clone()],
-            now,
-        );
+        state.failures.count(user.clone(), now);
+        state.failures.count(network.clone(), now);
         state.in_flight.insert(user.clone());
         state.in_flight.insert(network.clone());
         Ok(Attempt {
@@ -188,9 +326,12 @@ impl LoginLimiter {
     /// `Err(retry_after)` when either count is at its limit.
     pub fn check(&self, username: &str, ip: IpAddr, now: Timestamp) -> Result<(), Duration> {
         let mut state = self.lock();
-        let failures = &mut state.failures;
-        let user = self.blocked(failures, user_key(username), self.limits.per_username, now);
-        let ip = self.blocked(failures, network(ip), self.limits.per_ip, now);
+        let user = state
+            .failures
+            .blocked(&user_key(username), self.limits.per_username, now);
+        let ip = state
+            .failures
+            .blocked(&network(ip), self.limits.per_ip, now);
         match user.max(ip) {
             Some(wait) => Err(wait),
             None => Ok(()),
@@ -199,74 +340,16 @@ impl LoginLimiter {
 
     pub fn failed(&self, username: &str, ip: IpAddr, now: Timestamp) {
         let mut state = self.lock();
-        Self::count(
-            &mut state.failures,
-            self.limits.window,
-            [user_key(username), network(ip)],
-            now,
-        );
-    }
-
-    fn count(
-        failures: &mut HashMap<Key, VecDeque<Timestamp>>,
-        window: Duration,
-        keys: [Key; 2],
-        now: Timestamp,
-    ) {
-        if failures.len() >= MAX_KEYS {
-            let since = now.saturating_sub(window);
-            failures.retain(|_, times| times.back().is_some_and(|t| *t > since));
-        }
-        for key in keys {
-            let room = failures.len() < MAX_KEYS;
-            match failures.get_mut(&key) {
-                Some(times) => times.push_back(now),
-                None if room => {
-                    failures.insert(key, VecDeque::from([now]));
-                }
-                None => {}
-            }
-        }
+        state.failures.count(user_key(username), now);
+        state.failures.count(network(ip), now);
     }
 
     pub fn succeeded(&self, username: &str) {
-        self.lock().failures.remove(&user_key(username));
-    }
-
-    fn blocked(
-        &self,
-        failures: &mut HashMap<Key, VecDeque<Timestamp>>,
-        key: Key,
-        limit: u32,
-        now: Timestamp,
-    ) -> Option<Duration> {
-        let since = now.saturating_sub(self.limits.window);
-        let times = failures.get_mut(&key)?;
-        while times.front().is_some_and(|t| *t <= since) {
-            times.pop_front();
-        }
-        if times.is_empty() {
-            failures.remove(&key);
-            return None;
-        }
-        if times.len() < limit as usize {
-            return None;
-        }
-        let oldest = times.front()?.saturating_add(self.limits.window);
-        let wait = oldest
-            .unix_micros()
-            .saturating_sub(now.unix_micros())
-            .max(1_000_000);
-        Some(Duration::from_micros(
-            u64::try_from(wait).unwrap_or(1_000_000),
-        ))
+        self.lock().failures.forget(&user_key(username));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        match self.state.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        lock(&self.state)
     }
 }
 
@@ -344,7 +427,8 @@ mod tests {
                 .begin("alice", "10.0.0.9".parse().unwrap(), T)
                 .unwrap_err(),
             Throttled {
-                retry_after: Duration::from_secs(1)
+                retry_after: Duration::from_secs(1),
+                first: false,
             },
             "one attempt per username in flight"
         );
@@ -379,7 +463,7 @@ mod tests {
         limiter.failed(&long, ip, T);
         assert!(limiter.check(&"é".repeat(5_000), ip, T).is_err());
         let state = limiter.lock();
-        assert!(state.failures.keys().all(|k| match k {
+        assert!(state.failures.times.keys().all(|k| match k {
             Key::User(name) => name.len() <= MAX_KEY_LEN,
             Key::Network(_) => true,
         }));
@@ -404,5 +488,29 @@ mod tests {
         limiter.failed("fresh", ip, later);
         limiter.failed("fresh", ip, later);
         assert!(limiter.check("fresh", ip, later).is_err());
+    }
+
+    #[test]
+    fn a_rate_limiter_counts_as_attempts_start_and_says_once_that_it_refuses() {
+        let limiter = RateLimiter::new(2, Duration::from_secs(60));
+        limiter.begin(7, T).unwrap();
+        limiter.begin(7, T).unwrap();
+        let first = limiter.begin(7, T).unwrap_err();
+        assert_eq!(first.retry_after, Duration::from_secs(60));
+        assert!(
+            first.first,
+            "the first refusal of a burst is the one to log"
+        );
+        assert!(!limiter.begin(7, T).unwrap_err().first);
+        limiter.begin(8, T).unwrap();
+        limiter.take_back(&7, T);
+        limiter.begin(7, T).unwrap();
+        let later = T.saturating_add(Duration::from_secs(61));
+        limiter.begin(7, later).unwrap();
+        limiter.begin(7, later).unwrap();
+        assert!(
+            limiter.begin(7, later).unwrap_err().first,
+            "a new burst is logged again"
+        );
     }
 }

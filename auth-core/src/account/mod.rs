@@ -4,7 +4,8 @@
 //! - [`password`]: Argon2id hashing and the password rules.
 //! - [`access_token`]: signed, expiring bearer tokens (JWT HS256) for logged-in accounts; a
 //!   revoked token is refused until it would have expired.
-//! - [`limiter`]: failed logins counted per username and per client address.
+//! - [`limiter`]: attempts counted in a sliding window: failed logins per username and per
+//!   client address, and any other one key ([`RateLimiter`]).
 //! - [`policy`]: the one pure function that decides an action for a principal.
 
 pub mod access_token;
@@ -24,7 +25,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 
 pub use access_token::{AccessClaims, AccessTokens, IssuedAccessToken};
-pub use limiter::{LoginLimiter, LoginLimits};
+pub use limiter::{LoginLimiter, LoginLimits, RateLimiter, Throttled};
 pub use password::Passwords;
 pub use policy::{permits, Action, EventStanding, Forbidden, Principal};
 
@@ -84,6 +85,9 @@ pub struct Account {
     pub password_hash: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The last password change: access tokens issued before it are refused.
+    #[serde(skip)]
+    pub password_changed_at: Option<Timestamp>,
 }
 
 impl fmt::Debug for Account {
@@ -139,6 +143,7 @@ impl NewAccount {
             password_hash: self.password_hash,
             created_at: now,
             updated_at: now,
+            password_changed_at: None,
         }
     }
 }
@@ -189,6 +194,9 @@ pub struct UserPatch {
     pub last_name: Option<String>,
     pub email: Option<String>,
     pub password: Option<String>,
+    /// The password being replaced: required to change one's own (see the API's
+    /// `update_user`), never stored.
+    pub current_password: Option<String>,
     pub role: Option<Role>,
 }
 
@@ -255,6 +263,7 @@ impl AccountPatch {
         }
         if let Some(v) = self.password_hash {
             account.password_hash = v;
+            account.password_changed_at = Some(now);
         }
         if let Some(v) = self.role {
             account.role = v;
@@ -289,8 +298,10 @@ pub fn login(
     Ok(Some((account, issued)))
 }
 
-/// The account an access token stands for: signature, expiry, revocation, and the account
-/// still existing. `None` for any failure of those.
+/// The account an access token stands for: signature, expiry, revocation, the account still
+/// existing, and no password change since the token was issued (a change ends every login
+/// before it; tokens carry their issue time in whole seconds, so one issued within the second
+/// of the change still counts as after it). `None` for any failure of those.
 pub fn authenticate<S: AccountStore + RevocationStore + ?Sized>(
     store: &S,
     tokens: &AccessTokens,
@@ -306,7 +317,13 @@ pub fn authenticate<S: AccountStore + RevocationStore + ?Sized>(
     let Some(id) = claims.account_id() else {
         return Ok(None);
     };
-    Ok(store.account(id)?.map(|account| (account, claims)))
+    let Some(account) = store.account(id)? else {
+        return Ok(None);
+    };
+    let before_change = account
+        .password_changed_at
+        .is_some_and(|at| claims.iat < at.unix_seconds());
+    Ok((!before_change).then_some((account, claims)))
 }
 
 /// Revokes the token until it would have expired.

@@ -65,6 +65,8 @@ pub enum Action {
     /// A door check of a ticket id that does not exist: staff of any event learn that much.
     VerifyUnknownTicket,
     RevokeTicket,
+    /// Lift a ticket's door-code lock (see [`crate::ticket::CODE_LOCK`]).
+    UnlockTicket,
 }
 
 impl Action {
@@ -132,8 +134,12 @@ pub fn permits(
         Action::VerifyUnknownTicket => Err(Forbidden::NotEventStaff),
         Action::ViewRoster | Action::VerifyTicket if staff => Ok(()),
         Action::ViewRoster | Action::VerifyTicket => Err(Forbidden::NotEventStaff),
-        Action::EditEvent | Action::EditRoster | Action::RevokeTicket if standing.admin => Ok(()),
-        Action::EditEvent | Action::EditRoster | Action::RevokeTicket => {
+        Action::EditEvent | Action::EditRoster | Action::RevokeTicket | Action::UnlockTicket
+            if standing.admin =>
+        {
+            Ok(())
+        }
+        Action::EditEvent | Action::EditRoster | Action::RevokeTicket | Action::UnlockTicket => {
             Err(Forbidden::NotEventAdmin)
         }
         Action::IssueTicket { .. } if standing.admin => Ok(()),
@@ -258,6 +264,11 @@ mod tests {
             permits(AGENT, Action::RevokeTicket, AGENT_OF),
             Err(Forbidden::NotEventAdmin)
         );
+        assert_eq!(
+            permits(AGENT, Action::UnlockTicket, AGENT_OF),
+            Err(Forbidden::NotEventAdmin),
+            "an agent who locked a ticket by mistyping cannot lift the lock"
+        );
     }
 
     #[test]
@@ -268,6 +279,7 @@ mod tests {
             Action::ViewRoster,
             Action::VerifyTicket,
             Action::RevokeTicket,
+            Action::UnlockTicket,
             Action::IssueTicket { holder: 1 },
             Action::UseTicket { holder: 1 },
         ] {

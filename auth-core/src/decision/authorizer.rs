@@ -16,6 +16,7 @@ use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
 use crate::secret::{SecretDigest, TokenHasher};
 use crate::session::{session_key, Admission, SessionOwner, SessionPolicy, SessionStore};
+use crate::signed_token::revocations::RevocationSet;
 use crate::signed_token::{is_signed, Claims, KeyRing, Kind, Rejection, SharedKeyRing};
 use crate::store::Queued;
 use crate::token::TokenStore;
@@ -28,6 +29,7 @@ pub struct Authorizer {
     hasher: TokenHasher,
     policy: SessionPolicy,
     signed_keys: Arc<SharedKeyRing>,
+    revocations: Arc<RevocationSet>,
 }
 
 /// The outcome of [`Authorizer::start`].
@@ -66,7 +68,7 @@ impl Pending {
                 let token = authorizer.tokens.token_by_digest(&digest)?;
                 match plan(request, token.as_deref(), self.now) {
                     Plan::Decided(decision) => return Ok(decision),
-                    Plan::Admit(admission) => admission,
+                    Plan::Admit(admission) => admission.within(&authorizer.policy),
                 }
             }
         };
@@ -163,6 +165,7 @@ impl Authorizer {
             hasher,
             policy,
             signed_keys: Arc::default(),
+            revocations: Arc::default(),
         }
     }
 
@@ -175,6 +178,17 @@ impl Authorizer {
 
     pub fn signed_keys(&self) -> &Arc<SharedKeyRing> {
         &self.signed_keys
+    }
+
+    /// Refuse signed tokens this set names (`token_revoked`); keep it current with
+    /// [`RevocationSet::refresh`]. Without it no signed token is refused as revoked.
+    pub fn with_revocations(mut self, revocations: Arc<RevocationSet>) -> Self {
+        self.revocations = revocations;
+        self
+    }
+
+    pub fn revocations(&self) -> &Arc<RevocationSet> {
+        &self.revocations
     }
 
     pub fn hasher(&self) -> &TokenHasher {
@@ -205,13 +219,18 @@ impl Authorizer {
     ) -> std::result::Result<Claims, Rejection> {
         const PLAYBACK: &[Kind] = &[Kind::Playback];
         const SEGMENT: &[Kind] = &[Kind::Playback, Kind::Segment];
-        ring.verify_kinds(
+        let claims = ring.verify_kinds(
             request.token.unwrap_or_default(),
             now,
             if request.segment { SEGMENT } else { PLAYBACK },
             Some(request.ip),
             Some(request.stream),
-        )
+        )?;
+        // From memory: no store read on this path (see `signed_token::revocations`).
+        if self.revocations.refuses(&claims, now) {
+            return Err(Rejection::Revoked);
+        }
+        Ok(claims)
     }
 
     /// Starts deciding `request` without blocking: an async server calls this on its reactor
@@ -244,7 +263,7 @@ impl Authorizer {
         };
         let admission = match plan {
             Plan::Decided(decision) => return Step::Done(Ok(decision)),
-            Plan::Admit(admission) => admission,
+            Plan::Admit(admission) => admission.within(&self.policy),
         };
         match self
             .sessions

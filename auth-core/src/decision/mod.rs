@@ -101,6 +101,8 @@ pub enum DenyReason {
     /// A genuine signed token meant for another use (an e-ticket; a segment token anywhere but on
     /// a segment).
     WrongKind,
+    /// A signed token revoked before it expired (by its session group or its id).
+    TokenRevoked,
 }
 
 /// A refused signed token's reason, in the same vocabulary as stored tokens where one exists.
@@ -111,6 +113,7 @@ impl From<Rejection> for DenyReason {
             Rejection::UnknownKey => DenyReason::UnknownKey,
             Rejection::BadSignature => DenyReason::BadSignature,
             Rejection::WrongKind => DenyReason::WrongKind,
+            Rejection::Revoked => DenyReason::TokenRevoked,
             Rejection::Expired => DenyReason::TokenExpired,
             Rejection::NotYetValid => DenyReason::TokenNotYetValid,
             Rejection::IpMismatch => DenyReason::IpNotAllowed,
@@ -120,7 +123,7 @@ impl From<Rejection> for DenyReason {
 }
 
 impl DenyReason {
-    pub const ALL: [DenyReason; 17] = [
+    pub const ALL: [DenyReason; 18] = [
         DenyReason::TokenMissing,
         DenyReason::TokenNotFound,
         DenyReason::TokenSuspended,
@@ -138,6 +141,7 @@ impl DenyReason {
         DenyReason::WrongKind,
         DenyReason::ActionNotAllowed,
         DenyReason::SessionBanned,
+        DenyReason::TokenRevoked,
     ];
 
     pub fn code(self) -> &'static str {
@@ -159,6 +163,7 @@ impl DenyReason {
             DenyReason::UnknownKey => Rejection::UnknownKey.code(),
             DenyReason::BadSignature => Rejection::BadSignature.code(),
             DenyReason::WrongKind => Rejection::WrongKind.code(),
+            DenyReason::TokenRevoked => Rejection::Revoked.code(),
         }
     }
 
@@ -201,6 +206,7 @@ impl DenyReason {
             DenyReason::UnknownKey => Rejection::UnknownKey.message().to_owned(),
             DenyReason::BadSignature => Rejection::BadSignature.message().to_owned(),
             DenyReason::WrongKind => Rejection::WrongKind.message().to_owned(),
+            DenyReason::TokenRevoked => Rejection::Revoked.message().to_owned(),
         }
     }
 }
@@ -384,6 +390,8 @@ pub struct AdmissionPlan {
     signed: Option<SignedGrant>,
     /// The token's `on_limit` is `evict_oldest`.
     evict_oldest: bool,
+    /// What bounds a token without a limit ([`AdmissionPlan::within`]); 0: nothing.
+    ceiling: u32,
 }
 
 impl AdmissionPlan {
@@ -407,7 +415,17 @@ impl AdmissionPlan {
             key,
             signed,
             evict_oldest: false,
+            ceiling: 0,
         }
+    }
+
+    /// Bounds a token without a session limit by `policy`'s ceiling
+    /// ([`SessionPolicy::unlimited_ceiling`]); the grant still reports the token's own limit.
+    pub fn within(mut self, policy: &SessionPolicy) -> Self {
+        if self.max_sessions == 0 {
+            self.ceiling = policy.unlimited_ceiling;
+        }
+        self
     }
 
     /// The claim to hand the store's atomic admission step.
@@ -415,7 +433,11 @@ impl AdmissionPlan {
         SessionClaim {
             owner: self.owner,
             key: &self.key,
-            max_sessions: self.max_sessions,
+            max_sessions: if self.max_sessions == 0 {
+                self.ceiling
+            } else {
+                self.max_sessions
+            },
             user_id: &self.user_id,
             stream: request.stream,
             ip: request.ip,
@@ -549,6 +571,7 @@ where
     match plan {
         Plan::Decided(decision) => Ok(decision),
         Plan::Admit(plan) => {
+            let plan = plan.within(policy);
             let admission = admit(&plan.claim(request))?;
             Ok(plan.conclude(admission, policy))
         }
@@ -731,6 +754,40 @@ mod tests {
 
     const NOW: Timestamp = Timestamp::from_unix_seconds(1_800_000_000);
     const ADMIT: Admission = Admission::Admitted { session_id: 1 };
+
+    #[test]
+    fn a_token_without_a_limit_is_bounded_by_the_ceiling() {
+        let unlimited = token(base());
+        let limited = token(TokenSpec {
+            max_sessions: Some(5_000),
+            ..base()
+        });
+        let policy = SessionPolicy {
+            unlimited_ceiling: 3,
+            ..SessionPolicy::new(Duration::from_secs(180))
+        };
+        let claimed = |t: &Token, policy: &SessionPolicy| {
+            let mut seen = None;
+            let decision = decide(&request(Some(SECRET)), Some(t), NOW, policy, |claim| {
+                seen = Some(claim.max_sessions);
+                Ok(ADMIT)
+            })
+            .unwrap();
+            let granted = match decision {
+                Decision::Allow(grant) => Some(grant.max_sessions),
+                Decision::Deny(_) => None,
+            };
+            (seen, granted)
+        };
+        assert_eq!(claimed(&unlimited, &policy), (Some(3), Some(0)));
+        assert_eq!(
+            claimed(&limited, &policy),
+            (Some(5_000), Some(5_000)),
+            "a token's own limit stands"
+        );
+        let none = SessionPolicy::new(Duration::from_secs(180));
+        assert_eq!(claimed(&unlimited, &none), (Some(0), Some(0)));
+    }
 
     #[test]
     fn allows_a_good_token_and_reports_the_grant() {

@@ -42,6 +42,10 @@ pub struct SessionPolicy {
     pub auth_duration: Duration,
     /// Extra time a lease lives past `auth_duration`, so a late re-check still finds it.
     pub grace: Duration,
+    /// The most live sessions a stored token without a limit (`max_sessions` 0) may hold; 0:
+    /// none. Every new session key is a session (through nginx `auth_request`, every distinct
+    /// path), so without a ceiling one token could fill memory and the database.
+    pub unlimited_ceiling: u32,
 }
 
 impl SessionPolicy {
@@ -53,6 +57,7 @@ impl SessionPolicy {
         SessionPolicy {
             auth_duration,
             grace: Self::DEFAULT_GRACE,
+            unlimited_ceiling: 0,
         }
     }
 

@@ -22,6 +22,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{self as sig, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 use serde::{Deserialize, Serialize};
 
+use super::revocations::Revocation;
 use super::{check_kid, generate_ed25519, generate_es256, Algorithm, KeyRing};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -31,7 +32,9 @@ use crate::secret::TokenHasher;
 /// token digests and other derived keys).
 const SEAL_LABEL: &str = "signing key seal v1";
 
-/// Where the key ring is kept (see the module documentation for why in the store).
+/// Where the key ring is kept (see the module documentation for why in the store), and the
+/// signed tokens refused before they expire ([`super::revocations`]): what every node must
+/// share to verify signed tokens alike.
 pub trait SigningKeyStore: Send + Sync {
     /// Adds a signing key; `Conflict` when its id is taken, retired or not (an id is never
     /// reused, so a token signed under a retired key can never verify again).
@@ -43,6 +46,19 @@ pub trait SigningKeyStore: Send + Sync {
     /// Marks the key retired at `now`; false if there is no such key. Retiring a retired key
     /// keeps its first retirement time.
     fn retire_signing_key(&self, kid: &str, now: Timestamp) -> Result<bool>;
+
+    /// Stores a revocation; each gets a new id, above every id before it.
+    fn revoke_signed(&self, revocation: &Revocation) -> Result<()>;
+
+    /// The newest revocation's id (0 with none): it moves with every revocation, so a node
+    /// polls it to notice those made elsewhere.
+    fn signed_revocation_mark(&self) -> Result<i64>;
+
+    /// Every revocation still in force at `now`.
+    fn signed_revocations(&self, now: Timestamp) -> Result<Vec<Revocation>>;
+
+    /// Forgets revocations lapsed at `now`; returns how many went.
+    fn purge_signed_revocations(&self, now: Timestamp) -> Result<u64>;
 }
 
 /// The answer of every backend to a taken key id.

@@ -20,6 +20,7 @@
 
 pub mod jwt;
 pub mod keys;
+pub mod revocations;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -165,10 +166,12 @@ pub enum Rejection {
     /// A genuine token of another kind (an e-ticket at `/auth`, a playback token at a door, a
     /// segment token anywhere but on a segment).
     WrongKind,
+    /// Revoked before it expired: its session group (a revoked ticket's) or its id.
+    Revoked,
 }
 
 impl Rejection {
-    pub const ALL: [Rejection; 8] = [
+    pub const ALL: [Rejection; 9] = [
         Rejection::Malformed,
         Rejection::UnknownKey,
         Rejection::BadSignature,
@@ -177,6 +180,7 @@ impl Rejection {
         Rejection::IpMismatch,
         Rejection::StreamNotAllowed,
         Rejection::WrongKind,
+        Rejection::Revoked,
     ];
 
     pub fn code(self) -> &'static str {
@@ -189,6 +193,7 @@ impl Rejection {
             Rejection::IpMismatch => "ip_mismatch",
             Rejection::StreamNotAllowed => "stream_not_allowed",
             Rejection::WrongKind => "wrong_kind",
+            Rejection::Revoked => "token_revoked",
         }
     }
 
@@ -202,6 +207,7 @@ impl Rejection {
             Rejection::IpMismatch => "the token is bound to another client address",
             Rejection::StreamNotAllowed => "the token does not unlock this stream",
             Rejection::WrongKind => "the token is genuine but meant for another use",
+            Rejection::Revoked => "the token was revoked",
         }
     }
 }

@@ -890,6 +890,26 @@ pub fn access_logs_filter_page_and_count(store: &dyn Store) {
     assert_eq!((stats.allowed, stats.denied), (0, 3));
     assert_eq!(stats.denied_by_reason.get("ip_not_allowed"), Some(&2));
     assert_eq!(stats.denied_by_reason.get("token_not_found"), Some(&1));
+
+    // Retention: records before the cut go, later ones stay, and new ids never repeat.
+    let cut = T0.saturating_add(Duration::from_secs(3));
+    assert_eq!(store.purge_access_logs(cut).unwrap(), 2);
+    assert_eq!(store.purge_access_logs(cut).unwrap(), 0);
+    store
+        .append_access_logs(&[entry(5, AccessResult::Allowed, None, "news")])
+        .unwrap();
+    let kept = store.access_logs(&AccessLogFilter::default()).unwrap();
+    let kept: Vec<_> = kept
+        .items
+        .iter()
+        .map(|r| (r.id, r.entry.token_id))
+        .collect();
+    assert_eq!(kept.len(), 3);
+    assert_eq!(
+        kept[1..],
+        [(all.items[0].id, Some(4)), (all.items[1].id, Some(3))]
+    );
+    assert!(kept[0].0 > all.items[0].id, "{kept:?}");
 }
 
 pub fn stats_count_live_sessions_per_stream(store: &dyn Store) {
@@ -1180,6 +1200,39 @@ pub fn concurrent_signed_admission_never_over_admits(store: Arc<dyn Store>) {
     assert_eq!(admitted, MAX as usize);
 }
 
+/// Signed token revocations: stored for every node, each moving the mark; lapsed ones are
+/// neither listed nor kept; the mark never comes back to a value seen with other rows behind it.
+pub fn signed_revocations_move_the_mark_and_lapse(store: &dyn Store) {
+    use crate::signed_token::revocations::{Revocation, Revoked};
+    let revocation = |revoked, minutes: u64| Revocation {
+        revoked,
+        until: T0.saturating_add(Duration::from_secs(60 * minutes)),
+    };
+    let start = store.signed_revocation_mark().unwrap();
+    assert!(store.signed_revocations(T0).unwrap().is_empty());
+    let group = revocation(Revoked::Group("ticket:7".into()), 10);
+    let token = revocation(Revoked::Token("jti-1".into()), 20);
+    store.revoke_signed(&group).unwrap();
+    let first = store.signed_revocation_mark().unwrap();
+    assert!(first > start);
+    store.revoke_signed(&token).unwrap();
+    let second = store.signed_revocation_mark().unwrap();
+    assert!(second > first);
+    assert_eq!(
+        store.signed_revocations(T0).unwrap(),
+        [group.clone(), token.clone()]
+    );
+    let at_10 = T0.saturating_add(Duration::from_secs(600));
+    let in_force = store.signed_revocations(at_10).unwrap();
+    assert_eq!(in_force, std::slice::from_ref(&token));
+    assert_eq!(store.purge_signed_revocations(at_10).unwrap(), 1);
+    assert_eq!(store.signed_revocations(T0).unwrap(), [token]);
+    store
+        .revoke_signed(&revocation(Revoked::Token("jti-2".into()), 30))
+        .unwrap();
+    assert!(store.signed_revocation_mark().unwrap() > second);
+}
+
 pub fn signing_keys_persist_retire_and_never_reuse_ids(store: &dyn Store) {
     use crate::signed_token::keys::KeyVault;
     use crate::signed_token::{Algorithm, Claims, Kind, Rejection};
@@ -1267,7 +1320,7 @@ use crate::account::{AccountPatch, NewAccount, Role};
 #[cfg(feature = "tickets")]
 use crate::event::{EventFilter, EventPatch, NewEvent, RosterRole};
 #[cfg(feature = "tickets")]
-use crate::ticket::{NewTicket, TicketUse, TicketingStore};
+use crate::ticket::{CodeAttempt, CodeLock, NewTicket, TicketUse, TicketingStore};
 
 #[cfg(feature = "tickets")]
 pub fn new_account(name: &str) -> NewAccount {
@@ -1341,6 +1394,24 @@ pub fn accounts_are_unique_by_username_and_email(store: &dyn TicketingStore) {
     assert_eq!(
         store.account(bob.id).unwrap().unwrap().password_hash,
         "$argon2id$new"
+    );
+    // A password change is dated (access tokens before it are refused); other changes are not.
+    assert_eq!(bob.password_changed_at, Some(later));
+    let rename = AccountPatch {
+        first_name: Some("Robert".into()),
+        ..Default::default()
+    };
+    let renamed = store
+        .update_account(bob.id, rename, later.saturating_add(Duration::from_secs(9)))
+        .unwrap();
+    assert_eq!(renamed.password_changed_at, Some(later));
+    assert_eq!(
+        store
+            .account(alice.id)
+            .unwrap()
+            .unwrap()
+            .password_changed_at,
+        None
     );
     let missing = store.update_account(9999, AccountPatch::default(), T0);
     assert_eq!(missing.unwrap_err().code(), "not_found");
@@ -1737,33 +1808,101 @@ pub fn door_steps_are_accepted_once(store: &dyn TicketingStore) {
     assert!(store.purge_ticket_state(far).unwrap() >= 4);
 }
 
-/// One code (ticket, step) presented at several doors at once: exactly one is accepted.
+/// A ticket for a new holder of a new event.
 #[cfg(feature = "tickets")]
-pub fn concurrent_uses_of_one_code_accept_once(store: Arc<dyn TicketingStore>) {
+fn lone_ticket(store: &dyn TicketingStore, title: &str, holder: &str) -> crate::ticket::Ticket {
+    let event = store.create_event(new_event(title, 5, 1), T0).unwrap();
+    let holder = store.create_account(new_account(holder), T0).unwrap();
+    let new = NewTicket {
+        event_id: event.id,
+        holder_id: holder.id,
+        salt: [1; 16],
+    };
+    store.create_ticket(new, T0).unwrap()
+}
+
+/// What 8 threads, started together, each get from `call`: as many doors (or nodes) at once.
+#[cfg(feature = "tickets")]
+fn at_once<T: Send + 'static>(
+    store: &Arc<dyn TicketingStore>,
+    call: impl Fn(&dyn TicketingStore) -> T + Send + Sync + Copy + 'static,
+) -> Vec<T> {
     const THREADS: usize = 8;
-    let event = store.create_event(new_event("Doors", 5, 1), T0).unwrap();
-    let holder = store.create_account(new_account("rusher"), T0).unwrap();
-    let ticket = store
-        .create_ticket(
-            NewTicket {
-                event_id: event.id,
-                holder_id: holder.id,
-                salt: [1; 16],
-            },
-            T0,
-        )
-        .unwrap();
     let barrier = Arc::new(Barrier::new(THREADS));
     let handles: Vec<_> = (0..THREADS)
         .map(|_| {
-            let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+            let (store, barrier) = (Arc::clone(store), Arc::clone(&barrier));
             std::thread::spawn(move || {
                 barrier.wait();
-                store.use_ticket(ticket.id, 42, None, true, T0).unwrap()
+                call(store.as_ref())
             })
         })
         .collect();
-    let uses: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+/// Wrong door codes lock a ticket after `after` in a row, until the lock ends or is lifted; an
+/// accepted code starts the count again; a burst gets no more than `after` codes weighed.
+#[cfg(feature = "tickets")]
+pub fn door_codes_lock_a_ticket_after_wrong_ones(store: Arc<dyn TicketingStore>) {
+    let ticket = lone_ticket(store.as_ref(), "Guessed", "target");
+    let lock = CodeLock {
+        after: 3,
+        lasts: Duration::from_secs(600),
+    };
+    let counted = |locks| CodeAttempt::Counted { locks };
+    let attempt = |at| store.count_code_attempt(ticket.id, lock, at).unwrap();
+    assert_eq!(attempt(T0), counted(false));
+    assert_eq!(attempt(T0), counted(false));
+    // A right code in between starts the count again.
+    assert!(matches!(
+        store.use_ticket(ticket.id, 7, None, false, T0).unwrap(),
+        TicketUse::Accepted { .. }
+    ));
+    assert_eq!(attempt(T0), counted(false));
+    assert_eq!(attempt(T0), counted(false));
+    assert_eq!(attempt(T0), counted(true), "the third in a row locks");
+    let until = T0.saturating_add(lock.lasts);
+    let t1 = T0.saturating_add(Duration::from_secs(599));
+    assert_eq!(attempt(t1), CodeAttempt::Locked { until });
+    // The lock ends by itself, with a fresh count.
+    assert_eq!(attempt(until), counted(false));
+    assert_eq!(attempt(until), counted(false));
+    assert_eq!(attempt(until), counted(true));
+    assert_eq!(
+        attempt(until),
+        CodeAttempt::Locked {
+            until: until.saturating_add(lock.lasts)
+        }
+    );
+    // Or an event admin lifts it.
+    assert!(store.unlock_ticket(ticket.id).unwrap());
+    assert_eq!(attempt(until), counted(false));
+    assert!(!store.unlock_ticket(9999).unwrap());
+    assert_eq!(
+        store.count_code_attempt(9999, lock, T0).unwrap(),
+        CodeAttempt::NotFound
+    );
+
+    // A burst from many threads (or nodes) gets exactly `after` attempts counted.
+    store.unlock_ticket(ticket.id).unwrap();
+    let attempts = at_once(&store, move |store| {
+        store.count_code_attempt(ticket.id, lock, T0).unwrap()
+    });
+    let weighed = attempts
+        .iter()
+        .filter(|a| matches!(a, CodeAttempt::Counted { .. }))
+        .count();
+    assert_eq!(weighed, 3, "{attempts:?}");
+}
+
+/// One code (ticket, step) presented at several doors at once: exactly one is accepted.
+#[cfg(feature = "tickets")]
+pub fn concurrent_uses_of_one_code_accept_once(store: Arc<dyn TicketingStore>) {
+    let ticket = lone_ticket(store.as_ref(), "Doors", "rusher");
+    let uses = at_once(&store, move |store| {
+        store.use_ticket(ticket.id, 42, None, true, T0).unwrap()
+    });
     let accepted = uses
         .iter()
         .filter(|u| matches!(u, TicketUse::Accepted { .. }))
@@ -1958,6 +2097,10 @@ macro_rules! store_suite {
         fn concurrent_claims_never_share_a_delivery() {
             c::concurrent_claims_never_share_a_delivery(c::held($make).shared());
         }
+        #[test]
+        fn signed_revocations_move_the_mark_and_lapse() {
+            c::signed_revocations_move_the_mark_and_lapse(c::held($make).store());
+        }
     };
 }
 
@@ -2000,6 +2143,10 @@ macro_rules! ticketing_suite {
         #[test]
         fn concurrent_uses_of_one_code_accept_once() {
             t::concurrent_uses_of_one_code_accept_once(t::held($make).shared());
+        }
+        #[test]
+        fn door_codes_lock_a_ticket_after_wrong_ones() {
+            t::door_codes_lock_a_ticket_after_wrong_ones(t::held($make).shared());
         }
         #[test]
         fn revoked_access_tokens_are_kept_until_they_expire() {

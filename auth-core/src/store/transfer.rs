@@ -35,6 +35,7 @@ pub const TABLES: &[&str] = &[
     "session_bans",
     "access_logs",
     "signing_keys",
+    "signed_revocations",
     "accounts",
     "events",
     "rosters",

@@ -10,13 +10,19 @@
 //! step or one step either side, and the store accepts each (ticket, step) once
 //! ([`crate::ticket::TicketStore::use_ticket`]), so a code seen over a shoulder cannot be replayed, even
 //! across a restart or on another node sharing the database.
+//!
+//! Six digits are few: an agent of the event trying codes as fast as the server answers found
+//! one in seconds. So each code is counted against its ticket before it is weighed
+//! ([`crate::ticket::TicketStore::count_code_attempt`]), and after [`CODE_LOCK`]`.after` wrong
+//! ones in a row the ticket takes no code (`too_many_attempts`) until the lock ends or an event
+//! admin lifts it. The count is in the store, so a lock holds on every node.
 
 pub mod playback;
 pub mod qr;
 pub mod signed;
 pub mod store;
 
-pub use store::{TicketStore, TicketingStore, TICKET_USE_RETENTION};
+pub use store::{CodeAttempt, CodeLock, TicketStore, TicketingStore, TICKET_USE_RETENTION};
 
 use std::time::Duration;
 
@@ -40,6 +46,13 @@ pub const DIGITS: usize = 6;
 /// Steps accepted either side of the current one (clock drift, a code read just as it turned).
 pub const SKEW_STEPS: i64 = 1;
 pub const SALT_LEN: usize = 16;
+
+/// Wrong door codes a ticket takes in a row before it is locked, and for how long: at most 5
+/// guesses per quarter hour, each right with odds of 3 in a million (three steps are accepted).
+pub const CODE_LOCK: CodeLock = CodeLock {
+    after: 5,
+    lasts: Duration::from_secs(15 * 60),
+};
 
 /// A stored ticket. Its salt is not secret on its own (the key is), but there is no reason to
 /// show it.
@@ -109,6 +122,8 @@ pub enum Reason {
     EventNotStarted,
     EventOver,
     AlreadyCheckedIn,
+    /// The ticket took too many wrong codes in a row: locked for a while (see [`CODE_LOCK`]).
+    TooManyAttempts,
 }
 
 impl Reason {
@@ -121,6 +136,7 @@ impl Reason {
             Reason::EventNotStarted => "event_not_started",
             Reason::EventOver => "event_over",
             Reason::AlreadyCheckedIn => "already_checked_in",
+            Reason::TooManyAttempts => "too_many_attempts",
         }
     }
 }
@@ -280,6 +296,49 @@ pub fn issue(
     })
 }
 
+/// What [`revoke`] did: the revocation of the ticket's playback tokens (to add to a node's
+/// [`crate::signed_token::revocations::RevocationSet`] at once) and the live sessions it cut
+/// (to tell their media servers).
+#[derive(Debug, Clone)]
+pub struct Revoked {
+    pub tokens: crate::signed_token::revocations::Revocation,
+    pub cut: Vec<crate::session::Session>,
+}
+
+/// Revokes ticket `id` and what was derived from it: its codes are refused; the playback tokens
+/// minted from it (session group `ticket:<id>`) are revoked until `tokens_until` (no earlier
+/// than the longest a playback token can live); their live sessions are cut and banned from
+/// their streams until the event ends. `None` when there is no such ticket.
+pub fn revoke(
+    tickets: &dyn TicketingStore,
+    sessions: &dyn crate::session::SessionStore,
+    keys: &dyn crate::signed_token::keys::SigningKeyStore,
+    id: TicketId,
+    tokens_until: Timestamp,
+    now: Timestamp,
+) -> Result<Option<Revoked>> {
+    use crate::signed_token::revocations::{Revocation, Revoked as Target};
+    if !tickets.revoke_ticket(id, now)? {
+        return Ok(None);
+    }
+    let group = playback::session_group(id);
+    let revocation = Revocation {
+        revoked: Target::Group(group.clone()),
+        until: tokens_until,
+    };
+    keys.revoke_signed(&revocation)?;
+    let ends_at = match tickets.ticket(id)? {
+        Some(ticket) => tickets.event(ticket.event_id)?.map(|e| e.ends_at),
+        None => None,
+    };
+    let owner = crate::session::SessionOwner::group(&group);
+    let cut = sessions.cut_sessions(&crate::session::Cut::Owner(owner), ends_at, now)?;
+    Ok(Some(Revoked {
+        tokens: revocation,
+        cut,
+    }))
+}
+
 /// Whether `ticket` still entitles its holder to anything derived from it (an e-ticket, a
 /// playback token) at `now`: not revoked, its event not over.
 fn still_good(ticket: &Ticket, event: &Event, now: Timestamp) -> Result<()> {
@@ -295,7 +354,10 @@ fn still_good(ticket: &Ticket, event: &Event, now: Timestamp) -> Result<()> {
     Ok(())
 }
 
-/// The door check. `by` is the agent, recorded with the first check-in.
+/// The door check. `by` is the agent, recorded with the first check-in. The code is counted
+/// against the ticket before it is weighed (see [`CODE_LOCK`]); a wrong one that locks the
+/// ticket answers [`Verdict::Invalid`] with [`Reason::CodeInvalid`] all the same, and
+/// [`DoorCheck::locked_now`] says so.
 pub fn verify(
     store: &dyn TicketingStore,
     key: &TicketKey,
@@ -303,15 +365,44 @@ pub fn verify(
     code: &str,
     by: Option<AccountId>,
     now: Timestamp,
-) -> Result<Verdict> {
+) -> Result<DoorCheck> {
     let (ticket, event) = match at_the_door(store, ticket_id, now)? {
         Ok(found) => found,
-        Err(reason) => return Ok(Verdict::Invalid(reason)),
+        Err(reason) => return Ok(DoorCheck::from(Verdict::Invalid(reason))),
+    };
+    let locks = match store.count_code_attempt(ticket.id, CODE_LOCK, now)? {
+        CodeAttempt::Counted { locks } => locks,
+        CodeAttempt::Locked { .. } => {
+            return Ok(DoorCheck::from(Verdict::Invalid(Reason::TooManyAttempts)))
+        }
+        CodeAttempt::NotFound => {
+            return Ok(DoorCheck::from(Verdict::Invalid(Reason::TicketNotFound)))
+        }
     };
     let Some(step) = key.matching_step(&ticket, code.trim(), now) else {
-        return Ok(Verdict::Invalid(Reason::CodeInvalid));
+        return Ok(DoorCheck {
+            verdict: Verdict::Invalid(Reason::CodeInvalid),
+            locked_now: locks,
+        });
     };
-    admit(store, ticket, event, step, by, now)
+    admit(store, ticket, event, step, by, now).map(DoorCheck::from)
+}
+
+/// A door code's verdict, and whether this code locked its ticket (what is worth a log line:
+/// one per burst of wrong codes rather than one per code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DoorCheck {
+    pub verdict: Verdict,
+    pub locked_now: bool,
+}
+
+impl From<Verdict> for DoorCheck {
+    fn from(verdict: Verdict) -> Self {
+        DoorCheck {
+            verdict,
+            locked_now: false,
+        }
+    }
 }
 
 /// What every door check asks before weighing its proof (a code, a signature): the ticket

@@ -126,7 +126,11 @@ fn every_reason_and_the_skew_window_at_both_edges() {
     let now = clock.now();
     let step = step_of(now);
     let check = |code: &str| {
-        reason(verify(&store, &key, ticket.id, code, Some(agent), clock.now()).unwrap())
+        reason(
+            verify(&store, &key, ticket.id, code, Some(agent), clock.now())
+                .unwrap()
+                .verdict,
+        )
     };
 
     // Two steps away either side: refused.
@@ -150,6 +154,7 @@ fn every_reason_and_the_skew_window_at_both_edges() {
         now,
     )
     .unwrap()
+    .verdict
     {
         Verdict::Valid(c) => {
             assert_eq!(
@@ -170,7 +175,11 @@ fn every_reason_and_the_skew_window_at_both_edges() {
         Some(Reason::AlreadyCheckedIn)
     );
     assert_eq!(
-        reason(verify(&store, &key, 9999, "123456", None, now).unwrap()),
+        reason(
+            verify(&store, &key, 9999, "123456", None, now)
+                .unwrap()
+                .verdict
+        ),
         Some(Reason::TicketNotFound)
     );
     store.revoke_ticket(ticket.id, now).unwrap();
@@ -198,7 +207,8 @@ fn one_step_ahead_is_accepted_and_multi_entry_events_admit_again() {
         Some(agent),
         now,
     )
-    .unwrap();
+    .unwrap()
+    .verdict;
     assert!(
         matches!(&first, Verdict::Valid(c) if c.first_entry),
         "{first:?}"
@@ -211,7 +221,8 @@ fn one_step_ahead_is_accepted_and_multi_entry_events_admit_again() {
         Some(agent),
         now,
     )
-    .unwrap();
+    .unwrap()
+    .verdict;
     assert!(
         matches!(&again, Verdict::Valid(c) if !c.first_entry),
         "{again:?}"
@@ -229,13 +240,21 @@ fn outside_the_event_window() {
     let before = T0.saturating_sub(Duration::from_secs(1));
     let code = key.code_at(&ticket, before);
     assert_eq!(
-        reason(verify(&store, &key, ticket.id, &code, None, before).unwrap()),
+        reason(
+            verify(&store, &key, ticket.id, &code, None, before)
+                .unwrap()
+                .verdict
+        ),
         Some(Reason::EventNotStarted)
     );
     let after = event.ends_at;
     let code = key.code_at(&ticket, after);
     assert_eq!(
-        reason(verify(&store, &key, ticket.id, &code, None, after).unwrap()),
+        reason(
+            verify(&store, &key, ticket.id, &code, None, after)
+                .unwrap()
+                .verdict
+        ),
         Some(Reason::EventOver)
     );
 }
@@ -254,14 +273,54 @@ fn a_used_code_stays_used_across_a_restart() {
             .ticket;
         let code = key.code_at(&ticket, now);
         assert!(matches!(
-            verify(&store, &key, ticket.id, &code, None, now).unwrap(),
+            verify(&store, &key, ticket.id, &code, None, now)
+                .unwrap()
+                .verdict,
             Verdict::Valid { .. }
         ));
         (ticket, code)
     };
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(
-        reason(verify(&store, &key, ticket.id, &code, None, now).unwrap()),
+        reason(
+            verify(&store, &key, ticket.id, &code, None, now)
+                .unwrap()
+                .verdict
+        ),
         Some(Reason::CodeReused)
     );
+}
+
+#[test]
+fn wrong_codes_lock_the_ticket_until_the_lock_ends() {
+    let store = MemoryStore::new();
+    let (event, holder, agent) = setup(&store, true);
+    let key = key();
+    let ticket = issue(&store, &key, event.id, holder, "T", T0)
+        .unwrap()
+        .ticket;
+    let now = T0.saturating_add(Duration::from_secs(300));
+    let right = key.code_at(&ticket, now);
+    let wrong = if right == "000000" {
+        "000001"
+    } else {
+        "000000"
+    };
+    let check = |code: &str, at| verify(&store, &key, ticket.id, code, Some(agent), at).unwrap();
+    for n in 1..CODE_LOCK.after {
+        let door = check(wrong, now);
+        assert_eq!(reason(door.verdict), Some(Reason::CodeInvalid), "{n}");
+        assert!(!door.locked_now);
+    }
+    let locking = check(wrong, now);
+    assert_eq!(reason(locking.verdict), Some(Reason::CodeInvalid));
+    assert!(locking.locked_now, "the code that locks says so, once");
+    assert_eq!(
+        reason(check(&right, now).verdict),
+        Some(Reason::TooManyAttempts),
+        "even the right code is not weighed while locked"
+    );
+    let later = now.saturating_add(CODE_LOCK.lasts);
+    let door = check(&key.code_at(&ticket, later), later);
+    assert!(matches!(door.verdict, Verdict::Valid(_)), "{door:?}");
 }

@@ -294,6 +294,14 @@ fn serve(database_url: Option<String>, args: ServeArgs) -> Result<(), Failure> {
                 n => format!("{n} key(s)"),
             },
         );
+        if !config.api_host.is_loopback() && config.hook_secret.is_none() {
+            log::warn!(
+                "API_HOST {} is not loopback and HOOK_SECRET is not set: anyone who can reach \
+                 this port can call the media-server hooks (a forged done call ends another \
+                 viewer's session); set HOOK_SECRET (docs/media-servers.md#hook-secret)",
+                config.api_host
+            );
+        }
         crate::shutdown::signal().await;
         log::info!("stopping: finishing open requests and writing the access log");
         server.shutdown().await;

@@ -158,7 +158,7 @@ pub fn ticket(database_url: Option<String>, command: TicketCommand) -> Result<()
             }
             TicketCommand::Verify { ticket, code } => {
                 let verdict =
-                    ticket::verify(store, &ticketing.ticket_key, ticket, &code, None, now)?;
+                    ticket::verify(store, &ticketing.ticket_key, ticket, &code, None, now)?.verdict;
                 match verdict {
                     Verdict::Valid(check_in) => {
                         print(&json!({
@@ -180,22 +180,14 @@ pub fn ticket(database_url: Option<String>, command: TicketCommand) -> Result<()
                 }
             }
             TicketCommand::Revoke { ticket } => {
-                if !store.revoke_ticket(ticket, now)? {
-                    return Err(auth_core::Error::NotFound { what: "ticket" }.into());
-                }
-                // As the API does: the live sessions of the ticket's playback tokens are cut
-                // and banned from their streams until the event ends. There is no server here
-                // to push the drop from: each is refused at its next re-check.
-                let ends_at = match store.ticket(ticket)? {
-                    Some(t) => store.event(t.event_id)?.map(|e| e.ends_at),
-                    None => None,
-                };
-                let owner = auth_core::session::SessionOwner::group(
-                    &ticket::playback::session_group(ticket),
-                );
-                let cut =
-                    store.cut_sessions(&auth_core::session::Cut::Owner(owner), ends_at, now)?;
-                print(&json!({ "revoked": ticket, "sessions_cut": cut.len() }));
+                // As the API does. There is no server here to push the drops from: each cut
+                // session is refused at its next re-check, and every node picks the revoked
+                // tokens up within a second.
+                let until = crate::signing::revocation_until(config.signed_token_leeway, now);
+                let revoked = ticket::revoke(store, store, store, ticket, until, now)?
+                    .ok_or(auth_core::Error::NotFound { what: "ticket" })?;
+                let cut = revoked.cut.len();
+                print(&json!({ "revoked": ticket, "sessions_cut": cut }));
                 Ok(())
             }
         }

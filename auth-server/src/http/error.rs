@@ -67,6 +67,21 @@ impl ApiError {
         )
     }
 
+    /// 429 `too_many_attempts`, with `Retry-After` in whole seconds (at least 1).
+    pub fn too_many_attempts(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        let error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            message,
+            None,
+        );
+        let wait = retry_after.as_secs().max(1).to_string();
+        match HeaderValue::from_str(&wait) {
+            Ok(value) => error.with_header(hyper::header::RETRY_AFTER, value),
+            Err(_) => error,
+        }
+    }
+
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.header = Some((name, value));
         self

@@ -61,6 +61,8 @@ pub enum Endpoint {
     Stats,
     // Signed tokens (see `api::playback`).
     PlaybackTokens,
+    /// Revoking signed tokens by id or session group.
+    PlaybackRevocations,
     SigningKeys,
     // Edge tokens (see `jwks` and `api::edge_urls`).
     Jwks,
@@ -81,6 +83,8 @@ pub enum Endpoint {
     Tickets,
     TicketVerify,
     Ticket,
+    /// Lifting a ticket's door-code lock.
+    TicketUnlock,
     SignedTicket,
     SignedTicketVerify,
 }
@@ -101,6 +105,7 @@ impl Endpoint {
                 | Endpoint::Tickets
                 | Endpoint::TicketVerify
                 | Endpoint::Ticket
+                | Endpoint::TicketUnlock
                 | Endpoint::SignedTicket
                 | Endpoint::SignedTicketVerify
         )
@@ -181,6 +186,7 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("POST", "/api/tickets", Endpoint::Tickets),
     ("POST", "/api/tickets/verify", Endpoint::TicketVerify),
     ("DELETE", "/api/tickets/{id}", Endpoint::Ticket),
+    ("POST", "/api/tickets/{id}/unlock", Endpoint::TicketUnlock),
     ("GET", "/api/tickets/{id}/signed", Endpoint::SignedTicket),
     (
         "POST",
@@ -188,6 +194,11 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
         Endpoint::SignedTicketVerify,
     ),
     ("POST", "/api/playback-tokens", Endpoint::PlaybackTokens),
+    (
+        "POST",
+        "/api/playback-tokens/revoke",
+        Endpoint::PlaybackRevocations,
+    ),
     ("GET", "/api/signing-keys", Endpoint::SigningKeys),
     ("GET", "/.well-known/jwks.json", Endpoint::Jwks),
     ("POST", "/api/edge-urls", Endpoint::EdgeUrls),
@@ -223,6 +234,27 @@ pub async fn route(
                 found = Some((*endpoint, id.map(str::to_owned)));
             }
         }
+    }
+    let hook = matches!(
+        found,
+        Some((
+            Endpoint::Auth
+                | Endpoint::AuthPublish
+                | Endpoint::NginxRtmp
+                | Endpoint::NginxAuth
+                | Endpoint::MediaMtx
+                | Endpoint::Srs,
+            _
+        ))
+    );
+    if hook && !hooks::carries_hook_secret(&app, &request) {
+        log::debug!("hook request from {peer} without the right HOOK_SECRET refused");
+        return Ok(Response::from(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "hook_secret_invalid",
+            "this hook request lacks the right HOOK_SECRET (hook_secret query argument or X-Hook-Secret header)",
+            None,
+        )));
     }
     let response = match found {
         Some((Endpoint::Auth, _)) => hooks::flussonic::auth(&app, request, Action::Play).await,

@@ -7,13 +7,21 @@ impl AccessLogStore for MemoryStore {
     fn append_access_logs(&self, entries: &[AccessLogEntry]) -> Result<()> {
         let mut state = self.state()?;
         for entry in entries {
-            let id = state.logs.len() as i64 + 1;
+            // After the last one kept: ids are never reused, even after a purge.
+            let id = state.logs.last().map_or(0, |r| r.id) + 1;
             state.logs.push(AccessLogRecord {
                 id,
                 entry: entry.into(),
             });
         }
         Ok(())
+    }
+
+    fn purge_access_logs(&self, before: Timestamp) -> Result<u64> {
+        let mut state = self.state()?;
+        let count = state.logs.len();
+        state.logs.retain(|r| r.entry.at >= before);
+        Ok((count - state.logs.len()) as u64)
     }
 
     fn access_logs(&self, filter: &AccessLogFilter) -> Result<Page<AccessLogRecord>> {

@@ -57,6 +57,10 @@ struct State {
     bans: HashMap<(i64, String), Timestamp>,
     logs: Vec<AccessLogRecord>,
     signing_keys: Vec<StoredSigningKey>,
+    signed_revocations: Vec<crate::signed_token::revocations::Revocation>,
+    /// How many revocations were ever stored: the mark, which a purge never moves back (a
+    /// mark seen before must never come again with other revocations behind it).
+    signed_revocation_count: i64,
 }
 
 impl MemoryStore {

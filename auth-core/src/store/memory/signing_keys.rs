@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::signed_token::keys::{SigningKeyStore, StoredSigningKey};
+use crate::signed_token::revocations::Revocation;
 
 impl SigningKeyStore for MemoryStore {
     fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<()> {
@@ -24,5 +25,29 @@ impl SigningKeyStore for MemoryStore {
         let mut state = self.state()?;
         let key = state.signing_keys.iter_mut().find(|k| k.kid == kid);
         Ok(key.map(|k| k.retired_at.get_or_insert(now)).is_some())
+    }
+
+    fn revoke_signed(&self, revocation: &Revocation) -> Result<()> {
+        let mut state = self.state()?;
+        state.signed_revocations.push(revocation.clone());
+        state.signed_revocation_count += 1;
+        Ok(())
+    }
+
+    fn signed_revocation_mark(&self) -> Result<i64> {
+        Ok(self.state()?.signed_revocation_count)
+    }
+
+    fn signed_revocations(&self, now: Timestamp) -> Result<Vec<Revocation>> {
+        let state = self.state()?;
+        let live = state.signed_revocations.iter().filter(|r| r.until > now);
+        Ok(live.cloned().collect())
+    }
+
+    fn purge_signed_revocations(&self, now: Timestamp) -> Result<u64> {
+        let mut state = self.state()?;
+        let before = state.signed_revocations.len();
+        state.signed_revocations.retain(|r| r.until > now);
+        Ok((before - state.signed_revocations.len()) as u64)
     }
 }

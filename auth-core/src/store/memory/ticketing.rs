@@ -10,9 +10,9 @@ use crate::error::{Error, Result};
 use crate::event::store::full;
 use crate::event::{Event, EventFilter, EventId, EventPatch, NewEvent, RosterEntry, RosterRole};
 use crate::page::{clamp_limit, Page};
-use crate::ticket::store::live_ticket;
+use crate::ticket::store::{live_ticket, CodeState};
 use crate::ticket::TICKET_USE_RETENTION;
-use crate::ticket::{step_of, NewTicket, Ticket, TicketId, TicketUse};
+use crate::ticket::{step_of, CodeAttempt, CodeLock, NewTicket, Ticket, TicketId, TicketUse};
 
 #[derive(Default)]
 pub(super) struct TicketState {
@@ -26,6 +26,8 @@ pub(super) struct TicketState {
     tickets: BTreeMap<TicketId, Ticket>,
     /// (ticket, step) -> when it was accepted.
     uses: HashMap<(TicketId, i64), Timestamp>,
+    /// Wrong door codes in a row and locks, of the tickets that have any.
+    code_states: HashMap<TicketId, CodeState>,
     /// jti -> the token's expiry.
     revoked: HashMap<String, Timestamp>,
 }
@@ -282,6 +284,10 @@ impl TicketState {
             return TicketUse::Reused;
         }
         self.uses.insert((id, step), now);
+        let accepted = !(single_entry && ticket.checked_in_at.is_some());
+        if accepted {
+            self.code_states.remove(&id);
+        }
         match ticket.checked_in_at {
             Some(at) if single_entry => TicketUse::AlreadyCheckedIn { at },
             Some(_) => TicketUse::Accepted { first_entry: false },
@@ -291,6 +297,26 @@ impl TicketState {
                 TicketUse::Accepted { first_entry: true }
             }
         }
+    }
+
+    pub fn count_code_attempt(
+        &mut self,
+        id: TicketId,
+        lock: CodeLock,
+        now: Timestamp,
+    ) -> CodeAttempt {
+        if !self.tickets.contains_key(&id) {
+            return CodeAttempt::NotFound;
+        }
+        let state = self.code_states.entry(id).or_default();
+        let (attempt, next) = state.attempt(lock, now);
+        *state = next;
+        attempt
+    }
+
+    pub fn unlock_ticket(&mut self, id: TicketId) -> bool {
+        self.code_states.remove(&id);
+        self.tickets.contains_key(&id)
     }
 
     pub fn revoke_access_token(&mut self, jti: &str, expires_at: Timestamp) {

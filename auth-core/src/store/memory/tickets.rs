@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::account::AccountId;
-use crate::ticket::{NewTicket, Ticket, TicketId, TicketStore, TicketUse};
+use crate::ticket::{CodeAttempt, CodeLock, NewTicket, Ticket, TicketId, TicketStore, TicketUse};
 use crate::webhook::{Message, MessageKind};
 
 impl TicketStore for MemoryStore {
@@ -38,6 +38,19 @@ impl TicketStore for MemoryStore {
             })?;
         }
         Ok(used)
+    }
+
+    fn count_code_attempt(
+        &self,
+        id: TicketId,
+        lock: CodeLock,
+        now: Timestamp,
+    ) -> Result<CodeAttempt> {
+        Ok(self.tickets()?.count_code_attempt(id, lock, now))
+    }
+
+    fn unlock_ticket(&self, id: TicketId) -> Result<bool> {
+        Ok(self.tickets()?.unlock_ticket(id))
     }
 
     fn purge_ticket_state(&self, now: Timestamp) -> Result<u64> {

@@ -1,7 +1,7 @@
 //! The access log: [`AccessLogStore`] for [`PostgresStore`](super::PostgresStore).
 
 use super::*;
-use crate::access_log::AccessLogStore;
+use crate::access_log::{AccessLogStore, PURGE_BATCH};
 
 impl AccessLogStore for PostgresStore {
     /// One statement (so one transaction and one round trip) for the whole batch: the columns
@@ -64,6 +64,21 @@ impl AccessLogStore for PostgresStore {
             ],
         )?;
         Ok(())
+    }
+
+    fn purge_access_logs(&self, before: Timestamp) -> Result<u64> {
+        let mut purged = 0;
+        loop {
+            let batch = self.conn()?.execute(
+                "DELETE FROM access_logs WHERE id IN \
+                 (SELECT id FROM access_logs WHERE at < $1 LIMIT $2)",
+                &[&before.unix_micros(), &PURGE_BATCH],
+            )?;
+            purged += batch;
+            if (batch as i64) < PURGE_BATCH {
+                return Ok(purged);
+            }
+        }
     }
 
     fn access_logs(&self, filter: &AccessLogFilter) -> Result<Page<AccessLogRecord>> {

@@ -87,6 +87,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0009_session_control.sql"),
     include_str!("migrations/0010_webhooks.sql"),
     include_str!("migrations/0011_token_notifications.sql"),
+    include_str!("migrations/0012_hardening.sql"),
 ];
 
 /// First key of the advisory lock that serializes migrations (the second is the schema's hash):

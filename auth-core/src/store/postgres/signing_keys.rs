@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::signed_token::keys::{SigningKeyStore, StoredSigningKey};
+use crate::signed_token::revocations::{Revocation, Revoked};
 
 impl SigningKeyStore for PostgresStore {
     fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<()> {
@@ -56,5 +57,45 @@ impl SigningKeyStore for PostgresStore {
             &[(&nul_free(kid), Type::TEXT), (&now, Type::INT8)],
         )?;
         Ok(found > 0)
+    }
+
+    fn revoke_signed(&self, revocation: &Revocation) -> Result<()> {
+        let (kind, value) = revocation.revoked.parts();
+        self.conn()?.execute(
+            "INSERT INTO signed_revocations (kind, value, until) VALUES ($1, $2, $3)",
+            &[&kind, &nul_free(value), &revocation.until.unix_micros()],
+        )?;
+        Ok(())
+    }
+
+    fn signed_revocation_mark(&self) -> Result<i64> {
+        let row = self.conn()?.query_one(
+            "SELECT COALESCE(MAX(id), 0)::BIGINT FROM signed_revocations",
+            &[],
+        )?;
+        Ok(row.try_get(0)?)
+    }
+
+    fn signed_revocations(&self, now: Timestamp) -> Result<Vec<Revocation>> {
+        self.conn()?
+            .query(
+                "SELECT kind, value, until FROM signed_revocations WHERE until > $1 ORDER BY id",
+                &[&now.unix_micros()],
+            )?
+            .iter()
+            .map(|row| {
+                Ok(Revocation {
+                    revoked: Revoked::from_parts(row.try_get(0)?, row.try_get(1)?)?,
+                    until: Timestamp::from_unix_micros(row.try_get(2)?),
+                })
+            })
+            .collect()
+    }
+
+    fn purge_signed_revocations(&self, now: Timestamp) -> Result<u64> {
+        Ok(self.conn()?.execute(
+            "DELETE FROM signed_revocations WHERE until <= $1",
+            &[&now.unix_micros()],
+        )?)
     }
 }

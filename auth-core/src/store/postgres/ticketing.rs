@@ -20,7 +20,8 @@ pub(super) fn unique_violation(err: &::postgres::Error) -> Option<&str> {
 }
 
 pub(super) const ACCOUNT_COLUMNS: &str =
-    "id, username, email, first_name, last_name, role, password_hash, created_at, updated_at";
+    "id, username, email, first_name, last_name, role, password_hash, created_at, updated_at, \
+     password_changed_at";
 
 pub(super) fn account_from_row(row: &Row) -> Result<Account> {
     let role: String = row.try_get(5)?;
@@ -34,5 +35,8 @@ pub(super) fn account_from_row(row: &Row) -> Result<Account> {
         password_hash: row.try_get(6)?,
         created_at: Timestamp::from_unix_micros(row.try_get(7)?),
         updated_at: Timestamp::from_unix_micros(row.try_get(8)?),
+        password_changed_at: row
+            .try_get::<_, Option<i64>>(9)?
+            .map(Timestamp::from_unix_micros),
     })
 }

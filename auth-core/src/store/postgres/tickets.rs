@@ -3,9 +3,10 @@
 use super::ticketing::{corrupt, unique_violation};
 use super::*;
 use crate::account::AccountId;
-use crate::ticket::store::live_ticket;
+use crate::ticket::store::{live_ticket, CodeState};
 use crate::ticket::{
-    step_of, NewTicket, Ticket, TicketId, TicketStore, TicketUse, SALT_LEN, TICKET_USE_RETENTION,
+    step_of, CodeAttempt, CodeLock, NewTicket, Ticket, TicketId, TicketStore, TicketUse, SALT_LEN,
+    TICKET_USE_RETENTION,
 };
 use crate::webhook::{Message, MessageKind};
 
@@ -42,9 +43,59 @@ impl TicketStore for PostgresStore {
         use_ticket(&mut *self.conn()?, id, step, by, single_entry, now)
     }
 
+    fn count_code_attempt(
+        &self,
+        id: TicketId,
+        lock: CodeLock,
+        now: Timestamp,
+    ) -> Result<CodeAttempt> {
+        count_code_attempt(&mut *self.conn()?, id, lock, now)
+    }
+
+    fn unlock_ticket(&self, id: TicketId) -> Result<bool> {
+        let changed = self.conn()?.execute(
+            "UPDATE tickets SET wrong_codes = 0, code_locked_until = NULL WHERE id = $1",
+            &[&id],
+        )?;
+        Ok(changed > 0)
+    }
+
     fn purge_ticket_state(&self, now: Timestamp) -> Result<u64> {
         purge(&mut *self.conn()?, now)
     }
+}
+
+fn count_code_attempt(
+    client: &mut ::postgres::Client,
+    id: TicketId,
+    lock: CodeLock,
+    now: Timestamp,
+) -> Result<CodeAttempt> {
+    let mut tx = read_committed(client)?;
+    // Attempts on one ticket, from any node, queue here.
+    let Some(row) = tx.query_opt(
+        "SELECT wrong_codes, code_locked_until FROM tickets WHERE id = $1 FOR UPDATE",
+        &[&id],
+    )?
+    else {
+        return Ok(CodeAttempt::NotFound);
+    };
+    let state = CodeState {
+        wrong: u32::try_from(row.try_get::<_, i32>(0)?).unwrap_or_default(),
+        locked_until: row
+            .try_get::<_, Option<i64>>(1)?
+            .map(Timestamp::from_unix_micros),
+    };
+    let (attempt, next) = state.attempt(lock, now);
+    if next != state {
+        let wrong = i32::try_from(next.wrong).unwrap_or(i32::MAX);
+        tx.execute(
+            "UPDATE tickets SET wrong_codes = $2, code_locked_until = $3 WHERE id = $1",
+            &[&id, &wrong, &next.locked_until.map(Timestamp::unix_micros)],
+        )?;
+    }
+    tx.commit()?;
+    Ok(attempt)
 }
 
 fn create_ticket(
@@ -113,6 +164,12 @@ fn use_ticket(
     let outcome = if recorded == 0 {
         TicketUse::Reused
     } else {
+        if !(single_entry && ticket.checked_in_at.is_some()) {
+            tx.execute(
+                "UPDATE tickets SET wrong_codes = 0, code_locked_until = NULL WHERE id = $1",
+                &[&id],
+            )?;
+        }
         match ticket.checked_in_at {
             Some(at) if single_entry => TicketUse::AlreadyCheckedIn { at },
             Some(_) => TicketUse::Accepted { first_entry: false },

@@ -182,7 +182,7 @@ fn token_from_row(row: &Row) -> Result<Token> {
             .map_err(|e| corrupt("status", e))?,
         max_sessions: u32::try_from(max_sessions).map_err(|e| corrupt("max_sessions", e))?,
         allowed_ips: IpAllowList::parse(&ips).map_err(|e| corrupt("allowed_ips", e))?,
-        allowed_streams: StreamAllowList::parse(&streams)
+        allowed_streams: StreamAllowList::stored(&streams)
             .map_err(|e| corrupt("allowed_streams", e))?,
         allowed_actions: ActionSet::parse(&actions).map_err(|e| corrupt("allowed_actions", e))?,
         on_limit: row

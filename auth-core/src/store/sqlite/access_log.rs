@@ -1,7 +1,7 @@
 //! The access log: [`AccessLogStore`] for [`SqliteStore`](super::SqliteStore).
 
 use super::*;
-use crate::access_log::AccessLogStore;
+use crate::access_log::{AccessLogStore, PURGE_BATCH};
 
 impl AccessLogStore for SqliteStore {
     /// Written by the access log file's own writer: never in the way of an admission.
@@ -32,6 +32,24 @@ impl AccessLogStore for SqliteStore {
             Ok(())
         };
         self.log_writer.run(write)
+    }
+
+    fn purge_access_logs(&self, before: Timestamp) -> Result<u64> {
+        let mut purged = 0;
+        loop {
+            let batch = self.log_writer.run(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "DELETE FROM access_logs WHERE id IN \
+                         (SELECT id FROM access_logs WHERE at < ?1 LIMIT ?2)",
+                    )?
+                    .execute(params![before.unix_micros(), PURGE_BATCH])?)
+            })?;
+            purged += batch as u64;
+            if (batch as i64) < PURGE_BATCH {
+                return Ok(purged);
+            }
+        }
     }
 
     fn access_logs(&self, filter: &AccessLogFilter) -> Result<Page<AccessLogRecord>> {

@@ -98,7 +98,7 @@ fn update_account(
     patch.apply(&mut account, now);
     conn.prepare_cached(
         "UPDATE accounts SET email = ?1, first_name = ?2, last_name = ?3, role = ?4, \
-         password_hash = ?5, updated_at = ?6 WHERE id = ?7",
+         password_hash = ?5, updated_at = ?6, password_changed_at = ?7 WHERE id = ?8",
     )?
     .execute(params![
         account.email,
@@ -107,6 +107,7 @@ fn update_account(
         account.role.as_str(),
         account.password_hash,
         now.unix_micros(),
+        account.password_changed_at.map(Timestamp::unix_micros),
         id,
     ])?;
     Ok(account)

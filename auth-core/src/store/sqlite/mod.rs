@@ -73,6 +73,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_es256_signing_keys.sql"),
     include_str!("migrations/0008_session_control.sql"),
     include_str!("migrations/0009_webhooks.sql"),
+    include_str!("migrations/0010_hardening.sql"),
 ];
 
 /// Schema versions of the access log file (see [`SqliteStore::open`]), applied like

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::signed_token::keys::{SigningKeyStore, StoredSigningKey};
+use crate::signed_token::revocations::{Revocation, Revoked};
 
 impl SigningKeyStore for SqliteStore {
     fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<()> {
@@ -68,6 +69,58 @@ impl SigningKeyStore for SqliteStore {
                 )?
                 .execute(params![kid, now.unix_micros()])?;
             Ok(found > 0)
+        })
+    }
+
+    fn revoke_signed(&self, revocation: &Revocation) -> Result<()> {
+        let (kind, value) = revocation.revoked.parts();
+        let (value, until) = (value.to_owned(), revocation.until.unix_micros());
+        self.writer.run(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO signed_revocations (kind, value, until) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![kind, value, until])?;
+            Ok(())
+        })
+    }
+
+    fn signed_revocation_mark(&self) -> Result<i64> {
+        Ok(self.reader()?.query_row(
+            "SELECT COALESCE(MAX(id), 0) FROM signed_revocations",
+            [],
+            |row| row.get(0),
+        )?)
+    }
+
+    fn signed_revocations(&self, now: Timestamp) -> Result<Vec<Revocation>> {
+        let conn = self.reader()?;
+        let mut statement = conn.prepare_cached(
+            "SELECT kind, value, until FROM signed_revocations WHERE until > ?1 ORDER BY id",
+        )?;
+        let rows = statement.query_map([now.unix_micros()], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+            ))
+        })?;
+        let mut revocations = Vec::new();
+        for row in rows {
+            let (kind, value, until) = row?;
+            revocations.push(Revocation {
+                revoked: Revoked::from_parts(&kind, value)?,
+                until: Timestamp::from_unix_micros(until),
+            });
+        }
+        Ok(revocations)
+    }
+
+    fn purge_signed_revocations(&self, now: Timestamp) -> Result<u64> {
+        self.writer.run(move |conn| {
+            let purged = conn
+                .prepare_cached("DELETE FROM signed_revocations WHERE until <= ?1")?
+                .execute([now.unix_micros()])?;
+            Ok(purged as u64)
         })
     }
 }

@@ -21,7 +21,8 @@ pub(super) fn is_unique_violation(err: &rusqlite::Error) -> bool {
 }
 
 pub(super) const ACCOUNT_COLUMNS: &str =
-    "id, username, email, first_name, last_name, role, password_hash, created_at, updated_at";
+    "id, username, email, first_name, last_name, role, password_hash, created_at, updated_at, \
+     password_changed_at";
 
 pub(super) fn account_from_row(row: &Row<'_>) -> rusqlite::Result<Account> {
     let role: String = row.get(5)?;
@@ -35,6 +36,9 @@ pub(super) fn account_from_row(row: &Row<'_>) -> rusqlite::Result<Account> {
         password_hash: row.get(6)?,
         created_at: Timestamp::from_unix_micros(row.get(7)?),
         updated_at: Timestamp::from_unix_micros(row.get(8)?),
+        password_changed_at: row
+            .get::<_, Option<i64>>(9)?
+            .map(Timestamp::from_unix_micros),
     })
 }
 

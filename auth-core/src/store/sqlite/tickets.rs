@@ -3,9 +3,10 @@
 use super::ticketing::{corrupt, exists, is_unique_violation};
 use super::*;
 use crate::account::AccountId;
-use crate::ticket::store::live_ticket;
+use crate::ticket::store::{live_ticket, CodeState};
 use crate::ticket::{
-    step_of, NewTicket, Ticket, TicketId, TicketStore, TicketUse, SALT_LEN, TICKET_USE_RETENTION,
+    step_of, CodeAttempt, CodeLock, NewTicket, Ticket, TicketId, TicketStore, TicketUse, SALT_LEN,
+    TICKET_USE_RETENTION,
 };
 use crate::webhook::{Message, MessageKind};
 
@@ -51,9 +52,65 @@ impl TicketStore for SqliteStore {
         })
     }
 
+    fn count_code_attempt(
+        &self,
+        id: TicketId,
+        lock: CodeLock,
+        now: Timestamp,
+    ) -> Result<CodeAttempt> {
+        self.writer
+            .run(move |conn| count_code_attempt(conn, id, lock, now))
+    }
+
+    fn unlock_ticket(&self, id: TicketId) -> Result<bool> {
+        self.writer.run(move |conn| {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE tickets SET wrong_codes = 0, code_locked_until = NULL WHERE id = ?1",
+                )?
+                .execute([id])?;
+            Ok(changed > 0)
+        })
+    }
+
     fn purge_ticket_state(&self, now: Timestamp) -> Result<u64> {
         self.writer.run(move |conn| purge(conn, now))
     }
+}
+
+/// Runs on the single writer: the read and the write cannot interleave with another attempt.
+fn count_code_attempt(
+    conn: &Connection,
+    id: TicketId,
+    lock: CodeLock,
+    now: Timestamp,
+) -> Result<CodeAttempt> {
+    let state = conn
+        .prepare_cached("SELECT wrong_codes, code_locked_until FROM tickets WHERE id = ?1")?
+        .query_row([id], |row| {
+            Ok(CodeState {
+                wrong: row.get(0)?,
+                locked_until: row
+                    .get::<_, Option<i64>>(1)?
+                    .map(Timestamp::from_unix_micros),
+            })
+        })
+        .optional()?;
+    let Some(state) = state else {
+        return Ok(CodeAttempt::NotFound);
+    };
+    let (attempt, next) = state.attempt(lock, now);
+    if next != state {
+        conn.prepare_cached(
+            "UPDATE tickets SET wrong_codes = ?2, code_locked_until = ?3 WHERE id = ?1",
+        )?
+        .execute(params![
+            id,
+            next.wrong,
+            next.locked_until.map(Timestamp::unix_micros)
+        ])?;
+    }
+    Ok(attempt)
 }
 
 fn create_ticket(conn: &Connection, new: NewTicket, now: Timestamp) -> Result<Ticket> {
@@ -109,6 +166,12 @@ fn use_ticket(
         .execute(params![id, step, now.unix_micros()])?;
     if recorded == 0 {
         return Ok(TicketUse::Reused);
+    }
+    if !(single_entry && ticket.checked_in_at.is_some()) {
+        conn.prepare_cached(
+            "UPDATE tickets SET wrong_codes = 0, code_locked_until = NULL WHERE id = ?1",
+        )?
+        .execute([id])?;
     }
     match ticket.checked_in_at {
         Some(at) if single_entry => Ok(TicketUse::AlreadyCheckedIn { at }),

@@ -150,7 +150,7 @@ fn token_from_row(row: &Row<'_>) -> rusqlite::Result<Token> {
             .map_err(|e| corrupt("status", e))?,
         max_sessions: row.get(4)?,
         allowed_ips: IpAllowList::parse(&ips).map_err(|e| corrupt("allowed_ips", e))?,
-        allowed_streams: StreamAllowList::parse(&streams)
+        allowed_streams: StreamAllowList::stored(&streams)
             .map_err(|e| corrupt("allowed_streams", e))?,
         allowed_actions: ActionSet::parse(&actions).map_err(|e| corrupt("allowed_actions", e))?,
         on_limit: row

@@ -78,6 +78,7 @@ pub async fn handle(
         (Endpoint::Stats, Method::GET, _) => access_logs::stats(app, &request).await,
         (Endpoint::Metrics, Method::GET, _) => Ok(super::metrics::scrape(app).await),
         (Endpoint::PlaybackTokens, Method::POST, _) => playback::mint(app, request).await,
+        (Endpoint::PlaybackRevocations, Method::POST, _) => playback::revoke(app, request).await,
         (Endpoint::SigningKeys, Method::GET, _) => playback::keys(app).await,
         (Endpoint::EdgeUrls, Method::POST, _) => edge_urls::sign(app, request).await,
         (Endpoint::Webhooks, Method::GET, _) => webhooks::list(app).await,

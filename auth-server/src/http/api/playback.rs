@@ -10,13 +10,15 @@
 use std::sync::Arc;
 
 use auth_core::signed_token::keys::StoredSigningKey;
+use auth_core::signed_token::revocations::Revoked;
 use auth_core::signed_token::PlaybackSpec;
 use auth_core::Clock;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{call, json_body, no_store, Answer};
+use super::{call, json_body, no_content, no_store, Answer};
 use crate::app::App;
 use crate::http::json;
 use crate::http::openapi::{management_errors, ok_json};
@@ -31,6 +33,43 @@ pub(super) async fn mint(app: &Arc<App>, request: Request<Incoming>) -> Answer {
     let mut response = json(StatusCode::CREATED, &minted);
     no_store(&mut response);
     Ok(response)
+}
+
+/// What `POST /api/playback-tokens/revoke` names: one token by its `jti`, or every token of a
+/// session `group` (a ticket's: `ticket:<id>`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Revoke {
+    jti: Option<String>,
+    group: Option<String>,
+}
+
+/// Refuses signed tokens before they expire, on every node (see
+/// `auth_core::signed_token::revocations`); their live sessions end at their next re-check.
+pub(super) async fn revoke(app: &Arc<App>, request: Request<Incoming>) -> Answer {
+    let body: Revoke = json_body(request).await?;
+    let revoked = match (body.jti, body.group) {
+        (Some(jti), None) if valid_claim(&jti) => Revoked::Token(jti),
+        (None, Some(group)) if valid_claim(&group) => Revoked::Group(group),
+        _ => {
+            return Err(ApiError::bad_request(
+                "send exactly one of jti and group, 1 to 256 characters",
+                None,
+            ))
+        }
+    };
+    let (kind, value) = revoked.parts();
+    log::info!("signed tokens revoked: {kind} {value:?}");
+    call(app, move |app| {
+        let keys = app.stores.signing_keys.as_ref();
+        app.signing.revoke(keys, revoked, app.clock().now())
+    })
+    .await?;
+    Ok(no_content())
+}
+
+fn valid_claim(value: &str) -> bool {
+    (1..=auth_core::token::MAX_TEXT_LEN).contains(&value.len())
 }
 
 pub(super) async fn keys(app: &Arc<App>) -> Answer {
@@ -83,6 +122,17 @@ pub(crate) fn describe(doc: &mut Value) {
                     {"$ref": "#/components/schemas/HolderPlaybackTokenRequest"}]}}}},
                 "responses": management_errors(json!({
                     "201": ok_json("The token and its player URL", "PlaybackToken")}), true)}
+        },
+        "/api/playback-tokens/revoke": {
+            "post": {"summary": "Revoke signed tokens before they expire: one by its jti, or every token of a session group (a ticket's holder tokens: ticket:<id>; revoking a ticket does this itself). Refused with token_revoked from then on, on every node within about a second; live sessions end at their next re-check",
+                "security": security,
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false,
+                    "description": "Exactly one of jti and group",
+                    "properties": {
+                        "jti": {"type": "string", "minLength": 1, "maxLength": 256, "description": "The token's jti claim"},
+                        "group": {"type": "string", "minLength": 1, "maxLength": 256, "description": "The tokens' grp claim"}}},
+                    "example": {"group": "ticket:7"}}}},
+                "responses": management_errors(json!({"204": {"description": "Revoked"}}), true)}
         },
         "/api/signing-keys": {
             "get": {"summary": "Signing keys: ids, algorithms, status, public keys (never a secret)",

@@ -88,7 +88,7 @@ impl Fields {
             parse_ip(&ip_text).ok_or_else(|| format!("`ip` is not an IP address: `{ip_text}`"))?;
         let session_id = self.session_id.filter(|s| !s.is_empty());
         Ok(HookRequest {
-            stream: name,
+            stream: hook::stream_name("name", name)?,
             proto: self.proto.or(self.legacy_type).unwrap_or_default(),
             ip,
             token: self.token,

@@ -57,7 +57,7 @@ fn parse(body: &[u8]) -> Result<Ask, String> {
     let session_id = raw_id.as_ref().map(|id| format!("mediamtx:{id}"));
     Ok(Ask::Stream(HookRequest {
         token,
-        stream: path,
+        stream: hook::stream_name("path", path)?,
         ip,
         proto,
         request_type: RequestType::NewSession,

@@ -371,6 +371,35 @@ pub fn loose_text(value: Value) -> Option<String> {
     }
 }
 
+/// Whether a hook request carries `HOOK_SECRET` (when one is set): the `hook_secret` argument
+/// of the URL's query (first occurrence: nginx-rtmp appends the client's own query last), else
+/// the `X-Hook-Secret` header. Compared in constant time. Without it, anyone who can reach the
+/// hooks could end another viewer's session with a forged done call.
+pub fn carries_hook_secret(app: &App, request: &hyper::Request<hyper::body::Incoming>) -> bool {
+    let Some(secret) = &app.hook_secret else {
+        return true;
+    };
+    let presented = request
+        .uri()
+        .query()
+        .and_then(|query| query_value(query, "hook_secret"))
+        .or_else(|| {
+            let header = request.headers().get("x-hook-secret")?;
+            header.to_str().ok().map(str::to_owned)
+        });
+    presented.is_some_and(|presented| auth_core::secret::matches(&presented, &secret.0))
+}
+
+/// `name`, read from the request's `field`, as a stream name; else why not, without the name
+/// (it may be long). Every adapter asks, so a name no stream can have never reaches the
+/// decision or the access log ([`auth_core::token::check_stream_name`]).
+pub fn stream_name(field: &str, name: String) -> Result<String, String> {
+    match auth_core::token::check_stream_name(&name) {
+        Ok(()) => Ok(name),
+        Err(why) => Err(format!("`{field}` is not a stream name: {why}")),
+    }
+}
+
 /// Accepts `1.2.3.4`, `2001:db8::1` and the bracketed `[2001:db8::1]`.
 pub fn parse_ip(text: &str) -> Option<IpAddr> {
     let text = text.trim();

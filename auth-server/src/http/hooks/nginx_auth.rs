@@ -69,28 +69,27 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
-/// The stream a URL path belongs to, by nginx-rtmp's HLS and DASH file names.
+/// The stream a URL path belongs to, by nginx-rtmp's HLS and DASH file names; `None` for a
+/// path nginx-rtmp never writes. Only its files are accepted: playlists (`.m3u8`, `.mpd`), and
+/// segments, keys and DASH init files (`.ts`, `.m4v`, `.m4a`, `.key`) named by number or
+/// `init`. Anything else would let one token open a session per made-up name.
 fn stream_from_path(path: &str) -> Option<&str> {
     let path = path.trim_end_matches('/');
     let (dir, file) = path.rsplit_once('/').unwrap_or(("", path));
-    let (stem, extension) = file.rsplit_once('.').unwrap_or((file, ""));
-    let numbered = !stem.is_empty() && stem.bytes().all(|b| b.is_ascii_digit());
-    let stream = if stem == "index" || numbered || stem == "init" {
-        // Nested layout: the folder is the stream.
-        dir.rsplit('/').next().unwrap_or_default()
-    } else if matches!(extension, "m3u8" | "mpd") {
-        stem
-    } else {
-        // `name-17.ts`, `name-init.m4v`, `name-raw.m4a`: the part before the last dash.
-        match stem.rsplit_once('-') {
-            Some((name, suffix))
-                if !name.is_empty()
-                    && (suffix.bytes().all(|b| b.is_ascii_digit()) || suffix == "init") =>
-            {
-                name
-            }
-            _ => stem,
-        }
+    let (stem, extension) = file.rsplit_once('.')?;
+    let numbered = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    let nested = || dir.rsplit('/').next().unwrap_or_default();
+    let stream = match extension {
+        // `name.m3u8`, or nested `name/index.m3u8`.
+        "m3u8" | "mpd" if stem == "index" => nested(),
+        "m3u8" | "mpd" => stem,
+        "ts" | "m4v" | "m4a" | "key" if numbered(stem) || stem == "init" => nested(),
+        // `name-17.ts`, `name-init.m4v`: the part before the last dash.
+        "ts" | "m4v" | "m4a" | "key" => match stem.rsplit_once('-') {
+            Some((name, suffix)) if numbered(suffix) || suffix == "init" => name,
+            _ => return None,
+        },
+        _ => return None,
     };
     (!stream.is_empty()).then_some(stream)
 }
@@ -160,7 +159,7 @@ fn parse(headers: &HeaderMap, trust_stream_header: bool) -> Result<Parsed, Strin
             )
         }
         None => stream_from_path(&path)
-            .ok_or_else(|| format!("no stream name in `{path}`: see NGINX_AUTH_STREAM_HEADER"))?
+            .ok_or("the path is not a file nginx-rtmp's HLS or DASH output writes: see NGINX_AUTH_STREAM_HEADER")?
             .to_owned(),
     };
     let token = query_value(query, "token")
@@ -171,7 +170,7 @@ fn parse(headers: &HeaderMap, trust_stream_header: bool) -> Result<Parsed, Strin
     Ok(Parsed {
         request: HookRequest {
             token,
-            stream,
+            stream: hook::stream_name("stream", stream)?,
             ip,
             proto: "hls".to_owned(),
             request_type: RequestType::NewSession,
@@ -261,6 +260,19 @@ mod tests {
             assert_eq!(stream_from_path(path), Some(stream), "{path}");
         }
         assert_eq!(stream_from_path("/"), None);
+        // What nginx-rtmp never writes: made-up names would each open a session.
+        for path in [
+            "/hls/cam1",
+            "/hls/cam1.jpg",
+            "/hls/cam1.ts",
+            "/hls/cam1-x.ts",
+            "/hls/-17.ts",
+            "/hls/index.html",
+            "/hls/cam1/extra.ts",
+        ] {
+            assert_eq!(stream_from_path(path), None, "{path}");
+        }
+        assert_eq!(stream_from_path("/hls/cam1-3.key"), Some("cam1"));
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {

@@ -102,7 +102,7 @@ fn interpret(fields: Fields) -> Result<Call, String> {
     let request = HookRequest {
         token: fields.token,
         session_id: Some(format!("nginx-rtmp:{ip}:{clientid}:{app}")),
-        stream: name,
+        stream: hook::stream_name("name", name)?,
         ip,
         proto: "rtmp".to_owned(),
         request_type,

@@ -68,7 +68,7 @@ fn parse(body: &[u8]) -> Result<Ask, String> {
         });
     let request = HookRequest {
         token,
-        stream,
+        stream: hook::stream_name("stream", stream)?,
         ip,
         proto: "rtmp".to_owned(),
         request_type: RequestType::NewSession,

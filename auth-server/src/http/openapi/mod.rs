@@ -113,7 +113,7 @@ fn core_spec() -> Value {
             "X-UserId": {"schema": {"type": "string"}},
             "X-Max-Sessions": {"description": "Omitted for unlimited tokens", "schema": {"type": "integer"}},
             "X-AuthDuration": {"schema": {"type": "integer"}}}},
-        "400": error_ref("Missing `name` or `ip`, or `ip` is not an address"),
+        "400": error_ref("invalid_request: missing `name` or `ip`, `ip` is not an address, or `name` is not a stream name (longer than 1,024 bytes, or a `.` or `..` segment)"),
         "403": {"description": "Denied", "headers": {"X-AuthDuration": {"schema": {"type": "integer"}}},
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Denial"}}}},
         "413": error_ref("Body over 64 KiB"),
@@ -179,7 +179,11 @@ fn core_spec() -> Value {
             "securitySchemes": {
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
                 "bearer": {"type": "http", "scheme": "bearer"},
-                "cookie": {"type": "apiKey", "in": "cookie", "name": "access_token"}
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "access_token"},
+                "hookSecretQuery": {"type": "apiKey", "in": "query", "name": "hook_secret",
+                    "description": "HOOK_SECRET, when the server sets one: in the hook URL's query (first occurrence)"},
+                "hookSecretHeader": {"type": "apiKey", "in": "header", "name": "X-Hook-Secret",
+                    "description": "HOOK_SECRET, when the server sets one, as a header (nginx auth_request)"}
             },
             "schemas": {
                 "Error": {"type": "object", "required": ["error", "message"], "properties": {
@@ -192,7 +196,7 @@ fn core_spec() -> Value {
                     "token": {"type": "string", "minLength": 8, "maxLength": 256, "description": "Omit to generate a 32-byte random token"},
                     "user_id": {"type": "string"},
                     "status": {"type": "string", "enum": ["active", "suspended", "expired"]},
-                    "max_sessions": {"type": "integer", "minimum": 0, "description": "0 = unlimited"},
+                    "max_sessions": {"type": "integer", "minimum": 0, "description": "0 = no limit of its own: bounded by UNLIMITED_SESSIONS_CEILING (default 1000)"},
                     "allowed_ips": {"type": "array", "items": {"type": "string"}, "description": "Addresses or CIDR blocks; empty = any"},
                     "allowed_streams": {"type": "array", "items": {"type": "string"}, "description": "Names or * globs; empty = any"},
                     "allowed_actions": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": ["play", "publish"]}, "description": "play and/or publish (a stream key); default [\"play\"]"},
@@ -350,12 +354,35 @@ fn core_spec() -> Value {
         hook_paths(&auth_query, &auth_responses),
     ) {
         paths.extend(hooks);
+        hook_secret(paths);
     }
     super::api::playback::describe(&mut doc);
     super::api::edge_urls::describe(&mut doc);
     super::api::webhooks::describe(&mut doc);
     super::jwks::describe(&mut doc);
     doc
+}
+
+/// Every media-server hook takes `HOOK_SECRET` when one is set (none needed otherwise), and
+/// refuses a request without it with 403 `hook_secret_invalid`.
+fn hook_secret(paths: &mut serde_json::Map<String, Value>) {
+    let hooks = paths
+        .iter_mut()
+        .filter(|(path, _)| path.starts_with("/auth") || path.starts_with("/hooks/"));
+    for (_, item) in hooks {
+        let Some(operations) = item.as_object_mut() else {
+            continue;
+        };
+        for operation in operations.values_mut() {
+            operation["security"] = json!([{}, {"hookSecretQuery": []}, {"hookSecretHeader": []}]);
+            let refused = &mut operation["responses"]["403"]["description"];
+            if let Some(text) = refused.as_str() {
+                *refused = json!(format!(
+                    "{text}; or hook_secret_invalid (an Error): HOOK_SECRET is set and the request lacks it"
+                ));
+            }
+        }
+    }
 }
 
 /// The media-server adapters other than Flussonic's play hook.
@@ -376,7 +403,7 @@ fn hook_paths(auth_query: &[Value], auth_responses: &Value) -> Value {
         .collect();
     let rtmp_responses = json!({
         "200": {"description": "Allowed (or a connect/done call, always answered 200)"},
-        "400": error_ref("Missing or malformed `call`, `addr` or `name`"),
+        "400": error_ref("invalid_request: missing or malformed `call`, `addr` or `name` (a stream name is at most 1,024 bytes, with no `.` or `..` segment)"),
         "403": denied("Denied: nginx-rtmp drops the client (on update: cuts the live stream)")});
     json!({
         "/auth/publish": {
@@ -403,7 +430,7 @@ fn hook_paths(auth_query: &[Value], auth_responses: &Value) -> Value {
                     {"name": "X-Stream-Name", "in": "header", "required": false, "schema": {"type": "string"}}],
                 "responses": {
                     "204": {"description": "Allowed", "headers": {"X-UserId": {"schema": {"type": "string"}}}},
-                    "400": error_ref("A required header is missing (nginx answers 500: a configuration error)"),
+                    "400": error_ref("invalid_request: a required header is missing (nginx answers 500: a configuration error), or the path names no stream nginx-rtmp could have written (a stream name is at most 1,024 bytes, with no `.` or `..` segment)"),
                     "401": denied("No token"),
                     "403": denied("Denied")}}
         },
@@ -412,7 +439,7 @@ fn hook_paths(auth_query: &[Value], auth_responses: &Value) -> Value {
                 "requestBody": json_body(&["user", "password", "token", "ip", "action", "path", "protocol", "id", "query"]),
                 "responses": {
                     "200": {"description": "Allowed"},
-                    "400": error_ref("Not a JSON object, or `action`, `ip` or `path` missing"),
+                    "400": error_ref("invalid_request: not a JSON object, `action`, `ip` or `path` missing, or `path` is not a stream name (longer than 1,024 bytes, or a `.` or `..` segment)"),
                     "403": denied("Denied; `api`, `metrics` and `pprof` are always refused (error action_not_allowed)")}}
         },
         "/hooks/srs": {
@@ -420,7 +447,7 @@ fn hook_paths(auth_query: &[Value], auth_responses: &Value) -> Value {
                 "requestBody": json_body(&["action", "server_id", "client_id", "ip", "vhost", "app", "stream", "param", "tcUrl"]),
                 "responses": {
                     "200": {"description": "Allowed: {\"code\":0}"},
-                    "400": error_ref("Not a JSON object, or a required field missing"),
+                    "400": error_ref("invalid_request: not a JSON object, a required field missing, or `stream` is not a stream name (longer than 1,024 bytes, or a `.` or `..` segment)"),
                     "403": denied("Denied; the body also carries a non-zero `code`")}}
         }
     })

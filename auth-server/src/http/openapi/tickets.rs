@@ -55,13 +55,17 @@ pub fn paths() -> Value {
     json!({
         "/api/users": {"post": {"summary": "Register an account (open to anyone as `user`; `role` needs an administrator)",
             "requestBody": body("Seed 004's payload", json!({"user": {"username": "alice", "password": "a long passphrase", "first_name": "Alice", "last_name": "Liddell", "email": "alice@example.org"}, "role": "user"})),
-            "responses": answers(json!({"201": object("The account (never the password or its hash)"), "409": error("The username or email is taken")}))}},
+            "responses": answers(json!({"201": object("The account (never the password or its hash)"),
+                "403": error("forbidden: `role` needs an administrator; or registration_closed: REGISTRATION=closed and the caller is no administrator"),
+                "409": error("The username or email is taken"),
+                "429": error("too_many_attempts: 10 registrations from this address (IPv6: /64) in the last hour without an administrator's credentials; see Retry-After")}))}},
         "/api/users/{id}": {
             "get": {"summary": "An account (itself, or any for an administrator)", "security": security, "parameters": [id("Account")],
                 "responses": answers(json!({"200": object("The account"), "404": error("No such account")}))},
-            "patch": {"summary": "Change names, email, password; `role` needs an administrator", "security": security, "parameters": [id("Account")],
-                "requestBody": body("Any of first_name, last_name, email, password, role", json!({"password": "another long passphrase"})),
-                "responses": answers(json!({"200": object("The changed account"), "404": error("No such account"), "409": error("The email is taken")}))}
+            "patch": {"summary": "Change names, email, password; `role` needs an administrator. Changing one's own password takes current_password (an administrator resetting another account's does not); a password change ends every access token issued before it", "security": security, "parameters": [id("Account")],
+                "requestBody": body("Any of first_name, last_name, email, password, role; current_password with password to change one's own", json!({"password": "another long passphrase", "current_password": "a long passphrase"})),
+                "responses": answers(json!({"200": object("The changed account"), "403": error("forbidden: the role does not allow this; or invalid_credentials (field current_password): current_password is wrong"), "404": error("No such account"), "409": error("The email is taken"),
+                    "429": error("too_many_attempts: too many wrong passwords for this account or address (the login limits); see Retry-After")}))}
         },
         "/api/login": {"post": {"summary": "Exchange a username and password for an access token (also set as an HttpOnly, Secure, SameSite=Strict cookie)",
             "requestBody": body("Credentials", json!({"username": "alice", "password": "a long passphrase"})),
@@ -106,10 +110,14 @@ pub fn paths() -> Value {
         "/api/tickets/verify": {"post": {"summary": "Door check by an agent of the ticket's event: a 6-digit code of this 30 s step or one either side, each accepted once",
             "security": security,
             "requestBody": body("The ticket id and the code shown; event_id (optional): the event this door is for, a ticket of another is refused with other_event and its code not used", json!({"ticket_id": 1, "code": "123456", "event_id": 1})),
-            "responses": answers(json!({"200": object("{valid: true, holder, event, first_entry, checked_in_at} or {valid: false, reason: other_event | ticket_not_found | code_invalid | code_reused | ticket_revoked | event_not_started | event_over | already_checked_in}")}))}},
+            "responses": answers(json!({"200": object("{valid: true, holder, event, first_entry, checked_in_at} or {valid: false, reason: other_event | ticket_not_found | code_invalid | code_reused | ticket_revoked | event_not_started | event_over | already_checked_in | too_many_attempts}; too_many_attempts: the ticket took 5 wrong codes in a row and takes none for 15 minutes, or until an event admin unlocks it"),
+                "429": error("too_many_attempts: this account submitted too many wrong codes or unknown tickets (30 in 10 minutes); see Retry-After")}))}},
         "/api/tickets/{id}": {"delete": {"summary": "Revoke a ticket (the event's admins): its codes are refused with ticket_revoked",
             "security": security, "parameters": [id("Ticket")],
             "responses": answers(json!({"204": {"description": "Revoked"}, "404": error("No such ticket")}))}},
+        "/api/tickets/{id}/unlock": {"post": {"summary": "Lift a ticket's door-code lock (the event's admins): its wrong-code count starts again",
+            "security": security, "parameters": [id("Ticket")],
+            "responses": answers(json!({"204": {"description": "Unlocked (also when it was not locked)"}, "404": error("No such ticket")}))}},
         "/api/tickets/{id}/signed": {"get": {"summary": "The ticket's signed e-ticket and its QR code (its holder, the event's admins); valid until the event ends, verifiable offline with the public keys",
             "security": security, "parameters": [id("Ticket"), query("kid", "Signing key; default the newest active one (an ed25519 key lets scanners verify offline)", "string")],
             "responses": answers(json!({

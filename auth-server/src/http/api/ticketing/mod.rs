@@ -29,8 +29,8 @@ use crate::http::ApiError;
 use crate::http::{Body, Endpoint};
 use events::{add_to_roster, create_event, list_events, list_roster, show_event, update_event};
 use tickets::{
-    issue_ticket, mint_for_holder, revoke_ticket, signed_ticket, verify_signed_ticket,
-    verify_ticket,
+    issue_ticket, mint_for_holder, revoke_ticket, signed_ticket, unlock_ticket,
+    verify_signed_ticket, verify_ticket,
 };
 use users::{login, logout, me, register, show_user, update_user};
 
@@ -51,7 +51,7 @@ pub async fn handle(
     let method = request.method().clone();
     let result = match (endpoint, method, id) {
         (Endpoint::Login, Method::POST, _) => login(app, request, peer).await,
-        (Endpoint::Users, Method::POST, _) => register(app, request).await,
+        (Endpoint::Users, Method::POST, _) => register(app, request, peer).await,
         (endpoint, method, id) => match caller(app, &request).await {
             Err(response) => Err(response),
             Ok(None) => Err(ApiError::unauthorized(
@@ -63,7 +63,7 @@ pub async fn handle(
                 (Endpoint::Me, Method::GET, _) => me(app, &caller).await,
                 (Endpoint::User, Method::GET, Some(id)) => show_user(app, &caller, id).await,
                 (Endpoint::User, Method::PATCH, Some(id)) => {
-                    update_user(app, &caller, request, id).await
+                    update_user(app, &caller, request, id, peer).await
                 }
                 (Endpoint::Events, Method::GET, _) => list_events(app, &caller, &request).await,
                 (Endpoint::Events, Method::POST, _) => create_event(app, &caller, request).await,
@@ -83,6 +83,9 @@ pub async fn handle(
                 }
                 (Endpoint::Ticket, Method::DELETE, Some(id)) => {
                     revoke_ticket(app, &caller, id).await
+                }
+                (Endpoint::TicketUnlock, Method::POST, Some(id)) => {
+                    unlock_ticket(app, &caller, id).await
                 }
                 (Endpoint::SignedTicket, Method::GET, Some(id)) => {
                     signed_ticket(app, &caller, &request, id).await

@@ -5,9 +5,7 @@ use std::sync::Arc;
 
 use auth_core::account::Action;
 use auth_core::event::{Event, EventId};
-use auth_core::session::{Cut, SessionOwner};
-use auth_core::ticket::playback::session_group;
-use auth_core::ticket::{self, playback, qr, signed, Ticket, TicketId, Verdict};
+use auth_core::ticket::{self, playback, qr, signed, Reason, Ticket, TicketId, Verdict};
 use auth_core::Clock;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -126,21 +124,64 @@ pub(super) async fn verify_ticket(
         None => authorize(app, caller, Action::VerifyUnknownTicket, None).await?,
     }
     let by = caller.account_id();
-    let verdict = call(app, move |app| {
+    let now = app.clock().now();
+    // Counted before the code is weighed (a burst gets no more than the limit), taken back
+    // when the code turns out not to be a miss.
+    if let Some(agent) = by {
+        if let Err(throttled) = app.ticketing.door_limiter.begin(agent, now) {
+            if throttled.first {
+                log::warn!("account {agent} throttled at the door: too many wrong codes");
+            }
+            return Err(ApiError::too_many_attempts(
+                "too many wrong codes: wait before trying again",
+                throttled.retry_after,
+            ));
+        }
+    }
+    let door = call(app, move |app| {
         ticket::verify(
             app.stores.ticketing.as_ref(),
             &app.ticketing.ticket_key,
             id,
             &check.code,
             by,
-            app.clock().now(),
+            now,
         )
     })
     .await?;
-    Ok(json(StatusCode::OK, &door_answer(app, id, verdict)))
+    let miss = matches!(
+        door.verdict,
+        Verdict::Invalid(Reason::CodeInvalid | Reason::TicketNotFound | Reason::TooManyAttempts)
+    );
+    if let (Some(agent), false) = (by, miss) {
+        app.ticketing.door_limiter.take_back(&agent, now);
+    }
+    if door.locked_now {
+        log::warn!(
+            "ticket {id} locked for {} s after {} wrong codes in a row",
+            ticket::CODE_LOCK.lasts.as_secs(),
+            ticket::CODE_LOCK.after
+        );
+    }
+    Ok(json(StatusCode::OK, &door_answer(app, id, door.verdict)))
 }
 
-/// The door's answer, the same for a code and an e-ticket.
+/// `POST /api/tickets/{id}/unlock`: an event admin lifts the door-code lock of a ticket.
+pub(super) async fn unlock_ticket(app: &Arc<App>, caller: &Caller, id: TicketId) -> Answer {
+    let ticket = call(app, move |app| app.stores.ticketing.ticket(id)).await?;
+    let Some(ticket) = ticket else {
+        authorize(app, caller, Action::UnlockTicket, None).await?;
+        return Err(not_found("ticket"));
+    };
+    authorize(app, caller, Action::UnlockTicket, Some(ticket.event_id)).await?;
+    call(app, move |app| app.stores.ticketing.unlock_ticket(id)).await?;
+    log::info!("ticket {id}'s door-code lock lifted");
+    Ok(no_content())
+}
+
+/// The door's answer, the same for a code and an e-ticket. Misses (a wrong code, an unknown
+/// ticket, a locked one) are counted but not logged one by one: a guesser would write a line per
+/// guess; the lock and the throttle are logged once each instead.
 pub(super) fn door_answer(app: &App, id: TicketId, verdict: Verdict) -> Value {
     match verdict {
         Verdict::Valid(check_in) => {
@@ -160,7 +201,12 @@ pub(super) fn door_answer(app: &App, id: TicketId, verdict: Verdict) -> Value {
         }
         Verdict::Invalid(reason) => {
             app.metrics.door_check(false, reason.as_str());
-            log::info!("ticket {id} refused at the door: {}", reason.as_str());
+            match reason {
+                Reason::CodeInvalid | Reason::TicketNotFound | Reason::TooManyAttempts => {
+                    log::debug!("ticket {id} refused at the door: {}", reason.as_str())
+                }
+                _ => log::info!("ticket {id} refused at the door: {}", reason.as_str()),
+            }
             json!({ "valid": false, "ticket_id": id, "reason": reason })
         }
     }
@@ -174,20 +220,26 @@ pub(super) async fn revoke_ticket(app: &Arc<App>, caller: &Caller, id: i64) -> A
         return Err(not_found("ticket"));
     };
     authorize(app, caller, Action::RevokeTicket, Some(ticket.event_id)).await?;
-    let event_id = ticket.event_id;
-    let cut = call(app, move |app| {
+    let revoked = call(app, move |app| {
         let now = app.clock().now();
-        app.stores.ticketing.revoke_ticket(id, now)?;
-        // The playback tokens minted from the ticket are signed, checked without the store:
-        // their live sessions (one session group) are cut, and banned from their streams for as
-        // long as those tokens can live (no later than the event's end).
-        let ends_at = app.stores.ticketing.event(event_id)?.map(|e| e.ends_at);
-        let owner = SessionOwner::group(&session_group(id));
-        app.stores
-            .sessions
-            .cut_sessions(&Cut::Owner(owner), ends_at, now)
+        let stores = &app.stores;
+        ticket::revoke(
+            stores.ticketing.as_ref(),
+            stores.sessions.as_ref(),
+            stores.signing_keys.as_ref(),
+            id,
+            app.signing.revocation_until(now),
+            now,
+        )
     })
     .await?;
+    let Some(revoked) = revoked else {
+        return Err(not_found("ticket"));
+    };
+    // The playback tokens minted from the ticket are signed, checked without the store: this
+    // node refuses them at once, the others at their next refresh.
+    app.signing.revocations().add(revoked.tokens);
+    let cut = revoked.cut;
     // Logged as the operator's cut it is (reason codes are a contract: no new one for this).
     app.announce_cut(&cut, auth_core::DenyReason::SessionTerminated.code());
     log::info!("ticket {id} revoked, {} live session(s) cut", cut.len());

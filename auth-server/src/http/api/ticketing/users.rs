@@ -6,7 +6,7 @@ use std::sync::Arc;
 use auth_core::account::{self, Action, Forbidden, Role, UserPatch, UserSpec};
 use auth_core::Clock;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, RETRY_AFTER, SET_COOKIE};
+use hyper::header::{HeaderValue, SET_COOKIE};
 use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
@@ -27,16 +27,43 @@ struct Registration {
     role: Option<Role>,
 }
 
-/// Open to anyone for plain users; an administrator (or API key) may set another role.
-pub(super) async fn register(app: &Arc<App>, request: Request<Incoming>) -> Answer {
+/// Open to anyone for plain users (unless `REGISTRATION=closed`), a few per client network
+/// per hour; an administrator (or API key) may set another role, and registers anyone anyway.
+pub(super) async fn register(
+    app: &Arc<App>,
+    request: Request<Incoming>,
+    peer: SocketAddr,
+) -> Answer {
     let caller = caller(app, &request).await?;
     let body: Registration = json_body(request).await?;
     let role = body.role.unwrap_or(Role::User);
-    if role != Role::User {
-        let Some(caller) = caller else {
+    // Administrators (and API keys) register anyone, with any role, at any pace.
+    let admin = caller.as_ref().is_some_and(|caller| {
+        account::permits(caller.principal, Action::ChangeRole, Default::default()).is_ok()
+    });
+    if !admin {
+        if role != Role::User {
             return Err(forbidden(Forbidden::AdminOnly));
-        };
-        authorize(app, &caller, Action::ChangeRole, None).await?;
+        }
+        if !app.ticketing.open_registration {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "registration_closed",
+                "registration is closed: an administrator creates accounts",
+                None,
+            ));
+        }
+        let network = auth_core::account::limiter::network_of(peer.ip());
+        let limiter = &app.ticketing.registration_limiter;
+        if let Err(throttled) = limiter.begin(network, app.clock().now()) {
+            if throttled.first {
+                log::warn!("registrations from {network} throttled");
+            }
+            return Err(ApiError::too_many_attempts(
+                "too many registrations from this address: wait before trying again",
+                throttled.retry_after,
+            ));
+        }
     }
     let spec = body.user;
     let slot = password_slot(app).await?;
@@ -63,13 +90,19 @@ pub(super) async fn show_user(app: &Arc<App>, caller: &Caller, id: i64) -> Answe
         .ok_or_else(|| not_found("account"))
 }
 
+/// Changing one's own password takes the current one (a stolen access token must not be
+/// enough to take the account over), checked under the login limiter like a login; an
+/// administrator resetting another account's password needs none. A password change ends every
+/// access token issued before it (see `auth_core::account::authenticate`).
 pub(super) async fn update_user(
     app: &Arc<App>,
     caller: &Caller,
     request: Request<Incoming>,
     id: i64,
+    peer: SocketAddr,
 ) -> Answer {
-    let patch: UserPatch = json_body(request).await?;
+    let mut patch: UserPatch = json_body(request).await?;
+    let current_password = patch.current_password.take();
     if patch.is_empty() {
         return Err(ApiError::bad_request(
             "nothing to update: send at least one field",
@@ -80,24 +113,82 @@ pub(super) async fn update_user(
     if patch.role.is_some() {
         authorize(app, caller, Action::ChangeRole, None).await?;
     }
+    let changes_password = patch.password.is_some();
+    let own = caller.account_id() == Some(id);
+    // The limiter's attempt is held until the hash is checked (dropped at the end).
+    let attempt = match (changes_password && own, &caller.session) {
+        (true, Some((account, _))) => {
+            if current_password.is_none() {
+                return Err(ApiError::bad_request(
+                    "changing your own password takes current_password",
+                    Some("current_password"),
+                ));
+            }
+            let now = app.clock().now();
+            let limiter = &app.ticketing.login_limiter;
+            match limiter.begin(&account.username, peer.ip(), now) {
+                Ok(attempt) => Some(attempt),
+                Err(throttled) => {
+                    return Err(ApiError::too_many_attempts(
+                        "too many wrong passwords: wait before trying again",
+                        throttled.retry_after,
+                    ))
+                }
+            }
+        }
+        _ => None,
+    };
     let slot = match patch.password {
         Some(_) => Some(password_slot(app).await?),
         None => None,
     };
-    let account = call(app, move |app| {
+    let checks_current = attempt.is_some();
+    let outcome = call(app, move |app| {
         let _slot = slot;
         let current = app
             .stores
             .ticketing
             .account(id)?
             .ok_or(auth_core::Error::NotFound { what: "account" })?;
-        let patch = patch.validate(&current.username, &app.ticketing.passwords)?;
+        let passwords = &app.ticketing.passwords;
+        if checks_current {
+            let given = current_password.unwrap_or_default();
+            if !passwords.verify(&given, &current.password_hash) {
+                return Ok(None);
+            }
+        }
+        let patch = patch.validate(&current.username, passwords)?;
+        let now = app.clock().now();
         app.stores
             .ticketing
-            .update_account(id, patch, app.clock().now())
+            .update_account(id, patch, now)
+            .map(Some)
     })
     .await?;
-    log::info!("account {id} updated");
+    let Some(account) = outcome else {
+        log::info!("account {id}: password change refused, the current password is wrong");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "invalid_credentials",
+            "current_password is wrong",
+            Some("current_password"),
+        ));
+    };
+    if let Some(attempt) = attempt {
+        attempt.succeeded();
+    }
+    if changes_password {
+        let by = match caller.account_id() {
+            Some(by) if by == id => "itself".to_owned(),
+            Some(by) => format!("account {by}"),
+            None => "an API key".to_owned(),
+        };
+        log::info!(
+            "account {id}'s password changed by {by}: access tokens issued before now are refused"
+        );
+    } else {
+        log::info!("account {id} updated");
+    }
     Ok(json(StatusCode::OK, &account))
 }
 
@@ -118,17 +209,10 @@ pub(super) async fn login(app: &Arc<App>, request: Request<Incoming>, peer: Sock
     let attempt = match app.ticketing.login_limiter.begin(&username, ip, now) {
         Ok(attempt) => attempt,
         Err(throttled) => {
-            let mut error = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_attempts",
+            return Err(ApiError::too_many_attempts(
                 "too many failed logins: wait before trying again",
-                None,
-            );
-            let wait = throttled.retry_after.as_secs().max(1).to_string();
-            if let Ok(value) = HeaderValue::from_str(&wait) {
-                error = error.with_header(RETRY_AFTER, value);
-            }
-            return Err(error);
+                throttled.retry_after,
+            ))
         }
     };
     let name = username.clone();
