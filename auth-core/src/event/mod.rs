@@ -257,7 +257,10 @@ fn validate_streams(streams: &[String]) -> Result<Vec<String>> {
 
 fn validate_window(starts_at: Timestamp, ends_at: Timestamp) -> Result<()> {
     if ends_at <= starts_at {
-        return Err(Error::invalid("ends_at", "must be later than starts_at"));
+        return Err(Error::unprocessable(
+            "ends_at",
+            "must be later than starts_at",
+        ));
     }
     Ok(())
 }

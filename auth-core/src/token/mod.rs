@@ -396,7 +396,7 @@ fn validate_max_sessions(max: i64) -> Result<u32> {
 
 fn validate_window(from: Option<Timestamp>, until: Option<Timestamp>) -> Result<()> {
     match (from, until) {
-        (Some(from), Some(until)) if until <= from => Err(Error::invalid(
+        (Some(from), Some(until)) if until <= from => Err(Error::unprocessable(
             "valid_until",
             "must be later than valid_from",
         )),
@@ -596,7 +596,8 @@ impl StreamAllowList {
             .iter()
             .map(|entry| {
                 let pattern = entry.as_ref().trim();
-                if pattern.is_empty() || pattern.len() > MAX_TEXT_LEN {
+                // Characters, as the message says (and the OpenAPI document's maxLength counts).
+                if pattern.is_empty() || pattern.chars().count() > MAX_TEXT_LEN {
                     Err(Error::invalid(
                         "allowed_streams",
                         format!("each pattern must be 1 to {MAX_TEXT_LEN} characters long"),
