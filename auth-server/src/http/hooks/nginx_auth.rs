@@ -70,7 +70,7 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The stream a URL path belongs to, by nginx-rtmp's HLS and DASH file names.
-fn stream_from_path(path: &str) -> Option<&str> {
+pub(crate) fn stream_from_path(path: &str) -> Option<&str> {
     let path = path.trim_end_matches('/');
     let (dir, file) = path.rsplit_once('/').unwrap_or(("", path));
     let (stem, extension) = file.rsplit_once('.').unwrap_or((file, ""));
@@ -92,12 +92,14 @@ fn stream_from_path(path: &str) -> Option<&str> {
             _ => stem,
         }
     };
-    (!stream.is_empty()).then_some(stream)
+    // A file named `...x` or `..m3u8` would name the stream `..` or `.`: never a stream's name,
+    // and a path segment everywhere else.
+    (!matches!(stream, "" | "." | "..")).then_some(stream)
 }
 
 /// The path nginx serves for the original `path` (the part of `$request_uri` before `?`):
 /// percent-decoded, slashes merged. Refuses what nginx could read otherwise than we do.
-fn served_path(path: &str) -> Result<String, String> {
+pub(crate) fn served_path(path: &str) -> Result<String, String> {
     let refused = |why: &str| Err(format!("refused original URI path: {why}"));
     if path.contains('#') {
         return refused("`#` in the path");
@@ -134,13 +136,13 @@ fn served_path(path: &str) -> Result<String, String> {
 
 /// A parsed subrequest: the request in the core's terms, and whether it is for a playlist.
 #[derive(Debug)]
-struct Parsed {
-    request: HookRequest,
-    playlist: bool,
+pub(crate) struct Parsed {
+    pub(crate) request: HookRequest,
+    pub(crate) playlist: bool,
 }
 
 /// `trust_stream_header`: `NGINX_AUTH_STREAM_HEADER`.
-fn parse(headers: &HeaderMap, trust_stream_header: bool) -> Result<Parsed, String> {
+pub(crate) fn parse(headers: &HeaderMap, trust_stream_header: bool) -> Result<Parsed, String> {
     let uri = header(headers, "x-original-uri").ok_or(
         "missing header X-Original-URI: add `proxy_set_header X-Original-URI $request_uri;`",
     )?;
@@ -261,6 +263,22 @@ mod tests {
             assert_eq!(stream_from_path(path), Some(stream), "{path}");
         }
         assert_eq!(stream_from_path("/"), None);
+    }
+
+    /// Found by the `hook_nginx_auth` fuzz target: `/...]z` was stream `..`.
+    #[test]
+    fn no_file_name_makes_a_dot_stream() {
+        for path in [
+            "/...]z",
+            "/hls/...m3u8",
+            "/hls/..m3u8",
+            "/hls/...ts",
+            "/hls/..-17.ts",
+            "/hls/.m3u8",
+        ] {
+            assert_eq!(stream_from_path(path), None, "{path}");
+        }
+        assert_eq!(stream_from_path("/hls/..cam.m3u8"), Some("..cam"));
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
