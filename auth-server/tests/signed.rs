@@ -243,14 +243,22 @@ fn minting_needs_a_write_key_and_valid_input() {
         401
     );
     for (body, field, status) in [
-        (json!({"user_id": "u", "ttl_seconds": 0}), "ttl_seconds", 400),
+        (
+            json!({"user_id": "u", "ttl_seconds": 0}),
+            "ttl_seconds",
+            400,
+        ),
         (
             json!({"user_id": "u", "ttl_seconds": 8 * 24 * 3600}),
             "ttl_seconds",
             400,
         ),
         (json!({"user_id": ""}), "user_id", 400),
-        (json!({"user_id": "u", "streams": [""]}), "allowed_streams", 400),
+        (
+            json!({"user_id": "u", "streams": [""]}),
+            "allowed_streams",
+            400,
+        ),
         // Well formed, but no key has that id: 422, as the OpenAPI document says.
         (json!({"user_id": "u", "kid": "nope"}), "kid", 422),
         (

@@ -17,7 +17,8 @@
 //! decodes `%XX`, merges slashes and resolves dot segments, so the raw `$request_uri` can name
 //! one file to us and another to nginx (`/hls/premium.m3u8#/free.m3u8`,
 //! `/hls/conf-%2F..%2Fpremium.m3u8`). Paths are decoded and merged here as nginx does, and
-//! anything whose meaning could differ (`#`, encoded `/` or `\`, dot segments) is refused.
+//! anything whose meaning could differ (`#`, encoded or not, encoded `/` or `\`, dot segments)
+//! is refused.
 //!
 //! Without `X-Stream-Name`, the stream is read from the URL the way nginx-rtmp names its files,
 //! so that the playlist and every segment of one stream count as one session (one slot):
@@ -107,12 +108,12 @@ pub(crate) fn served_path(path: &str) -> Result<String, String> {
     // Every segment request passes here: look at the escapes in place, without a lowered copy.
     let forbidden_escape = path.as_bytes().windows(3).any(|w| {
         w[0] == b'%'
-            && [b"2f", b"5c", b"00"]
+            && [b"2f", b"5c", b"00", b"23"]
                 .iter()
                 .any(|e| w[1..].eq_ignore_ascii_case(&e[..]))
     });
     if forbidden_escape {
-        return refused("an encoded `/`, `\\` or NUL");
+        return refused("an encoded `/`, `\\`, `#` or NUL");
     }
     let Ok(decoded) = percent_encoding::percent_decode_str(path).decode_utf8() else {
         return refused("not UTF-8 once decoded");
@@ -358,6 +359,8 @@ mod tests {
             "/hls/a\\..\\premium.m3u8",
             "/hls/a%00.m3u8",
             "/hls/%FF.m3u8",
+            // Found by the `nginx_uri` fuzz target: `%23` decoded to a `#` in the path.
+            "/hls/premium.m3u8%23/free.m3u8",
         ] {
             let err = stream_of(uri).unwrap_err();
             assert!(err.contains("refused original URI path"), "{uri}: {err}");
