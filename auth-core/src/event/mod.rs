@@ -154,7 +154,8 @@ impl EventPatch {
         }
         validate_window(next.starts_at, next.ends_at)?;
         if u64::from(next.capacity) < next.registered {
-            return Err(Error::invalid(
+            // The stored registrations, not the request's shape, are at fault: 422.
+            return Err(Error::unprocessable(
                 "capacity",
                 format!(
                     "{} accounts are registered: the capacity cannot be lower",
