@@ -16,6 +16,15 @@ pub enum Error {
         field: &'static str,
         message: String,
     },
+    /// Each field is well formed, but together (or with what is stored) they make no sense: an
+    /// end before its start, a password that names its account. Apart from
+    /// [`Error::InvalidInput`] so that an API can tell a request its schema refuses from one it
+    /// admits (HTTP 422 rather than 400); the same `invalid_request` code.
+    #[error("{field}: {message}")]
+    Unprocessable {
+        field: &'static str,
+        message: String,
+    },
     /// The thing asked for does not exist.
     #[error("{what} not found")]
     NotFound { what: &'static str },
@@ -35,7 +44,7 @@ impl Error {
     /// Stable reason code: part of the public contract, never renamed.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::InvalidInput { .. } => "invalid_request",
+            Error::InvalidInput { .. } | Error::Unprocessable { .. } => "invalid_request",
             Error::NotFound { .. } => "not_found",
             Error::Conflict { .. } => "conflict",
             Error::Storage(_) => "storage_error",
@@ -45,13 +54,22 @@ impl Error {
     /// The input field at fault, when there is one.
     pub fn field(&self) -> Option<&'static str> {
         match self {
-            Error::InvalidInput { field, .. } | Error::Conflict { field, .. } => Some(field),
+            Error::InvalidInput { field, .. }
+            | Error::Unprocessable { field, .. }
+            | Error::Conflict { field, .. } => Some(field),
             _ => None,
         }
     }
 
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         Error::InvalidInput {
+            field,
+            message: message.into(),
+        }
+    }
+
+    pub fn unprocessable(field: &'static str, message: impl Into<String>) -> Self {
+        Error::Unprocessable {
             field,
             message: message.into(),
         }

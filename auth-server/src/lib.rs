@@ -23,6 +23,9 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod control;
+/// The parsers of outside input for the fuzz targets (`fuzz/`); not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod metrics;
 pub mod serve;

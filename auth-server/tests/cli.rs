@@ -4,10 +4,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{bin, temp_db, ServerProcess};
+use common::{bin, run_with_input, temp_db, ServerProcess};
 
 fn run(db: &Path, args: &[&str]) -> Output {
     bin().env("DATABASE_URL", db).args(args).output().unwrap()
@@ -312,26 +312,6 @@ fn migrate_creates_an_up_to_date_database_and_is_idempotent() {
         0,
         "the schema is in place"
     );
-}
-
-/// `run`, with `input` on standard input.
-fn run_with_input(db: &Path, args: &[&str], input: &str) -> Output {
-    use std::io::Write as _;
-    let mut child = bin()
-        .env("DATABASE_URL", db)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
 }
 
 #[test]

@@ -17,7 +17,6 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -32,7 +31,9 @@ use auth_core::{Backend, Clock, ManualClock, MemoryStore, SystemClock, Timestamp
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use common::programs::{find, free_port};
-use common::{bin, keyed_config, play, spec, temp_db, Reply, TestServer, IP, RO, RW, T0};
+use common::{
+    bin, keyed_config, output_with_input, play, spec, temp_db, Reply, TestServer, IP, RO, RW, T0,
+};
 use serde_json::{json, Value};
 
 const SECURE_LINK_SECRET: &str = "nginx-secret-0123456789";
@@ -396,20 +397,8 @@ fn python() -> Option<Command> {
 
 /// Runs `script` with `job` on its standard input; its standard output as JSON.
 fn run_python(mut python: Command, script: &str, job: &Value) -> Value {
-    let mut child = python
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(job.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    python.args(["-c", script]);
+    let out = output_with_input(python, job.to_string().as_bytes());
     assert!(
         out.status.success(),
         "the Python verifier failed: {}",

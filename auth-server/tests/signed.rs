@@ -242,20 +242,37 @@ fn minting_needs_a_write_key_and_valid_input() {
             .status,
         401
     );
-    for (body, field) in [
-        (json!({"user_id": "u", "ttl_seconds": 0}), "ttl_seconds"),
+    for (body, field, status) in [
+        (
+            json!({"user_id": "u", "ttl_seconds": 0}),
+            "ttl_seconds",
+            400,
+        ),
         (
             json!({"user_id": "u", "ttl_seconds": 8 * 24 * 3600}),
             "ttl_seconds",
+            400,
         ),
-        (json!({"user_id": ""}), "user_id"),
-        (json!({"user_id": "u", "streams": [""]}), "allowed_streams"),
-        (json!({"user_id": "u", "kid": "nope"}), "kid"),
-        (json!({"user_id": "u", "bogus": 1}), "bogus"),
-        (json!({"user_id": "u", "ip": "not-an-ip"}), "ip"),
+        (json!({"user_id": ""}), "user_id", 400),
+        (
+            json!({"user_id": "u", "streams": [""]}),
+            "allowed_streams",
+            400,
+        ),
+        // Well formed, but no key has that id: 422, as the OpenAPI document says.
+        (json!({"user_id": "u", "kid": "nope"}), "kid", 422),
+        (
+            json!({"user_id": "u", "format": "jwt", "kid": "nope"}),
+            "kid",
+            422,
+        ),
+        (json!({"user_id": "u", "bogus": 1}), "bogus", 400),
+        (json!({"user_id": "u", "ip": "not-an-ip"}), "ip", 400),
+        // A holder's request sent with an API key.
+        (json!({"ticket_id": 1}), "ticket_id", 422),
     ] {
         let reply = mint_with(&s.server, RW, body.clone());
-        assert_eq!(reply.status, 400, "{body}: {}", reply.body);
+        assert_eq!(reply.status, status, "{body}: {}", reply.body);
         assert_eq!(reply.json()["field"], field, "{body}: {}", reply.body);
     }
 }

@@ -629,7 +629,8 @@ fn every_endpoint_refuses_what_the_role_does_not_allow() {
         "POST",
         &format!("{event_path}/agents"),
         add_outsider.clone(),
-        400,
+        // The account's stored role is at fault, not the request's shape.
+        422,
         "a plain user as door staff",
     );
 
@@ -883,9 +884,10 @@ fn events_search_paginate_and_rosters_fill_up() {
     );
     let bad_event = json!({"title": "x", "starts_at": T0, "ends_at": T0, "capacity": 1});
     let reply = send(&server, As::Key(RW), "POST", "/api/events", Some(bad_event));
+    // Each field well formed, together impossible: 422.
     assert_eq!(
         (reply.status, reply.json()["field"].clone()),
-        (400, json!("ends_at"))
+        (422, json!("ends_at"))
     );
 
     let ids: Vec<i64> = (0..3)
@@ -949,9 +951,10 @@ fn events_search_paginate_and_rosters_fill_up() {
         "/api/events/1",
         Some(json!({"capacity": 1})),
     );
+    // Below what is registered: the stored registrations are at fault, 422.
     assert_eq!(
         (shrink.status, shrink.json()["field"].clone()),
-        (400, json!("capacity"))
+        (422, json!("capacity"))
     );
 }
 
@@ -1511,7 +1514,8 @@ fn a_ticket_holder_mints_a_playback_token_bounded_by_the_ticket() {
         As::Bearer(&user),
         json!({"ticket_id": ticket, "streams": ["*"]}),
     );
-    assert_status(&wide, 400, "a stream outside the event");
+    // Well formed, but not what the stored event unlocks: 422.
+    assert_status(&wide, 422, "a stream outside the event");
     assert_eq!(wide.json()["field"], "streams");
     let named = mint(
         As::Bearer(&user),
@@ -1944,7 +1948,7 @@ fn a_password_change_needs_the_current_one_and_ends_older_logins() {
         |token: &str, body: Value| send(&server, As::Bearer(token), "PATCH", &path, Some(body));
     let new_password = "a brand new passphrase";
     let missing = change(&first, json!({"password": new_password}));
-    assert_status(&missing, 400, "no current_password");
+    assert_status(&missing, 422, "no current_password");
     assert_eq!(missing.json()["field"], "current_password");
     let wrong = change(
         &first,

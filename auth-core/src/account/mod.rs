@@ -362,7 +362,8 @@ pub fn validate_username(username: &str) -> Result<String> {
 pub fn validate_email(email: &str) -> Result<String> {
     let email = email.trim().to_lowercase();
     let bad = || Error::invalid("email", "must be an address such as name@example.com");
-    if email.is_empty() || email.len() > MAX_EMAIL_LEN {
+    // Characters, as the OpenAPI document's maxLength counts them.
+    if email.is_empty() || email.chars().count() > MAX_EMAIL_LEN {
         return Err(bad());
     }
     let (local, domain) = email.split_once('@').ok_or_else(bad)?;

@@ -189,13 +189,16 @@ pub fn check_rules(password: &str, username: &str) -> Result<()> {
     distinct.sort_unstable();
     distinct.dedup();
     if distinct.len() < 4 {
-        return Err(Error::invalid(
+        return Err(Error::unprocessable(
             "password",
             "must use at least 4 different characters",
         ));
     }
     if !username.is_empty() && password.to_lowercase().contains(&username.to_lowercase()) {
-        return Err(Error::invalid("password", "must not contain the username"));
+        return Err(Error::unprocessable(
+            "password",
+            "must not contain the username",
+        ));
     }
     Ok(())
 }

@@ -100,6 +100,9 @@ pub struct EdgeUrl {
     pub expires_at: Timestamp,
 }
 
+/// 9999-12-31T23:59:59Z: the last second RFC 3339 (four-digit years) can write.
+pub const LAST_RFC3339_SECOND: i64 = 253_402_300_799;
+
 /// The secrets the edges were configured with; either may be absent (that format is then
 /// refused).
 #[derive(Debug, Default)]
@@ -173,8 +176,14 @@ impl EdgeUrlSpec {
                     _ => return Err(Error::invalid("acl", "give either `acl` or `url`")),
                 };
                 let start = self.start_time.unwrap_or(now.unix_seconds());
-                if start <= 0 {
-                    return Err(Error::invalid("start_time", "must be after 1970"));
+                // The token's end must be a time RFC 3339 can write, whatever its lifetime.
+                let latest = LAST_RFC3339_SECOND
+                    .saturating_sub(i64::try_from(max_ttl.as_secs()).unwrap_or(i64::MAX));
+                if start <= 0 || start > latest {
+                    return Err(Error::invalid(
+                        "start_time",
+                        format!("must be from 1 (after 1970) to {latest}"),
+                    ));
                 }
                 let ip = self.ip.map(|ip| ip.to_string());
                 let token = akamai::Token {

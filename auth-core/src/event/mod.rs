@@ -154,7 +154,8 @@ impl EventPatch {
         }
         validate_window(next.starts_at, next.ends_at)?;
         if u64::from(next.capacity) < next.registered {
-            return Err(Error::invalid(
+            // The stored registrations, not the request's shape, are at fault: 422.
+            return Err(Error::unprocessable(
                 "capacity",
                 format!(
                     "{} accounts are registered: the capacity cannot be lower",
@@ -257,7 +258,10 @@ fn validate_streams(streams: &[String]) -> Result<Vec<String>> {
 
 fn validate_window(starts_at: Timestamp, ends_at: Timestamp) -> Result<()> {
     if ends_at <= starts_at {
-        return Err(Error::invalid("ends_at", "must be later than starts_at"));
+        return Err(Error::unprocessable(
+            "ends_at",
+            "must be later than starts_at",
+        ));
     }
     Ok(())
 }

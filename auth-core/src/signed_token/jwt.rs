@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     decode_into, validate_claims, Algorithm, Claims, KeyRing, Rejection, CLAIMS_BUF_LEN,
-    MAX_TOKEN_LEN, TAG_BUF_LEN,
+    TAG_BUF_LEN,
 };
 use crate::error::{Error, Result};
 
@@ -277,13 +277,10 @@ impl KeyRing {
         claims: &Claims,
         options: &JwtOptions<'_>,
     ) -> Result<(String, String)> {
-        let kid = kid.or(self.default_kid()).ok_or_else(|| {
-            Error::invalid(
-                "kid",
-                "no signing key: create one with `auth-server keys generate`",
-            )
-        })?;
-        let token = self.sign_jwt(kid, claims, options)?;
+        let kid = self.signing_kid(kid)?;
+        let token = self
+            .sign_jwt(kid, claims, options)
+            .map_err(super::unknown_kid)?;
         Ok((token, kid.to_owned()))
     }
 
@@ -293,7 +290,9 @@ impl KeyRing {
             .keys
             .get(kid)
             .filter(|e| !e.retired && e.material.can_sign())
-            .ok_or_else(|| Error::invalid("kid", "no active signing key has this id"))?;
+            .ok_or(Error::NotFound {
+                what: "signing key",
+            })?;
         validate_claims(claims)?;
         for (field, value) in [("iss", options.issuer), ("aud", options.audience)] {
             if value.is_some_and(str::is_empty) {
@@ -320,14 +319,7 @@ impl KeyRing {
             URL_SAFE_NO_PAD.encode(payload)
         );
         let tag = entry.material.sign(signed.as_bytes())?;
-        let token = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(tag));
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(Error::invalid(
-                "claims",
-                format!("the signed token would exceed {MAX_TOKEN_LEN} characters"),
-            ));
-        }
-        Ok(token)
+        super::within_max_len(format!("{signed}.{}", URL_SAFE_NO_PAD.encode(tag)))
     }
 
     /// [`KeyRing::verify_signature`] for a JWT: header, key, algorithm, signature, then claims.
@@ -736,7 +728,10 @@ mod tests {
         );
         let token = forge(&header, &claims(), |m| signer.sign(m).unwrap());
         assert_eq!(verify(&ring, &token), Err(Rejection::Malformed));
-        let huge = format!("eyJ.{}.AAAA", "A".repeat(MAX_TOKEN_LEN));
+        let huge = format!(
+            "eyJ.{}.AAAA",
+            "A".repeat(crate::signed_token::MAX_TOKEN_LEN)
+        );
         assert_eq!(verify(&ring, &huge), Err(Rejection::Malformed));
         assert!(!is_jwt("eyJhbGciOi.only-two-parts"));
         assert!(!is_jwt("v1.k.c.s"));

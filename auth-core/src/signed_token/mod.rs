@@ -537,17 +537,20 @@ impl KeyRing {
 
     /// Signs `claims` with `kid`, or with the default key; returns the token and the key used.
     pub fn mint(&self, kid: Option<&str>, claims: &Claims) -> Result<(String, String)> {
-        let kid = kid.or(self.default_kid()).ok_or_else(|| {
-            Error::invalid(
+        let kid = self.signing_kid(kid)?;
+        let token = self.sign(kid, claims).map_err(unknown_kid)?;
+        Ok((token, kid.to_owned()))
+    }
+
+    /// The key to mint with: `kid`, or the default key. Refusals depend on the keys stored, not
+    /// on the request's shape: unprocessable (422), not invalid.
+    fn signing_kid<'k>(&'k self, kid: Option<&'k str>) -> Result<&'k str> {
+        kid.or(self.default_kid()).ok_or_else(|| {
+            Error::unprocessable(
                 "kid",
                 "no signing key: create one with `auth-server keys generate`",
             )
-        })?;
-        let token = self.sign(kid, claims).map_err(|err| match err {
-            Error::NotFound { .. } => Error::invalid("kid", "no active signing key has this id"),
-            other => other,
-        })?;
-        Ok((token, kid.to_owned()))
+        })
     }
 
     fn insert(&mut self, kid: &str, material: Material) {
@@ -574,14 +577,7 @@ impl KeyRing {
             serde_json::to_vec(claims).map_err(|e| Error::invalid("claims", e.to_string()))?;
         let signed = format!("{VERSION}.{kid}.{}", URL_SAFE_NO_PAD.encode(payload));
         let tag = entry.material.sign(signed.as_bytes())?;
-        let token = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(tag));
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(Error::invalid(
-                "claims",
-                format!("the signed token would exceed {MAX_TOKEN_LEN} characters"),
-            ));
-        }
-        Ok(token)
+        within_max_len(format!("{signed}.{}", URL_SAFE_NO_PAD.encode(tag)))
     }
 
     /// Checks the token's signature, then its claims: `kind`, validity against `now` (with
@@ -750,6 +746,26 @@ impl PlaybackSpec {
                 ttl,
             )
         })
+    }
+}
+
+/// A minted token, unless it is longer than readers accept: its claims are each well formed
+/// but too many together (422).
+fn within_max_len(token: String) -> Result<String> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(Error::unprocessable(
+            "claims",
+            format!("the signed token would exceed {MAX_TOKEN_LEN} characters"),
+        ));
+    }
+    Ok(token)
+}
+
+/// A mint's error for a `kid` that names no active key.
+fn unknown_kid(err: Error) -> Error {
+    match err {
+        Error::NotFound { .. } => Error::unprocessable("kid", "no active signing key has this id"),
+        other => other,
     }
 }
 

@@ -259,10 +259,10 @@ pub fn issue(
         .account(holder_id)?
         .ok_or(Error::NotFound { what: "account" })?;
     if now >= event.ends_at {
-        return Err(Error::invalid("event_id", "the event is over"));
+        return Err(Error::unprocessable("event_id", "the event is over"));
     }
     if !store.roster_standing(event_id, holder_id)?.attendee {
-        return Err(Error::invalid(
+        return Err(Error::unprocessable(
             "user_id",
             "the account is not on the event's users roster",
         ));
@@ -349,7 +349,7 @@ fn still_good(ticket: &Ticket, event: &Event, now: Timestamp) -> Result<()> {
         });
     }
     if now >= event.ends_at {
-        return Err(Error::invalid("ticket_id", "the event is over"));
+        return Err(Error::unprocessable("ticket_id", "the event is over"));
     }
     Ok(())
 }

@@ -54,13 +54,14 @@ pub fn spec(
         return Err(Error::invalid("ticket_id", "not this ticket or event"));
     }
     still_good(ticket, event, now)?;
+    // What the stored event allows, not the request's shape, decides the rest: 422.
     // Lifetimes are whole seconds: less than one left is over too.
     let left = event.ends_at.unix_seconds() - now.unix_seconds();
     if left < 1 {
-        return Err(Error::invalid("ticket_id", "the event is over"));
+        return Err(Error::unprocessable("ticket_id", "the event is over"));
     }
     if event.streams.is_empty() {
-        return Err(Error::invalid(
+        return Err(Error::unprocessable(
             "ticket_id",
             "the ticket's event unlocks no stream",
         ));
@@ -72,7 +73,7 @@ pub fn spec(
             let unlocked =
                 event.streams.contains(stream) || (!stream.contains('*') && event.unlocks(stream));
             if !unlocked {
-                return Err(Error::invalid(
+                return Err(Error::unprocessable(
                     "streams",
                     format!("`{stream}` is not among the event's streams"),
                 ));

@@ -400,7 +400,7 @@ fn validate_max_sessions(max: i64) -> Result<u32> {
 
 fn validate_window(from: Option<Timestamp>, until: Option<Timestamp>) -> Result<()> {
     match (from, until) {
-        (Some(from), Some(until)) if until <= from => Err(Error::invalid(
+        (Some(from), Some(until)) if until <= from => Err(Error::unprocessable(
             "valid_until",
             "must be later than valid_from",
         )),
@@ -615,7 +615,8 @@ impl StreamAllowList {
             .iter()
             .map(|entry| {
                 let pattern = entry.as_ref().trim();
-                if pattern.is_empty() || pattern.len() > MAX_TEXT_LEN {
+                // Characters, as the message says (and the OpenAPI document's maxLength counts).
+                if pattern.is_empty() || pattern.chars().count() > MAX_TEXT_LEN {
                     Err(Error::invalid(
                         "allowed_streams",
                         format!("each pattern must be 1 to {MAX_TEXT_LEN} characters long"),
@@ -647,12 +648,14 @@ impl Serialize for StreamAllowList {
     }
 }
 
-/// Why a stream name a media server sent cannot be one: longer than [`MAX_STREAM_NAME_LEN`], or
+/// Why a stream name a media server sent cannot be one: longer than [`MAX_STREAM_NAME_LEN`]
+/// characters, or
 /// with a `.` or `..` segment (`sports/../movies` would match `sports/*` while naming, to a
 /// file server, a stream outside it).
 pub fn check_stream_name(name: &str) -> std::result::Result<(), &'static str> {
-    if name.len() > MAX_STREAM_NAME_LEN {
-        return Err("longer than 1024 bytes");
+    // Characters, as the API document's JSON Schema counts them.
+    if name.chars().count() > MAX_STREAM_NAME_LEN {
+        return Err("longer than 1024 characters");
     }
     if has_dot_segment(name) {
         return Err("a `.` or `..` segment");

@@ -107,6 +107,12 @@ impl From<&auth_core::Error> for ApiError {
                 message.clone(),
                 Some(field),
             ),
+            Error::Unprocessable { field, message } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                err.code(),
+                message.clone(),
+                Some(field),
+            ),
             Error::NotFound { what } => ApiError::new(
                 StatusCode::NOT_FOUND,
                 err.code(),

@@ -219,6 +219,25 @@ fn match_template<'p>(template: &str, path: &'p str) -> Option<Option<&'p str>> 
     }
 }
 
+/// The routes `path` matches: those that name it literally when there are any (so that
+/// `/api/sessions/counts` is never also `/api/sessions/{id}`), else those capturing an id.
+fn matching_routes(path: &str) -> Vec<(&'static str, Endpoint, Option<&str>)> {
+    let matches: Vec<_> = ROUTES
+        .iter()
+        .filter_map(|(method, template, endpoint)| {
+            match_template(template, path).map(|id| (*method, *endpoint, id))
+        })
+        .collect();
+    if matches.iter().any(|(_, _, id)| id.is_none()) {
+        matches
+            .into_iter()
+            .filter(|(_, _, id)| id.is_none())
+            .collect()
+    } else {
+        matches
+    }
+}
+
 pub async fn route(
     app: Arc<App>,
     request: Request<Incoming>,
@@ -227,12 +246,10 @@ pub async fn route(
     let path = request.uri().path().to_owned();
     let mut allowed: Vec<&str> = Vec::new();
     let mut found = None;
-    for (method, template, endpoint) in ROUTES {
-        if let Some(id) = match_template(template, &path) {
-            allowed.push(method);
-            if request.method().as_str() == *method {
-                found = Some((*endpoint, id.map(str::to_owned)));
-            }
+    for (method, endpoint, id) in matching_routes(&path) {
+        allowed.push(method);
+        if request.method().as_str() == method {
+            found = Some((endpoint, id.map(str::to_owned)));
         }
     }
     let hook = matches!(
@@ -400,5 +417,19 @@ mod tests {
         assert_eq!(match_template("/api/tokens/{id}", "/api/tokens/1/x"), None);
         assert_eq!(match_template("/api/tokens", "/api/tokens"), Some(None));
         assert_eq!(match_template("/api/tokens", "/api/tokensx"), None);
+    }
+
+    #[test]
+    fn a_literal_path_is_never_also_an_id() {
+        let methods = |path| {
+            matching_routes(path)
+                .into_iter()
+                .map(|(method, _, _)| method)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(methods("/api/sessions/counts"), ["GET"]);
+        assert_eq!(methods("/api/tickets/verify"), ["POST"]);
+        assert_eq!(methods("/api/sessions/12"), ["DELETE"]);
+        assert_eq!(methods("/api/tokens/7"), ["GET", "PATCH", "DELETE"]);
     }
 }

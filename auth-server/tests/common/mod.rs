@@ -473,6 +473,31 @@ pub fn bin() -> std::process::Command {
 }
 
 /// A server process on a free port; killed when dropped if still running.
+/// The binary on the database `db`, with `input` on its standard input.
+pub fn run_with_input(
+    db: impl AsRef<std::ffi::OsStr>,
+    args: &[&str],
+    input: &str,
+) -> std::process::Output {
+    let mut command = bin();
+    command.env("DATABASE_URL", db).args(args);
+    output_with_input(command, input.as_bytes())
+}
+
+/// Runs `command` with `input` on its standard input; its outputs, captured.
+pub fn output_with_input(mut command: std::process::Command, input: &[u8]) -> std::process::Output {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 pub struct ServerProcess {
     pub child: std::process::Child,
     /// `http://127.0.0.1:PORT`

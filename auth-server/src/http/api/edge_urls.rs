@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use auth_core::edge_url::EdgeUrlSpec;
+use auth_core::edge_url::{EdgeUrlSpec, LAST_RFC3339_SECOND};
 use auth_core::Clock;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -13,8 +13,9 @@ use serde_json::{json, Value};
 
 use super::{json_body, no_store, Answer};
 use crate::app::App;
+use crate::config::MAX_PLAYBACK_TOKEN_TTL;
 use crate::http::json;
-use crate::http::openapi::{extend, management_errors, ok_json};
+use crate::http::openapi::{extend, fields, management_errors, nullable, ok_json};
 use crate::http::ApiError;
 
 pub(super) async fn sign(app: &Arc<App>, request: Request<Incoming>) -> Answer {
@@ -28,20 +29,43 @@ pub(super) async fn sign(app: &Arc<App>, request: Request<Incoming>) -> Answer {
     Ok(response)
 }
 
+/// One alternative per format, each with only the fields that format uses.
+fn edge_url_request() -> Value {
+    let ttl = json!({"type": "integer", "minimum": 1, "maximum": MAX_PLAYBACK_TOKEN_TTL});
+    let ip = nullable(fields::ip());
+    let none = json!({"type": "null"});
+    let secure_link = json!({"type": "object", "additionalProperties": false,
+        "required": ["format", "ttl_seconds", "path"], "properties": {
+            "format": {"type": "string", "enum": ["nginx_secure_link"]},
+            "path": fields::plain_path(), "ttl_seconds": ttl, "ip": ip,
+            "acl": none, "url": none, "start_time": none, "session_id": none, "payload": none}});
+    let acl = json!({"description": "A path with * wildcards, or several (joined with !)", "anyOf": [
+        fields::edgeauth_text(true),
+        {"type": "array", "minItems": 1, "items": fields::edgeauth_text(true)}]});
+    let akamai = |target: &str| {
+        let mut properties = json!({
+            "format": {"type": "string", "enum": ["akamai_edgeauth"]},
+            "ttl_seconds": ttl, "ip": ip, "path": none, "acl": none, "url": none,
+            // The end must be a time RFC 3339 writes, even at the longest lifetime.
+            "start_time": nullable(json!({"type": "integer", "minimum": 1,
+                "maximum": LAST_RFC3339_SECOND - MAX_PLAYBACK_TOKEN_TTL as i64, "description": "Unix seconds (default now)"})),
+            "session_id": nullable(fields::edgeauth_text(false)),
+            "payload": nullable(fields::edgeauth_text(false))});
+        properties[target] = if target == "acl" {
+            acl.clone()
+        } else {
+            fields::edgeauth_text(false)
+        };
+        json!({"type": "object", "additionalProperties": false,
+            "required": ["format", "ttl_seconds", target], "properties": properties})
+    };
+    json!({"oneOf": [secure_link, akamai("acl"), akamai("url")]})
+}
+
 /// This module's part of `openapi.json`.
 pub(crate) fn describe(doc: &mut Value) {
     let schemas = json!({
-        "EdgeUrlRequest": {"type": "object", "required": ["format", "ttl_seconds"], "additionalProperties": false, "properties": {
-            "format": {"type": "string", "enum": ["nginx_secure_link", "akamai_edgeauth"]},
-            "path": {"type": "string", "description": "nginx_secure_link: the path nginx's $uri reads (A-Z a-z 0-9 - . _ ~ /)"},
-            "acl": {"description": "akamai_edgeauth: a path with * wildcards, or several (joined with !)", "oneOf": [
-                {"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-            "url": {"type": "string", "description": "akamai_edgeauth: one URL path instead of an ACL (hashed only)"},
-            "ttl_seconds": {"type": "integer", "minimum": 1},
-            "start_time": {"type": "integer", "description": "akamai_edgeauth: unix seconds (default now)"},
-            "ip": {"type": "string", "description": "Bind the signature to this client address"},
-            "session_id": {"type": "string", "description": "akamai_edgeauth: id="},
-            "payload": {"type": "string", "description": "akamai_edgeauth: data="}}},
+        "EdgeUrlRequest": edge_url_request(),
         "EdgeUrl": {"type": "object", "properties": {
             "format": {"type": "string"},
             "url": {"type": "string", "description": "nginx_secure_link: <path>?md5=..&expires=.."},

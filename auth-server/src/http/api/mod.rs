@@ -17,6 +17,9 @@ mod ticketing;
 mod tokens;
 pub(crate) mod webhooks;
 
+pub(crate) use paging::{MAX_PAGE_NUMBER, MAX_PER_PAGE};
+pub(crate) use sessions::MAX_BAN_SECONDS;
+
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -55,12 +58,9 @@ pub async fn handle(
             return denied.into();
         }
     }
-    let id = match id.map(str::parse::<i64>) {
-        None => None,
-        Some(Ok(id)) => Some(id),
-        Some(Err(_)) => {
-            return ApiError::bad_request("the id must be an integer", Some("id")).into();
-        }
+    let id = match id.map(parse_id).transpose() {
+        Ok(id) => id,
+        Err(refused) => return refused.into(),
     };
     let result = match (endpoint, request.method().clone(), id) {
         (Endpoint::Tokens, Method::GET, _) => tokens::list(app, &request).await,
@@ -87,6 +87,22 @@ pub async fn handle(
         _ => Err(ApiError::not_found("no such endpoint")),
     };
     result.unwrap_or_else(Response::from)
+}
+
+/// A path's `{id}`: an `i64`, also written as a whole number with a fraction (`10.0`), which
+/// JSON Schema's `integer` (the OpenAPI document's) counts as the same integer.
+fn parse_id(text: &str) -> Result<i64, ApiError> {
+    let whole = || {
+        let (integer, fraction) = text.split_once('.')?;
+        (!fraction.is_empty() && fraction.bytes().all(|b| b == b'0'))
+            .then_some(integer)?
+            .parse()
+            .ok()
+    };
+    text.parse()
+        .ok()
+        .or_else(whole)
+        .ok_or_else(|| ApiError::bad_request("the id must be an integer", Some("id")))
 }
 
 /// What every API handler returns: the response, or the error it is rendered from.
@@ -244,11 +260,38 @@ async fn json_body<T: DeserializeOwned>(request: Request<Incoming>) -> Result<T,
             None,
         ));
     }
-    let mut deserializer = serde_json::Deserializer::from_slice(&body);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let field = field_of(&err.path().to_string(), &err.inner().to_string());
-        ApiError::bad_request(err.inner().to_string(), field.as_deref())
-    })
+    let mut value: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|err| ApiError::bad_request(err.to_string(), None))?;
+    integral_numbers(&mut value);
+    from_json_value(value)
+}
+
+/// JSON has one number type: `366.0` is the integer 366 (as JSON Schema's `integer` says), so a
+/// whole number written with a fraction is read as that integer.
+fn integral_numbers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(number) if !number.is_i64() && !number.is_u64() => {
+            let Some(float) = number.as_f64() else { return };
+            // Whole and within i64 (below 2^63 in magnitude): converts without loss.
+            if float.fract() == 0.0 && float.abs() < 2f64.powi(63) {
+                *value = serde_json::Value::from(float as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
+}
+
+/// Reads an already parsed JSON body as `T`, as [`json_body`] does.
+fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(refused_field)
+}
+
+/// A 400 naming the field a body's deserialization failed on.
+fn refused_field<E: std::fmt::Display>(err: serde_path_to_error::Error<E>) -> ApiError {
+    let field = field_of(&err.path().to_string(), &err.inner().to_string());
+    ApiError::bad_request(err.inner().to_string(), field.as_deref())
 }
 
 /// The field a deserialization error is about: its path, or for an unknown field the name serde
@@ -362,6 +405,27 @@ mod tests {
         assert_eq!(
             check_access(&keys(), Some("writer-key-0123456"), local, true),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn ids_are_integers_however_written() {
+        assert_eq!(parse_id("12").unwrap(), 12);
+        assert_eq!(parse_id("-3").unwrap(), -3);
+        assert_eq!(parse_id("10.0").unwrap(), 10);
+        assert_eq!(parse_id("10.00").unwrap(), 10);
+        for refused in ["10.5", "10.", "x", "", "9223372036854775808", ".0"] {
+            assert!(parse_id(refused).is_err(), "{refused}");
+        }
+    }
+
+    #[test]
+    fn whole_numbers_with_a_fraction_are_integers() {
+        let mut value = serde_json::json!({"a": 366.0, "b": [1.5, 2.0, -3.0], "c": 7, "d": 1e300});
+        integral_numbers(&mut value);
+        assert_eq!(
+            value,
+            serde_json::json!({"a": 366, "b": [1.5, 2, -3], "c": 7, "d": 1e300})
         );
     }
 

@@ -10,7 +10,10 @@ use serde_json::{json, Value};
 use crate::http::ApiError;
 
 /// Largest `per_page` of the older page-numbered style.
-const MAX_PER_PAGE: u32 = 100;
+pub const MAX_PER_PAGE: u32 = 100;
+/// Largest `page`: the last whose offset fits at any `per_page`, so that the limit does not
+/// depend on the other argument (the OpenAPI document can state it).
+pub const MAX_PAGE_NUMBER: u32 = u32::MAX / MAX_PER_PAGE + 1;
 /// `per_page` when a page number comes without one.
 const DEFAULT_PER_PAGE: u32 = 20;
 
@@ -61,8 +64,11 @@ impl Window {
             ));
         }
         let page = page.unwrap_or(1);
-        if page == 0 {
-            return Err(ApiError::bad_request("pages count from 1", Some("page")));
+        if !(1..=MAX_PAGE_NUMBER).contains(&page) {
+            return Err(ApiError::bad_request(
+                format!("pages count from 1 to {MAX_PAGE_NUMBER}"),
+                Some("page"),
+            ));
         }
         let per_page = per_page.unwrap_or(DEFAULT_PER_PAGE);
         if !(1..=MAX_PER_PAGE).contains(&per_page) {
@@ -71,9 +77,8 @@ impl Window {
                 Some("per_page"),
             ));
         }
-        let offset = (page - 1)
-            .checked_mul(per_page)
-            .ok_or_else(|| ApiError::bad_request("too far", Some("page")))?;
+        // Cannot overflow: (MAX_PAGE_NUMBER - 1) * MAX_PER_PAGE <= u32::MAX.
+        let offset = (page - 1) * per_page;
         Ok(Window {
             limit: per_page,
             offset,
@@ -124,6 +129,9 @@ mod tests {
         assert!(Window::either(Some(5), None, Some(1), None).is_err());
         assert!(Window::either(None, None, Some(0), None).is_err());
         assert!(Window::either(None, None, None, Some(101)).is_err());
+        let last = Window::either(None, None, Some(MAX_PAGE_NUMBER), Some(MAX_PER_PAGE)).unwrap();
+        assert_eq!(last.offset, (MAX_PAGE_NUMBER - 1) * MAX_PER_PAGE);
+        assert!(Window::either(None, None, Some(MAX_PAGE_NUMBER + 1), Some(1)).is_err());
     }
 
     #[test]

@@ -18,14 +18,24 @@ use hyper::{Request, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{call, json_body, no_content, no_store, Answer};
+use super::{call, from_json_value, json_body, no_content, no_store, Answer};
 use crate::app::App;
+use crate::config::MAX_PLAYBACK_TOKEN_TTL;
 use crate::http::json;
-use crate::http::openapi::{management_errors, ok_json};
+use crate::http::openapi::{fields, management_errors, nullable, ok_json};
 use crate::http::ApiError;
 
 pub(super) async fn mint(app: &Arc<App>, request: Request<Incoming>) -> Answer {
-    let spec: PlaybackSpec = json_body(request).await?;
+    let body: Value = json_body(request).await?;
+    // A holder's request (HolderPlaybackTokenRequest) is well formed: only the credential is
+    // the wrong kind for it.
+    if body.get("ticket_id").is_some() {
+        return Err(ApiError::from(auth_core::Error::unprocessable(
+            "ticket_id",
+            "a ticket's holder mints with their access token, not an API key",
+        )));
+    }
+    let spec: PlaybackSpec = from_json_value(body)?;
     let minted = app
         .signing
         .mint(&spec, app.clock().now())
@@ -68,8 +78,9 @@ pub(super) async fn revoke(app: &Arc<App>, request: Request<Incoming>) -> Answer
     Ok(no_content())
 }
 
+/// 1 to 256 characters, as the API document's JSON Schema counts them.
 fn valid_claim(value: &str) -> bool {
-    (1..=auth_core::token::MAX_TEXT_LEN).contains(&value.len())
+    (1..=auth_core::token::MAX_TEXT_LEN).contains(&value.chars().count())
 }
 
 pub(super) async fn keys(app: &Arc<App>) -> Answer {
@@ -78,26 +89,53 @@ pub(super) async fn keys(app: &Arc<App>) -> Answer {
     Ok(json(StatusCode::OK, &json!({ "items": items })))
 }
 
+/// What an API key mints: `profile` and `aud` only with `"format": "jwt"`.
+fn playback_request() -> Value {
+    let common = json!({
+        "user_id": fields::user_id(),
+        "event": nullable(fields::not_blank()),
+        "streams": fields::stream_patterns(),
+        "ttl_seconds": nullable(json!({"type": "integer", "minimum": 1, "maximum": MAX_PLAYBACK_TOKEN_TTL, "description": "Default PLAYBACK_TOKEN_TTL"})),
+        "ip": nullable(fields::ip()),
+        "max_sessions": nullable(json!({"type": "integer", "minimum": 0, "maximum": u32::MAX, "description": "0 = unlimited (decided with no store call)"})),
+        "kid": nullable(json!({"type": "string", "description": "Signing key; default the newest active one (one that does not exist: 422)"})),
+    });
+    let variant = |format: Value, jwt: bool| {
+        let mut properties = common.clone();
+        properties["format"] = format;
+        if jwt {
+            properties["profile"] = nullable(
+                json!({"type": "string", "enum": ["mediamtx"], "description": "mediamtx adds mediamtx_permissions (read, one per stream)"}),
+            );
+            properties["aud"] = nullable(
+                json!({"type": "string", "minLength": 1, "description": "The audience; default JWT_AUDIENCE"}),
+            );
+        } else {
+            properties["profile"] = json!({"type": "null"});
+            properties["aud"] = json!({"type": "null"});
+        }
+        let required = if jwt {
+            json!(["user_id", "format"])
+        } else {
+            json!(["user_id"])
+        };
+        json!({"type": "object", "additionalProperties": false, "required": required, "properties": properties})
+    };
+    json!({"oneOf": [
+        variant(json!({"type": "string", "enum": ["v1"], "description": "v1 (default): v1.<kid>.<claims>.<signature>"}), false),
+        variant(json!({"type": "string", "enum": ["jwt"], "description": "a compact JWS (kid in its header) verifiable with /.well-known/jwks.json; iss from JWT_ISSUER"}), true)]})
+}
+
 /// This module's part of `openapi.json`.
 pub(crate) fn describe(doc: &mut Value) {
     let security = json!([{"apiKey": []}, {"bearer": []}]);
     let schemas = json!({
-        "PlaybackTokenRequest": {"type": "object", "required": ["user_id"], "additionalProperties": false, "properties": {
-            "user_id": {"type": "string", "description": "The viewer; sent to the media server as X-UserId"},
-            "event": {"type": "string"},
-            "streams": {"type": "array", "items": {"type": "string"}, "description": "Names or * globs; empty = any"},
-            "ttl_seconds": {"type": "integer", "minimum": 1, "description": "Default PLAYBACK_TOKEN_TTL"},
-            "ip": {"type": "string", "description": "Bind the token to this client address"},
-            "max_sessions": {"type": "integer", "minimum": 0, "description": "0 = unlimited (decided with no store call)"},
-            "kid": {"type": "string", "description": "Signing key; default the newest active one"},
-            "format": {"type": "string", "enum": ["v1", "jwt"], "default": "v1", "description": "jwt: a compact JWS (kid in its header) verifiable with /.well-known/jwks.json; iss from JWT_ISSUER"},
-            "profile": {"type": "string", "enum": ["mediamtx"], "description": "jwt only: mediamtx adds mediamtx_permissions (read, one per stream)"},
-            "aud": {"type": "string", "description": "jwt only: the audience; default JWT_AUDIENCE"}}},
+        "PlaybackTokenRequest": playback_request(),
         "HolderPlaybackTokenRequest": {"type": "object", "required": ["ticket_id"], "additionalProperties": false, "properties": {
             "ticket_id": {"type": "integer", "description": "A ticket the caller holds (not revoked, its event not over)"},
             "streams": {"type": "array", "items": {"type": "string"}, "description": "Some of the event's streams; default all of them"},
-            "ttl_seconds": {"type": "integer", "minimum": 1, "description": "Default PLAYBACK_TOKEN_TTL; never past the event's end"},
-            "ip": {"type": "string", "description": "Bind the token to this client address"},
+            "ttl_seconds": {"type": "integer", "minimum": 1, "maximum": MAX_PLAYBACK_TOKEN_TTL, "description": "Default PLAYBACK_TOKEN_TTL; never past the event's end"},
+            "ip": fields::ip(),
             "kid": {"type": "string"}}},
         "PlaybackToken": {"type": "object", "properties": {
             "token": {"type": "string", "description": "v1.<kid>.<claims>.<signature>, or a JWT (header.claims.signature); URL-safe"},
@@ -127,10 +165,15 @@ pub(crate) fn describe(doc: &mut Value) {
             "post": {"summary": "Revoke signed tokens before they expire: one by its jti, or every token of a session group (a ticket's holder tokens: ticket:<id>; revoking a ticket does this itself). Refused with token_revoked from then on, on every node within about a second; live sessions end at their next re-check",
                 "security": security,
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false,
-                    "description": "Exactly one of jti and group",
+                    "description": "Exactly one of jti and group (the other absent or null)",
                     "properties": {
-                        "jti": {"type": "string", "minLength": 1, "maxLength": 256, "description": "The token's jti claim"},
-                        "group": {"type": "string", "minLength": 1, "maxLength": 256, "description": "The tokens' grp claim"}}},
+                        "jti": {"type": ["string", "null"], "description": "The token's jti claim"},
+                        "group": {"type": ["string", "null"], "description": "The tokens' grp claim"}},
+                    "oneOf": [
+                        {"required": ["jti"], "properties": {
+                            "jti": {"type": "string", "minLength": 1, "maxLength": 256}, "group": {"type": "null"}}},
+                        {"required": ["group"], "properties": {
+                            "group": {"type": "string", "minLength": 1, "maxLength": 256}, "jti": {"type": "null"}}}]},
                     "example": {"group": "ticket:7"}}}},
                 "responses": management_errors(json!({"204": {"description": "Revoked"}}), true)}
         },

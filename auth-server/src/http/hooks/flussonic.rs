@@ -102,6 +102,16 @@ impl Fields {
     }
 }
 
+/// A form or query string, as `/auth` reads it: for the fuzz targets.
+pub(crate) fn parse_form(bytes: &[u8], action: Action) -> Result<HookRequest, String> {
+    Fields::from_form(bytes)?.validate(action)
+}
+
+/// A JSON body, as `/auth` reads it: for the fuzz targets.
+pub(crate) fn parse_json(bytes: &[u8], action: Action) -> Result<HookRequest, String> {
+    Fields::from_json(bytes)?.validate(action)
+}
+
 async fn read_fields(request: Request<Incoming>) -> Result<Fields, Response<Body>> {
     if request.method() == Method::GET {
         let query = request.uri().query().unwrap_or_default();

@@ -25,13 +25,13 @@ use crate::http::{read_body, Body};
 
 /// What the body asks for.
 #[derive(Debug, PartialEq, Eq)]
-enum Ask {
+pub(crate) enum Ask {
     Stream(HookRequest),
     /// An action on MediaMTX itself (`api`, `metrics`, `pprof`), not on a stream.
     NotAStream(String),
 }
 
-fn parse(body: &[u8]) -> Result<Ask, String> {
+pub(crate) fn parse(body: &[u8]) -> Result<Ask, String> {
     let mut object = hook::json_object(body)?;
     let mut take = |key: &str| object.remove(key).and_then(hook::loose_text);
     let action = match take("action")

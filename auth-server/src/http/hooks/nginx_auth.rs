@@ -17,7 +17,8 @@
 //! decodes `%XX`, merges slashes and resolves dot segments, so the raw `$request_uri` can name
 //! one file to us and another to nginx (`/hls/premium.m3u8#/free.m3u8`,
 //! `/hls/conf-%2F..%2Fpremium.m3u8`). Paths are decoded and merged here as nginx does, and
-//! anything whose meaning could differ (`#`, encoded `/` or `\`, dot segments) is refused.
+//! anything whose meaning could differ (`#`, encoded or not, encoded `/` or `\`, dot segments)
+//! is refused.
 //!
 //! Without `X-Stream-Name`, the stream is read from the URL the way nginx-rtmp names its files,
 //! so that the playlist and every segment of one stream count as one session (one slot):
@@ -73,7 +74,7 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 /// path nginx-rtmp never writes. Only its files are accepted: playlists (`.m3u8`, `.mpd`), and
 /// segments, keys and DASH init files (`.ts`, `.m4v`, `.m4a`, `.key`) named by number or
 /// `init`. Anything else would let one token open a session per made-up name.
-fn stream_from_path(path: &str) -> Option<&str> {
+pub(crate) fn stream_from_path(path: &str) -> Option<&str> {
     let path = path.trim_end_matches('/');
     let (dir, file) = path.rsplit_once('/').unwrap_or(("", path));
     let (stem, extension) = file.rsplit_once('.')?;
@@ -91,12 +92,14 @@ fn stream_from_path(path: &str) -> Option<&str> {
         },
         _ => return None,
     };
-    (!stream.is_empty()).then_some(stream)
+    // A file named `...x` or `..m3u8` would name the stream `..` or `.`: never a stream's name,
+    // and a path segment everywhere else.
+    (!matches!(stream, "" | "." | "..")).then_some(stream)
 }
 
 /// The path nginx serves for the original `path` (the part of `$request_uri` before `?`):
 /// percent-decoded, slashes merged. Refuses what nginx could read otherwise than we do.
-fn served_path(path: &str) -> Result<String, String> {
+pub(crate) fn served_path(path: &str) -> Result<String, String> {
     let refused = |why: &str| Err(format!("refused original URI path: {why}"));
     if path.contains('#') {
         return refused("`#` in the path");
@@ -104,12 +107,12 @@ fn served_path(path: &str) -> Result<String, String> {
     // Every segment request passes here: look at the escapes in place, without a lowered copy.
     let forbidden_escape = path.as_bytes().windows(3).any(|w| {
         w[0] == b'%'
-            && [b"2f", b"5c", b"00"]
+            && [b"2f", b"5c", b"00", b"23"]
                 .iter()
                 .any(|e| w[1..].eq_ignore_ascii_case(&e[..]))
     });
     if forbidden_escape {
-        return refused("an encoded `/`, `\\` or NUL");
+        return refused("an encoded `/`, `\\`, `#` or NUL");
     }
     let Ok(decoded) = percent_encoding::percent_decode_str(path).decode_utf8() else {
         return refused("not UTF-8 once decoded");
@@ -133,13 +136,13 @@ fn served_path(path: &str) -> Result<String, String> {
 
 /// A parsed subrequest: the request in the core's terms, and whether it is for a playlist.
 #[derive(Debug)]
-struct Parsed {
-    request: HookRequest,
-    playlist: bool,
+pub(crate) struct Parsed {
+    pub(crate) request: HookRequest,
+    pub(crate) playlist: bool,
 }
 
 /// `trust_stream_header`: `NGINX_AUTH_STREAM_HEADER`.
-fn parse(headers: &HeaderMap, trust_stream_header: bool) -> Result<Parsed, String> {
+pub(crate) fn parse(headers: &HeaderMap, trust_stream_header: bool) -> Result<Parsed, String> {
     let uri = header(headers, "x-original-uri").ok_or(
         "missing header X-Original-URI: add `proxy_set_header X-Original-URI $request_uri;`",
     )?;
@@ -275,6 +278,22 @@ mod tests {
         assert_eq!(stream_from_path("/hls/cam1-3.key"), Some("cam1"));
     }
 
+    /// Found by the `hook_nginx_auth` fuzz target: `/...]z` was stream `..`.
+    #[test]
+    fn no_file_name_makes_a_dot_stream() {
+        for path in [
+            "/...]z",
+            "/hls/...m3u8",
+            "/hls/..m3u8",
+            "/hls/...ts",
+            "/hls/..-17.ts",
+            "/hls/.m3u8",
+        ] {
+            assert_eq!(stream_from_path(path), None, "{path}");
+        }
+        assert_eq!(stream_from_path("/hls/..cam.m3u8"), Some("..cam"));
+    }
+
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in pairs {
@@ -352,6 +371,8 @@ mod tests {
             "/hls/a\\..\\premium.m3u8",
             "/hls/a%00.m3u8",
             "/hls/%FF.m3u8",
+            // Found by the `nginx_uri` fuzz target: `%23` decoded to a `#` in the path.
+            "/hls/premium.m3u8%23/free.m3u8",
         ] {
             let err = stream_of(uri).unwrap_err();
             assert!(err.contains("refused original URI path"), "{uri}: {err}");

@@ -67,13 +67,18 @@ impl Fields {
 
 /// What a notification asks for.
 #[derive(Debug, PartialEq, Eq)]
-enum Call {
+pub(crate) enum Call {
     Connect,
     Authorize(HookRequest),
     Done(HookRequest),
     /// A call this adapter has nothing to do for (`update` of a connection neither playing nor
     /// publishing, `record_done`): answered 200 so that nginx carries on.
     Ignored,
+}
+
+/// A notification's form (POST body or GET query), read as the hook reads it.
+pub(crate) fn parse(form: &[u8]) -> Result<Call, String> {
+    interpret(Fields::parse(form)?)
 }
 
 fn interpret(fields: Fields) -> Result<Call, String> {
@@ -133,7 +138,7 @@ pub async fn hook(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> 
             Err(err) => return err.into(),
         }
     };
-    let call = match Fields::parse(&form).and_then(interpret) {
+    let call = match parse(&form) {
         Ok(call) => call,
         Err(message) => return Response::from(ApiError::bad_request(&message, None)),
     };
@@ -164,7 +169,7 @@ mod tests {
     use super::*;
 
     fn call(form: &str) -> Result<Call, String> {
-        Fields::parse(form.as_bytes()).and_then(interpret)
+        parse(form.as_bytes())
     }
 
     #[test]

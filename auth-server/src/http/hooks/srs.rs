@@ -29,13 +29,13 @@ use crate::http::ApiError;
 use crate::http::{json, read_body, Body};
 
 #[derive(Debug, PartialEq, Eq)]
-enum Ask {
+pub(crate) enum Ask {
     Authorize(HookRequest),
     Done(HookRequest),
     Nothing,
 }
 
-fn parse(body: &[u8]) -> Result<Ask, String> {
+pub(crate) fn parse(body: &[u8]) -> Result<Ask, String> {
     let mut object = hook::json_object(body)?;
     let mut take = |key: &str| object.remove(key).and_then(hook::loose_text);
     let (action, done) = match take("action")

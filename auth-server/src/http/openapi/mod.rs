@@ -1,6 +1,8 @@
 //! `GET /openapi.json`: an OpenAPI 3.1 description of every route in [`super::ROUTES`]. Built
 //! once; a test checks that it covers the routing table.
 
+pub(crate) mod fields;
+mod hooks;
 mod tickets;
 
 use std::sync::OnceLock;
@@ -11,6 +13,7 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::Response;
 use serde_json::{json, Value};
 
+use crate::http::api::MAX_BAN_SECONDS;
 use crate::http::Body;
 
 pub fn document() -> Response<Body> {
@@ -52,7 +55,19 @@ pub(crate) fn extend(doc: &mut Value, schemas: Value, paths: Value) {
 }
 
 pub(crate) fn id_param(what: &str) -> Value {
-    json!({"name": "id", "in": "path", "required": true, "description": format!("{what} id"), "schema": {"type": "integer"}})
+    json!({"name": "id", "in": "path", "required": true, "description": format!("{what} id"), "schema": fields::id()})
+}
+
+/// `limit` and `offset`, as every listing takes them.
+pub(crate) fn paging_params() -> [Value; 2] {
+    [
+        query_param(
+            "limit",
+            "1 to 1000 (default 50)",
+            json!({"type": "integer", "minimum": 1, "maximum": auth_core::page::MAX_PAGE}),
+        ),
+        query_param("offset", "Items to skip", fields::uint32(0)),
+    ]
 }
 
 pub(crate) fn management_errors(mut responses: Value, write: bool) -> Value {
@@ -69,6 +84,15 @@ pub(crate) fn management_errors(mut responses: Value, write: bool) -> Value {
         );
         if write {
             map.insert("403".into(), error_ref("The API key is read-only"));
+            map.insert("413".into(), error_ref("Body over 64 KiB"));
+            map.insert(
+                "415".into(),
+                error_ref("The body is not sent as application/json"),
+            );
+            map.insert(
+                "422".into(),
+                error_ref("Well-formed, but the values do not fit together or with what is stored (an end before its start, a key that does not exist); `field` names the culprit"),
+            );
         }
         map.insert(
             "421".into(),
@@ -80,6 +104,100 @@ pub(crate) fn management_errors(mut responses: Value, write: bool) -> Value {
         );
     }
     responses
+}
+
+/// `schema` or `null`: an optional field the server reads `null` in as absent.
+pub(crate) fn nullable(mut schema: Value) -> Value {
+    // A `type` list where there is one: generators read it better than an `anyOf`.
+    if let Some(kind) = schema["type"].as_str() {
+        schema["type"] = json!([kind, "null"]);
+        if let Some(values) = schema.get_mut("enum").and_then(Value::as_array_mut) {
+            values.push(Value::Null);
+        }
+        return schema;
+    }
+    json!({"anyOf": [schema, {"type": "null"}]})
+}
+
+/// A JSON merge of `properties` where `null` means "unchanged" (except the `clearable` ones,
+/// where `null` clears), refused with 400 unless at least one field changes something.
+pub(crate) fn patch_schema(properties: Value, clearable: &[&str]) -> Value {
+    let Value::Object(properties) = properties else {
+        return properties;
+    };
+    let mut changes = Vec::new();
+    let mut fields = serde_json::Map::new();
+    for (name, schema) in properties {
+        if clearable.contains(&name.as_str()) {
+            changes.push(json!({"required": [name]}));
+            fields.insert(name, schema);
+        } else {
+            changes.push(
+                json!({"required": [name], "properties": {&name: {"not": {"type": "null"}}}}),
+            );
+            fields.insert(name, nullable(schema));
+        }
+    }
+    json!({"type": "object", "additionalProperties": false, "properties": fields, "anyOf": changes})
+}
+
+/// The fields of a token's creation (`create`) or change.
+fn token_fields(create: bool) -> Value {
+    let on_limit = json!({"type": "string", "enum": ["reject_new", "evict_oldest"], "description": "At the session limit: refuse the new viewer (reject_new, default) or admit it and cut the oldest live session (evict_oldest)"});
+    let mut fields = json!({
+        "user_id": fields::user_id(),
+        "status": {"type": "string", "enum": ["active", "suspended", "expired"]},
+        "max_sessions": {"type": "integer", "minimum": 0, "maximum": u32::MAX, "description": "0 = unlimited"},
+        "allowed_ips": fields::ip_rules(),
+        "allowed_streams": fields::stream_patterns(),
+        "allowed_actions": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": ["play", "publish"]}, "description": "play and/or publish (a stream key); default [\"play\"]"},
+        "on_limit": on_limit,
+        "valid_from": nullable(fields::date_time()),
+        "valid_until": nullable(fields::date_time()),
+        "meta": {"type": "object", "description": "At most 16 KiB of JSON"},
+    });
+    if create {
+        fields["token"] = fields::token_secret();
+        // Optional fields read `null` as absent; the lists do not.
+        for name in [
+            "token",
+            "status",
+            "max_sessions",
+            "allowed_actions",
+            "on_limit",
+            "meta",
+        ] {
+            fields[name] = nullable(fields[name].take());
+        }
+    }
+    fields
+}
+
+/// `POST /api/sessions/kick`: exactly one of `token_id`, `user_id`, `stream` (the others absent
+/// or null), and `ban_seconds`.
+fn kick_body() -> Value {
+    let ban = nullable(
+        json!({"type": "integer", "minimum": 0, "maximum": MAX_BAN_SECONDS,
+        "description": "Refuse the token on the stream for this long (session_banned)"}),
+    );
+    let targets = [
+        ("token_id", fields::int64()),
+        ("user_id", json!({"type": "string", "minLength": 1})),
+        ("stream", json!({"type": "string", "minLength": 1})),
+    ];
+    let one_of: Vec<Value> = targets
+        .iter()
+        .map(|(chosen, schema)| {
+            let mut properties = serde_json::Map::new();
+            for (name, _) in &targets {
+                let field = if name == chosen { schema.clone() } else { json!({"type": "null"}) };
+                properties.insert((*name).to_owned(), field);
+            }
+            properties.insert("ban_seconds".into(), ban.clone());
+            json!({"type": "object", "additionalProperties": false, "required": [chosen], "properties": properties})
+        })
+        .collect();
+    json!({"oneOf": one_of})
 }
 
 /// The document itself; public so tests can inspect it without a server.
@@ -102,12 +220,38 @@ fn core_spec() -> Value {
         "request_number",
         "type",
     ];
+    // The first occurrence of each field counts; unknown fields are ignored.
+    let field_schema = |field: &str| match field {
+        "name" => fields::stream_name(),
+        "ip" => fields::ip(),
+        _ => json!({"type": "string"}),
+    };
     let auth_query: Vec<Value> = flussonic_fields
         .iter()
         .map(|f| {
-            json!({"name": f, "in": "query", "required": matches!(*f, "name" | "ip"), "schema": {"type": "string"}})
+            json!({"name": f, "in": "query", "required": matches!(*f, "name" | "ip"), "schema": field_schema(f)})
         })
         .collect();
+    let form_properties: serde_json::Map<String, Value> = flussonic_fields
+        .iter()
+        .map(|f| ((*f).to_owned(), field_schema(f)))
+        .collect();
+    // JSON fields are loosely typed (Flussonic sends numbers as strings and the other way
+    // round); null, arrays and objects count as absent.
+    let json_properties: serde_json::Map<String, Value> = flussonic_fields
+        .iter()
+        .map(|f| {
+            let schema = match *f {
+                "name" => json!({"type": ["string", "number", "boolean"], "minLength": 1}),
+                "ip" => fields::ip(),
+                _ => json!({}),
+            };
+            ((*f).to_owned(), schema)
+        })
+        .collect();
+    let auth_body = json!({"required": true, "content": {
+        "application/json": {"schema": {"type": "object", "required": ["name", "ip"], "properties": json_properties}},
+        "application/x-www-form-urlencoded": {"schema": {"type": "object", "required": ["name", "ip"], "properties": form_properties}}}});
     let auth_responses = json!({
         "200": {"description": "Allowed", "headers": {
             "X-UserId": {"schema": {"type": "string"}},
@@ -118,6 +262,10 @@ fn core_spec() -> Value {
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Denial"}}}},
         "413": error_ref("Body over 64 KiB"),
     });
+    let deny_reasons: Vec<&str> = auth_core::DenyReason::ALL
+        .iter()
+        .map(|r| r.code())
+        .collect();
     let token_list_params = vec![
         query_param(
             "status",
@@ -126,48 +274,35 @@ fn core_spec() -> Value {
         ),
         query_param("user_id", "Exact user id", json!({"type": "string"})),
         query_param("q", "User id prefix", json!({"type": "string"})),
-        query_param(
-            "limit",
-            "1 to 1000 (default 50)",
-            json!({"type": "integer", "minimum": 1, "maximum": 1000}),
-        ),
-        query_param(
-            "offset",
-            "Items to skip",
-            json!({"type": "integer", "minimum": 0}),
-        ),
-    ];
+    ]
+    .into_iter()
+    .chain(paging_params())
+    .collect::<Vec<_>>();
     let log_params = vec![
         query_param(
             "result",
             "allowed or denied",
             json!({"type": "string", "enum": ["allowed", "denied"]}),
         ),
-        query_param("reason", "A deny reason code", json!({"type": "string"})),
+        query_param(
+            "reason",
+            "A deny reason code",
+            json!({"type": "string", "enum": deny_reasons}),
+        ),
         query_param("user_id", "User id", json!({"type": "string"})),
         query_param("stream", "Stream name", json!({"type": "string"})),
-        query_param("token_id", "Token id", json!({"type": "integer"})),
-        query_param(
-            "since",
-            "RFC 3339, inclusive",
-            json!({"type": "string", "format": "date-time"}),
-        ),
+        query_param("token_id", "Token id", fields::int64()),
+        query_param("since", "RFC 3339, inclusive", fields::date_time()),
         query_param(
             "until",
-            "RFC 3339, exclusive",
-            json!({"type": "string", "format": "date-time"}),
+            "RFC 3339, exclusive (before `since`: an empty window)",
+            fields::date_time(),
         ),
-        query_param(
-            "limit",
-            "1 to 1000 (default 50)",
-            json!({"type": "integer", "minimum": 1, "maximum": 1000}),
-        ),
-        query_param(
-            "offset",
-            "Items to skip",
-            json!({"type": "integer", "minimum": 0}),
-        ),
-    ];
+    ]
+    .into_iter()
+    .chain(paging_params())
+    .collect::<Vec<_>>();
+    let paging = paging_params();
     let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
@@ -190,31 +325,10 @@ fn core_spec() -> Value {
                     "error": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}},
                 "Denial": {"type": "object", "required": ["error", "reason", "message"], "properties": {
                     "error": {"const": "access_denied"},
-                    "reason": {"type": "string", "enum": auth_core::DenyReason::ALL.iter().map(|r| r.code()).collect::<Vec<_>>()},
+                    "reason": {"type": "string", "enum": deny_reasons},
                     "message": {"type": "string"}, "user_id": {"type": ["string", "null"]}}},
-                "TokenCreate": {"type": "object", "required": ["user_id"], "additionalProperties": false, "properties": {
-                    "token": {"type": "string", "minLength": 8, "maxLength": 256, "description": "Omit to generate a 32-byte random token"},
-                    "user_id": {"type": "string"},
-                    "status": {"type": "string", "enum": ["active", "suspended", "expired"]},
-                    "max_sessions": {"type": "integer", "minimum": 0, "description": "0 = no limit of its own: bounded by UNLIMITED_SESSIONS_CEILING (default 1000)"},
-                    "allowed_ips": {"type": "array", "items": {"type": "string"}, "description": "Addresses or CIDR blocks; empty = any"},
-                    "allowed_streams": {"type": "array", "items": {"type": "string"}, "description": "Names or * globs; empty = any"},
-                    "allowed_actions": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": ["play", "publish"]}, "description": "play and/or publish (a stream key); default [\"play\"]"},
-                    "on_limit": {"type": "string", "enum": ["reject_new", "evict_oldest"], "description": "At the session limit: refuse the new viewer (reject_new, default) or admit it and cut the oldest live session (evict_oldest)"},
-                    "valid_from": {"type": ["string", "null"], "format": "date-time"},
-                    "valid_until": {"type": ["string", "null"], "format": "date-time"},
-                    "meta": {"type": "object"}}},
-                "TokenPatch": {"type": "object", "additionalProperties": false, "properties": {
-                    "user_id": {"type": "string"},
-                    "status": {"type": "string", "enum": ["active", "suspended", "expired"]},
-                    "max_sessions": {"type": "integer", "minimum": 0},
-                    "allowed_ips": {"type": "array", "items": {"type": "string"}},
-                    "allowed_streams": {"type": "array", "items": {"type": "string"}},
-                    "allowed_actions": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": ["play", "publish"]}},
-                    "on_limit": {"type": "string", "enum": ["reject_new", "evict_oldest"], "description": "At the session limit: refuse the new viewer (reject_new, default) or admit it and cut the oldest live session (evict_oldest)"},
-                    "valid_from": {"type": ["string", "null"], "format": "date-time"},
-                    "valid_until": {"type": ["string", "null"], "format": "date-time"},
-                    "meta": {"type": "object"}}},
+                "TokenCreate": {"type": "object", "required": ["user_id"], "additionalProperties": false, "properties": token_fields(true)},
+                "TokenPatch": patch_schema(token_fields(false), &["valid_from", "valid_until"]),
                 "Token": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "token_prefix": {"type": "string"}, "user_id": {"type": "string"},
                     "status": {"type": "string"}, "max_sessions": {"type": "integer"},
@@ -265,10 +379,7 @@ fn core_spec() -> Value {
             "/auth": {
                 "get": {"summary": "Flussonic play authorization (query string)", "parameters": auth_query, "responses": auth_responses},
                 "post": {"summary": "Flussonic authorization (JSON or form body, same fields)",
-                    "requestBody": {"content": {
-                        "application/json": {"schema": {"type": "object"}},
-                        "application/x-www-form-urlencoded": {"schema": {"type": "object"}}}},
-                    "responses": auth_responses}
+                    "requestBody": auth_body, "responses": auth_responses}
             },
             "/health": {
                 "get": {"summary": "200 when the store answers", "responses": {
@@ -298,13 +409,12 @@ fn core_spec() -> Value {
             },
             "/api/sessions": {
                 "get": {"summary": "List live sessions", "security": [{"apiKey": []}, {"bearer": []}], "parameters": [
-                        query_param("token_id", "Token id", json!({"type": "integer"})),
+                        query_param("token_id", "Token id", fields::int64()),
                         query_param("user_id", "User id", json!({"type": "string"})),
                         query_param("stream", "Stream name", json!({"type": "string"})),
                         query_param("proto", "Protocol (hls, rtmp, ...)", json!({"type": "string"})),
                         query_param("source", "Media server: flussonic, nginx-rtmp, nginx-auth, mediamtx, srs", json!({"type": "string"})),
-                        query_param("limit", "1 to 1000 (default 50)", json!({"type": "integer", "minimum": 1, "maximum": 1000})),
-                        query_param("offset", "Items to skip", json!({"type": "integer", "minimum": 0}))],
+                        paging[0].clone(), paging[1].clone()],
                     "responses": management_errors(json!({"200": ok_json("Live sessions", "SessionPage")}), false)}
             },
             "/api/sessions/counts": {
@@ -318,15 +428,13 @@ fn core_spec() -> Value {
             "/api/sessions/kick": {
                 "post": {"summary": "Cut every live session of a token, a user or a stream (exactly one of them), pushing the drop to each media server",
                     "security": [{"apiKey": []}, {"bearer": []}],
-                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {
-                        "token_id": {"type": "integer"}, "user_id": {"type": "string"}, "stream": {"type": "string"},
-                        "ban_seconds": {"type": "integer", "minimum": 0, "maximum": 86400, "description": "Refuse the token on the stream for this long (session_banned)"}}}}}},
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": kick_body()}}},
                     "responses": management_errors(json!({"200": {"description": "How many were cut", "content": {"application/json": {"schema": {"type": "object", "properties": {"kicked": {"type": "integer"}}}}}}}), true)}
             },
             "/api/sessions/{id}": {
                 "delete": {"summary": "Cut a session: its media server is told to drop it, and its next check is denied with session_terminated",
                     "security": [{"apiKey": []}, {"bearer": []}], "parameters": [id_param("Session"),
-                        query_param("ban_seconds", "Refuse the same token on this stream for this long (session_banned); 0 to 86400, default 0", json!({"type": "integer", "minimum": 0, "maximum": 86400}))],
+                        query_param("ban_seconds", "Refuse the same token on this stream for this long (session_banned); 0 to 86400, default 0", json!({"type": "integer", "minimum": 0, "maximum": MAX_BAN_SECONDS}))],
                     "responses": management_errors(json!({"204": {"description": "Terminated"}, "404": error_ref("No such live session")}), true)}
             },
             "/api/access-logs": {
@@ -336,8 +444,8 @@ fn core_spec() -> Value {
             "/api/stats": {
                 "get": {"summary": "Decisions by result and reason over a window (default: the last 24 h); live sessions per stream",
                     "security": [{"apiKey": []}, {"bearer": []}], "parameters": [
-                        query_param("since", "RFC 3339, inclusive", json!({"type": "string", "format": "date-time"})),
-                        query_param("until", "RFC 3339, exclusive (default: now)", json!({"type": "string", "format": "date-time"}))],
+                        query_param("since", "RFC 3339, inclusive", fields::date_time()),
+                        query_param("until", "RFC 3339, exclusive (default: now; before `since`: an empty window)", fields::date_time())],
                     "responses": management_errors(json!({"200": ok_json("Counts", "Stats")}), false)}
             },
             "/metrics": {
@@ -351,7 +459,7 @@ fn core_spec() -> Value {
     });
     if let (Some(paths), Value::Object(hooks)) = (
         doc["paths"].as_object_mut(),
-        hook_paths(&auth_query, &auth_responses),
+        hook_paths(&auth_query, &auth_body, &auth_responses),
     ) {
         paths.extend(hooks);
         hook_secret(paths);
@@ -386,34 +494,25 @@ fn hook_secret(paths: &mut serde_json::Map<String, Value>) {
 }
 
 /// The media-server adapters other than Flussonic's play hook.
-fn hook_paths(auth_query: &[Value], auth_responses: &Value) -> Value {
+fn hook_paths(auth_query: &[Value], auth_body: &Value, auth_responses: &Value) -> Value {
     let denied = |description: &str| json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Denial"}}}});
-    let form = json!({"content": {
-        "application/x-www-form-urlencoded": {"schema": {"type": "object"}}}});
-    let json_body = |fields: &[&str]| {
-        let properties: serde_json::Map<String, Value> = fields
-            .iter()
-            .map(|f| ((*f).to_owned(), json!({})))
-            .collect();
-        json!({"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": properties}}}})
-    };
-    let rtmp_query: Vec<Value> = ["call", "addr", "clientid", "app", "name", "token"]
-        .iter()
-        .map(|f| json!({"name": f, "in": "query", "required": false, "schema": {"type": "string"}}))
-        .collect();
+    let form = json!({"required": true, "content": {
+        "application/x-www-form-urlencoded": {"schema": hooks::rtmp_notification()}}});
+    let json_body = |schema: Value| json!({"required": true, "content": {"application/json": {"schema": schema}}});
+    // The query string as one object, each field its own argument.
+    let rtmp_query = json!([{"name": "notification", "in": "query", "required": true,
+        "style": "form", "explode": true, "schema": hooks::rtmp_notification()}]);
     let rtmp_responses = json!({
         "200": {"description": "Allowed (or a connect/done call, always answered 200)"},
-        "400": error_ref("invalid_request: missing or malformed `call`, `addr` or `name` (a stream name is at most 1,024 bytes, with no `.` or `..` segment)"),
+        "400": error_ref("Missing or malformed `call`, `addr` or `name`"),
+                    "413": error_ref("Body over 64 KiB"),
         "403": denied("Denied: nginx-rtmp drops the client (on update: cuts the live stream)")});
     json!({
         "/auth/publish": {
             "get": {"summary": "Flussonic on_publish: may this publisher publish? (the token must allow `publish`)",
                 "parameters": auth_query, "responses": auth_responses},
             "post": {"summary": "Flussonic on_publish (JSON or form body, same fields)",
-                "requestBody": {"content": {
-                    "application/json": {"schema": {"type": "object"}},
-                    "application/x-www-form-urlencoded": {"schema": {"type": "object"}}}},
-                "responses": auth_responses}
+                "requestBody": auth_body, "responses": auth_responses}
         },
         "/hooks/nginx-rtmp": {
             "post": {"summary": "nginx-rtmp on_connect/on_play/on_publish/on_update/on_*_done (form body; token from the client's query)",
@@ -423,11 +522,10 @@ fn hook_paths(auth_query: &[Value], auth_responses: &Value) -> Value {
                 "responses": rtmp_responses}
         },
         "/hooks/nginx-auth": {
-            "get": {"summary": "nginx auth_request subrequest (HLS): reads X-Original-URI, X-Real-IP, optional X-Stream-Name and Authorization: Bearer",
+            "get": {"summary": "nginx auth_request subrequest (HLS): reads X-Original-URI, X-Real-IP and Authorization: Bearer; X-Stream-Name only with NGINX_AUTH_STREAM_HEADER=true (refused with 400 otherwise)",
                 "parameters": [
-                    {"name": "X-Original-URI", "in": "header", "required": true, "schema": {"type": "string"}},
-                    {"name": "X-Real-IP", "in": "header", "required": true, "schema": {"type": "string"}},
-                    {"name": "X-Stream-Name", "in": "header", "required": false, "schema": {"type": "string"}}],
+                    {"name": "X-Original-URI", "in": "header", "required": true, "schema": hooks::original_uri()},
+                    {"name": "X-Real-IP", "in": "header", "required": true, "schema": fields::ip()}],
                 "responses": {
                     "204": {"description": "Allowed", "headers": {"X-UserId": {"schema": {"type": "string"}}}},
                     "400": error_ref("invalid_request: a required header is missing (nginx answers 500: a configuration error), or the path names no stream nginx-rtmp could have written (a stream name is at most 1,024 bytes, with no `.` or `..` segment)"),
@@ -436,18 +534,22 @@ fn hook_paths(auth_query: &[Value], auth_responses: &Value) -> Value {
         },
         "/hooks/mediamtx": {
             "post": {"summary": "MediaMTX authMethod: http",
-                "requestBody": json_body(&["user", "password", "token", "ip", "action", "path", "protocol", "id", "query"]),
+                "requestBody": json_body(hooks::mediamtx_body()),
                 "responses": {
                     "200": {"description": "Allowed"},
-                    "400": error_ref("invalid_request: not a JSON object, `action`, `ip` or `path` missing, or `path` is not a stream name (longer than 1,024 bytes, or a `.` or `..` segment)"),
-                    "403": denied("Denied; `api`, `metrics` and `pprof` are always refused (error action_not_allowed)")}}
+                    "400": error_ref("Not a JSON object, or `action`, `ip` or `path` missing"),
+                    "413": error_ref("Body over 64 KiB"),
+                    "403": {"description": "Denied; an action on MediaMTX itself (`api`, `metrics`, `pprof`, any but publish, read, playback) is always refused (an Error: action_not_allowed)",
+                        "content": {"application/json": {"schema": {"anyOf": [
+                            {"$ref": "#/components/schemas/Denial"}, {"$ref": "#/components/schemas/Error"}]}}}}}}
         },
         "/hooks/srs": {
             "post": {"summary": "SRS http_hooks (on_connect, on_publish, on_play, on_unpublish, on_stop, on_close)",
-                "requestBody": json_body(&["action", "server_id", "client_id", "ip", "vhost", "app", "stream", "param", "tcUrl"]),
+                "requestBody": json_body(hooks::srs_body()),
                 "responses": {
                     "200": {"description": "Allowed: {\"code\":0}"},
-                    "400": error_ref("invalid_request: not a JSON object, a required field missing, or `stream` is not a stream name (longer than 1,024 bytes, or a `.` or `..` segment)"),
+                    "400": error_ref("Not a JSON object, or a required field missing"),
+                    "413": error_ref("Body over 64 KiB"),
                     "403": denied("Denied; the body also carries a non-zero `code`")}}
         }
     })

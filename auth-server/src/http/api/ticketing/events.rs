@@ -156,7 +156,8 @@ pub(super) async fn add_to_roster(
         .ok_or(auth_core::Error::NotFound { what: "account" })?;
         // Door staff and event admins are staff accounts: a plain user is never one by mistake.
         if roster != RosterRole::Users && account.role == Role::User {
-            return Err(auth_core::Error::invalid(
+            // The account's stored role, not the request's shape, is at fault.
+            return Err(auth_core::Error::unprocessable(
                 "user_id",
                 format!("only agent or admin accounts may be on the {roster} roster"),
             ));

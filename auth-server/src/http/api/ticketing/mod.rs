@@ -41,12 +41,9 @@ pub async fn handle(
     endpoint: Endpoint,
     id: Option<&str>,
 ) -> Response<Body> {
-    let id = match id.map(str::parse::<i64>) {
-        None => None,
-        Some(Ok(id)) => Some(id),
-        Some(Err(_)) => {
-            return ApiError::bad_request("the id must be an integer", Some("id")).into()
-        }
+    let id = match id.map(super::parse_id).transpose() {
+        Ok(id) => id,
+        Err(refused) => return refused.into(),
     };
     let method = request.method().clone();
     let result = match (endpoint, method, id) {

@@ -37,10 +37,11 @@ pub(super) async fn issue_ticket(
 ) -> Answer {
     let body: TicketRequest = json_body(request).await?;
     let Some(holder) = body.user_id.or(caller.account_id()) else {
-        return Err(ApiError::bad_request(
+        // Which credential came decides, not the body's shape: 422, as the document says.
+        return Err(ApiError::from(auth_core::Error::unprocessable(
+            "user_id",
             "user_id is required with an API key",
-            Some("user_id"),
-        ));
+        )));
     };
     let event = body.event_id;
     authorize(app, caller, Action::IssueTicket { holder }, Some(event)).await?;

@@ -103,6 +103,12 @@ pub(super) async fn update_user(
 ) -> Answer {
     let mut patch: UserPatch = json_body(request).await?;
     let current_password = patch.current_password.take();
+    if current_password.is_some() && patch.password.is_none() {
+        return Err(ApiError::bad_request(
+            "current_password goes with password",
+            Some("current_password"),
+        ));
+    }
     if patch.is_empty() {
         return Err(ApiError::bad_request(
             "nothing to update: send at least one field",
@@ -119,10 +125,12 @@ pub(super) async fn update_user(
     let attempt = match (changes_password && own, &caller.session) {
         (true, Some((account, _))) => {
             if current_password.is_none() {
-                return Err(ApiError::bad_request(
+                // Well formed, but not from this caller: 422 (an administrator changing another
+                // account's password sends none).
+                return Err(ApiError::from(&auth_core::Error::unprocessable(
+                    "current_password",
                     "changing your own password takes current_password",
-                    Some("current_password"),
-                ));
+                )));
             }
             let now = app.clock().now();
             let limiter = &app.ticketing.login_limiter;
