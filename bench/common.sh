@@ -11,10 +11,17 @@ if ! command -v wrk >/dev/null 2>&1; then
   fi
 fi
 
-say "building release binaries"
-cargo build --release --quiet -p auth-server --bin auth-server --example hello
-BIN=target/release/auth-server
-HELLO=target/release/examples/hello
+# BENCH_BIN: an auth-server binary to measure instead of this tree's (comparing two builds); a
+# `hello` beside it is used too, else this tree's is built.
+BIN=${BENCH_BIN:-target/release/auth-server}
+HELLO=$(dirname "$BIN")/hello
+[ -n "${BENCH_BIN:-}" ] && [ -x "$HELLO" ] || HELLO=target/release/examples/hello
+if [ -z "${BENCH_BIN:-}" ]; then
+  say "building release binaries"
+  cargo build --release --quiet -p auth-server --bin auth-server --example hello
+elif [ "$HELLO" = target/release/examples/hello ]; then
+  cargo build --release --quiet -p auth-server --example hello
+fi
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -29,13 +36,18 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-# Seeds TOKENS tokens (max_sessions 3) through the binary into DATABASE_URL.
+# Seeds TOKENS tokens (max_sessions 3), and OPEN_TOKENS without a session limit for the
+# admissions-only run (bench-open-<i>), through the binary into DATABASE_URL.
+OPEN_TOKENS=${OPEN_TOKENS:-1000}
+export OPEN_TOKENS
 seed_tokens() {
-  say "seeding $TOKENS tokens"
-  python3 - "$TOKENS" > "$WORK/seed.json" <<'PY'
+  say "seeding $TOKENS tokens and $OPEN_TOKENS without a session limit"
+  python3 - "$TOKENS" "$OPEN_TOKENS" > "$WORK/seed.json" <<'PY'
 import json, sys
-n = int(sys.argv[1])
-print(json.dumps([{"token": "bench-token-%05d" % i, "user_id": "viewer-%05d" % i, "max_sessions": 3} for i in range(n)]))
+n, open_n = int(sys.argv[1]), int(sys.argv[2])
+limited = [{"token": "bench-token-%05d" % i, "user_id": "viewer-%05d" % i, "max_sessions": 3} for i in range(n)]
+unlimited = [{"token": "bench-open-%04d" % i, "user_id": "open-%04d" % i, "max_sessions": 0} for i in range(open_n)]
+print(json.dumps(limited + unlimited))
 PY
   "$BIN" seed "$WORK/seed.json" > /dev/null
 }
@@ -58,8 +70,8 @@ warm_up() {
   wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -s bench/warmup.lua "http://127.0.0.1:$1" > /dev/null
 }
 
-run() { # url rate [connections] -> RESULT line
+run() { # url rate [connections [mix]] -> RESULT line (mix: see bench/mix.lua)
   local conns=${3:-$CONNECTIONS}
-  RATE=$2 CONNECTIONS=$conns wrk -t"$THREADS" -c"$conns" -d"${DURATION}s" --timeout 5s -s bench/mix.lua "$1" | grep '^RESULT'
+  MIX=${4:-mix} RATE=$2 CONNECTIONS=$conns wrk -t"$THREADS" -c"$conns" -d"${DURATION}s" --timeout 5s -s bench/mix.lua "$1" | grep '^RESULT'
 }
 field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }

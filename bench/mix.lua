@@ -1,12 +1,20 @@
--- wrk script: the /auth request mix of the load benchmark.
---   90% update_session of a live session (token i, session s<i>, created by warmup.lua)
---    8% new_session under a fresh session id (admitted while the token has a free slot)
---    2% denied (a token that does not exist)
+-- wrk script: the /auth requests of the load benchmark. MIX picks which:
+--   mix (default):
+--     90% update_session of a live session (token i, session s<i>, created by warmup.lua)
+--      8% new_session under a fresh session id (admitted while the token has a free slot)
+--      2% denied (a token that does not exist, one of TOKENS names: repeated)
+--   new: new_session only, under a fresh session id of a token without a session limit
+--        (bench-open-<i>, OPEN_TOKENS of them): every request is an admission
+--   unknown: random tokens that were never seen (a fresh value every request): every request
+--        is refused, and none can be answered from an earlier one
+--   recheck: update_session of live sessions only (the 90% of the mix alone)
 -- With RATE set (requests per second, for all connections together), each connection paces
 -- itself with wrk's delay() hook; without it, wrk sends as fast as it can.
 local tokens = tonumber(os.getenv("TOKENS") or "10000")
 local rate = tonumber(os.getenv("RATE") or "0")
 local connections = tonumber(os.getenv("CONNECTIONS") or "64")
+local mix = os.getenv("MIX") or "mix"
+local open_tokens = tonumber(os.getenv("OPEN_TOKENS") or "1000")
 local counter = 0
 local thread_id = 0
 
@@ -21,7 +29,20 @@ end
 
 function request()
   counter = counter + 1
+  if mix == "new" then
+    local t = math.random(0, open_tokens - 1)
+    return wrk.format("GET", string.format(
+      "/auth?name=live/%d&proto=hls&ip=10.201.0.1&token=bench-open-%04d&session_id=o%d-%d-%d",
+      t % 50, t, id or 0, counter, math.random(1000000000)))
+  elseif mix == "unknown" then
+    return wrk.format("GET", string.format(
+      "/auth?name=live/1&proto=hls&ip=10.202.0.1&token=never-seen-%d-%d-%d",
+      id or 0, counter, math.random(1000000000)))
+  end
   local roll = math.random(100)
+  if mix == "recheck" then
+    roll = 1
+  end
   local t = math.random(0, tokens - 1)
   local path
   if roll <= 90 then

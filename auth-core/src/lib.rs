@@ -27,6 +27,9 @@
 //! - [`store`]: the backends ([`SqliteStore`] with feature `sqlite`, the default;
 //!   `PostgresStore` with `postgres`; [`MemoryStore`]), the token cache ([`CachedTokens`]), the
 //!   [`Store`] and [`Backend`] bounds, and with feature `testkit` the conformance suite.
+//! - [`webhook`]: Standard Webhooks messages (sessions opened and closed, token changes,
+//!   check-ins), queued by each backend in the transaction of the change they tell of
+//!   ([`WebhookStore`]), signed for delivery.
 //! - [`prelude`]: every store trait, for `use auth_core::prelude::*`.
 //! - With feature `tickets`: `account` (Argon2id passwords, JWT access tokens, login
 //!   throttling, `AccountStore`, `RevocationStore`, and `account::permits`, the one rule of who
@@ -88,18 +91,20 @@ pub mod store;
 #[cfg(feature = "tickets")]
 pub mod ticket;
 pub mod token;
+pub mod webhook;
 
 pub use access_log::{AccessLogEntry, AccessLogStore, AccessLogWriter, AccessResult};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use decision::{
-    check_token, decide, session_still_allowed, AuthRequest, Authorizer, Decision, Denial,
-    DenyReason, Grant, Pending, RequestType, SignedGrant, Step,
+    check_token, decide, session_still_allowed, Admitting, AuthRequest, Authorizer, Decision,
+    Denial, DenyReason, Grant, Pending, RequestType, SignedGrant, Step,
 };
 pub use error::{Error, Result};
 pub use page::Page;
 pub use secret::{SecretDigest, TokenHasher};
 pub use session::{
-    Admission, Session, SessionClaim, SessionId, SessionOwner, SessionPolicy, SessionStore,
+    Admission, CloseReason, Session, SessionClaim, SessionId, SessionOwner, SessionPolicy,
+    SessionStore,
 };
 pub use signed_token::keys::SigningKeyStore;
 #[cfg(feature = "postgres")]
@@ -111,3 +116,4 @@ pub use token::{
     Action, ActionSet, NewToken, OnLimit, Token, TokenId, TokenPatch, TokenSpec, TokenStatus,
     TokenStore,
 };
+pub use webhook::WebhookStore;

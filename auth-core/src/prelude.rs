@@ -12,3 +12,4 @@ pub use crate::store::{Health, Store};
 #[cfg(feature = "tickets")]
 pub use crate::ticket::{TicketStore, TicketingStore};
 pub use crate::token::TokenStore;
+pub use crate::webhook::WebhookStore;

@@ -1,6 +1,7 @@
 //! What every request handler shares ([`App`]), and opening what it is built from: the store
 //! and the token hashing key.
 
+use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,6 +46,8 @@ pub struct App {
     pub page_policy: hyper::header::HeaderValue,
     /// What `/metrics` exports.
     pub metrics: Metrics,
+    /// Webhooks: the `access.denied` switch and cap (delivery runs in `serve`).
+    pub webhooks: crate::webhooks::Webhooks,
 }
 
 impl App {
@@ -104,6 +107,7 @@ impl App {
             hook_secret: config.hook_secret.clone(),
             nginx_auth_stream_header: config.nginx_auth_stream_header,
             metrics: Metrics::new(),
+            webhooks: crate::webhooks::Webhooks::default(),
         })
     }
 
@@ -160,6 +164,25 @@ impl App {
                 "store task failed: {join_error}"
             )))),
             Err(_elapsed) => Err(task),
+        }
+    }
+}
+
+impl App {
+    /// Awaits a store answer that needs no blocking thread (a queued admission), bounded by the
+    /// response budget like [`App::blocking_or_late`]; when the budget runs out, the answer goes
+    /// on being awaited on a task of its own, handed back.
+    pub async fn queued_or_late<T, F>(
+        &self,
+        mut answer: F,
+    ) -> Result<Result<T, auth_core::Error>, Late<T>>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, auth_core::Error>> + Send + Unpin + 'static,
+    {
+        match tokio::time::timeout(self.max_response_time, &mut answer).await {
+            Ok(result) => Ok(result),
+            Err(_elapsed) => Err(tokio::spawn(answer)),
         }
     }
 }

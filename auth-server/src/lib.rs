@@ -17,6 +17,7 @@
 //! - [`shutdown`]: waiting for SIGINT / SIGTERM.
 //! - [`ticketing`]: the keys and limits the event-ticket endpoints and commands share.
 //! - [`signing`]: signed tokens: the key ring from the store, kept current, and minting.
+//! - [`webhooks`]: delivering the store's outbox of webhook messages, signed; `access.denied`.
 
 pub mod app;
 pub mod cli;
@@ -28,6 +29,7 @@ pub mod serve;
 pub mod shutdown;
 pub mod signing;
 pub mod ticketing;
+pub mod webhooks;
 
 pub use app::{open_store, App};
 pub use config::{Config, Database, FailMode};

@@ -22,6 +22,7 @@ use prometheus::{
 };
 
 use crate::http::hooks::Hook;
+use crate::webhooks::Attempt;
 
 /// Media type of the classic Prometheus text format (version 0.0.4).
 pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
@@ -79,6 +80,10 @@ pub struct Metrics {
     live_sessions: IntGauge,
     access_log_pending: IntGauge,
     access_log_dropped: IntCounter,
+    /// Indexed by [`Attempt`] as listed in [`Attempt::ALL`].
+    webhook_attempts: [IntCounter; 3],
+    webhook_pending: IntGauge,
+    webhook_suppressed: IntCounter,
     resident_memory: IntGauge,
     virtual_memory: IntGauge,
     open_fds: IntGauge,
@@ -133,6 +138,14 @@ impl Metrics {
             "Event ticket checks at the door (codes and e-tickets), by result and reason.",
             &["result", "reason"],
         );
+        let webhook_attempts_vec = counter_vec(
+            "auth_webhook_deliveries_total",
+            "Webhook delivery attempts, by result: delivered (2xx), failed (retried later), \
+             gave_up (failed for the last time).",
+            &["result"],
+        );
+        let webhook_attempts =
+            Attempt::ALL.map(|attempt| webhook_attempts_vec.with_label_values(&[attempt.label()]));
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "auth_build_info",
@@ -167,6 +180,16 @@ impl Metrics {
                  they came after the writer stopped.",
             )
             .expect("valid metric"),
+            webhook_attempts,
+            webhook_pending: gauge(
+                "auth_webhook_pending",
+                "Webhook deliveries queued in the store (every node), due or waiting to retry.",
+            ),
+            webhook_suppressed: IntCounter::new(
+                "auth_webhook_suppressed_total",
+                "access.denied messages not queued: over the per-second cap of this node.",
+            )
+            .expect("valid metric"),
             resident_memory: gauge(
                 "process_resident_memory_bytes",
                 "Resident memory size in bytes.",
@@ -182,7 +205,7 @@ impl Metrics {
             ),
             scrape: Mutex::new(()),
         };
-        let collectors: [Box<dyn Collector>; 12] = [
+        let collectors: [Box<dyn Collector>; 15] = [
             Box::new(metrics.decisions.clone()),
             Box::new(durations_vec),
             Box::new(store_failures_vec),
@@ -190,6 +213,9 @@ impl Metrics {
             Box::new(metrics.live_sessions.clone()),
             Box::new(metrics.access_log_pending.clone()),
             Box::new(metrics.access_log_dropped.clone()),
+            Box::new(webhook_attempts_vec),
+            Box::new(metrics.webhook_pending.clone()),
+            Box::new(metrics.webhook_suppressed.clone()),
             Box::new(build_info),
             Box::new(metrics.resident_memory.clone()),
             Box::new(metrics.virtual_memory.clone()),
@@ -248,13 +274,23 @@ impl Metrics {
         self.door_checks.with_label_values(&[result, reason]).inc();
     }
 
+    pub fn webhook_attempt(&self, attempt: Attempt) {
+        self.webhook_attempts[attempt as usize].inc();
+    }
+
+    pub fn webhook_suppressed(&self) {
+        self.webhook_suppressed.inc();
+    }
+
     /// The text Prometheus scrapes. Reads the process's memory and descriptors from `/proc`:
     /// call it off the reactor. `live_sessions` is `None` when the store could not count them
-    /// (the gauge is then left out rather than reporting a stale number).
+    /// (the gauge is then left out rather than reporting a stale number); so is
+    /// `webhook_pending`.
     pub fn render(
         &self,
         access_log: Option<&AccessLogStats>,
         live_sessions: Option<u64>,
+        webhook_pending: Option<u64>,
     ) -> String {
         let _one_at_a_time = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(stats) = access_log {
@@ -266,6 +302,9 @@ impl Metrics {
         }
         if let Some(live) = live_sessions {
             self.live_sessions.set(saturate(live));
+        }
+        if let Some(pending) = webhook_pending {
+            self.webhook_pending.set(saturate(pending));
         }
         let process = ProcessStats::read();
         for (gauge, value) in [
@@ -281,6 +320,9 @@ impl Metrics {
         let mut families = self.registry.gather();
         if live_sessions.is_none() {
             families.retain(|family| family.name() != "auth_live_sessions");
+        }
+        if webhook_pending.is_none() {
+            families.retain(|family| family.name() != "auth_webhook_pending");
         }
         // Process figures that could not be read are left out rather than exported as 0.
         families.retain(|family| match family.name() {
@@ -364,7 +406,7 @@ mod tests {
                 }
             }
         }
-        let text = metrics.render(None, Some(3));
+        let text = metrics.render(None, Some(3), Some(2));
         let series = text
             .lines()
             .filter(|l| l.starts_with("auth_decisions_total{"))
@@ -378,13 +420,15 @@ mod tests {
             "auth_decisions_total{action=\"publish\",hook=\"srs\",reason=\"none\",result=\"allowed\"} 1"
         ));
         assert!(text.contains("auth_live_sessions 3"));
+        assert!(text.contains("auth_webhook_pending 2"));
         assert!(text.contains("auth_build_info{version=\""));
     }
 
     #[test]
     fn unknown_figures_are_left_out() {
         let metrics = Metrics::new();
-        let text = metrics.render(None, None);
+        let text = metrics.render(None, None, None);
         assert!(!text.contains("auth_live_sessions"));
+        assert!(!text.contains("auth_webhook_pending"));
     }
 }

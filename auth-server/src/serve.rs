@@ -74,6 +74,7 @@ async fn serve(
     let revocations = tokio::spawn(refresh_revocations(Arc::clone(&app)));
     let reload_keys = tokio::spawn(reload_signing_keys(Arc::clone(&app)));
     let expire_logs = tokio::spawn(purge_old_access_logs(Arc::clone(&app)));
+    let deliveries = crate::webhooks::spawn_workers(&app, &stopped);
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder
@@ -116,6 +117,15 @@ async fn serve(
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(DRAIN_TIMEOUT) => log::warn!("some connections were still open after {DRAIN_TIMEOUT:?}; closing them"),
     }
+    // Batches in flight finish (each within one claim lease); what is queued stays in the store
+    // for the next start.
+    let drained = tokio::time::timeout(crate::webhooks::DRAIN, futures_join(deliveries)).await;
+    if drained.is_err() {
+        log::warn!(
+            "webhook deliveries still in flight after {:?}; they are retried after the next start",
+            crate::webhooks::DRAIN
+        );
+    }
     let flush = tokio::task::spawn_blocking(move || {
         if let Some(writer) = &app.access_log {
             writer.shutdown();
@@ -129,6 +139,13 @@ async fn serve(
     });
     if let Err(err) = flush.await {
         log::error!("flushing the access log failed: {err}");
+    }
+}
+
+/// Waits for every task.
+async fn futures_join(tasks: Vec<JoinHandle<()>>) {
+    for task in tasks {
+        let _ = task.await;
     }
 }
 

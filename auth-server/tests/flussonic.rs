@@ -180,7 +180,7 @@ fn every_reason_code_over_http() {
     assert!(server
         .stores
         .sessions
-        .terminate_session(a.id, server.clock.now())
+        .terminate_session(a.id, auth_core::CloseReason::Terminated, server.clock.now())
         .unwrap());
     assert_eq!(
         server.auth(&update("good-token-1", "news", "a")).verdict(),
@@ -302,7 +302,11 @@ fn termination_refuses_the_session_and_frees_its_slot() {
     assert!(server
         .stores
         .sessions
-        .terminate_session(live[0].id, server.clock.now())
+        .terminate_session(
+            live[0].id,
+            auth_core::CloseReason::Terminated,
+            server.clock.now()
+        )
         .unwrap());
     assert_eq!(
         server.auth(&update("term-token-1", "news", "s1")).verdict(),

@@ -351,7 +351,14 @@ impl Relay {
                 let Ok(server) = std::net::TcpStream::connect(target) else {
                     continue;
                 };
+                // Checked again under the lock `set_cut` takes: a connection accepted while the
+                // cut was being made would otherwise outlive it.
                 let mut list = open_list.lock().unwrap();
+                if cut_flag.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    let _ = server.shutdown(std::net::Shutdown::Both);
+                    continue;
+                }
                 list.push(client.try_clone().unwrap());
                 list.push(server.try_clone().unwrap());
                 for (mut from, mut to) in [
@@ -369,8 +376,9 @@ impl Relay {
     }
 
     fn set_cut(&self, cut: bool) {
+        let mut open = self.open.lock().unwrap();
         self.cut.store(cut, std::sync::atomic::Ordering::SeqCst);
-        for stream in self.open.lock().unwrap().drain(..) {
+        for stream in open.drain(..) {
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
     }

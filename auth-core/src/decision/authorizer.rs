@@ -6,15 +6,19 @@
 //! work on a thread that may block, carrying on from where `start` stopped: the secret is
 //! digested once, a signature verified once, the checks run once.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use super::{plan, plan_signed, signed_session_owner, AdmissionPlan, AuthRequest, Decision, Plan};
 use crate::clock::{Clock, Timestamp};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::secret::{SecretDigest, TokenHasher};
-use crate::session::{session_key, SessionOwner, SessionPolicy, SessionStore};
+use crate::session::{session_key, Admission, SessionOwner, SessionPolicy, SessionStore};
 use crate::signed_token::revocations::RevocationSet;
 use crate::signed_token::{is_signed, Claims, KeyRing, Kind, Rejection, SharedKeyRing};
+use crate::store::Queued;
 use crate::token::TokenStore;
 
 /// What an embedding server calls per request.
@@ -74,6 +78,61 @@ impl Pending {
             self.lease_until,
         )?;
         Ok(admission.conclude(answer, &authorizer.policy))
+    }
+}
+
+impl Pending {
+    /// Hands the admission this decision waits for to the session store's writer without
+    /// blocking, when the token is already known and the store queues admissions
+    /// ([`SessionStore::queue_admission`]): await the [`Admitting`]. Otherwise gives `self` back
+    /// for [`Pending::finish`] on a thread that may block.
+    pub fn queue(
+        self,
+        authorizer: &Authorizer,
+        request: &AuthRequest<'_>,
+    ) -> std::result::Result<Admitting, Pending> {
+        let answer = match &self.work {
+            Work::Admit(admission) => authorizer.sessions.queue_admission(
+                &admission.claim(request),
+                self.now,
+                self.lease_until,
+            ),
+            Work::Lookup(_) => None,
+        };
+        match (answer, self.work) {
+            (Some(answer), Work::Admit(admission)) => Ok(Admitting {
+                admission: Some(admission),
+                answer,
+                policy: authorizer.policy,
+            }),
+            (_, work) => Err(Pending { work, ..self }),
+        }
+    }
+}
+
+/// A decision waiting for its admission to commit: resolves to the decision once the session
+/// store has made the admission durable (never before).
+#[must_use = "the admission may already be committed: its decision must be answered"]
+#[derive(Debug)]
+pub struct Admitting {
+    /// Taken when the answer arrives.
+    admission: Option<AdmissionPlan>,
+    answer: Queued<Admission>,
+    policy: SessionPolicy,
+}
+
+impl Future for Admitting {
+    type Output = Result<Decision>;
+
+    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Result<Decision>> {
+        let this = &mut *self;
+        let Poll::Ready(answer) = Pin::new(&mut this.answer).poll(context) else {
+            return Poll::Pending;
+        };
+        Poll::Ready(answer.and_then(|answer| match this.admission.take() {
+            Some(admission) => Ok(admission.conclude(answer, &this.policy)),
+            None => Err(Error::storage("an admission's answer was read twice")),
+        }))
     }
 }
 

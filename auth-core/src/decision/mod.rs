@@ -9,7 +9,7 @@
 
 pub mod authorizer;
 
-pub use authorizer::{Authorizer, Pending, Step};
+pub use authorizer::{Admitting, Authorizer, Pending, Step};
 
 use std::fmt;
 use std::net::IpAddr;
@@ -1141,7 +1141,7 @@ mod tests {
             );
             let live = auth.sessions().sessions(&Default::default(), NOW).unwrap();
             let held = live.iter().find(|s| s.key.contains("s1")).unwrap();
-            auth.sessions().end_session(held.id).unwrap();
+            auth.sessions().end_session(held.id, NOW).unwrap();
             assert!(ask(&second, "s2").is_allow(), "free once the first ends");
         }
 

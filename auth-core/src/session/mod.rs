@@ -204,6 +204,34 @@ impl Session {
     }
 }
 
+/// Why a session ended, as the `session.closed` webhook tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    /// The media server said the viewer left (or the answer admitting it never reached it).
+    Done,
+    /// Its lease ran out with no re-check: the viewer went away unannounced.
+    Expired,
+    /// An operator ended it.
+    Terminated,
+    /// An operator ended it and banned its owner from the stream for a while.
+    Kicked,
+    /// A newer session of its owner took its slot (`on_limit: evict_oldest`).
+    Evicted,
+}
+
+impl CloseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Done => "done",
+            CloseReason::Expired => "expired",
+            CloseReason::Terminated => "terminated",
+            CloseReason::Kicked => "kicked",
+            CloseReason::Evicted => "evicted",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{Admission, Session, SessionClaim, SessionId, SessionOwner};
+use super::{Admission, CloseReason, Session, SessionClaim, SessionId, SessionOwner};
 use crate::clock::Timestamp;
 use crate::error::Result;
+use crate::store::Queued;
 use crate::token::TokenId;
 
 /// Which sessions to list. Only live ones (lease not run out) are ever listed.
@@ -89,16 +90,32 @@ pub trait SessionStore: Send + Sync {
         None
     }
 
+    /// [`SessionStore::admit_session`] handed to the store's own writer without blocking the
+    /// caller: the answer arrives once the admission has committed, as `admit_session` returns
+    /// it. `None` when the store has no writer of its own: call `admit_session` on a thread that
+    /// may block. Async servers call this on their reactor threads.
+    fn queue_admission(
+        &self,
+        _claim: &SessionClaim<'_>,
+        _now: Timestamp,
+        _lease_until: Timestamp,
+    ) -> Option<Queued<Admission>> {
+        None
+    }
+
     /// Live sessions, oldest first.
     fn sessions(&self, filter: &SessionFilter, now: Timestamp) -> Result<Vec<Session>>;
 
     /// Marks a live session terminated: its slot is freed and its next check is refused until its
     /// lease runs out. False if there is no such live session.
-    fn terminate_session(&self, id: SessionId, now: Timestamp) -> Result<bool>;
+    /// `reason` is what its `session.closed` webhook says: [`CloseReason::Terminated`] or
+    /// [`CloseReason::Kicked`].
+    fn terminate_session(&self, id: SessionId, reason: CloseReason, now: Timestamp)
+        -> Result<bool>;
 
     /// Removes a session at once, freeing its slot with no after-effect: for a viewer known to be
     /// gone (an admission whose answer never reached it). False if there is no such session.
-    fn end_session(&self, id: SessionId) -> Result<bool>;
+    fn end_session(&self, id: SessionId, now: Timestamp) -> Result<bool>;
 
     /// Removes the session of `owner` with this session key, if its lease has not run out at
     /// `now`: a media server's "done" call, which names the session the way admission keyed it.
@@ -115,7 +132,8 @@ pub trait SessionStore: Send + Sync {
 
     /// Cuts live sessions: bans each one's owner on its stream until `ban_until` (when given,
     /// before anything is terminated, so that a reconnect in between is refused too), then
-    /// terminates it ([`SessionStore::terminate_session`]). Returns the sessions cut, as they
+    /// terminates it ([`SessionStore::terminate_session`]; its webhook says `kicked` when banned,
+    /// `terminated` otherwise). Returns the sessions cut, as they
     /// were, so that the caller can tell their media servers (`source`, `media_session_id`).
     /// A group cut skips sessions already terminated; a cut by id takes the session either way.
     fn cut_sessions(
@@ -142,11 +160,16 @@ pub trait SessionStore: Send + Sync {
             })
             .collect();
         let mut cut_sessions = Vec::with_capacity(targets.len());
+        let ban_until = ban_until.filter(|until| *until > now);
+        let reason = match ban_until {
+            Some(_) => CloseReason::Kicked,
+            None => CloseReason::Terminated,
+        };
         for session in targets {
-            if let Some(until) = ban_until.filter(|until| *until > now) {
+            if let Some(until) = ban_until {
                 self.ban(session.owner, &session.stream, until)?;
             }
-            if self.terminate_session(session.id, now)? {
+            if self.terminate_session(session.id, reason, now)? {
                 cut_sessions.push(session);
             }
         }

@@ -3,18 +3,29 @@
 //!
 //! `/auth` looks a token up on every request, and tokens change rarely: the cache turns that
 //! lookup into a hash-map read. Writes made through the cache invalidate it at once. Writes made
-//! elsewhere (the CLI, another server on the same database) are noticed by polling
-//! [`TokenStore::token_generation`] at most every `recheck_every`; that interval bounds how stale a
-//! token may be. Unknown tokens are cached too, so a flood of bad tokens costs no store reads.
+//! elsewhere (the CLI, another server on the same database) are noticed as soon as the store
+//! hears of them ([`TokenStore::token_writes_heard`]: PostgreSQL's `NOTIFY`), and in any case by
+//! polling [`TokenStore::token_generation`] at most every `recheck_every`; that interval bounds
+//! how stale a token may be when the store hears nothing.
 //!
-//! The cache holds at most `capacity` entries; when full it starts over empty, which keeps every
-//! operation O(1) with no per-entry bookkeeping on the hot path.
+//! Unknown tokens are remembered too (a negative cache), apart from the known ones and bounded
+//! on their own, so that a flood of bad tokens costs each value one store read and never pushes
+//! a real token out. And [`CachedTokens::revalidate`] keeps a Bloom filter of every token's
+//! digest ([`TokenStore::token_digests`]), so that a token never seen before that does not exist
+//! is refused from memory too, without a store read. Any token write clears all three (the
+//! filter is rebuilt by the next `revalidate`): a token created after a miss is found at once.
+//!
+//! Known tokens: at most `capacity`; when full the map starts over empty, which keeps every
+//! operation O(1) with no per-entry bookkeeping on the hot path. Unknown ones: at most
+//! `capacity` too, in two halves, the older dropped when the newer fills (the most recent misses
+//! stay remembered through a flood).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use super::digest_filter::DigestFilter;
 use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
 use crate::page::Page;
@@ -30,13 +41,67 @@ pub struct CachedTokens {
     /// Bumped by every invalidation. A lookup that read the store before an invalidation must
     /// not insert what it read after it: it compares the epoch it started with.
     epoch: AtomicU64,
+    /// The store's [`TokenStore::token_writes_heard`] when last looked at ([`NOT_HEARD`] before).
+    heard: AtomicU64,
 }
 
+/// [`CachedTokens::heard`] before the store has said anything.
+const NOT_HEARD: u64 = u64::MAX;
+
 struct CacheState {
-    entries: HashMap<SecretDigest, Option<Arc<Token>>>,
-    /// The store's token generation when `entries` was last known to be current.
+    known: HashMap<SecretDigest, Arc<Token>>,
+    unknown: UnknownDigests,
+    /// Every stored token's digest, as of the last token write this cache knows of; `None`
+    /// until [`CachedTokens::revalidate`] builds it again.
+    digests: Option<DigestFilter>,
+    /// The store's token generation when the cache was last known to be current.
     generation: Option<u64>,
     checked_at: Timestamp,
+}
+
+impl CacheState {
+    fn clear(&mut self) {
+        self.known.clear();
+        self.unknown.clear();
+        self.digests = None;
+    }
+}
+
+/// Digests the store had no token for, in two halves of at most `half` each.
+struct UnknownDigests {
+    newer: HashSet<SecretDigest>,
+    older: HashSet<SecretDigest>,
+    half: usize,
+}
+
+impl UnknownDigests {
+    fn new(capacity: usize) -> Self {
+        UnknownDigests {
+            newer: HashSet::new(),
+            older: HashSet::new(),
+            half: (capacity / 2).max(1),
+        }
+    }
+
+    fn contains(&self, digest: &SecretDigest) -> bool {
+        self.newer.contains(digest) || self.older.contains(digest)
+    }
+
+    fn insert(&mut self, digest: SecretDigest) {
+        if self.newer.len() >= self.half {
+            self.older = std::mem::take(&mut self.newer);
+        }
+        self.newer.insert(digest);
+    }
+
+    fn len(&self) -> usize {
+        self.newer.len() + self.older.len()
+    }
+
+    fn clear(&mut self) {
+        self.newer.clear();
+        self.older.clear();
+    }
 }
 
 impl CachedTokens {
@@ -51,17 +116,21 @@ impl CachedTokens {
         capacity: usize,
         recheck_every: Duration,
     ) -> Self {
+        let capacity = capacity.max(1);
         CachedTokens {
             inner,
             clock,
-            capacity: capacity.max(1),
+            capacity,
             recheck_every,
             state: RwLock::new(CacheState {
-                entries: HashMap::new(),
+                known: HashMap::new(),
+                unknown: UnknownDigests::new(capacity),
+                digests: None,
                 generation: None,
                 checked_at: Timestamp::UNIX_EPOCH,
             }),
             epoch: AtomicU64::new(0),
+            heard: AtomicU64::new(NOT_HEARD),
         }
     }
 
@@ -70,16 +139,37 @@ impl CachedTokens {
     }
 
     /// Checks the store's token generation now (clearing the cache if it moved) and marks the
-    /// cache current. Call it from a background task a little more often than `recheck_every`:
-    /// requests then always find a current cache, instead of many of them finding it due at the
-    /// same moment and all going to the store together.
+    /// cache current; builds the filter of token digests again if a token write dropped it (a
+    /// read of every digest: about a millisecond per 10,000 tokens). Call it from a background
+    /// task a little more often than `recheck_every`: requests then always find a current cache,
+    /// instead of many of them finding it due at the same moment and all going to the store
+    /// together.
     pub fn revalidate(&self) -> Result<()> {
-        self.recheck(self.clock.now())
+        self.recheck(self.clock.now())?;
+        self.hear_writes();
+        if self.state.read().is_ok_and(|state| state.digests.is_some()) {
+            return Ok(());
+        }
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        let filter = DigestFilter::of(&self.inner.token_digests()?);
+        self.hear_writes();
+        let mut state = self
+            .state
+            .write()
+            .map_err(|_| Error::storage("token cache lock poisoned"))?;
+        // A write since the digests were read may have added one they lack: not this filter.
+        if self.epoch.load(Ordering::SeqCst) == epoch {
+            state.digests = Some(filter);
+        }
+        Ok(())
     }
 
     /// Number of cached entries (found and not-found), for tests and metrics.
     pub fn len(&self) -> usize {
-        self.state.read().map(|s| s.entries.len()).unwrap_or(0)
+        self.state
+            .read()
+            .map(|s| s.known.len() + s.unknown.len())
+            .unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -92,7 +182,19 @@ impl CachedTokens {
             Ok(state) => state,
             Err(poisoned) => poisoned.into_inner(),
         };
-        state.entries.clear();
+        state.clear();
+    }
+
+    /// Clears the cache if the store heard of a token write since this was last called. One
+    /// atomic read when nothing was heard: it runs on every lookup.
+    fn hear_writes(&self) {
+        if let Some(heard) = self.inner.token_writes_heard() {
+            if self.heard.load(Ordering::Acquire) != heard
+                && self.heard.swap(heard, Ordering::AcqRel) != heard
+            {
+                self.invalidate();
+            }
+        }
     }
 
     /// Whether the cache was checked against the store's generation recently enough at `now`.
@@ -108,11 +210,20 @@ impl CachedTokens {
 
     /// The cached answer for `digest`, if the cache is current at `now` and holds one.
     fn cached(&self, digest: &SecretDigest, now: Timestamp) -> Option<Option<Arc<Token>>> {
+        self.hear_writes();
         let state = self.state.read().ok()?;
         if !self.fresh_at(&state, now) {
             return None;
         }
-        state.entries.get(digest).cloned()
+        if let Some(token) = state.known.get(digest) {
+            return Some(Some(Arc::clone(token)));
+        }
+        let surely_unknown = state.unknown.contains(digest)
+            || state
+                .digests
+                .as_ref()
+                .is_some_and(|digests| !digests.may_contain(digest));
+        surely_unknown.then_some(None)
     }
 
     /// Clears the cache if the store's generation moved since it was last checked.
@@ -124,7 +235,7 @@ impl CachedTokens {
             .map_err(|_| Error::storage("token cache lock poisoned"))?;
         if state.generation != Some(generation) {
             self.epoch.fetch_add(1, Ordering::SeqCst);
-            state.entries.clear();
+            state.clear();
             state.generation = Some(generation);
         }
         state.checked_at = now;
@@ -150,15 +261,22 @@ impl TokenStore for CachedTokens {
         }
         let epoch = self.epoch.load(Ordering::SeqCst);
         let found = self.inner.token_by_digest(digest)?;
+        // A write heard while the store was read may be this very token's creation.
+        self.hear_writes();
         let mut state = self
             .state
             .write()
             .map_err(|_| Error::storage("token cache lock poisoned"))?;
         if self.epoch.load(Ordering::SeqCst) == epoch {
-            if state.entries.len() >= self.capacity {
-                state.entries.clear();
+            match &found {
+                Some(token) => {
+                    if state.known.len() >= self.capacity {
+                        state.known.clear();
+                    }
+                    state.known.insert(*digest, Arc::clone(token));
+                }
+                None => state.unknown.insert(*digest),
             }
-            state.entries.insert(*digest, found.clone());
         }
         Ok(found)
     }
@@ -170,6 +288,10 @@ impl TokenStore for CachedTokens {
 
     fn token_generation(&self) -> Result<u64> {
         self.inner.token_generation()
+    }
+
+    fn token_writes_heard(&self) -> Option<u64> {
+        self.inner.token_writes_heard()
     }
 
     fn create_token(&self, token: NewToken, now: Timestamp) -> Result<Token> {
@@ -184,8 +306,8 @@ impl TokenStore for CachedTokens {
         self.writing(|store| store.update_token(id, patch, now))
     }
 
-    fn delete_token(&self, id: TokenId) -> Result<bool> {
-        self.writing(|store| store.delete_token(id))
+    fn delete_token(&self, id: TokenId, now: Timestamp) -> Result<bool> {
+        self.writing(|store| store.delete_token(id, now))
     }
 
     fn token(&self, id: TokenId) -> Result<Option<Token>> {
@@ -205,10 +327,12 @@ mod tests {
     use crate::store::testkit::{digest, spec, T0};
     use crate::store::{MemoryStore, SqliteStore};
 
-    /// Counts token reads that reach the inner store.
+    /// Counts token reads that reach the inner store, and hears of writes when told to.
     struct Counting {
         inner: Arc<dyn TokenStore>,
         reads: AtomicU64,
+        /// What [`TokenStore::token_writes_heard`] answers; [`NOT_HEARD`] for `None`.
+        heard: AtomicU64,
     }
 
     impl TokenStore for Counting {
@@ -219,6 +343,9 @@ mod tests {
         fn token_generation(&self) -> Result<u64> {
             self.inner.token_generation()
         }
+        fn token_writes_heard(&self) -> Option<u64> {
+            Some(self.heard.load(Ordering::SeqCst)).filter(|&heard| heard != NOT_HEARD)
+        }
         fn create_token(&self, token: NewToken, now: Timestamp) -> Result<Token> {
             self.inner.create_token(token, now)
         }
@@ -228,8 +355,8 @@ mod tests {
         fn update_token(&self, id: TokenId, patch: TokenPatch, now: Timestamp) -> Result<Token> {
             self.inner.update_token(id, patch, now)
         }
-        fn delete_token(&self, id: TokenId) -> Result<bool> {
-            self.inner.delete_token(id)
+        fn delete_token(&self, id: TokenId, now: Timestamp) -> Result<bool> {
+            self.inner.delete_token(id, now)
         }
         fn token(&self, id: TokenId) -> Result<Option<Token>> {
             self.inner.token(id)
@@ -246,6 +373,7 @@ mod tests {
         let counting = Arc::new(Counting {
             inner,
             reads: AtomicU64::new(0),
+            heard: AtomicU64::new(NOT_HEARD),
         });
         let clock = Arc::new(ManualClock::new(T0));
         let cache = CachedTokens::new(
@@ -320,7 +448,7 @@ mod tests {
                 .max_sessions,
             7
         );
-        cache.delete_token(token.id).unwrap();
+        cache.delete_token(token.id, T0).unwrap();
         assert!(cache
             .token_by_digest(&digest("cache-token-2"))
             .unwrap()
@@ -372,13 +500,135 @@ mod tests {
     }
 
     #[test]
+    fn a_flood_of_unknown_tokens_reads_each_once_and_keeps_known_tokens() {
+        let (counting, _clock, cache) = cached(Arc::new(MemoryStore::new()), 8);
+        cache.create_token(spec("cache-known", "u", 1), T0).unwrap();
+        assert!(cache
+            .token_by_digest(&digest("cache-known"))
+            .unwrap()
+            .is_some());
+        // Twice the bound of distinct unknown values, each asked twice in a row.
+        for i in 0..16 {
+            for _ in 0..2 {
+                assert!(cache
+                    .token_by_digest(&digest(&format!("flood-{i}")))
+                    .unwrap()
+                    .is_none());
+            }
+        }
+        assert_eq!(
+            counting.reads.load(Ordering::SeqCst),
+            1 + 16,
+            "one store read per unknown value"
+        );
+        assert_eq!(
+            cache.try_token_without_blocking(&digest("cache-known")),
+            Some(cache.token_by_digest(&digest("cache-known")).unwrap()),
+            "the known token is still answered from memory"
+        );
+        assert!(
+            cache
+                .try_token_without_blocking(&digest("flood-15"))
+                .is_some_and(|found| found.is_none()),
+            "the latest misses are remembered"
+        );
+        assert!(cache.len() <= 1 + 8, "{} entries", cache.len());
+    }
+
+    #[test]
+    fn a_token_created_elsewhere_after_a_miss_is_found_once_the_store_hears_of_it() {
+        let store = Arc::new(MemoryStore::new());
+        let (counting, _clock, cache) = cached(store.clone(), 10);
+        counting.heard.store(1, Ordering::SeqCst);
+        assert!(cache
+            .token_by_digest(&digest("cache-late"))
+            .unwrap()
+            .is_none());
+        // Created by another node: not through this cache, and within the poll interval.
+        store.create_token(spec("cache-late", "u", 1), T0).unwrap();
+        assert!(
+            cache
+                .token_by_digest(&digest("cache-late"))
+                .unwrap()
+                .is_none(),
+            "nothing heard yet: the cached miss stands until the poll"
+        );
+        counting.heard.store(2, Ordering::SeqCst);
+        assert!(
+            cache
+                .try_token_without_blocking(&digest("cache-late"))
+                .is_none(),
+            "heard: the miss is dropped at once"
+        );
+        assert!(cache
+            .token_by_digest(&digest("cache-late"))
+            .unwrap()
+            .is_some());
+    }
+
+    #[test]
+    fn once_revalidated_never_seen_unknown_tokens_are_refused_without_a_store_read() {
+        let store = Arc::new(MemoryStore::new());
+        let (counting, _clock, cache) = cached(store.clone(), 10);
+        for i in 0..3 {
+            cache
+                .create_token(spec(&format!("filter-known-{i}"), "u", 1), T0)
+                .unwrap();
+        }
+        cache.revalidate().unwrap();
+        for i in 0..1000 {
+            assert_eq!(
+                cache.try_token_without_blocking(&digest(&format!("filter-never-{i}"))),
+                Some(None)
+            );
+        }
+        assert!(cache
+            .token_by_digest(&digest("filter-known-1"))
+            .unwrap()
+            .is_some());
+        assert_eq!(
+            counting.reads.load(Ordering::SeqCst),
+            1,
+            "only the known token"
+        );
+
+        // Created through the cache: the filter is dropped at once, so the token is found.
+        cache.create_token(spec("filter-new", "u", 1), T0).unwrap();
+        assert_eq!(
+            cache.try_token_without_blocking(&digest("filter-new")),
+            None
+        );
+        assert!(cache
+            .token_by_digest(&digest("filter-new"))
+            .unwrap()
+            .is_some());
+
+        // Created elsewhere once the filter is back: found as soon as the store hears of it.
+        cache.revalidate().unwrap();
+        counting.heard.store(1, Ordering::SeqCst);
+        cache.revalidate().unwrap();
+        assert_eq!(
+            cache.try_token_without_blocking(&digest("filter-elsewhere")),
+            Some(None)
+        );
+        store
+            .create_token(spec("filter-elsewhere", "u", 1), T0)
+            .unwrap();
+        counting.heard.store(2, Ordering::SeqCst);
+        assert!(cache
+            .token_by_digest(&digest("filter-elsewhere"))
+            .unwrap()
+            .is_some());
+    }
+
+    #[test]
     fn the_cache_is_bounded() {
         let (_counting, _clock, cache) = cached(Arc::new(MemoryStore::new()), 3);
         for i in 0..10 {
             cache
                 .token_by_digest(&digest(&format!("probe-{i}")))
                 .unwrap();
-            assert!(cache.len() <= 3);
+            assert!(cache.len() <= 3, "{} entries", cache.len());
         }
     }
 }

@@ -15,10 +15,14 @@ use std::thread::JoinHandle;
 
 use rusqlite::Connection;
 
+use super::Queued;
 use crate::error::{Error, Result};
 
 /// Most jobs committed together.
 pub const MAX_GROUP: usize = 256;
+
+/// Prepared statements the writer keeps (rusqlite's default is 16).
+const WRITER_STATEMENTS: usize = 128;
 
 /// Runs a job's work inside the group's transaction (`None` if the transaction could not be
 /// started); returns whether the work failed (its savepoint is then rolled back) and what to do
@@ -49,6 +53,9 @@ const BACKGROUND_PER_IDLE_GROUP: usize = 8;
 
 impl GroupCommit {
     pub fn spawn(conn: Connection) -> std::io::Result<Self> {
+        // Every write statement of the store runs on this connection: room for all of them, so
+        // that an admission's statements stay parsed whatever else was written in between.
+        conn.set_prepared_statement_cache_capacity(WRITER_STATEMENTS);
         let (jobs, queue) = mpsc::channel::<(Priority, Job)>();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -78,25 +85,29 @@ impl GroupCommit {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
         C: FnOnce(&T) + Send + 'static,
     {
-        self.enqueue(Priority::Urgent, work, on_commit)?
-            .recv()
-            .map_err(|_| gone())?
+        self.queue_then(work, on_commit).wait()
     }
 
-    /// Queues `work` with `priority`; its result arrives on the returned channel once its group
-    /// has committed (`on_commit` has run by then).
-    pub fn enqueue<T, F, C>(
-        &self,
-        priority: Priority,
-        work: F,
-        on_commit: C,
-    ) -> Result<mpsc::Receiver<Result<T>>>
+    /// As [`GroupCommit::run_then`] without blocking: the answer is awaited instead, so an async
+    /// caller needs no blocking thread while the group commits.
+    pub fn queue_then<T, F, C>(&self, work: F, on_commit: C) -> Queued<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
         C: FnOnce(&T) + Send + 'static,
     {
-        let (reply, answer) = mpsc::sync_channel::<Result<T>>(1);
+        self.queue(Priority::Urgent, work, on_commit)
+    }
+
+    /// Queues `work` with `priority`; its answer arrives once its group has committed
+    /// (`on_commit` has run by then).
+    pub fn queue<T, F, C>(&self, priority: Priority, work: F, on_commit: C) -> Queued<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        C: FnOnce(&T) + Send + 'static,
+    {
+        let (reply, answer) = Queued::channel();
         let job: Job = Box::new(move |conn| {
             let outcome = match conn {
                 Some(conn) => work(conn),
@@ -116,12 +127,10 @@ impl GroupCommit {
             });
             (failed, finish)
         });
-        self.jobs
-            .as_ref()
-            .ok_or_else(gone)?
-            .send((priority, job))
-            .map_err(|_| gone())?;
-        Ok(answer)
+        match self.jobs.as_ref().map(|jobs| jobs.send((priority, job))) {
+            Some(Ok(())) => answer,
+            _ => Queued::ready(Err(gone())),
+        }
     }
 }
 
@@ -136,9 +145,11 @@ impl GroupCommit {
         let logged = move |conn: &Connection| {
             work(conn).inspect_err(|err| log::error!("{what} failed: {err}"))
         };
-        if let Err(err) = self.enqueue(Priority::Background, logged, |_| {}) {
-            log::error!("{what} lost: {err}");
+        // Nobody waits for the answer; a job the writer could not take is lost, and said so.
+        if self.jobs.is_none() {
+            log::error!("{what} lost: {}", gone());
         }
+        drop(self.queue(Priority::Background, logged, |_| {}));
     }
 }
 
@@ -190,8 +201,14 @@ fn write_loop(conn: Connection, queue: Receiver<(Priority, Job)>) {
     }
 }
 
+/// Runs one statement the writer runs for every job, from the statement cache: parsing
+/// `SAVEPOINT`/`RELEASE` anew for each admission cost more than the admission's own queries.
+fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 fn commit_group(conn: &Connection, group: impl Iterator<Item = Job>) {
-    if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(err) = control(conn, "BEGIN IMMEDIATE") {
         log::warn!("could not begin a write transaction: {err}");
         for job in group {
             let (_, finish) = job(None);
@@ -203,7 +220,7 @@ fn commit_group(conn: &Connection, group: impl Iterator<Item = Job>) {
     }
     let mut finishes: Vec<Finish> = Vec::new();
     for job in group {
-        if let Err(err) = conn.execute_batch("SAVEPOINT job") {
+        if let Err(err) = control(conn, "SAVEPOINT job") {
             let (_, finish) = job(None);
             finish(&Err(Error::storage(format!(
                 "could not open a savepoint: {err}"
@@ -212,17 +229,17 @@ fn commit_group(conn: &Connection, group: impl Iterator<Item = Job>) {
         }
         let (failed, finish) = job(Some(conn));
         // A failed job's partial writes leave the group; the others still commit.
-        let end = if failed {
-            "ROLLBACK TO job; RELEASE job"
+        let rolled_back = if failed {
+            control(conn, "ROLLBACK TO job")
         } else {
-            "RELEASE job"
+            Ok(())
         };
-        if let Err(err) = conn.execute_batch(end) {
+        if let Err(err) = rolled_back.and_then(|()| control(conn, "RELEASE job")) {
             log::error!("closing a savepoint failed: {err}");
         }
         finishes.push(finish);
     }
-    let committed = conn.execute_batch("COMMIT").map_err(|err| {
+    let committed = control(conn, "COMMIT").map_err(|err| {
         let _ = conn.execute_batch("ROLLBACK");
         log::error!("a write group failed to commit: {err}");
         Error::storage(format!("commit failed: {err}"))
@@ -283,16 +300,14 @@ mod tests {
         // Hold the writer (with an urgent job, so that its group takes at most one background
         // job) while everything below queues up behind it.
         let (release, hold) = mpsc::channel::<()>();
-        let held = writer
-            .enqueue(
-                Priority::Urgent,
-                move |_| {
-                    let _ = hold.recv();
-                    Ok(())
-                },
-                |_| {},
-            )
-            .unwrap();
+        let held = writer.queue(
+            Priority::Urgent,
+            move |_| {
+                let _ = hold.recv();
+                Ok(())
+            },
+            |_| {},
+        );
         for _ in 0..20 {
             let done = Arc::clone(&done);
             writer.submit("background", move |conn| {
@@ -303,16 +318,14 @@ mod tests {
         }
         // Queued (not run) before the writer is freed.
         let done_then = Arc::clone(&done);
-        let urgent = writer
-            .enqueue(
-                Priority::Urgent,
-                move |_| Ok(done_then.load(Ordering::SeqCst)),
-                |_| {},
-            )
-            .unwrap();
+        let urgent = writer.queue(
+            Priority::Urgent,
+            move |_| Ok(done_then.load(Ordering::SeqCst)),
+            |_| {},
+        );
         release.send(()).unwrap();
-        held.recv().unwrap().unwrap();
-        let background_before_urgent = urgent.recv().unwrap().unwrap();
+        held.wait().unwrap();
+        let background_before_urgent = urgent.wait().unwrap();
         // At most one background job shares the holding group, and one the urgent job's group.
         assert!(
             background_before_urgent <= 2 * BACKGROUND_PER_GROUP,

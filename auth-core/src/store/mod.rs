@@ -1,7 +1,8 @@
 //! Storage: small traits beside their domains, and the backends that implement them.
 //!
 //! Each concern has its own trait, defined next to the domain it serves: [`TokenStore`],
-//! [`SessionStore`], [`AccessLogStore`], [`SigningKeyStore`] and, with the `tickets` feature,
+//! [`SessionStore`], [`AccessLogStore`], [`SigningKeyStore`], [`WebhookStore`] and, with the
+//! `tickets` feature,
 //! `AccountStore`, `RevocationStore`, `EventStore` and `TicketStore`. Every call is synchronous
 //! and fallible, so a networked database fits as well as an embedded one; async callers run it
 //! on a blocking thread. The one hard promise is [`SessionStore::admit_session`]: admission is
@@ -15,10 +16,12 @@
 //! - [`CachedTokens`]: a bounded in-process token cache over any [`TokenStore`].
 //!
 //! Each backend lays its code out alike: `tokens.rs`, `sessions.rs`, `access_log.rs`,
-//! `signing_keys.rs`, and with `tickets` `accounts.rs`, `revocations.rs`, `events.rs`,
+//! `signing_keys.rs`, `webhooks.rs` (with `outbox.rs`, how the other files queue messages in
+//! their own transactions), and with `tickets` `accounts.rs`, `revocations.rs`, `events.rs`,
 //! `tickets.rs`; SQL backends keep their migrations as `.sql` files under `migrations/`.
 
 mod cached;
+mod digest_filter;
 #[cfg(feature = "sqlite")]
 mod group_commit;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -26,6 +29,7 @@ mod live_index;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod queued;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 pub mod transfer;
@@ -37,6 +41,7 @@ pub use cached::CachedTokens;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
+pub use queued::Queued;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
@@ -47,6 +52,7 @@ use crate::error::Result;
 use crate::session::SessionStore;
 use crate::signed_token::keys::SigningKeyStore;
 use crate::token::TokenStore;
+use crate::webhook::WebhookStore;
 
 /// Whether the store answers at all.
 pub trait Health: Send + Sync {
@@ -54,16 +60,24 @@ pub trait Health: Send + Sync {
     fn ping(&self) -> Result<()>;
 }
 
-/// Everything a streaming deployment keeps: tokens, sessions, the access log, signing keys.
+/// Everything a streaming deployment keeps: tokens, sessions, the access log, signing keys,
+/// webhook endpoints and their outbox.
 /// Implemented for every type that implements those traits; code that needs one concern takes
 /// that concern's trait instead.
 pub trait Store:
-    TokenStore + SessionStore + AccessLogStore + SigningKeyStore + Health + 'static
+    TokenStore + SessionStore + AccessLogStore + SigningKeyStore + WebhookStore + Health + 'static
 {
 }
 
 impl<T> Store for T where
-    T: TokenStore + SessionStore + AccessLogStore + SigningKeyStore + Health + 'static + ?Sized
+    T: TokenStore
+        + SessionStore
+        + AccessLogStore
+        + SigningKeyStore
+        + WebhookStore
+        + Health
+        + 'static
+        + ?Sized
 {
 }
 
@@ -90,6 +104,7 @@ pub struct Stores {
     pub sessions: Arc<dyn SessionStore>,
     pub access_log: Arc<dyn AccessLogStore>,
     pub signing_keys: Arc<dyn SigningKeyStore>,
+    pub webhooks: Arc<dyn WebhookStore>,
     pub health: Arc<dyn Health>,
     #[cfg(feature = "tickets")]
     pub ticketing: Arc<dyn crate::ticket::TicketingStore>,
@@ -103,6 +118,7 @@ impl Stores {
             sessions: backend.clone(),
             access_log: backend.clone(),
             signing_keys: backend.clone(),
+            webhooks: backend.clone(),
             #[cfg(feature = "tickets")]
             ticketing: backend.clone(),
             health: backend,

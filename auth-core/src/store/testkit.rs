@@ -17,11 +17,14 @@ use std::time::Duration;
 use crate::access_log::{AccessLogEntry, AccessLogFilter, AccessResult};
 use crate::clock::Timestamp;
 use crate::secret::{SecretDigest, TokenHasher};
-use crate::session::{Admission, CountBy, Cut, SessionClaim, SessionCount, SessionFilter};
+use crate::session::{
+    Admission, CloseReason, CountBy, Cut, SessionClaim, SessionCount, SessionFilter,
+};
 use crate::store::Store;
 use crate::token::{
     NewToken, Token, TokenFilter, TokenPatch, TokenSpec, TokenStatus, TokenStore, Upsert,
 };
+use crate::webhook::{Delivery, Message, MessageKind, NewWebhook, WebhookStore};
 
 pub const T0: Timestamp = Timestamp::from_unix_seconds(1_800_000_000);
 const LEASE: Duration = Duration::from_secs(210);
@@ -99,6 +102,29 @@ pub fn tokens_round_trip(store: &dyn TokenStore) {
         .unwrap_err();
     assert_eq!(dup.code(), "conflict");
     assert_eq!(store.token(9999).unwrap(), None);
+}
+
+/// Every token's digest is listed, each once, and a deleted token's no longer.
+pub fn token_digests_list_every_token(store: &dyn TokenStore) {
+    assert!(store.token_digests().unwrap().is_empty());
+    let tokens: Vec<Token> = (0..3)
+        .map(|i| {
+            store
+                .create_token(spec(&format!("secret-digest-{i}"), "u", 1), T0)
+                .unwrap()
+        })
+        .collect();
+    let mut listed = store.token_digests().unwrap();
+    listed.sort_by_key(|d| d.0);
+    let mut expected: Vec<SecretDigest> = (0..3)
+        .map(|i| digest(&format!("secret-digest-{i}")))
+        .collect();
+    expected.sort_by_key(|d| d.0);
+    assert_eq!(listed, expected);
+    store.delete_token(tokens[0].id, T0).unwrap();
+    let listed = store.token_digests().unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(!listed.contains(&digest("secret-digest-0")));
 }
 
 pub fn upsert_is_idempotent(store: &dyn TokenStore) {
@@ -287,8 +313,12 @@ pub fn termination_frees_the_slot_and_refuses_the_session(store: &dyn Store) {
     let Admission::Admitted { session_id } = admit(store, &token, "id:a", T0) else {
         panic!("not admitted")
     };
-    assert!(store.terminate_session(session_id, T0).unwrap());
-    assert!(!store.terminate_session(9999, T0).unwrap());
+    assert!(store
+        .terminate_session(session_id, CloseReason::Terminated, T0)
+        .unwrap());
+    assert!(!store
+        .terminate_session(9999, CloseReason::Terminated, T0)
+        .unwrap());
     assert_eq!(
         admit(store, &token, "id:a", T0),
         Admission::Terminated { session_id }
@@ -300,7 +330,9 @@ pub fn termination_frees_the_slot_and_refuses_the_session(store: &dyn Store) {
     // Once its lease has run out, the key may start afresh.
     let later = T0.saturating_add(LEASE);
     assert!(
-        !store.terminate_session(session_id, later).unwrap(),
+        !store
+            .terminate_session(session_id, CloseReason::Terminated, later)
+            .unwrap(),
         "no longer live"
     );
     assert!(matches!(
@@ -316,8 +348,8 @@ pub fn ending_a_session_frees_its_slot_without_after_effect(store: &dyn Store) {
     let Admission::Admitted { session_id } = admit(store, &token, "id:a", T0) else {
         panic!("not admitted")
     };
-    assert!(store.end_session(session_id).unwrap());
-    assert!(!store.end_session(session_id).unwrap());
+    assert!(store.end_session(session_id, T0).unwrap());
+    assert!(!store.end_session(session_id, T0).unwrap());
     assert!(
         matches!(admit(store, &token, "id:b", T0), Admission::Admitted { .. }),
         "slot freed"
@@ -334,8 +366,8 @@ pub fn deleting_a_token_ends_its_sessions(store: &dyn Store) {
         .create_token(spec("secret-del-1", "u", 1), T0)
         .unwrap();
     admit(store, &token, "id:a", T0);
-    assert!(store.delete_token(token.id).unwrap());
-    assert!(!store.delete_token(token.id).unwrap());
+    assert!(store.delete_token(token.id, T0).unwrap());
+    assert!(!store.delete_token(token.id, T0).unwrap());
     assert_eq!(
         store.token_by_digest(&digest("secret-del-1")).unwrap(),
         None
@@ -353,7 +385,7 @@ pub fn admission_for_a_deleted_token_is_refused(store: &dyn Store) {
     let token = store
         .create_token(spec("secret-gone-1", "u", 0), T0)
         .unwrap();
-    assert!(store.delete_token(token.id).unwrap());
+    assert!(store.delete_token(token.id, T0).unwrap());
     assert_eq!(
         admit(store, &token, "id:late", T0),
         Admission::LimitReached { live: 0 }
@@ -492,7 +524,9 @@ pub fn sessions_keep_their_source_filter_and_count(store: &dyn Store) {
     let Admission::Admitted { session_id: third } = third else {
         panic!("not admitted")
     };
-    assert!(store.terminate_session(third, T0).unwrap());
+    assert!(store
+        .terminate_session(third, CloseReason::Terminated, T0)
+        .unwrap());
     let count = |key: &str, sessions| SessionCount {
         key: key.into(),
         sessions,
@@ -887,7 +921,9 @@ pub fn stats_count_live_sessions_per_stream(store: &dyn Store) {
     let Admission::Admitted { session_id } = admit(store, &token, "id:c", T0) else {
         panic!()
     };
-    store.terminate_session(session_id, T0).unwrap();
+    store
+        .terminate_session(session_id, CloseReason::Terminated, T0)
+        .unwrap();
     let stats = store.access_stats(T0, T0, T0).unwrap();
     assert_eq!(stats.live_sessions, 2, "a terminated session holds no slot");
     assert_eq!(stats.live_sessions_by_stream.get("live/one"), Some(&2));
@@ -1017,7 +1053,7 @@ pub fn token_generation_moves_on_every_token_write(store: &dyn Store) {
         after_update,
         "session writes leave it alone"
     );
-    store.delete_token(token.id).unwrap();
+    store.delete_token(token.id, T0).unwrap();
     assert_moved("delete");
 }
 
@@ -1099,7 +1135,9 @@ pub fn signed_token_sessions_are_limited_without_a_token_row(store: &dyn Store) 
     assert!(listed.iter().all(|s| s.token_id.is_none()));
     assert_eq!(listed[0].id, first);
     assert_eq!(listed[0].owner, owner);
-    assert!(store.terminate_session(first, T0).unwrap());
+    assert!(store
+        .terminate_session(first, CloseReason::Terminated, T0)
+        .unwrap());
     assert_eq!(
         store
             .admit_session(&signed_claim(owner, "id:a", 1), T0, lease)
@@ -1946,6 +1984,10 @@ macro_rules! token_suite {
             c::upsert_is_idempotent(c::held($make).store());
         }
         #[test]
+        fn token_digests_list_every_token() {
+            c::token_digests_list_every_token(c::held($make).store());
+        }
+        #[test]
         fn listing_filters_and_pages() {
             c::listing_filters_and_pages(c::held($make).store());
         }
@@ -2047,6 +2089,18 @@ macro_rules! store_suite {
         fn signed_revocations_move_the_mark_and_lapse() {
             c::signed_revocations_move_the_mark_and_lapse(c::held($make).store());
         }
+        #[test]
+        fn changes_queue_their_webhook_messages() {
+            c::changes_queue_their_webhook_messages(c::held($make).store());
+        }
+        #[test]
+        fn deliveries_are_leased_retried_and_removed() {
+            c::deliveries_are_leased_retried_and_removed(c::held($make).store());
+        }
+        #[test]
+        fn concurrent_claims_never_share_a_delivery() {
+            c::concurrent_claims_never_share_a_delivery(c::held($make).shared());
+        }
     };
 }
 
@@ -2075,6 +2129,10 @@ macro_rules! ticketing_suite {
             t::concurrent_registrations_never_exceed_capacity(t::held($make).shared());
         }
         #[test]
+        fn check_ins_queue_a_webhook_message() {
+            t::check_ins_queue_a_webhook_message(t::held($make).store());
+        }
+        #[test]
         fn one_live_ticket_per_holder_and_revocation() {
             t::one_live_ticket_per_holder_and_revocation(t::held($make).store());
         }
@@ -2095,4 +2153,291 @@ macro_rules! ticketing_suite {
             t::revoked_access_tokens_are_kept_until_they_expire(t::held($make).store());
         }
     };
+}
+
+/// Every delivery queued for the first endpoint, as `(type, data)`, claimed at `now`.
+fn queued_messages(store: &dyn WebhookStore, now: Timestamp) -> Vec<(String, serde_json::Value)> {
+    let mut claimed = store
+        .claim_deliveries(now, 1000, now.saturating_add(Duration::from_secs(1)))
+        .unwrap();
+    claimed.sort_by_key(|delivery| delivery.id);
+    for delivery in &claimed {
+        store
+            .reschedule_delivery(delivery.id, now, "put back for the next look")
+            .unwrap();
+    }
+    claimed
+        .into_iter()
+        .map(|delivery| {
+            let body: serde_json::Value = serde_json::from_str(&delivery.body).unwrap();
+            assert!(delivery.message_id.starts_with("msg_"));
+            assert_eq!(delivery.url, "http://127.0.0.1:9/all");
+            assert!(delivery.secret.expose().starts_with("whsec_"));
+            (
+                body["type"].as_str().unwrap().to_owned(),
+                body["data"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// Each change queues its message, in the change's own write, only for endpoints that receive
+/// it: token writes, admissions, evictions, and each way a session ends; `access.denied` only
+/// for an endpoint that names it.
+pub fn changes_queue_their_webhook_messages(store: &dyn Store) {
+    let quiet = store
+        .create_token(spec("secret-hook-quiet", "q", 0), T0)
+        .unwrap();
+    let Admission::Admitted { session_id: quiet } = admit(store, &quiet, "id:quiet", T0) else {
+        panic!("not admitted")
+    };
+    assert_eq!(store.pending_deliveries().unwrap(), 0, "nobody subscribed");
+
+    let all = NewWebhook::new("http://127.0.0.1:9/all".into(), vec![], "all".into()).unwrap();
+    let all = store.create_webhook(all, T0).unwrap();
+    let denied_only = NewWebhook::new(
+        "http://127.0.0.1:9/denied".into(),
+        vec![MessageKind::AccessDenied],
+        String::new(),
+    )
+    .unwrap();
+    let denied_only = store.create_webhook(denied_only, T0).unwrap();
+    assert_eq!(
+        store.webhooks().unwrap(),
+        vec![all.clone(), denied_only.clone()]
+    );
+    assert!(all.receives(MessageKind::SessionOpened));
+    assert!(!all.receives(MessageKind::AccessDenied));
+
+    let token = store
+        .create_token(spec("secret-hook-a", "alice", 1), T0)
+        .unwrap();
+    let patch = crate::token::TokenPatch {
+        on_limit: Some(crate::token::OnLimit::EvictOldest),
+        ..Default::default()
+    };
+    let token = store.update_token(token.id, patch, T0).unwrap();
+    let Admission::Admitted { session_id: first } = admit(store, &token, "id:first", T0) else {
+        panic!("not admitted")
+    };
+    let mut evicting = claim(&token, "id:second");
+    evicting.evict_oldest = true;
+    let Admission::Evicted {
+        session_id: second,
+        evicted,
+    } = store
+        .admit_session(&evicting, T0, T0.saturating_add(LEASE))
+        .unwrap()
+    else {
+        panic!("not evicted")
+    };
+    assert_eq!(evicted, first);
+    assert!(store
+        .end_session_by_key(
+            crate::session::SessionOwner::token(token.id),
+            "id:second",
+            T0
+        )
+        .unwrap());
+    let Admission::Admitted { session_id: third } = admit(store, &token, "id:third", T0) else {
+        panic!("not admitted")
+    };
+    assert!(store
+        .terminate_session(third, CloseReason::Kicked, T0)
+        .unwrap());
+    assert!(
+        store
+            .terminate_session(third, CloseReason::Terminated, T0)
+            .unwrap(),
+        "still live, told of once"
+    );
+    let Admission::Admitted { session_id: fourth } = admit(store, &token, "id:fourth", T0) else {
+        panic!("not admitted")
+    };
+    let later = T0
+        .saturating_add(LEASE)
+        .saturating_add(Duration::from_secs(1));
+    store.purge_expired_sessions(later).unwrap();
+    let Admission::Admitted { session_id: fifth } = admit(store, &token, "id:fifth", later) else {
+        panic!("not admitted")
+    };
+    assert!(store.delete_token(token.id, later).unwrap());
+
+    let messages = queued_messages(store, later);
+    let told: Vec<(&str, Option<i64>, Option<&str>)> = messages
+        .iter()
+        .map(|(kind, data)| {
+            (
+                kind.as_str(),
+                data["session_id"].as_i64(),
+                data["reason"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        told,
+        vec![
+            ("token.created", None, None),
+            ("token.updated", None, None),
+            ("session.opened", Some(first), None),
+            ("session.opened", Some(second), None),
+            ("session.closed", Some(first), Some("evicted")),
+            ("session.closed", Some(second), Some("done")),
+            ("session.opened", Some(third), None),
+            ("session.closed", Some(third), Some("kicked")),
+            ("session.opened", Some(fourth), None),
+            // Opened before anyone listened; its end is told all the same.
+            ("session.closed", Some(quiet), Some("expired")),
+            ("session.closed", Some(fourth), Some("expired")),
+            ("session.opened", Some(fifth), None),
+            ("session.closed", Some(fifth), Some("terminated")),
+            ("token.deleted", None, None),
+        ]
+    );
+    let opened = &messages[2].1;
+    assert_eq!(opened["token_id"], token.id);
+    assert_eq!(opened["user_id"], "alice");
+    assert_eq!(opened["stream"], "live/one");
+    assert_eq!(opened["ip"], "10.0.0.1");
+    assert_eq!(messages[10].1["duration_seconds"], LEASE.as_secs() + 1);
+    assert!(messages
+        .iter()
+        .all(|(_, data)| !data.to_string().contains("secret-hook")));
+
+    let denied = Message::new(MessageKind::AccessDenied, later, serde_json::json!({})).unwrap();
+    assert_eq!(
+        store.enqueue(&denied).unwrap(),
+        1,
+        "only the endpoint naming it"
+    );
+    assert_eq!(store.pending_deliveries().unwrap(), 15);
+    assert!(store.delete_webhook(denied_only.id).unwrap());
+    assert!(!store.delete_webhook(denied_only.id).unwrap());
+    assert_eq!(
+        store.pending_deliveries().unwrap(),
+        14,
+        "its deliveries went with it"
+    );
+}
+
+/// One endpoint for every default kind, and `messages` messages queued for it.
+fn subscribe_and_queue(store: &dyn Store, messages: i64) {
+    let webhook = NewWebhook::new("http://127.0.0.1:9/all".into(), vec![], String::new()).unwrap();
+    store.create_webhook(webhook, T0).unwrap();
+    for n in 0..messages {
+        let message = Message::new(
+            MessageKind::TokenDeleted,
+            T0,
+            serde_json::json!({ "id": n }),
+        );
+        store.enqueue(&message.unwrap()).unwrap();
+    }
+}
+
+/// A claim leases deliveries: not claimed again until the lease runs out; a failure counts an
+/// attempt and makes it due later; a removed delivery is gone.
+pub fn deliveries_are_leased_retried_and_removed(store: &dyn Store) {
+    subscribe_and_queue(store, 3);
+    let lease = T0.saturating_add(Duration::from_secs(8));
+    let first = store.claim_deliveries(T0, 2, lease).unwrap();
+    assert_eq!(first.len(), 2);
+    assert_eq!(first[0].attempts, 0);
+    let second = store.claim_deliveries(T0, 10, lease).unwrap();
+    assert_eq!(second.len(), 1, "the first two are leased");
+    assert!(store.claim_deliveries(T0, 10, lease).unwrap().is_empty());
+    // The worker holding the first two died: they come back once the lease runs out.
+    let again = store
+        .claim_deliveries(lease, 10, lease.saturating_add(Duration::from_secs(8)))
+        .unwrap();
+    let ids = |deliveries: &[Delivery]| deliveries.iter().map(|d| d.id).collect::<Vec<_>>();
+    let mut expected = ids(&first);
+    expected.extend(ids(&second));
+    assert_eq!(ids(&again), expected);
+    let retry = lease.saturating_add(Duration::from_secs(5));
+    store
+        .reschedule_delivery(again[0].id, retry, "503")
+        .unwrap();
+    store.remove_delivery(again[1].id).unwrap();
+    assert_eq!(store.pending_deliveries().unwrap(), 2);
+    let at_retry = store
+        .claim_deliveries(retry, 10, retry.saturating_add(Duration::from_secs(8)))
+        .unwrap();
+    assert_eq!(
+        ids(&at_retry),
+        vec![again[0].id],
+        "the third is still leased"
+    );
+    assert_eq!(at_retry[0].attempts, 1);
+    assert_eq!(at_retry[0].body, again[0].body);
+    assert_eq!(
+        at_retry[0].message_id, again[0].message_id,
+        "the same id on every retry"
+    );
+}
+
+/// Workers claiming at once (threads here; nodes on a shared database) never claim one
+/// delivery twice, and together claim every one.
+pub fn concurrent_claims_never_share_a_delivery(store: Arc<dyn Store>) {
+    const MESSAGES: i64 = 200;
+    subscribe_and_queue(store.as_ref(), MESSAGES);
+    let lease = T0.saturating_add(Duration::from_secs(8));
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                let mut mine = Vec::new();
+                loop {
+                    let claimed = store.claim_deliveries(T0, 7, lease).unwrap();
+                    if claimed.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(claimed.into_iter().map(|delivery| delivery.id));
+                }
+            })
+        })
+        .collect();
+    let mut all: Vec<i64> = workers
+        .into_iter()
+        .flat_map(|worker| worker.join().unwrap())
+        .collect();
+    let claimed = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), claimed, "a delivery was claimed twice");
+    assert_eq!(claimed as i64, MESSAGES);
+}
+
+/// An accepted door check queues `ticket.checked_in` in the same write.
+#[cfg(feature = "tickets")]
+pub fn check_ins_queue_a_webhook_message<S: TicketingStore + WebhookStore>(store: &S) {
+    let webhook = NewWebhook::new("http://127.0.0.1:9/all".into(), vec![], String::new()).unwrap();
+    store.create_webhook(webhook, T0).unwrap();
+    let event = store.create_event(new_event("Hooked", 5, 1), T0).unwrap();
+    let holder = store.create_account(new_account("hooked"), T0).unwrap();
+    let ticket = store
+        .create_ticket(
+            NewTicket {
+                event_id: event.id,
+                holder_id: holder.id,
+                salt: [3; 16],
+            },
+            T0,
+        )
+        .unwrap();
+    assert_eq!(
+        store.use_ticket(ticket.id, 100, None, true, T0).unwrap(),
+        TicketUse::Accepted { first_entry: true }
+    );
+    assert!(matches!(
+        store.use_ticket(ticket.id, 101, None, true, T0).unwrap(),
+        TicketUse::AlreadyCheckedIn { .. }
+    ));
+    let messages = queued_messages(store, T0);
+    assert_eq!(messages.len(), 1, "refused checks tell nothing");
+    let (kind, data) = &messages[0];
+    assert_eq!(kind, "ticket.checked_in");
+    assert_eq!(data["ticket_id"], ticket.id);
+    assert_eq!(data["event_id"], event.id);
+    assert_eq!(data["holder_id"], holder.id);
+    assert_eq!(data["first_entry"], true);
 }

@@ -42,6 +42,8 @@ pub const TABLES: &[&str] = &[
     "tickets",
     "ticket_uses",
     "revoked_access_tokens",
+    "webhooks",
+    "webhook_deliveries",
 ];
 
 /// Tables that hold a store's own bookkeeping, rebuilt by the target: never copied.
@@ -362,6 +364,14 @@ pub(crate) mod tests {
     /// logs with awkward text (quotes, non-ASCII, a NUL-free control character).
     pub(crate) fn fill<S: Store + TicketingStore>(store: &S) {
         let now = T0;
+        // Subscribed first, so that what follows queues deliveries too.
+        let webhook = crate::webhook::NewWebhook::new(
+            "http://127.0.0.1:9/hooks".into(),
+            vec![],
+            "transfer \"é\"".into(),
+        )
+        .unwrap();
+        store.create_webhook(webhook, now).unwrap();
         let a = store
             .create_token(spec("transfer-a", "alice", 2), now)
             .unwrap();
@@ -406,7 +416,9 @@ pub(crate) mod tests {
         }
         assert!(store.retire_signing_key("t-mac", now).unwrap());
         let sessions = store.sessions(&Default::default(), now).unwrap();
-        assert!(store.terminate_session(sessions[0].id, now).unwrap());
+        assert!(store
+            .terminate_session(sessions[0].id, crate::session::CloseReason::Terminated, now)
+            .unwrap());
         store
             .ban(SessionOwner::token(a.id), "news", now.saturating_add(LEASE))
             .unwrap();

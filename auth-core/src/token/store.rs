@@ -59,11 +59,42 @@ pub trait TokenStore: Send + Sync {
     /// did not make.
     fn token_generation(&self) -> Result<u64>;
 
+    /// A count of token writes (by any process or node) this process has heard of as they
+    /// committed, e.g. through PostgreSQL's `NOTIFY`: when it moves, [`crate::store::CachedTokens`]
+    /// drops what it holds at once instead of at its next [`TokenStore::token_generation`] poll.
+    /// `None` when the store hears of no writes, or cannot vouch that it heard them all right now
+    /// (not listening): the poll alone bounds staleness then. Called on every lookup: an atomic
+    /// read, never blocking.
+    fn token_writes_heard(&self) -> Option<u64> {
+        None
+    }
+
     fn list_tokens(&self, filter: &TokenFilter) -> Result<Page<Token>>;
+
+    /// The digest of every token, for [`crate::store::CachedTokens`] to refuse unknown tokens
+    /// from memory. Read in pages of [`TokenStore::list_tokens`] unless a backend has a cheaper
+    /// way.
+    fn token_digests(&self) -> Result<Vec<SecretDigest>> {
+        let mut digests = Vec::new();
+        loop {
+            let page = self.list_tokens(&TokenFilter {
+                limit: crate::page::MAX_PAGE,
+                offset: u32::try_from(digests.len()).unwrap_or(u32::MAX),
+                ..TokenFilter::default()
+            })?;
+            let last = page.items.is_empty()
+                || digests.len() + page.items.len() >= usize::try_from(page.total).unwrap_or(0);
+            digests.extend(page.items.iter().map(|token| token.digest));
+            if last {
+                return Ok(digests);
+            }
+        }
+    }
 
     /// Applies `patch` atomically (read, validate, write); `NotFound` if there is no such token.
     fn update_token(&self, id: TokenId, patch: TokenPatch, now: Timestamp) -> Result<Token>;
 
     /// Deletes the token and its sessions; false if there was no such token.
-    fn delete_token(&self, id: TokenId) -> Result<bool>;
+    /// Its live sessions end with it (their webhooks say `terminated`).
+    fn delete_token(&self, id: TokenId, now: Timestamp) -> Result<bool>;
 }

@@ -228,7 +228,7 @@ pub(super) fn token(
             print(&to_json(&store.update_token(args.id, patch, now)?)?);
         }
         TokenCommand::Delete { id } => {
-            if !store.delete_token(id)? {
+            if !store.delete_token(id, now)? {
                 return Err(auth_core::Error::NotFound { what: "token" }.into());
             }
             print(&json!({ "deleted": id }));

@@ -14,19 +14,21 @@ use crate::app::App;
 use crate::metrics::{self, StoreFailure};
 
 pub async fn scrape(app: &Arc<App>) -> Response<Body> {
-    // One store read (the live session count) and a few `/proc` reads: off the reactor.
-    let live_sessions = app
+    // Two store reads (live sessions, queued webhook deliveries) and a few `/proc` reads: off
+    // the reactor.
+    let counts = app
         .blocking(|app| {
             let now = app.clock().now();
             // The stats query over an empty window counts only the live sessions.
-            app.stores
-                .access_log
-                .access_stats(now, now, now)
-                .map(|stats| stats.live_sessions)
+            let live = app.stores.access_log.access_stats(now, now, now)?;
+            Ok((
+                live.live_sessions,
+                app.stores.webhooks.pending_deliveries()?,
+            ))
         })
         .await;
-    let live_sessions = match live_sessions {
-        Some(Ok(count)) => Some(count),
+    let counts = match counts {
+        Some(Ok(counts)) => Some(counts),
         Some(Err(err)) => {
             log::warn!("metrics: cannot count the live sessions: {err}");
             app.metrics.store_failure(StoreFailure::Error);
@@ -38,10 +40,13 @@ pub async fn scrape(app: &Arc<App>) -> Response<Body> {
             None
         }
     };
+    let (live_sessions, webhook_pending) = counts.unzip();
     let for_render = Arc::clone(app);
     let text = tokio::task::spawn_blocking(move || {
         let access_log = for_render.access_log.as_ref().map(|writer| writer.stats());
-        for_render.metrics.render(access_log, live_sessions)
+        for_render
+            .metrics
+            .render(access_log, live_sessions, webhook_pending)
     })
     .await
     .unwrap_or_else(|err| {

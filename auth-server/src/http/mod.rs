@@ -67,6 +67,9 @@ pub enum Endpoint {
     // Edge tokens (see `jwks` and `api::edge_urls`).
     Jwks,
     EdgeUrls,
+    /// Webhook endpoints (see `api::webhooks`).
+    Webhooks,
+    Webhook,
     // Event tickets (see `api::ticketing`).
     Users,
     User,
@@ -136,6 +139,9 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("DELETE", "/api/sessions/{id}", Endpoint::Session),
     ("GET", "/api/access-logs", Endpoint::AccessLogs),
     ("GET", "/api/stats", Endpoint::Stats),
+    ("GET", "/api/webhooks", Endpoint::Webhooks),
+    ("POST", "/api/webhooks", Endpoint::Webhooks),
+    ("DELETE", "/api/webhooks/{id}", Endpoint::Webhook),
     // Event tickets.
     ("POST", "/api/users", Endpoint::Users),
     ("GET", "/api/users/{id}", Endpoint::User),

@@ -340,8 +340,8 @@ impl TokenStore for FaultyStore {
     ) -> auth_core::Result<Token> {
         self.inner.update_token(id, patch, now)
     }
-    fn delete_token(&self, id: TokenId) -> auth_core::Result<bool> {
-        self.inner.delete_token(id)
+    fn delete_token(&self, id: TokenId, now: Timestamp) -> auth_core::Result<bool> {
+        self.inner.delete_token(id, now)
     }
 }
 
@@ -362,11 +362,16 @@ impl SessionStore for FaultyStore {
     fn sessions(&self, filter: &SessionFilter, now: Timestamp) -> auth_core::Result<Vec<Session>> {
         self.inner.sessions(filter, now)
     }
-    fn terminate_session(&self, id: SessionId, now: Timestamp) -> auth_core::Result<bool> {
-        self.inner.terminate_session(id, now)
+    fn terminate_session(
+        &self,
+        id: SessionId,
+        reason: auth_core::CloseReason,
+        now: Timestamp,
+    ) -> auth_core::Result<bool> {
+        self.inner.terminate_session(id, reason, now)
     }
-    fn end_session(&self, id: SessionId) -> auth_core::Result<bool> {
-        self.inner.end_session(id)
+    fn end_session(&self, id: SessionId, now: Timestamp) -> auth_core::Result<bool> {
+        self.inner.end_session(id, now)
     }
     fn end_session_by_key(
         &self,
@@ -473,7 +478,7 @@ pub struct ServerProcess {
     /// `http://127.0.0.1:PORT`
     pub base: String,
     /// The rest of its stderr (the log).
-    pub lines: std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
+    pub lines: std::io::Lines<std::io::BufReader<Box<dyn std::io::Read + Send + Sync>>>,
 }
 
 impl ServerProcess {
@@ -487,7 +492,8 @@ impl ServerProcess {
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let stderr: Box<dyn std::io::Read + Send + Sync> = Box::new(child.stderr.take().unwrap());
+        let mut lines = std::io::BufReader::new(stderr).lines();
         let base = loop {
             let Some(Ok(line)) = lines.next() else {
                 let status = child.wait();
@@ -498,6 +504,17 @@ impl ServerProcess {
             }
         };
         ServerProcess { child, base, lines }
+    }
+
+    /// Reads the rest of the log on a thread, for a test that does not read it: a server
+    /// writing to a full pipe would stall.
+    pub fn discard_log(&mut self) {
+        let empty: Box<dyn std::io::Read + Send + Sync> = Box::new(std::io::empty());
+        let lines = std::mem::replace(
+            &mut self.lines,
+            std::io::BufRead::lines(std::io::BufReader::new(empty)),
+        );
+        std::thread::spawn(move || lines.for_each(drop));
     }
 }
 

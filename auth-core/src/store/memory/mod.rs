@@ -32,12 +32,14 @@ mod ticketing;
 #[cfg(feature = "tickets")]
 mod tickets;
 mod tokens;
+mod webhooks;
 
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
     #[cfg(feature = "tickets")]
     tickets: Mutex<ticketing::TicketState>,
+    outbox: Mutex<webhooks::Outbox>,
 }
 
 #[derive(Default)]

@@ -1,7 +1,8 @@
 //! Sessions: [`SessionStore`] for [`MemoryStore`](super::MemoryStore).
 
 use super::*;
-use crate::session::{SessionOwner, SessionStore};
+use crate::session::{CloseReason, SessionOwner, SessionStore};
+use crate::webhook::{Message, MessageKind, SessionFacts};
 
 impl SessionStore for MemoryStore {
     fn try_admit_without_blocking(
@@ -107,6 +108,14 @@ impl SessionStore for MemoryStore {
                 terminated_at: None,
             },
         );
+        if let Some(session) = state.sessions.get(&id) {
+            self.queue_if_wanted(MessageKind::SessionOpened, || {
+                Message::session_opened(&SessionFacts::from(session), now)
+            })?;
+        }
+        if let Some(session) = evicted.and_then(|id| state.sessions.get(&id)) {
+            self.closed(session, CloseReason::Evicted, now)?;
+        }
         state.by_key.insert(key, id);
         state
             .by_owner
@@ -132,22 +141,33 @@ impl SessionStore for MemoryStore {
             .collect())
     }
 
-    fn terminate_session(&self, id: SessionId, now: Timestamp) -> Result<bool> {
+    fn terminate_session(
+        &self,
+        id: SessionId,
+        reason: CloseReason,
+        now: Timestamp,
+    ) -> Result<bool> {
         let mut state = self.state()?;
         match state.sessions.get_mut(&id) {
             Some(session) if session.is_live(now) => {
-                session.terminated_at.get_or_insert(now);
+                if session.terminated_at.is_none() {
+                    session.terminated_at = Some(now);
+                    self.closed(session, reason, now)?;
+                }
                 Ok(true)
             }
             _ => Ok(false),
         }
     }
 
-    fn end_session(&self, id: SessionId) -> Result<bool> {
+    fn end_session(&self, id: SessionId, now: Timestamp) -> Result<bool> {
         let mut state = self.state()?;
-        let existed = state.sessions.contains_key(&id);
+        let Some(session) = state.sessions.get(&id) else {
+            return Ok(false);
+        };
+        self.removed(session, CloseReason::Done, now)?;
         state.remove_session(id);
-        Ok(existed)
+        Ok(true)
     }
 
     fn end_session_by_key(&self, owner: SessionOwner, key: &str, now: Timestamp) -> Result<bool> {
@@ -155,11 +175,12 @@ impl SessionStore for MemoryStore {
         let Some(&id) = state.by_key.get(&(owner.raw(), key.to_owned())) else {
             return Ok(false);
         };
-        let live = state.sessions.get(&id).is_some_and(|s| s.is_live(now));
-        if live {
-            state.remove_session(id);
-        }
-        Ok(live)
+        let Some(session) = state.sessions.get(&id).filter(|s| s.is_live(now)) else {
+            return Ok(false);
+        };
+        self.removed(session, CloseReason::Done, now)?;
+        state.remove_session(id);
+        Ok(true)
     }
 
     fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64> {
@@ -171,6 +192,9 @@ impl SessionStore for MemoryStore {
             .map(|s| s.id)
             .collect();
         for id in &expired {
+            if let Some(session) = state.sessions.get(id) {
+                self.removed(session, CloseReason::Expired, now)?;
+            }
             state.remove_session(*id);
         }
         state.bans.retain(|_, until| *until > now);
@@ -185,5 +209,28 @@ impl SessionStore for MemoryStore {
             .or_insert(until);
         *ban = (*ban).max(until);
         Ok(())
+    }
+}
+
+impl MemoryStore {
+    /// Queues `session.closed` for `session`.
+    fn closed(&self, session: &Session, reason: CloseReason, now: Timestamp) -> Result<()> {
+        self.queue_if_wanted(MessageKind::SessionClosed, || {
+            Message::session_closed(&SessionFacts::from(session), reason, now)
+        })
+    }
+
+    /// Queues `session.closed` for a session being removed, unless it was told of when it was
+    /// terminated.
+    pub(super) fn removed(
+        &self,
+        session: &Session,
+        reason: CloseReason,
+        now: Timestamp,
+    ) -> Result<()> {
+        match session.terminated_at {
+            Some(_) => Ok(()),
+            None => self.closed(session, reason, now),
+        }
     }
 }

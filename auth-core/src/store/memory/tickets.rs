@@ -3,6 +3,7 @@
 use super::*;
 use crate::account::AccountId;
 use crate::ticket::{CodeAttempt, CodeLock, NewTicket, Ticket, TicketId, TicketStore, TicketUse};
+use crate::webhook::{Message, MessageKind};
 
 impl TicketStore for MemoryStore {
     fn create_ticket(&self, ticket: NewTicket, now: Timestamp) -> Result<Ticket> {
@@ -29,7 +30,14 @@ impl TicketStore for MemoryStore {
         single_entry: bool,
         now: Timestamp,
     ) -> Result<TicketUse> {
-        Ok(self.tickets()?.use_ticket(id, step, by, single_entry, now))
+        let mut tickets = self.tickets()?;
+        let used = tickets.use_ticket(id, step, by, single_entry, now);
+        if let (TicketUse::Accepted { first_entry }, Some(ticket)) = (used, tickets.ticket(id)) {
+            self.queue_if_wanted(MessageKind::TicketCheckedIn, || {
+                Message::ticket_checked_in(&ticket, first_entry, by, now)
+            })?;
+        }
+        Ok(used)
     }
 
     fn count_code_attempt(

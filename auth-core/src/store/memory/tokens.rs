@@ -1,7 +1,9 @@
 //! Tokens: [`TokenStore`] for [`MemoryStore`](super::MemoryStore).
 
 use super::*;
+use crate::session::CloseReason;
 use crate::token::TokenStore;
+use crate::webhook::{Message, MessageKind};
 
 impl TokenStore for MemoryStore {
     fn create_token(&self, new: NewToken, now: Timestamp) -> Result<Token> {
@@ -9,13 +11,17 @@ impl TokenStore for MemoryStore {
         if state.by_digest.contains_key(&new.digest) {
             return Err(conflict());
         }
-        Ok(state.insert_token(new, now))
+        let token = state.insert_token(new, now);
+        self.token_changed(MessageKind::TokenCreated, &token, now)?;
+        Ok(token)
     }
 
     fn upsert_token(&self, new: NewToken, now: Timestamp) -> Result<(Token, Upsert)> {
         let mut state = self.state()?;
         let Some(&id) = state.by_digest.get(&new.digest) else {
-            return Ok((state.insert_token(new, now), Upsert::Created));
+            let token = state.insert_token(new, now);
+            self.token_changed(MessageKind::TokenCreated, &token, now)?;
+            return Ok((token, Upsert::Created));
         };
         let token = state
             .tokens
@@ -27,6 +33,7 @@ impl TokenStore for MemoryStore {
         *token = new.into_token(token.id, token.created_at, now);
         let token = token.clone();
         state.token_generation += 1;
+        self.token_changed(MessageKind::TokenUpdated, &token, now)?;
         Ok((token, Upsert::Updated))
     }
 
@@ -89,10 +96,11 @@ impl TokenStore for MemoryStore {
         updated.updated_at = now;
         *token = updated.clone();
         state.token_generation += 1;
+        self.token_changed(MessageKind::TokenUpdated, &updated, now)?;
         Ok(updated)
     }
 
-    fn delete_token(&self, id: TokenId) -> Result<bool> {
+    fn delete_token(&self, id: TokenId, now: Timestamp) -> Result<bool> {
         let mut state = self.state()?;
         let Some(token) = state.tokens.remove(&id) else {
             return Ok(false);
@@ -100,8 +108,21 @@ impl TokenStore for MemoryStore {
         state.by_digest.remove(&token.digest);
         state.token_generation += 1;
         for session_id in state.by_owner.remove(&id).unwrap_or_default() {
+            if let Some(session) = state.sessions.get(&session_id).filter(|s| s.is_live(now)) {
+                self.removed(session, CloseReason::Terminated, now)?;
+            }
             state.remove_session(session_id);
         }
+        self.queue_if_wanted(MessageKind::TokenDeleted, || {
+            Message::token_deleted(id, now)
+        })?;
         Ok(true)
+    }
+}
+
+impl MemoryStore {
+    /// Queues `token.created` or `token.updated`.
+    fn token_changed(&self, kind: MessageKind, token: &Token, now: Timestamp) -> Result<()> {
+        self.queue_if_wanted(kind, || Message::token_changed(kind, token, now))
     }
 }

@@ -5,8 +5,9 @@
 //! write goes to the database at once, except lease extensions of sessions a node remembers:
 //! those re-checks are answered from the node's memory and written within about a second, while
 //! terminations and removals made anywhere reach every node's memory through `LISTEN/NOTIFY`
-//! (see `node_sessions`). A node's token cache ([`crate::store::CachedTokens`]) notices other
-//! nodes' token writes through [`Store::token_generation`].
+//! (see `node_sessions`). A node's token cache ([`crate::store::CachedTokens`]) hears of other
+//! nodes' token writes the same way (`auth_tokens`), and polls [`Store::token_generation`] as a
+//! backstop.
 //!
 //! - Schema: versioned [`MIGRATIONS`] recorded in `schema_migrations`, applied at open under an
 //!   advisory lock (see [`migrate`]). PostgreSQL 11 or later.
@@ -41,7 +42,7 @@ use crate::error::{Error, Result};
 use crate::page::{clamp_limit, Page};
 use crate::secret::SecretDigest;
 use crate::session::SessionFilter;
-use crate::session::{Admission, Session, SessionClaim, SessionId, SessionOwner};
+use crate::session::{Admission, CloseReason, Session, SessionClaim, SessionId, SessionOwner};
 use crate::signed_token::Algorithm;
 use crate::store::Health;
 use crate::token::{
@@ -49,6 +50,7 @@ use crate::token::{
     TokenStatus,
 };
 use crate::token::{TokenFilter, Upsert};
+use crate::webhook::{Message, MessageKind, SessionFacts};
 
 mod access_log;
 #[cfg(feature = "tickets")]
@@ -56,6 +58,7 @@ mod accounts;
 #[cfg(feature = "tickets")]
 mod events;
 mod node_sessions;
+mod outbox;
 #[cfg(feature = "tickets")]
 mod revocations;
 mod sessions;
@@ -66,6 +69,7 @@ mod ticketing;
 mod tickets;
 mod tokens;
 mod transfer;
+mod webhooks;
 
 use node_sessions::{NodeSessions, Workers, MIN_LEASE_TO_LEARN};
 
@@ -81,7 +85,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_allowed_actions.sql"),
     include_str!("migrations/0008_es256_signing_keys.sql"),
     include_str!("migrations/0009_session_control.sql"),
-    include_str!("migrations/0011_hardening.sql"),
+    include_str!("migrations/0010_webhooks.sql"),
+    include_str!("migrations/0011_token_notifications.sql"),
+    include_str!("migrations/0012_hardening.sql"),
 ];
 
 /// First key of the advisory lock that serializes migrations (the second is the schema's hash):
@@ -381,6 +387,23 @@ impl PostgresStore {
             ],
         )?;
         let session_id = row.try_get(0)?;
+        let now = Timestamp::from_unix_micros(now_us);
+        outbox::queue_if_wanted(tx, MessageKind::SessionOpened, |_| {
+            let facts = SessionFacts {
+                id: session_id,
+                token_id: claim.owner.token_id(),
+                user_id: &user_id,
+                stream: &stream,
+                ip: &ip,
+                proto: &proto,
+                source: &source,
+                started_at: now,
+            };
+            Message::session_opened(&facts, now)
+        })?;
+        if let Some(evicted) = evicted {
+            sessions::closed(tx, evicted, CloseReason::Evicted, now)?;
+        }
         Ok(match evicted {
             Some(evicted) => Admission::Evicted {
                 session_id,

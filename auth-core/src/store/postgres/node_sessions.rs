@@ -44,6 +44,9 @@ use crate::store::live_index::LiveIndex;
 /// The channel the session triggers notify (payload `schema:id`).
 pub(super) const CHANNEL: &str = "auth_sessions";
 
+/// The channel the token trigger notifies (payload `schema`): any token write, at its commit.
+const TOKEN_CHANNEL: &str = "auth_tokens";
+
 /// How often extensions given from memory are written.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
@@ -82,6 +85,9 @@ pub(super) struct NodeSessions {
     epoch: AtomicU64,
     listening: AtomicBool,
     failed_flushes: AtomicU32,
+    /// Token writes heard of on [`TOKEN_CHANNEL`], and every (re)connection of the listener
+    /// (what was sent while it was away is lost: a token cache must start over).
+    token_writes: AtomicU64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -114,6 +120,13 @@ impl NodeSessions {
             entry.1 = entry.1.max(until);
         }
         Some(admission)
+    }
+
+    /// See [`crate::token::TokenStore::token_writes_heard`]: only while listening.
+    pub fn token_writes_heard(&self) -> Option<u64> {
+        self.listening
+            .load(Ordering::Acquire)
+            .then(|| self.token_writes.load(Ordering::Acquire))
     }
 
     /// The epoch to pass to [`NodeSessions::learn`], read before asking the database.
@@ -389,9 +402,10 @@ fn listen(node: &NodeSessions, config: &Config, stop: &AtomicBool) {
             let schema: String = client
                 .query_one("SELECT current_schema()::TEXT", &[])?
                 .get(0);
-            client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
+            client.batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {TOKEN_CHANNEL}"))?;
             // Anything sent before LISTEN took effect is lost: start from an empty memory.
             node.forget_all();
+            node.token_writes.fetch_add(1, Ordering::AcqRel);
             node.listening.store(true, Ordering::Release);
             if logged_down {
                 log::info!("listening for session changes again");
@@ -403,6 +417,12 @@ fn listen(node: &NodeSessions, config: &Config, stop: &AtomicBool) {
                     let mut notifications = client.notifications();
                     let mut batch = notifications.timeout_iter(LISTEN_POLL);
                     while let Some(notification) = batch.next()? {
+                        if notification.channel() == TOKEN_CHANNEL {
+                            if notification.payload() == schema {
+                                node.token_writes.fetch_add(1, Ordering::AcqRel);
+                            }
+                            continue;
+                        }
                         if let Some(id) = notification
                             .payload()
                             .strip_prefix(&prefix)
@@ -496,7 +516,9 @@ mod tests {
 
         // Heard through the listener: nothing of this session is pending a write, whose result
         // would also make node A forget it.
-        assert!(b.terminate_session(session_id, later).unwrap());
+        assert!(b
+            .terminate_session(session_id, crate::session::CloseReason::Terminated, later)
+            .unwrap());
         eventually("node A forgets the session", || {
             !a.node.remembers(owner, "id:viewer", at)
         });
@@ -605,12 +627,12 @@ mod tests {
         };
         a.admit_session(&two, T0, T0.saturating_add(LEASE)).unwrap();
         let (owner, now) = (one.owner.raw(), T0.unix_micros());
-        assert!(b.end_session(session_id).unwrap());
+        assert!(b.end_session(session_id, T0).unwrap());
         eventually("the ended session is forgotten", || {
             !a.node.remembers(owner, "id:one", now)
         });
         assert!(a.node.remembers(owner, "id:two", now));
-        assert!(b.delete_token(token.id).unwrap());
+        assert!(b.delete_token(token.id, T0).unwrap());
         eventually("the deleted token's session is forgotten", || {
             !a.node.remembers(owner, "id:two", now)
         });

@@ -120,24 +120,45 @@ impl SessionStore for PostgresStore {
             .collect()
     }
 
-    fn terminate_session(&self, id: SessionId, now: Timestamp) -> Result<bool> {
+    fn terminate_session(
+        &self,
+        id: SessionId,
+        reason: CloseReason,
+        now: Timestamp,
+    ) -> Result<bool> {
         let now_us = now.unix_micros();
-        let changed = self.conn()?.execute_typed(
-            "UPDATE sessions SET terminated_at = COALESCE(terminated_at, $2) \
-             WHERE id = $1 AND expires_at > $2",
+        let mut conn = self.conn()?;
+        let mut tx = read_committed(&mut conn)?;
+        let newly = tx.execute_typed(
+            "UPDATE sessions SET terminated_at = $2 \
+             WHERE id = $1 AND expires_at > $2 AND terminated_at IS NULL",
             &[(&id, Type::INT8), (&now_us, Type::INT8)],
         )?;
+        let live = if newly > 0 {
+            closed(&mut tx, id, reason, now)?;
+            true
+        } else {
+            // Terminated before: still true while its lease runs.
+            tx.query_typed_one(
+                "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1 AND expires_at > $2)",
+                &[(&id, Type::INT8), (&now_us, Type::INT8)],
+            )?
+            .try_get(0)?
+        };
+        tx.commit()?;
         // Other nodes hear of it through the trigger; this one needs no round trip.
         self.node.forget(id);
-        Ok(changed > 0)
+        Ok(live)
     }
 
-    fn end_session(&self, id: SessionId) -> Result<bool> {
-        let deleted = self
-            .conn()?
-            .execute_typed("DELETE FROM sessions WHERE id = $1", &[(&id, Type::INT8)])?;
+    fn end_session(&self, id: SessionId, now: Timestamp) -> Result<bool> {
+        let mut conn = self.conn()?;
+        let mut tx = read_committed(&mut conn)?;
+        let ended = delete_sessions(&mut tx, "id = $1", &[(&id, Type::INT8)])?;
+        closed_all(&mut tx, &ended, CloseReason::Done, now)?;
+        tx.commit()?;
         self.node.forget(id);
-        Ok(deleted > 0)
+        Ok(!ended.is_empty())
     }
 
     fn end_session_by_key(&self, owner: SessionOwner, key: &str, now: Timestamp) -> Result<bool> {
@@ -145,17 +166,20 @@ impl SessionStore for PostgresStore {
         // Leases as given, not as last written: a live session must not look expired.
         self.node.write_pending(&mut *conn, Some(owner.raw()))?;
         let now_us = now.unix_micros();
-        let ended = conn.query_typed(
-            "DELETE FROM sessions WHERE owner = $1 AND session_key = $2 AND expires_at > $3 \
-             RETURNING id",
+        let mut tx = read_committed(&mut conn)?;
+        let ended = delete_sessions(
+            &mut tx,
+            "owner = $1 AND session_key = $2 AND expires_at > $3",
             &[
                 (&owner.raw(), Type::INT8),
                 (&nul_free(key).as_ref(), Type::TEXT),
                 (&now_us, Type::INT8),
             ],
         )?;
-        for row in &ended {
-            self.node.forget(row.try_get(0)?);
+        closed_all(&mut tx, &ended, CloseReason::Done, now)?;
+        tx.commit()?;
+        for session in &ended {
+            self.node.forget(session.id);
         }
         Ok(!ended.is_empty())
     }
@@ -181,10 +205,16 @@ impl SessionStore for PostgresStore {
         self.node.write_pending(&mut *conn, None)?;
         let mut tx = read_committed(&mut conn)?;
         tx.batch_execute("SET LOCAL auth.quiet_purge = 'on'")?;
-        let purged = tx.execute_typed(
-            "DELETE FROM sessions WHERE expires_at <= $1",
-            &[(&now_us, Type::INT8)],
-        )?;
+        let purged = if outbox::wanted(&mut tx, MessageKind::SessionClosed)? {
+            let ended = delete_sessions(&mut tx, "expires_at <= $1", &[(&now_us, Type::INT8)])?;
+            closed_all(&mut tx, &ended, CloseReason::Expired, now)?;
+            ended.len() as u64
+        } else {
+            tx.execute_typed(
+                "DELETE FROM sessions WHERE expires_at <= $1",
+                &[(&now_us, Type::INT8)],
+            )?
+        };
         tx.execute_typed(
             "DELETE FROM session_bans WHERE banned_until <= $1",
             &[(&now_us, Type::INT8)],
@@ -193,6 +223,54 @@ impl SessionStore for PostgresStore {
         self.node.purge(now_us);
         Ok(purged)
     }
+}
+
+/// Deletes the sessions `condition` selects, returning them as they were.
+fn delete_sessions(
+    client: &mut impl GenericClient,
+    condition: &str,
+    params: &[(&(dyn ToSql + Sync), Type)],
+) -> Result<Vec<Session>> {
+    client
+        .query_typed(
+            &format!("DELETE FROM sessions WHERE {condition} RETURNING {SESSION_COLUMNS}"),
+            params,
+        )?
+        .iter()
+        .map(session_from_row)
+        .collect()
+}
+
+/// Queues `session.closed` for session `id`, read as it is now.
+pub(super) fn closed(
+    client: &mut impl GenericClient,
+    id: SessionId,
+    reason: CloseReason,
+    now: Timestamp,
+) -> Result<()> {
+    outbox::queue_if_wanted(client, MessageKind::SessionClosed, |client| {
+        let row = client.query_typed_one(
+            &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"),
+            &[(&id, Type::INT8)],
+        )?;
+        Message::session_closed(&SessionFacts::from(&session_from_row(&row)?), reason, now)
+    })
+}
+
+/// Queues `session.closed` for each of `ended` that still held its slot.
+fn closed_all(
+    client: &mut impl GenericClient,
+    ended: &[Session],
+    reason: CloseReason,
+    now: Timestamp,
+) -> Result<()> {
+    let holding = ended.iter().any(|session| session.terminated_at.is_none());
+    if holding && outbox::wanted(client, MessageKind::SessionClosed)? {
+        for message in Message::sessions_closed(ended, reason, now) {
+            outbox::queue(client, &message?)?;
+        }
+    }
+    Ok(())
 }
 
 const SESSION_COLUMNS: &str = "id, owner, session_key, user_id, stream, ip, proto, \

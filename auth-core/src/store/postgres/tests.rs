@@ -224,7 +224,7 @@ fn sessions_survive_the_owner_migration() {
         store.admit_session(&claim("id:b"), t0, lease).unwrap(),
         Admission::LimitReached { live: 1 }
     ));
-    assert!(store.delete_token(7).unwrap());
+    assert!(store.delete_token(7, t0).unwrap());
     assert!(store.sessions(&Default::default(), t0).unwrap().is_empty());
 }
 
@@ -430,6 +430,43 @@ fn data_is_shared_between_nodes_and_survives_reopening() {
     drop((a, b));
     let again = scratch.open();
     assert_eq!(again.token(created.id).unwrap(), Some(created));
+}
+
+#[test]
+fn a_token_created_on_another_node_after_a_miss_is_found_at_once() {
+    let Some((scratch, a)) = fresh() else {
+        return;
+    };
+    let b: Arc<dyn TokenStore> = Arc::new(scratch.open());
+    // A clock that never moves: the generation poll never runs again, so only node B hearing
+    // of the write can drop its cached miss.
+    let cache = crate::store::CachedTokens::new(
+        b,
+        Arc::new(crate::clock::ManualClock::new(T0)),
+        100,
+        Duration::from_secs(1),
+    );
+    let listening = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        cache.token_writes_heard().is_some()
+    });
+    assert!(listening, "node B listens for token writes");
+    let digest = c::digest("secret-heard-1");
+    assert!(cache.token_by_digest(&digest).unwrap().is_none());
+    assert_eq!(
+        cache.try_token_without_blocking(&digest),
+        Some(None),
+        "the miss is cached"
+    );
+    a.create_token(spec("secret-heard-1", "u", 1), T0).unwrap();
+    let found = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        cache.token_by_digest(&digest).unwrap().is_some()
+    });
+    assert!(
+        found,
+        "node B's cache dropped its miss when node A created the token"
+    );
 }
 
 #[test]

@@ -8,6 +8,7 @@ use crate::ticket::{
     step_of, CodeAttempt, CodeLock, NewTicket, Ticket, TicketId, TicketStore, TicketUse, SALT_LEN,
     TICKET_USE_RETENTION,
 };
+use crate::webhook::{Message, MessageKind};
 
 impl TicketStore for PostgresStore {
     fn create_ticket(&self, ticket: NewTicket, now: Timestamp) -> Result<Ticket> {
@@ -181,6 +182,11 @@ fn use_ticket(
             }
         }
     };
+    if let TicketUse::Accepted { first_entry } = outcome {
+        outbox::queue_if_wanted(&mut tx, MessageKind::TicketCheckedIn, |_| {
+            Message::ticket_checked_in(&ticket, first_entry, by, now)
+        })?;
+    }
     tx.commit()?;
     Ok(outcome)
 }

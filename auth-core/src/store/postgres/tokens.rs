@@ -2,10 +2,15 @@
 
 use super::*;
 use crate::token::TokenStore;
+use crate::webhook::{Message, MessageKind};
 
 impl TokenStore for PostgresStore {
     fn create_token(&self, new: NewToken, now: Timestamp) -> Result<Token> {
-        insert_token(&mut *self.conn()?, new, now, false)?.ok_or_else(conflict)
+        let mut conn = self.conn()?;
+        let mut tx = read_committed(&mut conn)?;
+        let token = insert_token(&mut tx, new, now, false)?.ok_or_else(conflict)?;
+        tx.commit()?;
+        Ok(token)
     }
 
     fn upsert_token(&self, new: NewToken, now: Timestamp) -> Result<(Token, Upsert)> {
@@ -28,6 +33,7 @@ impl TokenStore for PostgresStore {
                 Some(existing) => {
                     let token = new.into_token(existing.id, existing.created_at, now);
                     write_settings(&mut tx, &token)?;
+                    token_changed(&mut tx, MessageKind::TokenUpdated, &token, now)?;
                     (token, Upsert::Updated)
                 }
             };
@@ -59,6 +65,24 @@ impl TokenStore for PostgresStore {
         count(&row, 0)
     }
 
+    fn token_digests(&self) -> Result<Vec<SecretDigest>> {
+        self.conn()?
+            .query_typed("SELECT token_hash FROM tokens", &[])?
+            .iter()
+            .map(|row| {
+                let bytes: &[u8] = row.try_get(0)?;
+                <[u8; 32]>::try_from(bytes)
+                    .map(SecretDigest)
+                    .map_err(|_| Error::storage("a token digest is not 32 bytes"))
+            })
+            .collect()
+    }
+
+    /// Counted by this node's listener from `auth_tokens` notifications (see `node_sessions`).
+    fn token_writes_heard(&self) -> Option<u64> {
+        self.node.token_writes_heard()
+    }
+
     fn list_tokens(&self, filter: &TokenFilter) -> Result<Page<Token>> {
         let mut filters = Where::default();
         filters.text("status = $?", filter.status.map(TokenStatus::as_str));
@@ -84,16 +108,44 @@ impl TokenStore for PostgresStore {
         patch.apply(&mut token)?;
         token.updated_at = now;
         write_settings(&mut tx, &token)?;
+        token_changed(&mut tx, MessageKind::TokenUpdated, &token, now)?;
         tx.commit()?;
         Ok(token)
     }
 
-    fn delete_token(&self, id: TokenId) -> Result<bool> {
+    fn delete_token(&self, id: TokenId, now: Timestamp) -> Result<bool> {
+        let mut conn = self.conn()?;
+        let mut tx = read_committed(&mut conn)?;
         // Sessions go with it through ON DELETE CASCADE. The row lock waits for any admission
-        // to this token in flight on another node.
-        let deleted = self
-            .conn()?
-            .execute_typed("DELETE FROM tokens WHERE id = $1", &[(&id, Type::INT8)])?;
+        // to this token in flight on another node; taken first, so that the sessions told of
+        // below are the ones that go.
+        let locked = tx
+            .query_typed_opt(
+                "SELECT id FROM tokens WHERE id = $1 FOR UPDATE",
+                &[(&id, Type::INT8)],
+            )?
+            .is_some();
+        if locked && outbox::wanted(&mut tx, MessageKind::SessionClosed)? {
+            let live: Vec<SessionId> = tx
+                .query_typed(
+                    "SELECT id FROM sessions WHERE token_id = $1 AND expires_at > $2 \
+                     AND terminated_at IS NULL",
+                    &[(&id, Type::INT8), (&now.unix_micros(), Type::INT8)],
+                )?
+                .iter()
+                .map(|row| row.try_get(0))
+                .collect::<std::result::Result<_, _>>()?;
+            for session in live {
+                sessions::closed(&mut tx, session, CloseReason::Terminated, now)?;
+            }
+        }
+        let deleted = tx.execute_typed("DELETE FROM tokens WHERE id = $1", &[(&id, Type::INT8)])?;
+        if deleted > 0 {
+            outbox::queue_if_wanted(&mut tx, MessageKind::TokenDeleted, |_| {
+                Message::token_deleted(id, now)
+            })?;
+        }
+        tx.commit()?;
         self.node.forget_owner(id);
         Ok(deleted > 0)
     }
@@ -219,12 +271,23 @@ fn insert_token(
     match client.query_typed_opt(&sql, &params) {
         Ok(Some(row)) => {
             token.id = row.try_get(0)?;
+            token_changed(client, MessageKind::TokenCreated, &token, now)?;
             Ok(Some(token))
         }
         Ok(None) => Ok(None),
         Err(e) if is_token_conflict(&e) => Err(conflict()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Queues `token.created` or `token.updated`.
+fn token_changed(
+    client: &mut impl GenericClient,
+    kind: MessageKind,
+    token: &Token,
+    now: Timestamp,
+) -> Result<()> {
+    outbox::queue_if_wanted(client, kind, |_| Message::token_changed(kind, token, now))
 }
 
 fn write_settings(client: &mut impl GenericClient, token: &Token) -> Result<()> {

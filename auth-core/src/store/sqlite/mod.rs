@@ -46,6 +46,7 @@ mod access_log;
 mod accounts;
 #[cfg(feature = "tickets")]
 mod events;
+mod outbox;
 #[cfg(feature = "tickets")]
 mod revocations;
 mod sessions;
@@ -56,6 +57,7 @@ mod ticketing;
 mod tickets;
 mod tokens;
 mod transfer;
+mod webhooks;
 #[cfg(all(test, feature = "postgres"))]
 pub(crate) use transfer::table_columns;
 
@@ -70,6 +72,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_allowed_actions.sql"),
     include_str!("migrations/0007_es256_signing_keys.sql"),
     include_str!("migrations/0008_session_control.sql"),
+    include_str!("migrations/0009_webhooks.sql"),
     include_str!("migrations/0010_hardening.sql"),
 ];
 
@@ -506,6 +509,22 @@ impl From<&SessionClaim<'_>> for OwnedClaim {
             source: claim.source.to_owned(),
             media_session_id: claim.media_session_id.map(str::to_owned),
             evict_oldest: claim.evict_oldest,
+        }
+    }
+}
+
+impl OwnedClaim {
+    /// What the webhooks tell of the session this claim opened.
+    fn facts(&self, id: SessionId, now: Timestamp) -> crate::webhook::SessionFacts<'_> {
+        crate::webhook::SessionFacts {
+            id,
+            token_id: self.owner.token_id(),
+            user_id: &self.user_id,
+            stream: &self.stream,
+            ip: &self.ip,
+            proto: &self.proto,
+            source: &self.source,
+            started_at: now,
         }
     }
 }

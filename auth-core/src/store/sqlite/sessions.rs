@@ -1,7 +1,9 @@
 //! Sessions: [`SessionStore`] for [`SqliteStore`](super::SqliteStore).
 
 use super::*;
-use crate::session::SessionStore;
+use crate::session::{CloseReason, SessionStore};
+use crate::store::Queued;
+use crate::webhook::{Message, MessageKind, SessionFacts};
 
 impl SessionStore for SqliteStore {
     fn admit_session(
@@ -13,6 +15,20 @@ impl SessionStore for SqliteStore {
         if let Some(answer) = self.try_admit_without_blocking(claim, now, lease_until) {
             return answer;
         }
+        self.queue_admission(claim, now, lease_until).map_or_else(
+            || Err(Error::storage("the writer takes no admissions")),
+            Queued::wait,
+        )
+    }
+
+    /// On the writer thread, committed with whatever else is queued (see `group_commit`); the
+    /// answer, and the live index's update, come only after the commit.
+    fn queue_admission(
+        &self,
+        claim: &SessionClaim<'_>,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Option<Queued<Admission>> {
         let claim = OwnedClaim::from(claim);
         let (owner, key) = (claim.owner.raw(), claim.key.clone());
         let pending = Arc::clone(&self.pending);
@@ -37,7 +53,7 @@ impl SessionStore for SqliteStore {
                 Admission::LimitReached { .. } | Admission::Banned { .. } => {}
             }
         };
-        self.writer.run_then(move |conn| {
+        Some(self.writer.queue_then(move |conn| {
             pending.apply(conn, Some(owner))?;
             let (now_us, until_us) = (now.unix_micros(), lease_until.unix_micros());
             let existing: Option<(SessionId, i64, Option<i64>)> = conn
@@ -119,15 +135,21 @@ impl SessionStore for SqliteStore {
                                 ],
                                 |row| row.get(0),
                             )?;
+                        outbox::queue_if_wanted(conn, MessageKind::SessionOpened, || {
+                            Message::session_opened(&claim.facts(session_id, now), now)
+                        })?;
                         match evicted {
-                            Some(evicted) => Admission::Evicted { session_id, evicted },
+                            Some(evicted) => {
+                                closed(conn, evicted, CloseReason::Evicted, now)?;
+                                Admission::Evicted { session_id, evicted }
+                            }
                             None => Admission::Admitted { session_id },
                         }
                     }
                 }
             };
             Ok(admission)
-        }, on_commit)
+        }, on_commit))
     }
 
     fn try_admit_without_blocking(
@@ -168,17 +190,33 @@ impl SessionStore for SqliteStore {
         Ok(sessions)
     }
 
-    fn terminate_session(&self, id: SessionId, now: Timestamp) -> Result<bool> {
+    fn terminate_session(
+        &self,
+        id: SessionId,
+        reason: CloseReason,
+        now: Timestamp,
+    ) -> Result<bool> {
         let live = Arc::clone(&self.live);
         self.writer.run_then(
             move |conn| {
-                let changed = conn
+                let now_us = now.unix_micros();
+                let newly = conn
                     .prepare_cached(
-                        "UPDATE sessions SET terminated_at = COALESCE(terminated_at, ?2) \
-                         WHERE id = ?1 AND expires_at > ?2",
+                        "UPDATE sessions SET terminated_at = ?2 \
+                         WHERE id = ?1 AND expires_at > ?2 AND terminated_at IS NULL RETURNING id",
                     )?
-                    .execute(params![id, now.unix_micros()])?;
-                Ok(changed > 0)
+                    .query_row(params![id, now_us], |row| row.get::<_, SessionId>(0))
+                    .optional()?;
+                if newly.is_some() {
+                    closed(conn, id, reason, now)?;
+                    return Ok(true);
+                }
+                // Terminated before: still true while its lease runs.
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?1 AND expires_at > ?2)",
+                    )?
+                    .query_row(params![id, now_us], |row| row.get(0))?)
             },
             move |&terminated| {
                 if terminated {
@@ -188,14 +226,13 @@ impl SessionStore for SqliteStore {
         )
     }
 
-    fn end_session(&self, id: SessionId) -> Result<bool> {
+    fn end_session(&self, id: SessionId, now: Timestamp) -> Result<bool> {
         let live = Arc::clone(&self.live);
         self.writer.run_then(
             move |conn| {
-                let deleted = conn
-                    .prepare_cached("DELETE FROM sessions WHERE id = ?1")?
-                    .execute([id])?;
-                Ok(deleted > 0)
+                let ended = delete_sessions(conn, "id = ?1", params![id])?;
+                closed_all(conn, &ended, CloseReason::Done, now)?;
+                Ok(!ended.is_empty())
             },
             move |_| lock_live(&live).remove(id),
         )
@@ -209,15 +246,13 @@ impl SessionStore for SqliteStore {
                 move |conn| {
                     // Leases as given, not as last written: a live session must not look expired.
                     pending.apply(conn, Some(owner.raw()))?;
-                    Ok(conn
-                        .prepare_cached(
-                            "DELETE FROM sessions WHERE owner = ?1 AND session_key = ?2 \
-                         AND expires_at > ?3 RETURNING id",
-                        )?
-                        .query_row(params![owner.raw(), key, now.unix_micros()], |row| {
-                            row.get::<_, SessionId>(0)
-                        })
-                        .optional()?)
+                    let ended = delete_sessions(
+                        conn,
+                        "owner = ?1 AND session_key = ?2 AND expires_at > ?3",
+                        params![owner.raw(), key, now.unix_micros()],
+                    )?;
+                    closed_all(conn, &ended, CloseReason::Done, now)?;
+                    Ok(ended.first().map(|session| session.id))
                 },
                 move |ended| {
                     if let Some(id) = *ended {
@@ -247,9 +282,15 @@ impl SessionStore for SqliteStore {
         self.writer.run_then(
             move |conn| {
                 pending.apply(conn, None)?;
-                let purged = conn
-                    .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
-                    .execute([now.unix_micros()])?;
+                let purged = if outbox::wanted(conn, MessageKind::SessionClosed)? {
+                    let ended =
+                        delete_sessions(conn, "expires_at <= ?1", params![now.unix_micros()])?;
+                    closed_all(conn, &ended, CloseReason::Expired, now)?;
+                    ended.len()
+                } else {
+                    conn.prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
+                        .execute([now.unix_micros()])?
+                };
                 conn.prepare_cached("DELETE FROM session_bans WHERE banned_until <= ?1")?
                     .execute([now.unix_micros()])?;
                 Ok(purged as u64)
@@ -282,6 +323,53 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
         source: row.get(11)?,
         media_session_id: row.get(12)?,
     })
+}
+
+/// Deletes the sessions `condition` selects, returning them as they were.
+fn delete_sessions(
+    conn: &Connection,
+    condition: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Session>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "DELETE FROM sessions WHERE {condition} RETURNING {SESSION_COLUMNS}"
+        ))?
+        .query_map(params, session_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// Queues `session.closed` for session `id`, read as it is now.
+pub(super) fn closed(
+    conn: &Connection,
+    id: SessionId,
+    reason: CloseReason,
+    now: Timestamp,
+) -> Result<()> {
+    outbox::queue_if_wanted(conn, MessageKind::SessionClosed, || {
+        let session = conn
+            .prepare_cached(&format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"
+            ))?
+            .query_row([id], session_from_row)?;
+        Message::session_closed(&SessionFacts::from(&session), reason, now)
+    })
+}
+
+/// Queues `session.closed` for each of `ended` that still held its slot.
+fn closed_all(
+    conn: &Connection,
+    ended: &[Session],
+    reason: CloseReason,
+    now: Timestamp,
+) -> Result<()> {
+    let holding = ended.iter().any(|session| session.terminated_at.is_none());
+    if holding && outbox::wanted(conn, MessageKind::SessionClosed)? {
+        for message in Message::sessions_closed(ended, reason, now) {
+            outbox::queue(conn, &message?)?;
+        }
+    }
+    Ok(())
 }
 
 /// Terminates the oldest (by start) live session of `owner` that holds a slot; its id.

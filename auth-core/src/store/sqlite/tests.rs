@@ -119,7 +119,7 @@ fn sessions_survive_the_owner_migration() {
         store.admit_session(&claim("id:b"), t0, lease).unwrap(),
         Admission::LimitReached { live: 1 }
     ));
-    assert!(store.delete_token(7).unwrap());
+    assert!(store.delete_token(7, t0).unwrap());
     assert!(store
         .sessions(&crate::session::SessionFilter::default(), t0)
         .unwrap()
@@ -162,20 +162,22 @@ fn rechecks_of_live_sessions_are_answered_from_memory_and_follow_every_session_w
         .unwrap()
         .unwrap();
     assert_eq!(fast, Admission::Extended { session_id });
-    store.terminate_session(session_id, t0).unwrap();
+    store
+        .terminate_session(session_id, crate::session::CloseReason::Terminated, t0)
+        .unwrap();
     let fast = store
         .try_admit_without_blocking(&claim("id:a"), t0, lease)
         .unwrap()
         .unwrap();
     assert_eq!(fast, Admission::Terminated { session_id });
-    store.end_session(session_id).unwrap();
+    store.end_session(session_id, t0).unwrap();
     assert!(store
         .try_admit_without_blocking(&claim("id:a"), t0, lease)
         .is_none());
     let Admission::Admitted { .. } = store.admit_session(&claim("id:b"), t0, lease).unwrap() else {
         panic!()
     };
-    store.delete_token(token.id).unwrap();
+    store.delete_token(token.id, t0).unwrap();
     assert!(
         store
             .try_admit_without_blocking(&claim("id:b"), t0, lease)

@@ -8,6 +8,7 @@ use crate::ticket::{
     step_of, CodeAttempt, CodeLock, NewTicket, Ticket, TicketId, TicketStore, TicketUse, SALT_LEN,
     TICKET_USE_RETENTION,
 };
+use crate::webhook::{Message, MessageKind};
 
 impl TicketStore for SqliteStore {
     fn create_ticket(&self, ticket: NewTicket, now: Timestamp) -> Result<Ticket> {
@@ -39,8 +40,16 @@ impl TicketStore for SqliteStore {
         single_entry: bool,
         now: Timestamp,
     ) -> Result<TicketUse> {
-        self.writer
-            .run(move |conn| use_ticket(conn, id, step, by, single_entry, now))
+        self.writer.run(move |conn| {
+            let used = use_ticket(conn, id, step, by, single_entry, now)?;
+            if let TicketUse::Accepted { first_entry } = used {
+                outbox::queue_if_wanted(conn, MessageKind::TicketCheckedIn, || {
+                    let ticket = ticket(conn, id)?.ok_or(Error::NotFound { what: "ticket" })?;
+                    Message::ticket_checked_in(&ticket, first_entry, by, now)
+                })?;
+            }
+            Ok(used)
+        })
     }
 
     fn count_code_attempt(

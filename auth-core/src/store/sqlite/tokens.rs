@@ -1,7 +1,9 @@
 //! Tokens: [`TokenStore`] for [`SqliteStore`](super::SqliteStore).
 
 use super::*;
+use crate::session::CloseReason;
 use crate::token::TokenStore;
+use crate::webhook::{Message, MessageKind};
 
 impl TokenStore for SqliteStore {
     fn create_token(&self, new: NewToken, now: Timestamp) -> Result<Token> {
@@ -17,6 +19,7 @@ impl TokenStore for SqliteStore {
                     Some(existing) => {
                         let token = new.into_token(existing.id, existing.created_at, now);
                         write_settings(conn, &token)?;
+                        token_changed(conn, MessageKind::TokenUpdated, &token, now)?;
                         (token, Upsert::Updated)
                     }
                 },
@@ -38,6 +41,15 @@ impl TokenStore for SqliteStore {
             .prepare_cached("SELECT value FROM token_generation WHERE id = 1")?
             .query_row([], |row| row.get(0))?;
         Ok(u64::try_from(value).unwrap_or_default())
+    }
+
+    fn token_digests(&self) -> Result<Vec<SecretDigest>> {
+        let conn = self.reader()?;
+        let mut select = conn.prepare_cached("SELECT token_hash FROM tokens")?;
+        let digests = select.query_map([], |row| row.get::<_, [u8; 32]>(0))?;
+        Ok(digests
+            .map(|digest| digest.map(SecretDigest))
+            .collect::<rusqlite::Result<_>>()?)
     }
 
     fn list_tokens(&self, filter: &TokenFilter) -> Result<Page<Token>> {
@@ -72,18 +84,36 @@ impl TokenStore for SqliteStore {
             patch.apply(&mut token)?;
             token.updated_at = now;
             write_settings(conn, &token)?;
+            token_changed(conn, MessageKind::TokenUpdated, &token, now)?;
             Ok(token)
         })
     }
 
-    fn delete_token(&self, id: TokenId) -> Result<bool> {
+    fn delete_token(&self, id: TokenId, now: Timestamp) -> Result<bool> {
         let live = Arc::clone(&self.live);
-        // Sessions go with it through ON DELETE CASCADE.
         self.writer.run_then(
             move |conn| {
+                // Its sessions go with it through ON DELETE CASCADE; tell of the live ones.
+                if outbox::wanted(conn, MessageKind::SessionClosed)? {
+                    let ids: Vec<SessionId> = conn
+                        .prepare_cached(
+                            "SELECT id FROM sessions WHERE token_id = ?1 AND expires_at > ?2 \
+                             AND terminated_at IS NULL",
+                        )?
+                        .query_map(params![id, now.unix_micros()], |row| row.get(0))?
+                        .collect::<rusqlite::Result<_>>()?;
+                    for session in ids {
+                        sessions::closed(conn, session, CloseReason::Terminated, now)?;
+                    }
+                }
                 let deleted = conn
                     .prepare_cached("DELETE FROM tokens WHERE id = ?1")?
                     .execute([id])?;
+                if deleted > 0 {
+                    outbox::queue_if_wanted(conn, MessageKind::TokenDeleted, || {
+                        Message::token_deleted(id, now)
+                    })?;
+                }
                 Ok(deleted > 0)
             },
             move |&deleted| {
@@ -197,6 +227,7 @@ fn insert_token(conn: &Connection, new: NewToken, now: Timestamp) -> Result<Toke
     match result {
         Ok(_) => {
             token.id = conn.last_insert_rowid();
+            token_changed(conn, MessageKind::TokenCreated, &token, now)?;
             Ok(token)
         }
         Err(rusqlite::Error::SqliteFailure(e, _))
@@ -209,6 +240,16 @@ fn insert_token(conn: &Connection, new: NewToken, now: Timestamp) -> Result<Toke
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Queues `token.created` or `token.updated`.
+fn token_changed(
+    conn: &Connection,
+    kind: MessageKind,
+    token: &Token,
+    now: Timestamp,
+) -> Result<()> {
+    outbox::queue_if_wanted(conn, kind, || Message::token_changed(kind, token, now))
 }
 
 fn write_settings(conn: &Connection, token: &Token) -> Result<()> {

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::{json_body, no_store, Answer};
 use crate::app::App;
 use crate::http::json;
-use crate::http::openapi::{management_errors, ok_json};
+use crate::http::openapi::{extend, management_errors, ok_json};
 use crate::http::ApiError;
 
 pub(super) async fn sign(app: &Arc<App>, request: Request<Incoming>) -> Answer {
@@ -57,14 +57,5 @@ pub(crate) fn describe(doc: &mut Value) {
                     "201": ok_json("The signed URL or token", "EdgeUrl")}), true)}
         }
     });
-    for (at, from) in [("components", schemas), ("paths", paths)] {
-        let target = if at == "components" {
-            &mut doc["components"]["schemas"]
-        } else {
-            &mut doc["paths"]
-        };
-        if let (Some(into), Value::Object(from)) = (target.as_object_mut(), from) {
-            into.extend(from);
-        }
-    }
+    extend(doc, schemas, paths);
 }

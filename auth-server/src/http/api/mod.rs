@@ -1,4 +1,4 @@
-//! The management REST API under `/api`: tokens, sessions, access logs and stats.
+//! The management REST API under `/api`: tokens, sessions, access logs, stats and webhooks.
 //!
 //! Every request is authenticated here, in one place, before any handler runs: an `X-API-Key`
 //! header or `Authorization: Bearer KEY`, compared in constant time against every configured key.
@@ -15,6 +15,7 @@ pub(crate) mod playback;
 mod sessions;
 mod ticketing;
 mod tokens;
+pub(crate) mod webhooks;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -80,6 +81,9 @@ pub async fn handle(
         (Endpoint::PlaybackRevocations, Method::POST, _) => playback::revoke(app, request).await,
         (Endpoint::SigningKeys, Method::GET, _) => playback::keys(app).await,
         (Endpoint::EdgeUrls, Method::POST, _) => edge_urls::sign(app, request).await,
+        (Endpoint::Webhooks, Method::GET, _) => webhooks::list(app).await,
+        (Endpoint::Webhooks, Method::POST, _) => webhooks::create(app, request).await,
+        (Endpoint::Webhook, Method::DELETE, Some(id)) => webhooks::delete(app, id).await,
         _ => Err(ApiError::not_found("no such endpoint")),
     };
     result.unwrap_or_else(Response::from)

@@ -114,7 +114,7 @@ pub(super) async fn delete(app: &Arc<App>, id: i64) -> Answer {
     let (deleted, live) = call(app, move |app| {
         // Read first: deleting the token removes its sessions.
         let live = live_sessions(app, id)?;
-        Ok((app.stores.tokens.delete_token(id)?, live))
+        Ok((app.stores.tokens.delete_token(id, app.clock().now())?, live))
     })
     .await?;
     if deleted {

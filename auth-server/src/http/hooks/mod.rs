@@ -135,7 +135,8 @@ impl Verdict {
 
 /// Decides `request` in one pass: from memory on the reactor when the store can answer that way
 /// (a cached token re-checking a live session: most requests), else the pending store work
-/// finishes on a blocking thread bounded by the response budget, with `AUTH_FAIL_MODE` answering when the store fails or is late. Records the
+/// finishes (awaited from the store's writer, or on a blocking thread) bounded by the response
+/// budget, with `AUTH_FAIL_MODE` answering when the store fails or is late. Records the
 /// decision in the access log and the metrics. `started` is when the request arrived, for the
 /// logged latency; `hook` is the adapter it came through.
 pub async fn authorize(
@@ -147,13 +148,18 @@ pub async fn authorize(
     let update = request.request_type == RequestType::UpdateSession;
     let outcome = match app.authorizer.start(&request.as_request()) {
         Step::Done(answer) => Ok(answer),
-        Step::Pending(pending) => {
-            let for_store = Arc::clone(&request);
-            app.blocking_or_late(move |app| {
-                pending.finish(&app.authorizer, &for_store.as_request())
-            })
-            .await
-        }
+        // An admission of a known token goes to the store's writer and is awaited here: no
+        // blocking thread waits for its commit.
+        Step::Pending(pending) => match pending.queue(&app.authorizer, &request.as_request()) {
+            Ok(admitting) => app.queued_or_late(admitting).await,
+            Err(pending) => {
+                let for_store = Arc::clone(&request);
+                app.blocking_or_late(move |app| {
+                    pending.finish(&app.authorizer, &for_store.as_request())
+                })
+                .await
+            }
+        },
     };
     let decision = match outcome {
         Ok(Ok(decision)) => Ok(decision),
@@ -186,6 +192,10 @@ pub async fn authorize(
     app.metrics
         .decision(hook, request.action, outcome, started.elapsed());
     let as_request = request.as_request();
+    if let Outcome::Denied(reason) = outcome {
+        app.webhooks
+            .denied(app, hook, request.action, reason, &as_request);
+    }
     log::debug!(
         "{} {} stream={} ip={} proto={} -> {}",
         as_request.action,
@@ -274,7 +284,8 @@ fn release_when_done(app: Arc<App>, late: Late<Decision>) {
             return;
         };
         let sessions = Arc::clone(&app.stores.sessions);
-        match tokio::task::spawn_blocking(move || sessions.end_session(session_id)).await {
+        let now = app.clock().now();
+        match tokio::task::spawn_blocking(move || sessions.end_session(session_id, now)).await {
             Ok(Ok(_)) => log::info!(
                 "released session {session_id}, admitted after its request had been refused"
             ),

@@ -37,7 +37,21 @@ fn query_param(name: &str, description: &str, schema: Value) -> Value {
     json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
 }
 
-fn id_param(what: &str) -> Value {
+/// Adds one endpoint family's schemas and paths (described beside its handlers).
+pub(crate) fn extend(doc: &mut Value, schemas: Value, paths: Value) {
+    for (at, from) in [("components", schemas), ("paths", paths)] {
+        let target = if at == "components" {
+            &mut doc["components"]["schemas"]
+        } else {
+            &mut doc["paths"]
+        };
+        if let (Some(into), Value::Object(from)) = (target.as_object_mut(), from) {
+            into.extend(from);
+        }
+    }
+}
+
+pub(crate) fn id_param(what: &str) -> Value {
     json!({"name": "id", "in": "path", "required": true, "description": format!("{what} id"), "schema": {"type": "integer"}})
 }
 
@@ -344,6 +358,7 @@ fn core_spec() -> Value {
     }
     super::api::playback::describe(&mut doc);
     super::api::edge_urls::describe(&mut doc);
+    super::api::webhooks::describe(&mut doc);
     super::jwks::describe(&mut doc);
     doc
 }
