@@ -73,8 +73,8 @@ async fn serve(
     let revalidate = tokio::spawn(revalidate_token_cache(Arc::clone(&app)));
     let revocations = tokio::spawn(refresh_revocations(Arc::clone(&app)));
     let reload_keys = tokio::spawn(reload_signing_keys(Arc::clone(&app)));
-    let expire_logs = tokio::spawn(purge_old_access_logs(Arc::clone(&app)));
     let deliveries = crate::webhooks::spawn_workers(&app, &stopped);
+    let expire_logs = tokio::spawn(purge_old_access_logs(Arc::clone(&app)));
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder

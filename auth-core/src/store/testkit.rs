@@ -2086,10 +2086,6 @@ macro_rules! store_suite {
             c::signing_keys_persist_retire_and_never_reuse_ids(c::held($make).store());
         }
         #[test]
-        fn signed_revocations_move_the_mark_and_lapse() {
-            c::signed_revocations_move_the_mark_and_lapse(c::held($make).store());
-        }
-        #[test]
         fn changes_queue_their_webhook_messages() {
             c::changes_queue_their_webhook_messages(c::held($make).store());
         }
@@ -2100,6 +2096,10 @@ macro_rules! store_suite {
         #[test]
         fn concurrent_claims_never_share_a_delivery() {
             c::concurrent_claims_never_share_a_delivery(c::held($make).shared());
+        }
+        #[test]
+        fn signed_revocations_move_the_mark_and_lapse() {
+            c::signed_revocations_move_the_mark_and_lapse(c::held($make).store());
         }
     };
 }
