@@ -1957,6 +1957,14 @@ fn a_password_change_needs_the_current_one_and_ends_older_logins() {
     assert_status(&wrong, 403, "a wrong current_password");
     assert_eq!(wrong.json()["error"], "invalid_credentials");
     assert_eq!(me(&first), 200, "a refused change ends nothing");
+    for _ in 0..6 {
+        let weak = change(
+            &first,
+            json!({"password": "short", "current_password": PASSWORD}),
+        );
+        assert_status(&weak, 400, "a weak new password, the right current one");
+        assert_eq!(weak.json()["field"], "password");
+    }
     let changed = change(
         &first,
         json!({"password": new_password, "current_password": PASSWORD}),

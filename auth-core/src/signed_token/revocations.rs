@@ -10,7 +10,7 @@
 //! chosen no earlier than the last expiry a token it names can have; then it is purged.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::RwLock;
 
 use super::keys::SigningKeyStore;
@@ -56,11 +56,14 @@ pub struct Revocation {
 
 /// A node's memory of the revocations in force. Reads take a shared lock and two hash lookups,
 /// with no allocation: they run on every `/auth` request of a signed token.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RevocationSet {
     set: RwLock<Entries>,
     /// The store's mark the set was last loaded at (-1: never).
     mark: AtomicI64,
+    /// Whether the set holds anything: with no revocation in force (the usual case), a check
+    /// takes no lock at all.
+    any: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -80,16 +83,26 @@ impl Entries {
     }
 }
 
+impl Default for RevocationSet {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl RevocationSet {
     pub fn new() -> Self {
         RevocationSet {
             set: RwLock::default(),
             mark: AtomicI64::new(-1),
+            any: AtomicBool::new(false),
         }
     }
 
     /// Whether `claims` name a group or a token id revoked at `now`.
     pub fn refuses(&self, claims: &Claims, now: Timestamp) -> bool {
+        if !self.any.load(Ordering::Acquire) || (claims.grp.is_none() && claims.jti.is_none()) {
+            return false;
+        }
         let entries = match self.set.read() {
             Ok(entries) => entries,
             Err(poisoned) => poisoned.into_inner(),
@@ -105,6 +118,7 @@ impl RevocationSet {
     /// Adds a revocation this node just stored, without waiting for the next poll.
     pub fn add(&self, revocation: Revocation) {
         self.write().add(revocation);
+        self.any.store(true, Ordering::Release);
     }
 
     /// Reloads the set from `store` if its mark moved since the last load; the revocations
@@ -118,7 +132,9 @@ impl RevocationSet {
         for revocation in store.signed_revocations(now)? {
             entries.add(revocation);
         }
+        let any = !(entries.groups.is_empty() && entries.tokens.is_empty());
         *self.write() = entries;
+        self.any.store(any, Ordering::Release);
         self.mark.store(mark, Ordering::Release);
         Ok(())
     }

@@ -1,5 +1,4 @@
--- 11: door code locks, signed token revocations, password changes. Numbered 11 with 10
--- kept for the webhooks migration; the list in `mod.rs` is what orders them.
+-- 12: door code locks, signed token revocations, password changes.
 --
 -- Door code locks: wrong door codes a ticket took in a row, and until when (unix micros) it
 -- takes no code after too many (see `TicketStore::count_code_attempt`).

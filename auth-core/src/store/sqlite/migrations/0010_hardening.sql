@@ -1,5 +1,4 @@
--- 10: door code locks, signed token revocations, password changes. Numbered 10 with 9
--- kept for the webhooks migration; the list in `mod.rs` is what orders them.
+-- 10: door code locks, signed token revocations, password changes.
 --
 -- Door code locks: wrong door codes a ticket took in a row, and until when (unix micros) it
 -- takes no code after too many (see `TicketStore::count_code_attempt`).

@@ -165,15 +165,15 @@ pub(super) async fn update_user(
                 return Ok(None);
             }
         }
-        let patch = patch.validate(&current.username, passwords)?;
+        // Past this point the current password was right: a refused change is not a guess.
         let now = app.clock().now();
-        app.stores
-            .ticketing
-            .update_account(id, patch, now)
-            .map(Some)
+        let updated = patch
+            .validate(&current.username, passwords)
+            .and_then(|patch| app.stores.ticketing.update_account(id, patch, now));
+        Ok(Some(updated))
     })
     .await?;
-    let Some(account) = outcome else {
+    let Some(updated) = outcome else {
         log::info!("account {id}: password change refused, the current password is wrong");
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -185,6 +185,7 @@ pub(super) async fn update_user(
     if let Some(attempt) = attempt {
         attempt.succeeded();
     }
+    let account = updated.map_err(ApiError::from)?;
     if changes_password {
         let by = match caller.account_id() {
             Some(by) if by == id => "itself".to_owned(),
