@@ -790,3 +790,30 @@ fn the_keyless_api_answers_loopback_host_names_only() {
     );
     assert_eq!(server.call("GET", "/api/tokens", &[], None).status, 200);
 }
+
+#[test]
+fn routes_answer_by_path_and_method() {
+    let (_dir, db) = temp_db();
+    let server = keyed_server(&db);
+    let key = [("X-API-Key", RW)];
+    let wrong_method = server.call("DELETE", "/auth", &[], None);
+    assert_error(&wrong_method, 405, "method_not_allowed", None);
+    assert_eq!(wrong_method.header("allow"), Some("GET, POST"));
+    let wrong_method = server.call("PUT", "/api/tokens/7", &key, None);
+    assert_error(&wrong_method, 405, "method_not_allowed", None);
+    assert_eq!(wrong_method.header("allow"), Some("GET, PATCH, DELETE"));
+    assert_error(
+        &server.call("GET", "/api/tokens/7/x", &key, None),
+        404,
+        "not_found",
+        None,
+    );
+    assert_error(
+        &server.call("GET", "/api/tokens/", &key, None),
+        404,
+        "not_found",
+        None,
+    );
+    assert_eq!(server.call("GET", "/api/tokens", &key, None).status, 200);
+    assert_eq!(server.call("HEAD", "/health", &[], None).status, 200);
+}
