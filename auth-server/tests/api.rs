@@ -835,3 +835,30 @@ fn access_log_records_past_retention_are_purged() {
     );
     drop(server);
 }
+
+#[test]
+fn routes_answer_by_path_and_method() {
+    let (_dir, db) = temp_db();
+    let server = keyed_server(&db);
+    let key = [("X-API-Key", RW)];
+    let wrong_method = server.call("DELETE", "/auth", &[], None);
+    assert_error(&wrong_method, 405, "method_not_allowed", None);
+    assert_eq!(wrong_method.header("allow"), Some("GET, POST"));
+    let wrong_method = server.call("PUT", "/api/tokens/7", &key, None);
+    assert_error(&wrong_method, 405, "method_not_allowed", None);
+    assert_eq!(wrong_method.header("allow"), Some("GET, PATCH, DELETE"));
+    assert_error(
+        &server.call("GET", "/api/tokens/7/x", &key, None),
+        404,
+        "not_found",
+        None,
+    );
+    assert_error(
+        &server.call("GET", "/api/tokens/", &key, None),
+        404,
+        "not_found",
+        None,
+    );
+    assert_eq!(server.call("GET", "/api/tokens", &key, None).status, 200);
+    assert_eq!(server.call("HEAD", "/health", &[], None).status, 200);
+}

@@ -21,7 +21,7 @@
 //! stay remembered through a flood).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -43,7 +43,16 @@ pub struct CachedTokens {
     epoch: AtomicU64,
     /// The store's [`TokenStore::token_writes_heard`] when last looked at ([`NOT_HEARD`] before).
     heard: AtomicU64,
+    /// Unix micros before which the digest filter is not built again (see
+    /// [`FILTER_REBUILD_SPACING`]).
+    filter_due: AtomicI64,
 }
+
+/// After building the digest filter, the cache waits this many times as long as that took
+/// before building it again: however large the store and however often tokens are written,
+/// rebuilding takes at most about a tenth of one thread. Meanwhile unknown tokens are read
+/// from the store (once each, then remembered), as without a filter.
+const FILTER_REBUILD_SPACING: i64 = 10;
 
 /// [`CachedTokens::heard`] before the store has said anything.
 const NOT_HEARD: u64 = u64::MAX;
@@ -131,6 +140,7 @@ impl CachedTokens {
             }),
             epoch: AtomicU64::new(0),
             heard: AtomicU64::new(NOT_HEARD),
+            filter_due: AtomicI64::new(i64::MIN),
         }
     }
 
@@ -140,18 +150,28 @@ impl CachedTokens {
 
     /// Checks the store's token generation now (clearing the cache if it moved) and marks the
     /// cache current; builds the filter of token digests again if a token write dropped it (a
-    /// read of every digest: about a millisecond per 10,000 tokens). Call it from a background
+    /// read of every digest: about a millisecond per 10,000 tokens), at most a tenth of the time
+    /// (see [`FILTER_REBUILD_SPACING`]). Call it from a background
     /// task a little more often than `recheck_every`: requests then always find a current cache,
     /// instead of many of them finding it due at the same moment and all going to the store
     /// together.
     pub fn revalidate(&self) -> Result<()> {
         self.recheck(self.clock.now())?;
         self.hear_writes();
-        if self.state.read().is_ok_and(|state| state.digests.is_some()) {
+        let started = self.clock.now().unix_micros();
+        if self.state.read().is_ok_and(|state| state.digests.is_some())
+            || started < self.filter_due.load(Ordering::Acquire)
+        {
             return Ok(());
         }
         let epoch = self.epoch.load(Ordering::SeqCst);
         let filter = DigestFilter::of(&self.inner.token_digests()?);
+        let finished = self.clock.now().unix_micros();
+        let spacing = finished
+            .saturating_sub(started)
+            .saturating_mul(FILTER_REBUILD_SPACING);
+        self.filter_due
+            .store(finished.saturating_add(spacing), Ordering::Release);
         self.hear_writes();
         let mut state = self
             .state
@@ -327,10 +347,13 @@ mod tests {
     use crate::store::testkit::{digest, spec, T0};
     use crate::store::{MemoryStore, SqliteStore};
 
-    /// Counts token reads that reach the inner store, and hears of writes when told to.
+    /// Counts token reads that reach the inner store, and hears of writes when told to. Reading
+    /// every digest takes 100 ms of `clock`.
     struct Counting {
         inner: Arc<dyn TokenStore>,
+        clock: Arc<ManualClock>,
         reads: AtomicU64,
+        digest_reads: AtomicU64,
         /// What [`TokenStore::token_writes_heard`] answers; [`NOT_HEARD`] for `None`.
         heard: AtomicU64,
     }
@@ -345,6 +368,11 @@ mod tests {
         }
         fn token_writes_heard(&self) -> Option<u64> {
             Some(self.heard.load(Ordering::SeqCst)).filter(|&heard| heard != NOT_HEARD)
+        }
+        fn token_digests(&self) -> Result<Vec<SecretDigest>> {
+            self.digest_reads.fetch_add(1, Ordering::SeqCst);
+            self.clock.advance(Duration::from_millis(100));
+            self.inner.token_digests()
         }
         fn create_token(&self, token: NewToken, now: Timestamp) -> Result<Token> {
             self.inner.create_token(token, now)
@@ -370,12 +398,14 @@ mod tests {
         inner: Arc<dyn TokenStore>,
         capacity: usize,
     ) -> (Arc<Counting>, Arc<ManualClock>, CachedTokens) {
+        let clock = Arc::new(ManualClock::new(T0));
         let counting = Arc::new(Counting {
             inner,
+            clock: Arc::clone(&clock),
             reads: AtomicU64::new(0),
+            digest_reads: AtomicU64::new(0),
             heard: AtomicU64::new(NOT_HEARD),
         });
-        let clock = Arc::new(ManualClock::new(T0));
         let cache = CachedTokens::new(
             counting.clone(),
             clock.clone(),
@@ -569,7 +599,7 @@ mod tests {
     #[test]
     fn once_revalidated_never_seen_unknown_tokens_are_refused_without_a_store_read() {
         let store = Arc::new(MemoryStore::new());
-        let (counting, _clock, cache) = cached(store.clone(), 10);
+        let (counting, clock, cache) = cached(store.clone(), 10);
         for i in 0..3 {
             cache
                 .create_token(spec(&format!("filter-known-{i}"), "u", 1), T0)
@@ -603,9 +633,10 @@ mod tests {
             .unwrap()
             .is_some());
 
-        // Created elsewhere once the filter is back: found as soon as the store hears of it.
-        cache.revalidate().unwrap();
+        // Created elsewhere once the filter is back (past its rebuild spacing): found as soon as
+        // the store hears of it.
         counting.heard.store(1, Ordering::SeqCst);
+        clock.advance(Duration::from_secs(1));
         cache.revalidate().unwrap();
         assert_eq!(
             cache.try_token_without_blocking(&digest("filter-elsewhere")),
@@ -619,6 +650,35 @@ mod tests {
             .token_by_digest(&digest("filter-elsewhere"))
             .unwrap()
             .is_some());
+    }
+
+    #[test]
+    fn the_digest_filter_is_rebuilt_at_most_a_tenth_of_the_time() {
+        let (counting, clock, cache) = cached(Arc::new(MemoryStore::new()), 10);
+        cache.create_token(spec("spaced-1", "u", 1), T0).unwrap();
+        cache.revalidate().unwrap();
+        assert_eq!(counting.digest_reads.load(Ordering::SeqCst), 1);
+        // The read took 100 ms: no other for the next second, whatever is written.
+        cache.create_token(spec("spaced-2", "u", 1), T0).unwrap();
+        clock.advance(Duration::from_millis(900));
+        cache.revalidate().unwrap();
+        assert_eq!(counting.digest_reads.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            cache.try_token_without_blocking(&digest("spaced-never")),
+            None,
+            "no filter meanwhile: the store is asked"
+        );
+        assert!(cache
+            .token_by_digest(&digest("spaced-2"))
+            .unwrap()
+            .is_some());
+        clock.advance(Duration::from_millis(100));
+        cache.revalidate().unwrap();
+        assert_eq!(counting.digest_reads.load(Ordering::SeqCst), 2);
+        assert_eq!(
+            cache.try_token_without_blocking(&digest("spaced-never")),
+            Some(None)
+        );
     }
 
     #[test]
