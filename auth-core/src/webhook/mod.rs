@@ -263,6 +263,7 @@ pub(crate) fn subscribed(events: &[MessageKind], kind: MessageKind) -> bool {
     }
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 /// The kinds an endpoint receives, as stored: `,a,b,` (empty for the default), so that a
 /// database matches one with a substring test on `,kind,`.
 pub(crate) fn events_column(events: &[MessageKind]) -> String {
@@ -277,6 +278,7 @@ pub(crate) fn events_column(events: &[MessageKind]) -> String {
     column
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 /// The kinds an endpoint receives, from [`events_column`].
 pub(crate) fn parse_events_column(column: &str) -> Vec<MessageKind> {
     column.split(',').filter_map(MessageKind::parse).collect()
@@ -551,6 +553,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     fn events_round_trip_through_their_column() {
         let kinds = vec![MessageKind::SessionOpened, MessageKind::AccessDenied];
         assert_eq!(events_column(&kinds), ",session.opened,access.denied,");
