@@ -111,6 +111,18 @@ fn two_nodes_on_one_database_share_the_session_limit_and_token_changes() {
         max_sessions: Some(3),
         ..spec("two-node-token-1", "u")
     });
+    // Node B learns of the new token through PostgreSQL's NOTIFY (its clock stands still, so
+    // not by polling): milliseconds, not none. Until then its digest filter may still refuse
+    // the token as never seen, within the cache's documented staleness bound.
+    let digest = common::hasher().digest("two-node-token-1");
+    let started = std::time::Instant::now();
+    while b.stores.tokens.token_by_digest(&digest).unwrap().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "node B never heard of the token"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 
     race_three_slots(
         "two-node-token-1",
