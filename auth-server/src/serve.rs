@@ -149,61 +149,74 @@ async fn futures_join(tasks: Vec<JoinHandle<()>>) {
     }
 }
 
+/// A ticker for a background task: a tick missed while the last round ran long (a slow store)
+/// is not made up in a burst.
+fn ticker(every: Duration) -> tokio::time::Interval {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker
+}
+
+/// Runs a store call of a background task on the blocking pool; its value, or `None` with the
+/// failure logged as `what` ("`what` failed: ...").
+async fn in_background<T, F>(what: &str, work: F) -> Option<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> auth_core::Result<T> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => Some(value),
+        Ok(Err(err)) => {
+            log::warn!("{what} failed: {err}");
+            None
+        }
+        Err(err) => {
+            log::warn!("{what} task failed: {err}");
+            None
+        }
+    }
+}
+
 /// Keeps the token cache current ahead of requests (see [`CachedTokens::revalidate`]).
 async fn revalidate_token_cache(app: Arc<App>) {
-    let mut ticker = tokio::time::interval(CachedTokens::DEFAULT_RECHECK / 2);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticker = ticker(CachedTokens::DEFAULT_RECHECK / 2);
     loop {
         ticker.tick().await;
         let cache = Arc::clone(&app.token_cache);
-        match tokio::task::spawn_blocking(move || cache.revalidate()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => log::warn!("revalidating the token cache failed: {err}"),
-            Err(err) => log::warn!("token cache task failed: {err}"),
-        }
+        in_background("revalidating the token cache", move || cache.revalidate()).await;
     }
 }
 
 /// Picks up signed tokens revoked elsewhere (another node, the CLI), at the pace the token
 /// cache notices token changes: the hot path never reads the store for them.
 async fn refresh_revocations(app: Arc<App>) {
-    let mut ticker = tokio::time::interval(CachedTokens::DEFAULT_RECHECK / 2);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticker = ticker(CachedTokens::DEFAULT_RECHECK / 2);
     loop {
         ticker.tick().await;
         let app = Arc::clone(&app);
-        let refresh = tokio::task::spawn_blocking(move || {
-            let now = app.clock().now();
-            app.signing
-                .refresh_revocations(app.stores.signing_keys.as_ref(), now)
-        });
-        match refresh.await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => log::warn!(
-                "refreshing the revoked tokens failed (the last ones known stay refused): {err}"
-            ),
-            Err(err) => log::warn!("revoked tokens task failed: {err}"),
-        }
+        in_background(
+            "refreshing the revoked tokens (the last ones known stay refused)",
+            move || {
+                let now = app.clock().now();
+                app.signing
+                    .refresh_revocations(app.stores.signing_keys.as_ref(), now)
+            },
+        )
+        .await;
     }
 }
 
 /// Picks up keys generated or retired elsewhere (the CLI, another node).
 async fn reload_signing_keys(app: Arc<App>) {
-    let mut ticker = tokio::time::interval(signing::RELOAD_INTERVAL);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticker = ticker(signing::RELOAD_INTERVAL);
     loop {
         ticker.tick().await;
         let app = Arc::clone(&app);
-        let reload = tokio::task::spawn_blocking(move || {
-            app.signing.reload(app.stores.signing_keys.as_ref())
-        });
-        match reload.await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => log::warn!(
-                "reloading the signing keys failed (the previous keys stay in use): {err}"
-            ),
-            Err(err) => log::warn!("signing key reload task failed: {err}"),
-        }
+        in_background(
+            "reloading the signing keys (the previous keys stay in use)",
+            move || app.signing.reload(app.stores.signing_keys.as_ref()),
+        )
+        .await;
     }
 }
 
@@ -216,59 +229,50 @@ async fn purge_old_access_logs(app: Arc<App>) {
     let Some(retention) = app.access_log_retention else {
         return;
     };
-    let mut ticker = tokio::time::interval(ACCESS_LOG_PURGE_INTERVAL);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticker = ticker(ACCESS_LOG_PURGE_INTERVAL);
     loop {
         ticker.tick().await;
         let log = Arc::clone(&app.stores.access_log);
         let before = app.clock().now().saturating_sub(retention);
-        match tokio::task::spawn_blocking(move || log.purge_access_logs(before)).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(purged)) => log::info!("purged {purged} access log records past retention"),
-            Ok(Err(err)) => log::warn!("purging old access log records failed: {err}"),
-            Err(err) => log::warn!("access log purge task failed: {err}"),
+        let purged = in_background("purging old access log records", move || {
+            log.purge_access_logs(before)
+        });
+        if let Some(purged @ 1..) = purged.await {
+            log::info!("purged {purged} access log records past retention");
         }
     }
 }
 
 async fn purge_expired_sessions(app: Arc<App>, every: Duration) {
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticker = ticker(every);
     loop {
         ticker.tick().await;
         let sessions = Arc::clone(&app.stores.sessions);
         let now = app.clock().now();
-        match tokio::task::spawn_blocking(move || sessions.purge_expired_sessions(now)).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(purged)) => log::debug!("purged {purged} expired sessions"),
-            Ok(Err(err)) => log::warn!("purging expired sessions failed: {err}"),
-            Err(err) => log::warn!("purge task failed: {err}"),
+        let purged = in_background("purging expired sessions", move || {
+            sessions.purge_expired_sessions(now)
+        });
+        if let Some(purged @ 1..) = purged.await {
+            log::debug!("purged {purged} expired sessions");
         }
         // Sessions whose token stopped allowing them without a request saying so (validity ran
         // out; changed from the command line): cut, and pushed to their media servers.
         let stores = app.stores.clone();
-        match tokio::task::spawn_blocking(move || crate::control::cut_disqualified(&stores, now))
-            .await
-        {
-            Ok(Ok(cut)) => {
-                for (session, reason) in &cut {
-                    app.announce_cut(std::slice::from_ref(session), reason.code());
-                }
-            }
-            Ok(Err(err)) => log::warn!("cutting disqualified sessions failed: {err}"),
-            Err(err) => log::warn!("cut task failed: {err}"),
+        let cut = in_background("cutting disqualified sessions", move || {
+            crate::control::cut_disqualified(&stores, now)
+        });
+        for (session, reason) in cut.await.unwrap_or_default() {
+            app.announce_cut(std::slice::from_ref(&session), reason.code());
         }
         let ticketing = Arc::clone(&app.stores.ticketing);
-        match tokio::task::spawn_blocking(move || ticketing.purge_ticket_state(now)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(err)) => log::warn!("purging old ticket state failed: {err}"),
-            Err(err) => log::warn!("purge task failed: {err}"),
-        }
+        in_background("purging old ticket state", move || {
+            ticketing.purge_ticket_state(now)
+        })
+        .await;
         let keys = Arc::clone(&app.stores.signing_keys);
-        match tokio::task::spawn_blocking(move || keys.purge_signed_revocations(now)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(err)) => log::warn!("purging lapsed token revocations failed: {err}"),
-            Err(err) => log::warn!("purge task failed: {err}"),
-        }
+        in_background("purging lapsed token revocations", move || {
+            keys.purge_signed_revocations(now)
+        })
+        .await;
     }
 }
