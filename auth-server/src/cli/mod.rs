@@ -278,6 +278,7 @@ fn serve(database_url: Option<String>, args: ServeArgs) -> Result<(), Failure> {
         }
     })?;
     runtime.block_on(async {
+        let stop = crate::shutdown::signal();
         let addr = SocketAddr::new(config.api_host, config.api_port);
         let server = RunningServer::start(addr, Arc::new(app), config.session_cleanup_interval)
             .await
@@ -302,7 +303,7 @@ fn serve(database_url: Option<String>, args: ServeArgs) -> Result<(), Failure> {
                 config.api_host
             );
         }
-        crate::shutdown::signal().await;
+        stop.await;
         log::info!("stopping: finishing open requests and writing the access log");
         server.shutdown().await;
         log::info!("stopped");
