@@ -96,7 +96,7 @@ pub struct SqliteStore {
     flusher: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
     writer: Arc<GroupCommit>,
     /// The access log file's own writer.
-    log_writer: GroupCommit,
+    log_writer: Arc<GroupCommit>,
 }
 
 /// Rows one background job (access log chunk, lease extensions) writes at most: about a
@@ -153,7 +153,9 @@ impl PendingExtensions {
         {
             let mut pending = self.lock();
             let mut count = 0;
-            let tokens: Vec<TokenId> = pending.keys().copied().collect();
+            // Every token holds at least one extension: `limit` tokens are enough, and copying
+            // all of them (tens of thousands) held the lock that every re-check takes.
+            let tokens: Vec<TokenId> = pending.keys().copied().take(limit).collect();
             for token_id in tokens {
                 if count >= limit {
                     break;
@@ -195,14 +197,23 @@ fn write_extensions(conn: &Connection, taken: Vec<TokenExtensions>) -> Result<()
     Ok(())
 }
 
+/// One database file as the housekeeping thread sees it: its writer, and a connection of its own
+/// to checkpoint it from.
+struct Housekept {
+    path: PathBuf,
+    writer: Arc<GroupCommit>,
+    checkpointer: Connection,
+}
+
 /// The store's housekeeping thread: every [`EXTENSION_FLUSH_EVERY`] it queues the pending lease
-/// extensions for the writer, and checkpoints both WAL files from its own connections. Writers
-/// run with automatic checkpoints off, so that copying the WAL back into the database (several
-/// milliseconds under load) never happens inside a commit that an admission waits for.
+/// extensions for the main file's writer, checkpoints both WAL files from its own connections,
+/// and steps each writer's WAL size limit down ([`limit_wal`]). Writers run with automatic
+/// checkpoints off, so that copying the WAL back into the database (several milliseconds under
+/// load) never happens inside a commit that an admission waits for.
 fn spawn_flusher(
     pending: Arc<PendingExtensions>,
-    writer: Arc<GroupCommit>,
-    checkpoint: Vec<Connection>,
+    main: Housekept,
+    log: Housekept,
 ) -> std::io::Result<(mpsc::Sender<()>, JoinHandle<()>)> {
     let (stop, stopped) = mpsc::channel::<()>();
     let thread = std::thread::Builder::new()
@@ -211,20 +222,26 @@ fn spawn_flusher(
             while let Err(mpsc::RecvTimeoutError::Timeout) =
                 stopped.recv_timeout(EXTENSION_FLUSH_EVERY)
             {
-                for conn in &checkpoint {
+                for file in [&main, &log] {
                     // PASSIVE: copies what it can without waiting for, or blocking, anyone.
-                    if let Err(err) =
-                        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                    {
+                    if let Err(err) = file.checkpointer.query_row(
+                        "PRAGMA wal_checkpoint(PASSIVE)",
+                        [],
+                        |_| Ok(()),
+                    ) {
                         log::warn!("WAL checkpoint failed: {err}");
                     }
+                    let path = file.path.clone();
+                    file.writer
+                        .submit("limiting the WAL size", move |conn| limit_wal(conn, &path));
                 }
                 // Small jobs, so that admissions queued meanwhile are not held up behind them.
                 for _ in 0..pending.len().div_ceil(BACKGROUND_CHUNK) {
                     let pending = Arc::clone(&pending);
-                    writer.submit("writing session lease extensions", move |conn| {
-                        pending.apply_some(conn, BACKGROUND_CHUNK)
-                    });
+                    main.writer
+                        .submit("writing session lease extensions", move |conn| {
+                            pending.apply_some(conn, BACKGROUND_CHUNK)
+                        });
                 }
             }
         })?;
@@ -258,9 +275,17 @@ fn open_writer(path: &Path, migrations: &[&str]) -> Result<Connection> {
         )));
     }
     configure(&conn)?;
+    // Only this connection writes the file, so the pages it caches stay valid from one
+    // transaction to the next; with SQLite's default 2 MiB most pages an admission or a lease
+    // extension touched were looked up again in a long WAL (seconds of writes under load).
+    // Grows with the file, up to this.
+    conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
+    // Savepoint journals in memory: a temporary file per group cost an open and an unlink.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     migrate(&mut conn, migrations)?;
     // Checkpoints run on the housekeeping thread instead (see `spawn_flusher`).
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    limit_wal(&conn, path)?;
     Ok(conn)
 }
 
@@ -284,6 +309,32 @@ fn create_private(path: &Path) -> Result<()> {
 /// How large a WAL file stays once a checkpoint lets it start over: without a limit it keeps the
 /// size of its largest burst for good (a flood of requests left a 986 MB WAL behind).
 const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
+/// The writer's page cache, in SQLite's negative-KiB form: 16 MiB.
+const WRITER_CACHE_KIB: i64 = -16 * 1024;
+
+/// How much of a WAL file a writer cuts off at most when the log starts over. SQLite truncates
+/// the file in the first commit after the restart, on the writer: cutting a burst's 1 GB WAL
+/// back to [`JOURNAL_SIZE_LIMIT`] at once took 300 to 700 ms, a stall every admission queued
+/// meanwhile waited out. A step this size takes a few milliseconds; the housekeeping thread
+/// lowers each writer's limit by a step a second ([`wal_limit`]) until the file is back under it.
+const WAL_SHRINK_STEP: i64 = 16 * 1024 * 1024;
+
+/// The `journal_size_limit` a writer runs with while its WAL file is `wal_size` bytes long.
+fn wal_limit(wal_size: u64) -> i64 {
+    let size = i64::try_from(wal_size).unwrap_or(i64::MAX);
+    JOURNAL_SIZE_LIMIT.max(size.saturating_sub(WAL_SHRINK_STEP))
+}
+
+/// Sets the writer's WAL size limit from its file's size now (see [`WAL_SHRINK_STEP`]).
+fn limit_wal(conn: &Connection, database: &Path) -> Result<()> {
+    let mut wal = database.as_os_str().to_owned();
+    wal.push("-wal");
+    // No WAL file yet: nothing to cut.
+    let size = std::fs::metadata(wal).map_or(0, |meta| meta.len());
+    conn.pragma_update(None, "journal_size_limit", wal_limit(size))?;
+    Ok(())
+}
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -317,15 +368,24 @@ impl SqliteStore {
             .build(manager)?;
         let thread_error =
             |e: std::io::Error| Error::storage(format!("cannot start an SQLite thread: {e}"));
-        let checkpointers = vec![Connection::open(&path)?, Connection::open(&log_path)?];
-        for conn in &checkpointers {
-            configure(conn)?;
-        }
         let writer = Arc::new(GroupCommit::spawn(writer).map_err(thread_error)?);
-        let log_writer = GroupCommit::spawn(log_writer).map_err(thread_error)?;
+        let log_writer = Arc::new(GroupCommit::spawn(log_writer).map_err(thread_error)?);
+        let housekept = |path: &Path, writer: &Arc<GroupCommit>| -> Result<Housekept> {
+            let checkpointer = Connection::open(path)?;
+            configure(&checkpointer)?;
+            Ok(Housekept {
+                path: path.to_path_buf(),
+                writer: Arc::clone(writer),
+                checkpointer,
+            })
+        };
         let pending = Arc::new(PendingExtensions::default());
-        let flusher = spawn_flusher(Arc::clone(&pending), Arc::clone(&writer), checkpointers)
-            .map_err(thread_error)?;
+        let flusher = spawn_flusher(
+            Arc::clone(&pending),
+            housekept(&path, &writer)?,
+            housekept(&log_path, &log_writer)?,
+        )
+        .map_err(thread_error)?;
         Ok(SqliteStore {
             path,
             pending,

@@ -330,3 +330,35 @@ fn the_wal_is_bounded_after_a_burst() {
         .unwrap();
     assert_eq!(limit, JOURNAL_SIZE_LIMIT);
 }
+
+/// A WAL a burst left long is cut back a step at a time, each cheap enough to sit inside a commit
+/// an admission waits for, down to the usual limit and no further.
+#[test]
+fn a_long_wal_is_cut_back_in_steps() {
+    const MIB: u64 = 1024 * 1024;
+    assert_eq!(wal_limit(0), JOURNAL_SIZE_LIMIT);
+    assert_eq!(wal_limit(70 * MIB), JOURNAL_SIZE_LIMIT);
+    assert_eq!(wal_limit(1024 * MIB), (1024 - 16) * MIB as i64);
+    assert_eq!(wal_limit(u64::MAX), i64::MAX - WAL_SHRINK_STEP);
+
+    let dir = tempfile::tempdir().unwrap();
+    let conn = Connection::open(dir.path().join("writer.db")).unwrap();
+    let burst = dir.path().join("burst.db");
+    // Sparse: only its length matters.
+    std::fs::File::create(dir.path().join("burst.db-wal"))
+        .unwrap()
+        .set_len(900 * MIB)
+        .unwrap();
+    limit_wal(&conn, &burst).unwrap();
+    let limit = |conn: &Connection| -> i64 {
+        conn.query_row("PRAGMA journal_size_limit", [], |row| row.get(0))
+            .unwrap()
+    };
+    assert_eq!(limit(&conn), (900 - 16) * MIB as i64);
+    limit_wal(&conn, &dir.path().join("no-such.db")).unwrap();
+    assert_eq!(
+        limit(&conn),
+        JOURNAL_SIZE_LIMIT,
+        "no WAL file: the usual limit"
+    );
+}
