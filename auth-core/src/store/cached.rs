@@ -11,9 +11,12 @@
 //! Unknown tokens are remembered too (a negative cache), apart from the known ones and bounded
 //! on their own, so that a flood of bad tokens costs each value one store read and never pushes
 //! a real token out. And [`CachedTokens::revalidate`] keeps a Bloom filter of every token's
-//! digest ([`TokenStore::token_digests`]), so that a token never seen before that does not exist
-//! is refused from memory too, without a store read. Any token write clears all three (the
-//! filter is rebuilt by the next `revalidate`): a token created after a miss is found at once.
+//! digest ([`TokenStore::token_digests`]), so that a flood of made-up tokens is refused from
+//! memory, without a store read. The filter only knows the token writes this process has heard
+//! of, and a token created on another node a moment ago must still be found: so a token the
+//! filter lacks is read from the store anyway, up to [`FILTER_MISS_READS_PER_SECOND`]; only
+//! beyond that does the filter answer alone. Any token write clears all three (the filter is
+//! rebuilt by the next `revalidate`): a token created after a miss is found at once.
 //!
 //! Known tokens: at most `capacity`; when full the map starts over empty, which keeps every
 //! operation O(1) with no per-entry bookkeeping on the hot path. Unknown ones: at most
@@ -46,7 +49,20 @@ pub struct CachedTokens {
     /// Unix micros before which the digest filter is not built again (see
     /// [`FILTER_REBUILD_SPACING`]).
     filter_due: AtomicI64,
+    /// The second (unix) that [`CachedTokens::filter_misses_read`] counts in.
+    filter_miss_second: AtomicI64,
+    /// Store reads of tokens the filter lacks in that second.
+    filter_misses_read: AtomicU64,
 }
+
+/// Store reads a second, at most, of tokens the digest filter says do not exist. The filter is
+/// as current as the last token write this process heard of (PostgreSQL's `NOTIFY`: a few
+/// milliseconds; otherwise the generation poll, up to `recheck_every`), and a viewer handed a
+/// token just created on another node must not be refused meanwhile: a media server may cache
+/// the refusal for minutes. Real tokens are rarely that new, so this many a second leaves them
+/// all a read, while a flood of made-up ones is refused from memory beyond it, each value that
+/// was read remembered as unknown.
+pub const FILTER_MISS_READS_PER_SECOND: u64 = 200;
 
 /// After building the digest filter, the cache waits this many times as long as that took
 /// before building it again: however large the store and however often tokens are written,
@@ -141,6 +157,8 @@ impl CachedTokens {
             epoch: AtomicU64::new(0),
             heard: AtomicU64::new(NOT_HEARD),
             filter_due: AtomicI64::new(i64::MIN),
+            filter_miss_second: AtomicI64::new(i64::MIN),
+            filter_misses_read: AtomicU64::new(0),
         }
     }
 
@@ -239,11 +257,26 @@ impl CachedTokens {
             return Some(Some(Arc::clone(token)));
         }
         let surely_unknown = state.unknown.contains(digest)
-            || state
-                .digests
-                .as_ref()
-                .is_some_and(|digests| !digests.may_contain(digest));
+            || (filtered_out(&state, digest) && !self.filter_miss_reads_left(now));
         surely_unknown.then_some(None)
+    }
+
+    /// Whether a token the filter lacks may still be read from the store this second (see
+    /// [`FILTER_MISS_READS_PER_SECOND`]). Checked before the read and counted after it, so
+    /// concurrent requests may overshoot by as many as read at once.
+    fn filter_miss_reads_left(&self, now: Timestamp) -> bool {
+        let second = now.unix_micros().div_euclid(1_000_000);
+        self.filter_miss_second.load(Ordering::Acquire) != second
+            || self.filter_misses_read.load(Ordering::Relaxed) < FILTER_MISS_READS_PER_SECOND
+    }
+
+    fn count_filter_miss_read(&self, now: Timestamp) {
+        let second = now.unix_micros().div_euclid(1_000_000);
+        if self.filter_miss_second.swap(second, Ordering::AcqRel) == second {
+            self.filter_misses_read.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.filter_misses_read.store(1, Ordering::Relaxed);
+        }
     }
 
     /// Clears the cache if the store's generation moved since it was last checked.
@@ -270,6 +303,14 @@ impl CachedTokens {
     }
 }
 
+/// Whether the digest filter, if built, says no token has `digest`.
+fn filtered_out(state: &CacheState, digest: &SecretDigest) -> bool {
+    state
+        .digests
+        .as_ref()
+        .is_some_and(|digests| !digests.may_contain(digest))
+}
+
 impl TokenStore for CachedTokens {
     fn token_by_digest(&self, digest: &SecretDigest) -> Result<Option<Arc<Token>>> {
         let now = self.clock.now();
@@ -280,6 +321,13 @@ impl TokenStore for CachedTokens {
             self.recheck(now)?;
         }
         let epoch = self.epoch.load(Ordering::SeqCst);
+        if self
+            .state
+            .read()
+            .is_ok_and(|state| filtered_out(&state, digest))
+        {
+            self.count_filter_miss_read(now);
+        }
         let found = self.inner.token_by_digest(digest)?;
         // A write heard while the store was read may be this very token's creation.
         self.hear_writes();
@@ -597,7 +645,7 @@ mod tests {
     }
 
     #[test]
-    fn once_revalidated_never_seen_unknown_tokens_are_refused_without_a_store_read() {
+    fn a_flood_of_never_seen_tokens_reaches_the_store_only_up_to_a_rate() {
         let store = Arc::new(MemoryStore::new());
         let (counting, clock, cache) = cached(store.clone(), 10);
         for i in 0..3 {
@@ -606,20 +654,41 @@ mod tests {
                 .unwrap();
         }
         cache.revalidate().unwrap();
-        for i in 0..1000 {
-            assert_eq!(
-                cache.try_token_without_blocking(&digest(&format!("filter-never-{i}"))),
-                Some(None)
-            );
-        }
+        let flood = |from: u64| {
+            for i in from..from + 1000 {
+                let never = digest(&format!("filter-never-{i}"));
+                if cache.try_token_without_blocking(&never).is_none() {
+                    assert_eq!(cache.token_by_digest(&never).unwrap(), None);
+                }
+            }
+        };
+        flood(0);
+        assert_eq!(
+            counting.reads.load(Ordering::SeqCst),
+            FILTER_MISS_READS_PER_SECOND,
+            "the rest of the flood is refused from memory"
+        );
+        // A value that was read is remembered: never read again.
+        assert_eq!(
+            cache.try_token_without_blocking(&digest("filter-never-0")),
+            Some(None)
+        );
         assert!(cache
             .token_by_digest(&digest("filter-known-1"))
             .unwrap()
             .is_some());
         assert_eq!(
             counting.reads.load(Ordering::SeqCst),
-            1,
-            "only the known token"
+            FILTER_MISS_READS_PER_SECOND + 1,
+            "a known token is read whatever the flood"
+        );
+        // The next second brings as many reads again.
+        clock.advance(Duration::from_millis(1000));
+        cache.revalidate().unwrap();
+        flood(1000);
+        assert_eq!(
+            counting.reads.load(Ordering::SeqCst),
+            2 * FILTER_MISS_READS_PER_SECOND + 1
         );
 
         // Created through the cache: the filter is dropped at once, so the token is found.
@@ -632,24 +701,37 @@ mod tests {
             .token_by_digest(&digest("filter-new"))
             .unwrap()
             .is_some());
+    }
 
-        // Created elsewhere once the filter is back (past its rebuild spacing): found as soon as
-        // the store hears of it.
+    #[test]
+    fn a_token_created_elsewhere_and_not_yet_heard_of_is_found_despite_the_filter() {
+        let store = Arc::new(MemoryStore::new());
+        let (counting, clock, cache) = cached(store.clone(), 10);
         counting.heard.store(1, Ordering::SeqCst);
+        cache
+            .create_token(spec("elsewhere-known", "u", 1), T0)
+            .unwrap();
         clock.advance(Duration::from_secs(1));
         cache.revalidate().unwrap();
         assert_eq!(
-            cache.try_token_without_blocking(&digest("filter-elsewhere")),
-            Some(None)
+            cache.try_token_without_blocking(&digest("elsewhere-new")),
+            None,
+            "not in the filter, but the store is asked"
         );
+        // Another node creates it; this one has not heard yet (`heard` unchanged).
         store
-            .create_token(spec("filter-elsewhere", "u", 1), T0)
+            .create_token(spec("elsewhere-new", "u", 1), T0)
             .unwrap();
-        counting.heard.store(2, Ordering::SeqCst);
         assert!(cache
-            .token_by_digest(&digest("filter-elsewhere"))
+            .token_by_digest(&digest("elsewhere-new"))
             .unwrap()
             .is_some());
+        assert!(
+            cache
+                .try_token_without_blocking(&digest("elsewhere-new"))
+                .is_some_and(|token| token.is_some()),
+            "then remembered"
+        );
     }
 
     #[test]
@@ -675,9 +757,15 @@ mod tests {
         clock.advance(Duration::from_millis(100));
         cache.revalidate().unwrap();
         assert_eq!(counting.digest_reads.load(Ordering::SeqCst), 2);
+        for i in 0..FILTER_MISS_READS_PER_SECOND {
+            cache
+                .token_by_digest(&digest(&format!("spaced-read-{i}")))
+                .unwrap();
+        }
         assert_eq!(
             cache.try_token_without_blocking(&digest("spaced-never")),
-            Some(None)
+            Some(None),
+            "the filter is back: once this second's reads are spent it answers alone"
         );
     }
 

@@ -37,6 +37,8 @@ pub struct TestServer {
     /// The server's own stores (tokens behind its token cache): writes through them are what
     /// the management API does.
     pub stores: Stores,
+    /// The cache in front of `stores.tokens`.
+    pub token_cache: Arc<auth_core::store::CachedTokens>,
     runtime: tokio::runtime::Runtime,
     server: Option<RunningServer>,
 }
@@ -95,6 +97,7 @@ impl TestServer {
         let hasher = TokenHasher::new(&TEST_HASH_KEY).unwrap();
         let app = App::new(&config, stores.into(), clock.clone(), hasher).unwrap();
         let stores = app.stores.clone();
+        let token_cache = app.token_cache.clone();
         let addr = std::net::SocketAddr::new(config.api_host, config.api_port);
         let server = runtime
             .block_on(RunningServer::start(
@@ -107,6 +110,7 @@ impl TestServer {
             base: format!("http://{}", server.local_addr()),
             clock,
             stores,
+            token_cache,
             runtime,
             server: Some(server),
         }
