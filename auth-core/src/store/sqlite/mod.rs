@@ -275,11 +275,6 @@ fn open_writer(path: &Path, migrations: &[&str]) -> Result<Connection> {
         )));
     }
     configure(&conn)?;
-    // Only this connection writes the file, so the pages it caches stay valid from one
-    // transaction to the next; with SQLite's default 2 MiB most pages an admission or a lease
-    // extension touched were looked up again in a long WAL (seconds of writes under load).
-    // Grows with the file, up to this.
-    conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
     // Savepoint journals in memory: a temporary file per group cost an open and an unlink.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     migrate(&mut conn, migrations)?;
@@ -310,8 +305,9 @@ fn create_private(path: &Path) -> Result<()> {
 /// size of its largest burst for good (a flood of requests left a 986 MB WAL behind).
 const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
-/// The writer's page cache, in SQLite's negative-KiB form: 16 MiB.
-const WRITER_CACHE_KIB: i64 = -16 * 1024;
+/// The main file's writer's page cache, in SQLite's negative-KiB form: 8 MiB, filled only as
+/// far as the file is large.
+const WRITER_CACHE_KIB: i64 = -8 * 1024;
 
 /// How much of a WAL file a writer cuts off at most when the log starts over. SQLite truncates
 /// the file in the first commit after the restart, on the writer: cutting a burst's 1 GB WAL
@@ -352,6 +348,11 @@ impl SqliteStore {
         let path = path.as_ref().to_path_buf();
         let log_path = Self::access_log_path(&path);
         let writer = open_writer(&path, MIGRATIONS)?;
+        // Only this connection writes the file, so the pages it caches stay valid from one
+        // transaction to the next; with SQLite's default 2 MiB most pages an admission or a
+        // lease extension touched were looked up again in a long WAL (seconds of writes under
+        // load). The access log's writer appends: the default serves it.
+        writer.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
         let log_writer = open_writer(&log_path, LOG_MIGRATIONS)?;
         let live = load_live_index(&writer)?;
         let attach = log_path.clone();
