@@ -37,7 +37,7 @@ pub mod transfer;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 
-pub use cached::CachedTokens;
+pub use cached::{CachedTokens, FILTER_MISS_READS_PER_SECOND};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
