@@ -50,8 +50,9 @@ const MAX_KEYS: usize = 100_000;
 /// text must not make the table's keys as long as it likes.
 const MAX_KEY_LEN: usize = crate::account::MAX_USERNAME_LEN;
 
-/// Attempts per key within a sliding window, for at most [`MAX_KEYS`] keys. Not synchronised:
-/// its owner holds it under one lock with whatever else must change atomically with a count.
+/// Attempts per key within a sliding window, for at most 100,000 keys (when full, new keys go
+/// uncounted until counts past their window make room). Not synchronised: its owner holds it
+/// under one lock with whatever else must change atomically with a count.
 #[derive(Debug)]
 pub struct Counts<K> {
     window: Duration,

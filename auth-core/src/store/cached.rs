@@ -169,7 +169,7 @@ impl CachedTokens {
     /// Checks the store's token generation now (clearing the cache if it moved) and marks the
     /// cache current; builds the filter of token digests again if a token write dropped it (a
     /// read of every digest: about a millisecond per 10,000 tokens), at most a tenth of the time
-    /// (see [`FILTER_REBUILD_SPACING`]). Call it from a background
+    /// (after a build it waits ten times as long as that build took). Call it from a background
     /// task a little more often than `recheck_every`: requests then always find a current cache,
     /// instead of many of them finding it due at the same moment and all going to the store
     /// together.
