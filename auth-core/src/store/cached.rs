@@ -395,6 +395,11 @@ mod tests {
     use crate::store::testkit::{digest, spec, T0};
     use crate::store::{MemoryStore, SqliteStore};
 
+    /// Whether `cache` finds the token whose secret is `token`.
+    fn finds(cache: &CachedTokens, token: &str) -> bool {
+        cache.token_by_digest(&digest(token)).unwrap().is_some()
+    }
+
     /// Counts token reads that reach the inner store, and hears of writes when told to. Reading
     /// every digest takes 100 ms of `clock`.
     struct Counting {
@@ -480,10 +485,7 @@ mod tests {
             .create_token(spec("cache-token-1", "u", 1), T0)
             .unwrap();
         for _ in 0..5 {
-            assert!(cache
-                .token_by_digest(&digest("cache-token-1"))
-                .unwrap()
-                .is_some());
+            assert!(finds(&cache, "cache-token-1"));
             assert!(cache
                 .token_by_digest(&digest("unknown-token"))
                 .unwrap()
@@ -581,10 +583,7 @@ mod tests {
     fn a_flood_of_unknown_tokens_reads_each_once_and_keeps_known_tokens() {
         let (counting, _clock, cache) = cached(Arc::new(MemoryStore::new()), 8);
         cache.create_token(spec("cache-known", "u", 1), T0).unwrap();
-        assert!(cache
-            .token_by_digest(&digest("cache-known"))
-            .unwrap()
-            .is_some());
+        assert!(finds(&cache, "cache-known"));
         // Twice the bound of distinct unknown values, each asked twice in a row.
         for i in 0..16 {
             for _ in 0..2 {
@@ -638,10 +637,7 @@ mod tests {
                 .is_none(),
             "heard: the miss is dropped at once"
         );
-        assert!(cache
-            .token_by_digest(&digest("cache-late"))
-            .unwrap()
-            .is_some());
+        assert!(finds(&cache, "cache-late"));
     }
 
     #[test]
@@ -673,10 +669,7 @@ mod tests {
             cache.try_token_without_blocking(&digest("filter-never-0")),
             Some(None)
         );
-        assert!(cache
-            .token_by_digest(&digest("filter-known-1"))
-            .unwrap()
-            .is_some());
+        assert!(finds(&cache, "filter-known-1"));
         assert_eq!(
             counting.reads.load(Ordering::SeqCst),
             FILTER_MISS_READS_PER_SECOND + 1,
@@ -697,10 +690,7 @@ mod tests {
             cache.try_token_without_blocking(&digest("filter-new")),
             None
         );
-        assert!(cache
-            .token_by_digest(&digest("filter-new"))
-            .unwrap()
-            .is_some());
+        assert!(finds(&cache, "filter-new"));
     }
 
     #[test]
@@ -722,10 +712,7 @@ mod tests {
         store
             .create_token(spec("elsewhere-new", "u", 1), T0)
             .unwrap();
-        assert!(cache
-            .token_by_digest(&digest("elsewhere-new"))
-            .unwrap()
-            .is_some());
+        assert!(finds(&cache, "elsewhere-new"));
         assert!(
             cache
                 .try_token_without_blocking(&digest("elsewhere-new"))
@@ -750,10 +737,7 @@ mod tests {
             None,
             "no filter meanwhile: the store is asked"
         );
-        assert!(cache
-            .token_by_digest(&digest("spaced-2"))
-            .unwrap()
-            .is_some());
+        assert!(finds(&cache, "spaced-2"));
         clock.advance(Duration::from_millis(100));
         cache.revalidate().unwrap();
         assert_eq!(counting.digest_reads.load(Ordering::SeqCst), 2);
